@@ -1,0 +1,34 @@
+"""CriticObs: state value V(s) from the flattened observation history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from core_tf.mlp import build_mlp
+from core_tf.module import Module
+from shared.param_spec import CriticObsConfig, as_tuple
+
+
+class CriticObs(Module):
+    def __init__(
+        self,
+        cond_dim: int,
+        mlp_dims: Sequence[int] = (256, 256),
+        activation_type: str = "Mish",
+        use_layernorm: bool = False,
+        residual_style: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.config = CriticObsConfig(cond_dim, as_tuple(mlp_dims), activation_type, use_layernorm, residual_style)
+        self.Q1 = self.add_child("Q1", build_mlp(self.config.q1()))
+
+    @classmethod
+    def from_config(cls, cfg: CriticObsConfig) -> CriticObs:
+        return cls(**cfg.__dict__)
+
+    def call(self, state: tf.Tensor) -> tf.Tensor:
+        """state (B, To, Do) or (B, To*Do) -> (B, 1)."""
+        return self.Q1(tf.reshape(state, [tf.shape(state)[0], self.config.cond_dim]))

@@ -1,0 +1,136 @@
+"""DiffusionModel: forward noising, denoising loss and the reverse-chain sampler.
+
+Twin of core_torch/diffusion.py. The sampler is one compiled tf.function per
+sampling plan (dynamic batch), so no Python runs per denoising step.
+Shapes: B batch, S reverse steps, Ta horizon, Da action dim, To history, Do obs dim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from core_tf.diffusion_mlp import DiffusionMLP
+from core_tf.module import Module
+from shared.diffusion_schedule import ddpm_tables
+from shared.model_config import DiffusionConfig
+from shared.sampling_plan import DDPM_EVAL_MIN_STD, SamplingPlan, sampling_plan
+
+_PLAN_FIELDS = ("recon_x", "recon_eps", "mean_x0", "mean_xt", "std")
+
+
+class Sample(NamedTuple):
+    trajectories: tf.Tensor  # (B, Ta, Da)
+    chains: tf.Tensor | None  # (B, S + 1, Ta, Da), x_T first
+
+
+def _f32(a: np.ndarray) -> tf.Tensor:
+    return tf.constant(np.asarray(a, dtype=np.float32))
+
+
+class DiffusionModel(Module):
+    def __init__(self, config: DiffusionConfig, network: Module | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.network = self.add_child(
+            "network", network if network is not None else DiffusionMLP.from_config(config.network))
+        tables = ddpm_tables(config.denoising_steps)
+        self.sqrt_alphas_cumprod = _f32(tables.sqrt_alphas_cumprod)
+        self.sqrt_one_minus_alphas_cumprod = _f32(tables.sqrt_one_minus_alphas_cumprod)
+        self._plans: dict[tuple[bool, float], SamplingPlan] = {}
+        self._samplers: dict[tuple[bool, float], Callable] = {}
+
+    # ---------- tables ----------
+    def plan(self, deterministic: bool = True, min_sampling_std: float = DDPM_EVAL_MIN_STD) -> SamplingPlan:
+        key = (deterministic, float(min_sampling_std))
+        if key not in self._plans:
+            c = self.config
+            self._plans[key] = sampling_plan(
+                c.denoising_steps, c.use_ddim, c.ddim_steps, deterministic=deterministic,
+                min_sampling_std=min_sampling_std,
+            )
+        return self._plans[key]
+
+    @property
+    def num_sampling_steps(self) -> int:
+        return self.config.ddim_steps if self.config.use_ddim else self.config.denoising_steps
+
+    # ---------- training ----------
+    def q_sample(self, x0: tf.Tensor, t: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
+        """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise; x0, noise (B, Ta, Da), t (B,)."""
+        a = tf.gather(self.sqrt_alphas_cumprod, t)[:, None, None]
+        s = tf.gather(self.sqrt_one_minus_alphas_cumprod, t)[:, None, None]
+        return a * x0 + s * noise
+
+    def loss(self, x0: tf.Tensor, state: tf.Tensor, t: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
+        """Mean squared error of the epsilon (or x0) prediction at timesteps t."""
+        pred = self.network(self.q_sample(x0, t, noise), t, state)
+        target = noise if self.config.predict_epsilon else x0
+        return tf.reduce_mean(tf.square(pred - target))
+
+    # ---------- sampling ----------
+    def reverse_mean(self, x: tf.Tensor, net_out: tf.Tensor, coefs: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Mean of p(x_prev | x) from the network output; coefs hold one step's scalars."""
+        if self.config.predict_epsilon:
+            x0 = coefs["recon_x"] * x - coefs["recon_eps"] * net_out
+        else:
+            x0 = net_out
+        clip = self.config.denoised_clip_value
+        if clip is not None:
+            x0 = tf.clip_by_value(x0, -clip, clip)
+        return coefs["mean_x0"] * x0 + coefs["mean_xt"] * x
+
+    def draw_noise(self, batch: int, generator: tf.random.Generator | None = None) -> tf.Tensor:
+        """Standard normal noise for one chain: (S + 1, B, Ta, Da), x_T first."""
+        c = self.config
+        shape = (self.num_sampling_steps + 1, batch, c.horizon_steps, c.action_dim)
+        gen = generator if generator is not None else tf.random.get_global_generator()
+        return gen.normal(shape)
+
+    def _chain(self, state: tf.Tensor, noise: tf.Tensor, plan: SamplingPlan) -> tuple[tf.Tensor, tf.Tensor]:
+        c = self.config
+        coefs = {name: _f32(getattr(plan, name)) for name in _PLAN_FIELDS}
+        B = tf.shape(state)[0]
+        x = noise[0]
+        chain = [x]
+        for i in range(plan.num_steps):
+            t = tf.fill([B], tf.constant(int(plan.timesteps[i]), tf.int64))
+            net_out = self.network(x, t, state)
+            mean = self.reverse_mean(x, net_out, {k: v[i] for k, v in coefs.items()})
+            z = tf.clip_by_value(noise[i + 1], -c.randn_clip_value, c.randn_clip_value)
+            x = mean + coefs["std"][i] * z
+            if i == plan.num_steps - 1 and c.final_action_clip_value is not None:
+                x = tf.clip_by_value(x, -c.final_action_clip_value, c.final_action_clip_value)
+            chain.append(x)
+        return x, tf.stack(chain, axis=1)
+
+    def compiled_sampler(self, deterministic: bool = True, min_sampling_std: float = DDPM_EVAL_MIN_STD) -> Callable:
+        """tf.function (state (B, To, Do), noise (S + 1, B, Ta, Da)) -> (x (B, Ta, Da), chain)."""
+        key = (deterministic, float(min_sampling_std))
+        if key not in self._samplers:
+            c, plan = self.config, self.plan(deterministic, min_sampling_std)
+            signature = [
+                tf.TensorSpec([None, c.cond_steps, c.obs_dim], tf.float32),
+                tf.TensorSpec([plan.num_steps + 1, None, c.horizon_steps, c.action_dim], tf.float32),
+            ]
+            self._samplers[key] = tf.function(lambda s, n: self._chain(s, n, plan), input_signature=signature)
+        return self._samplers[key]
+
+    def sample(
+        self,
+        state: tf.Tensor,
+        noise: tf.Tensor | None = None,
+        deterministic: bool = True,
+        min_sampling_std: float = DDPM_EVAL_MIN_STD,
+        return_chain: bool = False,
+        generator: tf.random.Generator | None = None,
+    ) -> Sample:
+        """Run the reverse chain for state (B, To, Do); noise (S + 1, B, Ta, Da) or drawn."""
+        state = tf.convert_to_tensor(state, tf.float32)
+        if noise is None:
+            noise = self.draw_noise(int(state.shape[0]), generator)
+        x, chain = self.compiled_sampler(deterministic, min_sampling_std)(state, tf.convert_to_tensor(noise, tf.float32))
+        return Sample(x, chain if return_chain else None)

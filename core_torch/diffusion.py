@@ -1,0 +1,119 @@
+"""DiffusionModel: forward noising, denoising loss and the reverse-chain sampler.
+
+Shapes: B batch, S reverse steps, Ta horizon (action chunk), Da action dim,
+To observation history, Do observation dim.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from core_torch.diffusion_mlp import DiffusionMLP
+from shared.diffusion_schedule import ddpm_tables
+from shared.model_config import DiffusionConfig
+from shared.sampling_plan import DDPM_EVAL_MIN_STD, SamplingPlan, sampling_plan
+
+_PLAN_FIELDS = ("recon_x", "recon_eps", "mean_x0", "mean_xt", "std")
+
+
+class Sample(NamedTuple):
+    trajectories: torch.Tensor  # (B, Ta, Da)
+    chains: torch.Tensor | None  # (B, S + 1, Ta, Da), x_T first
+
+
+def _f32(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(a, dtype=np.float32))
+
+
+class DiffusionModel(nn.Module):
+    def __init__(self, config: DiffusionConfig, network: nn.Module | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.network = network if network is not None else DiffusionMLP.from_config(config.network)
+        tables = ddpm_tables(config.denoising_steps)
+        self.register_buffer("sqrt_alphas_cumprod", _f32(tables.sqrt_alphas_cumprod), persistent=False)
+        self.register_buffer(
+            "sqrt_one_minus_alphas_cumprod", _f32(tables.sqrt_one_minus_alphas_cumprod), persistent=False
+        )
+        self._plans: dict[tuple[bool, float], SamplingPlan] = {}
+
+    # ---------- tables ----------
+    def plan(self, deterministic: bool = True, min_sampling_std: float = DDPM_EVAL_MIN_STD) -> SamplingPlan:
+        key = (deterministic, float(min_sampling_std))
+        if key not in self._plans:
+            c = self.config
+            self._plans[key] = sampling_plan(
+                c.denoising_steps, c.use_ddim, c.ddim_steps, deterministic=deterministic,
+                min_sampling_std=min_sampling_std,
+            )
+        return self._plans[key]
+
+    @property
+    def num_sampling_steps(self) -> int:
+        return self.config.ddim_steps if self.config.use_ddim else self.config.denoising_steps
+
+    # ---------- training ----------
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise; x0, noise (B, Ta, Da), t (B,)."""
+        a = self.sqrt_alphas_cumprod[t][:, None, None]
+        s = self.sqrt_one_minus_alphas_cumprod[t][:, None, None]
+        return a * x0 + s * noise
+
+    def loss(self, x0: torch.Tensor, state: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of the epsilon (or x0) prediction at timesteps t."""
+        pred = self.network(self.q_sample(x0, t, noise), t, state)
+        target = noise if self.config.predict_epsilon else x0
+        return torch.mean((pred - target) ** 2)
+
+    # ---------- sampling ----------
+    def reverse_mean(self, x: torch.Tensor, net_out: torch.Tensor, coefs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean of p(x_prev | x) from the network output; coefs hold one step's scalars."""
+        if self.config.predict_epsilon:
+            x0 = coefs["recon_x"] * x - coefs["recon_eps"] * net_out
+        else:
+            x0 = net_out
+        clip = self.config.denoised_clip_value
+        if clip is not None:
+            x0 = x0.clamp(-clip, clip)
+        return coefs["mean_x0"] * x0 + coefs["mean_xt"] * x
+
+    def draw_noise(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Standard normal noise for one chain: (S + 1, B, Ta, Da), x_T first."""
+        c = self.config
+        shape = (self.num_sampling_steps + 1, batch, c.horizon_steps, c.action_dim)
+        return torch.randn(shape, generator=generator, device=self.sqrt_alphas_cumprod.device)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        state: torch.Tensor,
+        noise: torch.Tensor | None = None,
+        deterministic: bool = True,
+        min_sampling_std: float = DDPM_EVAL_MIN_STD,
+        return_chain: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> Sample:
+        """Run the reverse chain for state (B, To, Do); noise (S + 1, B, Ta, Da) or drawn."""
+        B = state.shape[0]
+        plan = self.plan(deterministic, min_sampling_std)
+        if noise is None:
+            noise = self.draw_noise(B, generator)
+        coefs = {name: _f32(getattr(plan, name)).to(state.device) for name in _PLAN_FIELDS}
+        steps = torch.from_numpy(plan.timesteps).to(state.device)
+        c = self.config
+        x = noise[0]
+        chain = [x]
+        for i in range(plan.num_steps):
+            t = steps[i].expand(B)
+            net_out = self.network(x, t, state)
+            mean = self.reverse_mean(x, net_out, {k: v[i] for k, v in coefs.items()})
+            z = noise[i + 1].clamp(-c.randn_clip_value, c.randn_clip_value)
+            x = mean + coefs["std"][i] * z
+            if i == plan.num_steps - 1 and c.final_action_clip_value is not None:
+                x = x.clamp(-c.final_action_clip_value, c.final_action_clip_value)
+            chain.append(x)
+        return Sample(x, torch.stack(chain, dim=1) if return_chain else None)

@@ -1,0 +1,57 @@
+"""DiffusionMLP: (noisy action chunk, timestep, observation history) -> noise or x0."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from core_torch.embeddings import SinusoidalPosEmb
+from core_torch.mlp import MLP, build_mlp
+from shared.param_spec import DiffusionMLPConfig, as_tuple
+
+
+class DiffusionMLP(nn.Module):
+    def __init__(
+        self,
+        action_dim: int,
+        horizon_steps: int,
+        cond_dim: int,
+        time_dim: int = 16,
+        mlp_dims: Sequence[int] = (256, 256),
+        cond_mlp_dims: Sequence[int] | None = None,
+        activation_type: str = "Mish",
+        out_activation_type: str = "Identity",
+        use_layernorm: bool = False,
+        residual_style: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        cfg = DiffusionMLPConfig(action_dim, horizon_steps, cond_dim, time_dim, as_tuple(mlp_dims),
+                                 as_tuple(cond_mlp_dims), activation_type, out_activation_type,
+                                 use_layernorm, residual_style, dropout)
+        self.config = cfg
+        self.time_embedding = nn.Sequential(
+            SinusoidalPosEmb(time_dim),
+            nn.Linear(time_dim, time_dim * 2),
+            nn.Mish(),
+            nn.Linear(time_dim * 2, time_dim),
+        )
+        cond = cfg.cond_mlp()
+        self.cond_mlp = None if cond is None else MLP(cond.dim_list, activation_type, "Identity")
+        self.mlp_mean = build_mlp(cfg.mlp_mean())
+
+    @classmethod
+    def from_config(cls, cfg: DiffusionMLPConfig) -> DiffusionMLP:
+        return cls(**cfg.__dict__)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """x (B, Ta, Da), t (B,) int, state (B, To, Do) -> (B, Ta, Da)."""
+        B, Ta, Da = x.shape
+        cond = state.reshape(B, -1)
+        if self.cond_mlp is not None:
+            cond = self.cond_mlp(cond)
+        t_emb = self.time_embedding(t.reshape(B))
+        h = torch.cat([x.reshape(B, -1), t_emb, cond], dim=-1)
+        return self.mlp_mean(h).reshape(B, Ta, Da)

@@ -1,0 +1,19 @@
+"""User-facing errors: the CLI prints their message in one line and exits non-zero."""
+
+
+class UserError(Exception):
+    """Bad input from the user (config, data, checkpoint, arguments). Exit code 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    pass
+
+
+class DatasetError(UserError):
+    pass
+
+
+class CheckpointError(UserError):
+    pass

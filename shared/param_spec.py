@@ -1,0 +1,181 @@
+"""Canonical parameter names and shapes of every network, framework-free.
+
+Names follow upstream DPPO's PyTorch state_dict keys (so upstream checkpoints map
+one to one); Linear weights are stored (out_features, in_features) as in torch.
+Both cores must expose exactly these names; a parity test checks it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ACTIVATIONS = ("ReLU", "ELU", "GELU", "Tanh", "Mish", "Identity", "Softplus")
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """Arguments shared by MLP and ResidualMLP (upstream names)."""
+
+    dim_list: tuple[int, ...]
+    activation_type: str = "Mish"
+    out_activation_type: str = "Identity"
+    use_layernorm: bool = False
+    use_layernorm_final: bool = False
+    dropout: float = 0.0
+    residual_style: bool = False
+
+    def __post_init__(self) -> None:
+        for act in (self.activation_type, self.out_activation_type):
+            if act not in ACTIVATIONS:
+                raise ValueError(f"unknown activation {act!r}; choose one of {', '.join(ACTIVATIONS)}")
+        if len(self.dim_list) < 2:
+            raise ValueError(f"an MLP needs at least input and output dims, got {list(self.dim_list)}")
+        if self.residual_style:
+            hidden = len(self.dim_list) - 3
+            if hidden < 0 or hidden % 2:
+                raise ValueError(
+                    "a residual MLP needs an odd number of hidden dims (1 + 2 per residual block), "
+                    f"got {list(self.dim_list[1:-1])}"
+                )
+            if len(set(self.dim_list[1:-1])) > 1:
+                raise ValueError(f"a residual MLP needs equal hidden dims, got {list(self.dim_list[1:-1])}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def num_residual_blocks(self) -> int:
+        return (len(self.dim_list) - 3) // 2
+
+
+@dataclass(frozen=True)
+class DiffusionMLPConfig:
+    action_dim: int
+    horizon_steps: int
+    cond_dim: int
+    time_dim: int = 16
+    mlp_dims: tuple[int, ...] = (256, 256)
+    cond_mlp_dims: tuple[int, ...] | None = None
+    activation_type: str = "Mish"
+    out_activation_type: str = "Identity"
+    use_layernorm: bool = False
+    residual_style: bool = False
+    dropout: float = 0.0
+
+    @property
+    def output_dim(self) -> int:
+        return self.action_dim * self.horizon_steps
+
+    def cond_mlp(self) -> MLPConfig | None:
+        if self.cond_mlp_dims is None:
+            return None
+        return MLPConfig((self.cond_dim, *self.cond_mlp_dims), self.activation_type, "Identity")
+
+    def mlp_mean(self) -> MLPConfig:
+        cond_out = self.cond_dim if self.cond_mlp_dims is None else self.cond_mlp_dims[-1]
+        input_dim = self.time_dim + self.output_dim + cond_out
+        return MLPConfig(
+            (input_dim, *self.mlp_dims, self.output_dim),
+            self.activation_type,
+            self.out_activation_type,
+            use_layernorm=self.use_layernorm,
+            dropout=self.dropout,
+            residual_style=self.residual_style,
+        )
+
+
+@dataclass(frozen=True)
+class CriticObsConfig:
+    cond_dim: int
+    mlp_dims: tuple[int, ...] = field(default=(256, 256))
+    activation_type: str = "Mish"
+    use_layernorm: bool = False
+    residual_style: bool = False
+
+    def q1(self) -> MLPConfig:
+        return MLPConfig(
+            (self.cond_dim, *self.mlp_dims, 1),
+            self.activation_type,
+            "Identity",
+            use_layernorm=self.use_layernorm,
+            residual_style=self.residual_style,
+        )
+
+
+def _linear(spec: OrderedDict, name: str, fan_in: int, fan_out: int) -> None:
+    spec[f"{name}.weight"] = (fan_out, fan_in)
+    spec[f"{name}.bias"] = (fan_out,)
+
+
+def _norm(spec: OrderedDict, name: str, dim: int) -> None:
+    spec[f"{name}.weight"] = (dim,)
+    spec[f"{name}.bias"] = (dim,)
+
+
+def mlp_spec(cfg: MLPConfig, prefix: str = "") -> OrderedDict:
+    spec: OrderedDict = OrderedDict()
+    dims = cfg.dim_list
+    if cfg.residual_style:
+        hidden = dims[1]
+        _linear(spec, f"{prefix}layers.0", dims[0], hidden)
+        for b in range(cfg.num_residual_blocks):
+            block = f"{prefix}layers.{b + 1}"
+            _linear(spec, f"{block}.l1", hidden, hidden)
+            _linear(spec, f"{block}.l2", hidden, hidden)
+            if cfg.use_layernorm:
+                _norm(spec, f"{block}.norm1", hidden)
+                _norm(spec, f"{block}.norm2", hidden)
+        last = cfg.num_residual_blocks + 1
+        _linear(spec, f"{prefix}layers.{last}", hidden, dims[-1])
+        if cfg.use_layernorm_final:
+            _norm(spec, f"{prefix}layers.{last + 1}", dims[-1])
+        return spec
+    n = len(dims) - 1
+    for i in range(n):
+        _linear(spec, f"{prefix}moduleList.{i}.linear_1", dims[i], dims[i + 1])
+        if cfg.use_layernorm and (i < n - 1 or cfg.use_layernorm_final):
+            _norm(spec, f"{prefix}moduleList.{i}.norm_1", dims[i + 1])
+    return spec
+
+
+def diffusion_mlp_spec(cfg: DiffusionMLPConfig, prefix: str = "") -> OrderedDict:
+    spec: OrderedDict = OrderedDict()
+    _linear(spec, f"{prefix}time_embedding.1", cfg.time_dim, cfg.time_dim * 2)
+    _linear(spec, f"{prefix}time_embedding.3", cfg.time_dim * 2, cfg.time_dim)
+    cond = cfg.cond_mlp()
+    if cond is not None:
+        spec.update(mlp_spec(cond, f"{prefix}cond_mlp."))
+    spec.update(mlp_spec(cfg.mlp_mean(), f"{prefix}mlp_mean."))
+    return spec
+
+
+def critic_obs_spec(cfg: CriticObsConfig, prefix: str = "") -> OrderedDict:
+    return mlp_spec(cfg.q1(), f"{prefix}Q1.")
+
+
+def torch_default_init(spec: OrderedDict, seed: int) -> OrderedDict:
+    """Parameters drawn like PyTorch's nn.Linear / nn.LayerNorm defaults, from numpy.
+
+    Linear weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)); norms get weight 1,
+    bias 0 (a 1-d `.weight` is a norm scale). float32 arrays, keyed by canonical name.
+    """
+    rng = np.random.default_rng(seed)
+    params: OrderedDict = OrderedDict()
+    for name, shape in spec.items():
+        module = name.rsplit(".", 1)[0]
+        weight_shape = spec.get(f"{module}.weight")
+        is_norm = weight_shape is not None and len(weight_shape) == 1
+        if is_norm:
+            value = np.ones(shape) if name.endswith(".weight") else np.zeros(shape)
+        else:
+            bound = 1.0 / np.sqrt(weight_shape[1])
+            value = rng.uniform(-bound, bound, size=shape)
+        params[name] = value.astype(np.float32)
+    return params
+
+
+def as_tuple(values: Sequence[int] | None) -> tuple[int, ...] | None:
+    return None if values is None else tuple(int(v) for v in values)

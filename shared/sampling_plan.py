@@ -1,0 +1,99 @@
+"""Per-step coefficients of the reverse (denoising) chain, for DDPM and DDIM alike.
+
+Every reverse step i (i = 0 is the noisiest) is written in one form:
+
+    x0_hat = clip(recon_x[i] * x - recon_eps[i] * eps_hat)      (epsilon prediction)
+    mean   = mean_x0[i] * x0_hat + mean_xt[i] * x
+    x_next = mean + std[i] * clip(z, -randn_clip, randn_clip)
+
+For DDPM, mean_x0 / mean_xt are the posterior-mean coefficients. For DDIM,
+    mean = sqrt(a_prev) x0_hat + sqrt(1 - a_prev - sigma^2) eps'
+with eps' = (x - sqrt(a) x0_hat) / sqrt(1 - a), i.e. epsilon recomputed from the
+clipped x0_hat; expanding eps' gives the same two-coefficient form. Without
+clipping eps' equals eps_hat exactly, so both readings agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.diffusion_schedule import ddim_tables, ddpm_tables
+
+# Floor on the DDPM std in deterministic (evaluation) sampling, as upstream DPPO.
+DDPM_EVAL_MIN_STD = 1e-3
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """Arrays of shape (S,) in sampling order; S = denoising_steps or ddim_steps."""
+
+    timesteps: np.ndarray  # int64 DDPM timestep fed to the network
+    recon_x: np.ndarray
+    recon_eps: np.ndarray
+    mean_x0: np.ndarray
+    mean_xt: np.ndarray
+    log_variance: np.ndarray  # log of the model variance before any floor
+    std: np.ndarray  # std actually used when sampling (floors applied)
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.timesteps.shape[0])
+
+
+def sampling_plan(
+    denoising_steps: int,
+    use_ddim: bool = False,
+    ddim_steps: int | None = None,
+    ddim_eta: float = 0.0,
+    deterministic: bool = True,
+    min_sampling_std: float = DDPM_EVAL_MIN_STD,
+) -> SamplingPlan:
+    """Coefficients of the reverse chain.
+
+    deterministic=True reproduces upstream evaluation sampling: DDPM keeps its
+    schedule noise floored at 1e-3 and uses none at t=0; DDIM uses no noise.
+    deterministic=False is fine-tuning exploration: every step's std is floored at
+    min_sampling_std (DDPM t=0 included; DDIM std = max(sigma, floor)).
+    """
+    ddpm = ddpm_tables(denoising_steps)
+    if use_ddim:
+        if ddim_steps is None:
+            raise ValueError("use_ddim=True needs ddim_steps")
+        ddim = ddim_tables(denoising_steps, ddim_steps, ddim_eta)
+        ts = ddim.timesteps
+        a, a_prev, sigma = ddim.alphas, ddim.alphas_prev, ddim.sigmas
+        dir_coef = np.sqrt(np.maximum(1.0 - a_prev - sigma**2, 0.0))
+        sqrt_1ma = ddim.sqrt_one_minus_alphas
+        recon_x = 1.0 / np.sqrt(a)
+        recon_eps = sqrt_1ma / np.sqrt(a)
+        mean_x0 = np.sqrt(a_prev) - dir_coef * np.sqrt(a) / sqrt_1ma
+        mean_xt = dir_coef / sqrt_1ma
+        with np.errstate(divide="ignore"):
+            log_variance = np.log(sigma**2)
+        if deterministic:
+            std = np.zeros_like(sigma)
+        else:
+            std = np.maximum(sigma, min_sampling_std)
+    else:
+        ts = np.arange(denoising_steps - 1, -1, -1, dtype=np.int64)
+        recon_x = ddpm.sqrt_recip_alphas_cumprod[ts]
+        recon_eps = ddpm.sqrt_recipm1_alphas_cumprod[ts]
+        mean_x0 = ddpm.posterior_mean_coef_x0[ts]
+        mean_xt = ddpm.posterior_mean_coef_xt[ts]
+        log_variance = ddpm.posterior_log_variance_clipped[ts]
+        raw_std = np.exp(0.5 * log_variance)
+        if deterministic:
+            std = np.where(ts == 0, 0.0, np.maximum(raw_std, DDPM_EVAL_MIN_STD))
+        else:
+            std = np.maximum(raw_std, min_sampling_std)
+    return SamplingPlan(
+        timesteps=ts.astype(np.int64),
+        recon_x=recon_x,
+        recon_eps=recon_eps,
+        mean_x0=mean_x0,
+        mean_xt=mean_xt,
+        log_variance=log_variance,
+        std=std,
+    )

@@ -1,0 +1,54 @@
+"""Read a checkpoint in any of the three formats; write one in a chosen format.
+
+canonical: .npz (shared/checkpoint.py); torch: .pt file; tf: directory with a
+tf.train.Checkpoint and meta.json. Frameworks are imported only when needed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from shared.errors import CheckpointError
+
+FORMATS = ("canonical", "torch", "tf")
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    path = Path(path)
+    if path.is_dir():
+        return "tf"
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.suffix in (".pt", ".pth"):
+        return "torch"
+    return "canonical"
+
+
+def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    fmt = detect_format(path)
+    if fmt == "torch":
+        from core_torch.checkpoint import load_torch_checkpoint
+
+        return load_torch_checkpoint(path)
+    if fmt == "tf":
+        from core_tf.checkpoint import load_tf_checkpoint
+
+        return load_tf_checkpoint(path)
+    return load_checkpoint(path)
+
+
+def write_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, fmt: str) -> None:
+    if fmt == "torch":
+        from core_torch.checkpoint import save_torch_checkpoint
+
+        save_torch_checkpoint(path, ckpt)
+    elif fmt == "tf":
+        from core_tf.checkpoint import save_tf_checkpoint
+
+        save_tf_checkpoint(path, ckpt)
+    elif fmt == "canonical":
+        save_checkpoint(path, ckpt)
+    else:
+        raise CheckpointError(f"unknown checkpoint format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -1,0 +1,78 @@
+"""`dppo` command line. Bad input gets one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from shared.errors import UserError
+
+
+def _cmd_parity(args: argparse.Namespace) -> int:
+    from dppo.parity import run_parity
+    from shared.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    report = run_parity(cfg, seed=args.seed, batch=args.batch)
+    print(report.table())
+    if args.json:
+        report.write_json(args.json)
+        print(f"wrote {args.json}")
+    if not report.ok:
+        print(f"parity FAILED: {len(report.failures)} of {len(report.rows)} checks past tolerance", file=sys.stderr)
+        return 1
+    print("parity OK")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from dppo.checkpoints import read_checkpoint, write_checkpoint
+    from dppo.models import model_plan
+    from shared.checkpoint import check_strict
+
+    ckpt = read_checkpoint(args.checkpoint)
+    if ckpt.config:
+        plan = model_plan(ckpt.config)
+        for group in ("model", "ema"):
+            if group in ckpt.groups:
+                check_strict(plan.policy_spec(), ckpt.groups[group], f"{args.checkpoint} [{group}]")
+    write_checkpoint(args.out, ckpt, args.to)
+    print(f"wrote {args.to} checkpoint {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dppo", description="DPPO twin implementation (PyTorch and TensorFlow)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("parity", help="compare the torch and TF twins built from one config")
+    p.add_argument("--config", required=True, help="YAML config (pretrain or finetune)")
+    p.add_argument("--json", help="write the per-layer table as JSON here")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("overrides", nargs="*", help="key=value config overrides")
+    p.set_defaults(run=_cmd_parity)
+
+    p = sub.add_parser("convert", help="convert a checkpoint between canonical, torch and tf formats")
+    p.add_argument("--checkpoint", required=True, help="input checkpoint (.npz, .pt or TF directory)")
+    p.add_argument("--to", required=True, choices=("canonical", "torch", "tf"))
+    p.add_argument("--out", required=True)
+    p.set_defaults(run=_cmd_convert)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UserError as exc:
+        print(f"dppo {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"dppo {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

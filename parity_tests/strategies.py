@@ -1,0 +1,103 @@
+"""Reusable hypothesis strategies for architectures, batches and inputs (the one place they live)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from shared.model_config import DiffusionConfig
+from shared.param_spec import ACTIVATIONS, CriticObsConfig, DiffusionMLPConfig, MLPConfig
+
+activations = st.sampled_from(ACTIVATIONS)
+widths = st.integers(min_value=3, max_value=24)  # LayerNorm over < 3 features has zero true gradient
+batch_sizes = st.integers(min_value=1, max_value=9)
+seeds = st.integers(min_value=0, max_value=2**31 - 1)
+
+
+@st.composite
+def hidden_dims(draw: st.DrawFn, residual: bool) -> tuple[int, ...]:
+    if residual:
+        blocks = draw(st.integers(min_value=0, max_value=2))
+        return (draw(widths),) * (1 + 2 * blocks)
+    return tuple(draw(st.lists(widths, min_size=0, max_size=3)))
+
+
+@st.composite
+def mlp_configs(draw: st.DrawFn) -> MLPConfig:
+    residual = draw(st.booleans())
+    dims = (draw(widths), *draw(hidden_dims(residual)), draw(widths))
+    return MLPConfig(
+        dims,
+        activation_type=draw(activations),
+        out_activation_type=draw(activations),
+        use_layernorm=draw(st.booleans()),
+        use_layernorm_final=draw(st.booleans()),
+        residual_style=residual,
+    )
+
+
+@st.composite
+def diffusion_mlp_configs(draw: st.DrawFn) -> DiffusionMLPConfig:
+    residual = draw(st.booleans())
+    hidden = draw(hidden_dims(residual))
+    if not hidden:
+        hidden = (draw(widths),)
+    return DiffusionMLPConfig(
+        action_dim=draw(st.integers(1, 4)),
+        horizon_steps=draw(st.integers(1, 4)),
+        cond_dim=draw(st.integers(1, 12)),
+        time_dim=draw(st.sampled_from([4, 8, 16])),
+        mlp_dims=hidden,
+        cond_mlp_dims=draw(st.none() | st.lists(widths, min_size=1, max_size=2).map(tuple)),
+        activation_type=draw(activations),
+        out_activation_type=draw(activations),
+        use_layernorm=draw(st.booleans()),
+        residual_style=residual,
+    )
+
+
+@st.composite
+def critic_configs(draw: st.DrawFn) -> CriticObsConfig:
+    residual = draw(st.booleans())
+    hidden = draw(hidden_dims(residual)) or (draw(widths),)
+    return CriticObsConfig(
+        cond_dim=draw(st.integers(1, 12)),
+        mlp_dims=hidden,
+        activation_type=draw(activations),
+        use_layernorm=draw(st.booleans()),
+        residual_style=residual,
+    )
+
+
+@st.composite
+def diffusion_configs(draw: st.DrawFn) -> DiffusionConfig:
+    """Small diffusion models: DDPM or DDIM, epsilon or x0 prediction, clipping on or off."""
+    obs_dim = draw(st.integers(1, 6))
+    cond_steps = draw(st.integers(1, 2))
+    action_dim = draw(st.integers(1, 3))
+    horizon = draw(st.integers(1, 4))
+    net = draw(diffusion_mlp_configs())
+    net = DiffusionMLPConfig(**{**net.__dict__, "action_dim": action_dim, "horizon_steps": horizon,
+                                "cond_dim": obs_dim * cond_steps})
+    steps = draw(st.integers(2, 12))
+    use_ddim = draw(st.booleans())
+    predict_epsilon = draw(st.booleans())
+    return DiffusionConfig(
+        network=net,
+        horizon_steps=horizon,
+        obs_dim=obs_dim,
+        action_dim=action_dim,
+        cond_steps=cond_steps,
+        denoising_steps=steps,
+        predict_epsilon=predict_epsilon,
+        denoised_clip_value=draw(st.sampled_from([None, 1.0])),
+        randn_clip_value=draw(st.sampled_from([3.0, 10.0])),
+        final_action_clip_value=draw(st.sampled_from([None, 1.0])),
+        use_ddim=use_ddim,
+        ddim_steps=draw(st.integers(1, steps)) if use_ddim else None,
+    )
+
+
+def bounded_floats(rng: np.random.Generator, shape: tuple[int, ...], bound: float = 2.0) -> np.ndarray:
+    """Finite float32 inputs in [-bound, bound]."""
+    return rng.uniform(-bound, bound, shape).astype(np.float32)

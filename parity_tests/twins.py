@@ -1,0 +1,50 @@
+"""Build a torch module and its TF twin from one config and one canonical initialisation."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import core_tf.canonical as tf_io
+import core_tf.critic as tf_critic
+import core_tf.diffusion as tf_diffusion
+import core_tf.diffusion_mlp as tf_dmlp
+import core_tf.mlp as tf_mlp
+import core_torch.canonical as torch_io
+import core_torch.critic as torch_critic
+import core_torch.diffusion as torch_diffusion
+import core_torch.diffusion_mlp as torch_dmlp
+import core_torch.mlp as torch_mlp
+from shared.model_config import DiffusionConfig
+from shared.param_spec import (
+    CriticObsConfig,
+    DiffusionMLPConfig,
+    MLPConfig,
+    critic_obs_spec,
+    diffusion_mlp_spec,
+    mlp_spec,
+    torch_default_init,
+)
+
+
+def twin_pair(cfg: Any, seed: int) -> tuple[Any, Any, OrderedDict]:
+    """(torch module, tf module, canonical params) for any network or diffusion config."""
+    if isinstance(cfg, MLPConfig):
+        spec = mlp_spec(cfg)
+        th, tf_ = torch_mlp.build_mlp(cfg), tf_mlp.build_mlp(cfg)
+    elif isinstance(cfg, DiffusionMLPConfig):
+        spec = diffusion_mlp_spec(cfg)
+        th, tf_ = torch_dmlp.DiffusionMLP.from_config(cfg), tf_dmlp.DiffusionMLP.from_config(cfg)
+    elif isinstance(cfg, CriticObsConfig):
+        spec = critic_obs_spec(cfg)
+        th, tf_ = torch_critic.CriticObs.from_config(cfg), tf_critic.CriticObs.from_config(cfg)
+    elif isinstance(cfg, DiffusionConfig):
+        spec = diffusion_mlp_spec(cfg.network, "network.")
+        th, tf_ = torch_diffusion.DiffusionModel(cfg), tf_diffusion.DiffusionModel(cfg)
+    else:
+        raise TypeError(f"no twins for {type(cfg).__name__}")
+    params = torch_default_init(spec, seed)
+    torch_io.load_state(th, params)
+    tf_io.load_state(tf_, params)
+    th.eval()
+    return th, tf_, params

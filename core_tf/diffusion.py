@@ -132,5 +132,6 @@ class DiffusionModel(Module):
         state = tf.convert_to_tensor(state, tf.float32)
         if noise is None:
             noise = self.draw_noise(int(state.shape[0]), generator)
-        x, chain = self.compiled_sampler(deterministic, min_sampling_std)(state, tf.convert_to_tensor(noise, tf.float32))
+        sampler = self.compiled_sampler(deterministic, min_sampling_std)
+        x, chain = sampler(state, tf.convert_to_tensor(noise, tf.float32))
         return Sample(x, chain if return_chain else None)

@@ -48,7 +48,8 @@ class MLP(nn.Module):
 class TwoLayerPreActivationResNetLinear(nn.Module):
     """x + l2(act(norm2(l1(act(norm1(x)))))), with optional dropout after each linear."""
 
-    def __init__(self, hidden_dim: int, activation_type: str = "Mish", use_layernorm: bool = False, dropout: float = 0.0) -> None:
+    def __init__(self, hidden_dim: int, activation_type: str = "Mish", use_layernorm: bool = False,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         self.l1 = nn.Linear(hidden_dim, hidden_dim)
         self.l2 = nn.Linear(hidden_dim, hidden_dim)

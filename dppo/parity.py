@@ -229,18 +229,19 @@ def run_parity(cfg: dict[str, Any], seed: int = 0, batch: int = 8) -> ParityRepo
                              {"state": inputs.state}) for b, run in (("torch", torch_probe), ("tf", tf_probe))]
         report.compare_probe("critic", *critic_probes)
 
-    for section, lr_key, sched_key in _lr_blocks(cfg):
+    for lr_key, sched_key in _lr_blocks(cfg):
         lrs = lr_values(cfg["train"][sched_key], cfg["train"][lr_key], _lr_horizon(cfg["train"][sched_key]))
         report.compare(f"lr/{sched_key}", "torch vs shared", lrs["shared"], lrs["torch"], tol.SCHEDULE_RTOL)
         report.compare(f"lr/{sched_key}", "tf vs shared", lrs["shared"], lrs["tf"], tol.SCHEDULE_RTOL)
     return report
 
 
-def _lr_blocks(cfg: dict[str, Any]) -> list[tuple[str, str, str]]:
+def _lr_blocks(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    """(peak lr key, scheduler key) pairs present in the config's train section."""
     train = cfg.get("train") or {}
-    blocks = [("pretrain", "learning_rate", "lr_scheduler"), ("actor", "actor_lr", "actor_lr_scheduler"),
-              ("critic", "critic_lr", "critic_lr_scheduler")]
-    return [b for b in blocks if b[1] in train and isinstance(train.get(b[2]), dict)]
+    blocks = [("learning_rate", "lr_scheduler"), ("actor_lr", "actor_lr_scheduler"),
+              ("critic_lr", "critic_lr_scheduler")]
+    return [b for b in blocks if b[0] in train and isinstance(train.get(b[1]), dict)]
 
 
 def _lr_horizon(scheduler_cfg: dict) -> int:

@@ -74,5 +74,6 @@ def test_sampler_clips_injected_noise_at_randn_clip_value():
     big[2], clipped[2] = 50.0, 3.0
     for model, to in ((th, torch.from_numpy), (tf_, tf.constant)):
         x_big = np.asarray(model.sample(to(state), to(big), deterministic=False, min_sampling_std=0.1).trajectories)
-        x_clip = np.asarray(model.sample(to(state), to(clipped), deterministic=False, min_sampling_std=0.1).trajectories)
+        x_clip = np.asarray(
+            model.sample(to(state), to(clipped), deterministic=False, min_sampling_std=0.1).trajectories)
         np.testing.assert_allclose(x_big, x_clip, rtol=0, atol=1e-6)

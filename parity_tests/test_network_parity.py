@@ -23,7 +23,8 @@ def test_mlp_twins_agree_layer_by_layer_with_gradients(cfg, batch, seed):
     inputs = {"x": s.bounded_floats(rng, (batch, cfg.dim_list[0]))}
     cot = s.bounded_floats(rng, (batch, cfg.dim_list[-1]))
     report = ParityReport()
-    report.compare_probe("mlp", torch_probe(th, lambda x: th(x), inputs, cot), tf_probe(tf_, lambda x: tf_(x), inputs, cot))
+    report.compare_probe("mlp", torch_probe(th, lambda x: th(x), inputs, cot),
+                         tf_probe(tf_, lambda x: tf_(x), inputs, cot))
     _assert_parity(report)
 
 

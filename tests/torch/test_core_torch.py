@@ -1,0 +1,62 @@
+"""Unit tests of the PyTorch twin on its own (names, init, sampler contract)."""
+
+import numpy as np
+import pytest
+import torch
+
+from core_torch.canonical import export_state, load_state
+from core_torch.critic import CriticObs
+from core_torch.diffusion import DiffusionModel
+from core_torch.diffusion_mlp import DiffusionMLP
+from core_torch.mlp import MLP
+from shared.config import load_config
+from shared.errors import CheckpointError
+from shared.model_config import diffusion_config
+from shared.param_spec import CriticObsConfig, critic_obs_spec, diffusion_mlp_spec
+
+HOPPER = diffusion_config(load_config("configs/hopper/pretrain_diffusion_mlp.yaml"))
+
+
+def test_parameter_names_and_shapes_are_the_canonical_spec():
+    model = DiffusionModel(HOPPER)
+    assert {n: tuple(p.shape) for n, p in model.named_parameters()} == dict(
+        diffusion_mlp_spec(HOPPER.network, "network."))
+    critic = CriticObs(11, [256, 256, 256], "Mish", residual_style=True)
+    assert [n for n, _ in critic.named_parameters()] == list(
+        critic_obs_spec(CriticObsConfig(11, (256, 256, 256), "Mish", residual_style=True)))
+
+
+def test_default_init_is_torch_linear_uniform():
+    torch.manual_seed(0)
+    net = DiffusionMLP(3, 4, 11, mlp_dims=[512, 512, 512], residual_style=True)
+    w = net.mlp_mean.layers[1].l1.weight.detach().numpy()
+    bound = 1 / np.sqrt(512)
+    assert np.abs(w).max() <= bound
+    assert w.var() == pytest.approx(bound**2 / 3, rel=0.02)
+
+
+def test_sampler_shapes_reproducibility_and_final_clip():
+    model = DiffusionModel(HOPPER)
+    state = torch.zeros(5, 1, 11)
+    a = model.sample(state, return_chain=True, generator=torch.Generator().manual_seed(1))
+    b = model.sample(state, return_chain=True, generator=torch.Generator().manual_seed(1))
+    assert a.trajectories.shape == (5, 4, 3) and a.chains.shape == (5, 21, 4, 3)
+    torch.testing.assert_close(a.chains, b.chains, rtol=0, atol=0)
+    assert model.sample(state).chains is None
+
+
+def test_dropout_only_in_training_mode():
+    mlp = MLP([4, 16, 2], "ReLU", dropout=0.5)
+    x = torch.ones(64, 4)
+    mlp.eval()
+    torch.testing.assert_close(mlp(x), mlp(x))
+    mlp.train()
+    assert not torch.equal(mlp(x), mlp(x))
+
+
+def test_strict_load_names_the_bad_tensor():
+    model = DiffusionModel(HOPPER)
+    state = export_state(model)
+    state["network.mlp_mean.layers.0.weight"] = state["network.mlp_mean.layers.0.weight"][:, :-1]
+    with pytest.raises(CheckpointError, match="network.mlp_mean.layers.0.weight"):
+        load_state(model, state)

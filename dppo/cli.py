@@ -42,6 +42,17 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from dppo.pretrain import run_pretrain
+    from shared.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    summary = run_pretrain(cfg, args.backend, quiet=args.quiet)
+    print(f"pretrained {summary['epochs']} epochs on {args.backend}: final loss {summary['final_loss']:.5f}; "
+          f"checkpoint {summary['checkpoint']}; logs in {summary['logdir']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dppo", description="DPPO twin implementation (PyTorch and TensorFlow)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -53,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("overrides", nargs="*", help="key=value config overrides")
     p.set_defaults(run=_cmd_parity)
+
+    p = sub.add_parser("pretrain", help="pre-train the diffusion policy on demonstrations")
+    p.add_argument("--config", required=True, help="YAML pretrain config")
+    p.add_argument("--backend", required=True, choices=("torch", "tf"))
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", help="key=value config overrides (e.g. resume=PATH)")
+    p.set_defaults(run=_cmd_pretrain)
 
     p = sub.add_parser("convert", help="convert a checkpoint between canonical, torch and tf formats")
     p.add_argument("--checkpoint", required=True, help="input checkpoint (.npz, .pt or TF directory)")

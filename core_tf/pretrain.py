@@ -52,7 +52,7 @@ class PretrainBackend:
         return loss
 
     def train_step(self, actions: np.ndarray, states: np.ndarray, t: np.ndarray, noise: np.ndarray) -> float:
-        """One AdamW step on the loss of a batch: actions (B, Ta, Da), states (B, To, Do), t (B,), noise like actions."""
+        """One AdamW step on a batch: actions (B, Ta, Da), states (B, To, Do), t (B,), noise like actions."""
         return float(self._step(actions, states, t, noise))
 
     def end_epoch(self) -> None:

@@ -40,7 +40,7 @@ class PretrainBackend:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def train_step(self, actions: np.ndarray, states: np.ndarray, t: np.ndarray, noise: np.ndarray) -> float:
-        """One AdamW step on the loss of a batch: actions (B, Ta, Da), states (B, To, Do), t (B,), noise like actions."""
+        """One AdamW step on a batch: actions (B, Ta, Da), states (B, To, Do), t (B,), noise like actions."""
         loss = self.model.loss(torch.from_numpy(actions), torch.from_numpy(states), torch.from_numpy(t),
                                torch.from_numpy(noise))
         self.optimizer.zero_grad(set_to_none=True)

@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key=value config overrides (e.g. resume=PATH)")
     p.set_defaults(run=_cmd_pretrain)
 
+    from dppo.data_command import register as register_data
+
+    register_data(sub)
+
     p = sub.add_parser("convert", help="convert a checkpoint between canonical, torch and tf formats")
     p.add_argument("--checkpoint", required=True, help="input checkpoint (.npz, .pt or TF directory)")
     p.add_argument("--to", required=True, choices=("canonical", "torch", "tf"))

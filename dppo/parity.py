@@ -229,11 +229,39 @@ def run_parity(cfg: dict[str, Any], seed: int = 0, batch: int = 8) -> ParityRepo
                              {"state": inputs.state}) for b, run in (("torch", torch_probe), ("tf", tf_probe))]
         report.compare_probe("critic", *critic_probes)
 
+    if "learning_rate" in (cfg.get("train") or {}):
+        _train_step_parity(report, cfg, plan, inputs, seed)
+
     for lr_key, sched_key in _lr_blocks(cfg):
         lrs = lr_values(cfg["train"][sched_key], cfg["train"][lr_key], _lr_horizon(cfg["train"][sched_key]))
         report.compare(f"lr/{sched_key}", "torch vs shared", lrs["shared"], lrs["torch"], tol.SCHEDULE_RTOL)
         report.compare(f"lr/{sched_key}", "tf vs shared", lrs["shared"], lrs["tf"], tol.SCHEDULE_RTOL)
     return report
+
+
+def _train_step_parity(report: ParityReport, cfg: dict[str, Any], plan: ModelPlan, x: PolicyInputs, seed: int,
+                       steps: int = 3) -> None:
+    """A few AdamW steps of the pre-training loss (with EMA) on both backends."""
+    from core_tf.pretrain import PretrainBackend as TFBackend
+    from core_torch.pretrain import PretrainBackend as TorchBackend
+
+    train = cfg["train"]
+    kwargs = dict(config=plan.diffusion, init_params=canonical_init(plan, seed)[0],
+                  learning_rate=float(train["learning_rate"]), weight_decay=float(train.get("weight_decay", 0.0)),
+                  schedule=lr_from_config(train["lr_scheduler"], train["learning_rate"]), steps_per_epoch=1,
+                  max_grad_norm=train.get("max_grad_norm"))
+    backends = {"torch": TorchBackend(**kwargs), "tf": TFBackend(**kwargs, num_epochs=steps + 1)}
+    for i in range(steps):
+        losses = {}
+        for name, be in backends.items():
+            losses[name] = be.train_step(x.x0, x.state, x.t, x.noise)
+            be.end_epoch()
+            be.ema_update(float((cfg.get("ema") or {}).get("decay", 0.995)))
+        report.compare("train_step", f"loss step {i}", losses["torch"], losses["tf"], tol.TRAINING_RTOL)
+    groups = {name: be.state_groups() for name, be in backends.items()}
+    for group in ("model", "ema"):
+        for name, value in groups["torch"][group].items():
+            report.compare(f"train_step/{group}", name, value, groups["tf"][group][name], tol.TRAINING_RTOL)
 
 
 def _lr_blocks(cfg: dict[str, Any]) -> list[tuple[str, str]]:

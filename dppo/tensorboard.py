@@ -9,8 +9,9 @@ class ScalarWriter:
     def __init__(self, logdir: Path, backend: str) -> None:
         self.backend = backend
         if backend == "torch":
-            import core_tf  # noqa: F401  tensorboard imports TF when present; keep its start-up banner quiet
             from torch.utils.tensorboard import SummaryWriter
+
+            import core_tf  # noqa: F401  tensorboard imports TF when present; keep its start-up banner quiet
 
             self._writer = SummaryWriter(str(logdir))
         else:

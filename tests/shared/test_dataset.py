@@ -231,8 +231,9 @@ def test_epoch_sampler_covers_every_index_once_and_is_reproducible():
 
 
 def test_training_draws_reproducible_and_in_range():
-    t, noise = training_draws(seed=1, epoch=2, batch_index=3, batch_size=64, horizon_steps=4, action_dim=3,
-                              denoising_steps=20)
+    t, noise = training_draws(
+        seed=1, epoch=2, batch_index=3, batch_size=64, horizon_steps=4, action_dim=3, denoising_steps=20
+    )
     assert t.shape == (64,) and t.dtype == np.int64 and t.min() >= 0 and t.max() < 20
     assert noise.shape == (64, 4, 3) and noise.dtype == np.float32
     t2, noise2 = training_draws(1, 2, 3, 64, 4, 3, 20)

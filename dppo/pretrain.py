@@ -16,6 +16,7 @@ import numpy as np
 
 from dppo.run_files import RunDir
 from dppo.tensorboard import ScalarWriter
+from dppo.wandb_log import WandbLogger
 from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from shared.dataset import EpochSampler, gather_batch, load_dppo_dataset, stitched_indices, training_draws
 from shared.errors import CheckpointError, UserError
@@ -78,6 +79,7 @@ def run_pretrain(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
     run.write_config(cfg)
 
     writer = ScalarWriter(run.root / "tensorboard", backend)
+    wandb = WandbLogger(cfg)
     bar = _progress(train["n_epochs"], start - 1, quiet)
     last_saved = resume_from
     loss = float("nan")
@@ -106,6 +108,7 @@ def run_pretrain(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
             seconds = time.perf_counter() - tic
             run.append_metrics({"epoch": epoch, "loss": loss, "lr": lr, "seconds": seconds})
             writer.scalars(epoch, {"loss/train": loss, "lr": lr})
+            wandb.log(epoch, {"loss - train": loss, "lr": lr})
             if epoch % train["save_model_freq"] == 0 or epoch == train["n_epochs"]:
                 last_saved = run.checkpoint_path(epoch)
                 meta = {"framework": backend, "epoch": epoch, "step": epoch, "config": cfg, "kind": "pretrain"}
@@ -115,4 +118,5 @@ def run_pretrain(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
     finally:
         bar.close()
         writer.close()
+        wandb.close()
     return {"epochs": train["n_epochs"], "final_loss": loss, "checkpoint": str(last_saved), "logdir": str(run.root)}

@@ -86,6 +86,7 @@ def test_sigkill_then_resume_logs_the_same_losses_as_an_uninterrupted_run(tmp_pa
     ("train.batch_size=lots", "config key 'train.batch_size' must be int"),
     ("ema=null", "config key 'ema' must be a mapping"),
     ("model.network.activation_type=Swish", "model.network.activation_type"),
+    ("wandb={project:x}", "wandb package is not installed"),
 ])
 def test_bad_config_gets_one_message_and_exit_2(tmp_path, dataset, capsys, override, message):
     assert main(["pretrain", "--config", CONFIG, "--backend", "torch", "--quiet",

@@ -53,6 +53,18 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from dppo.finetune import run_finetune
+    from shared.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    summary = run_finetune(cfg, args.backend, quiet=args.quiet)
+    last = summary["last"]
+    print(f"fine-tuned {summary['iterations']} iterations on {args.backend}: last avg episode reward "
+          f"{last.get('avg_episode_reward')}; checkpoint {summary['checkpoint']}; logs in {summary['logdir']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dppo", description="DPPO twin implementation (PyTorch and TensorFlow)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     from dppo.data_command import register as register_data
 
     register_data(sub)
+
+    p = sub.add_parser("finetune", help="fine-tune with PPO in a gymnasium MuJoCo environment")
+    p.add_argument("--config", required=True, help="YAML fine-tuning config")
+    p.add_argument("--backend", required=True, choices=("torch", "tf"))
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", help="key=value config overrides (e.g. base_policy_path=CKPT)")
+    p.set_defaults(run=_cmd_finetune)
 
     p = sub.add_parser("convert", help="convert a checkpoint between canonical, torch and tf formats")
     p.add_argument("--checkpoint", required=True, help="input checkpoint (.npz, .pt or TF directory)")

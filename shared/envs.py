@@ -107,13 +107,12 @@ def _env_fn(spec: EnvSpec) -> Callable[[], gym.Env]:
     return make
 
 
-def make_vector_env(spec: EnvSpec, seed: int) -> gym.vector.VectorEnv:
-    """Vector env; an env whose episode ends is reset within the same step."""
+def make_vector_env(spec: EnvSpec) -> gym.vector.VectorEnv:
+    """Vector env (not yet reset); an env whose episode ends is reset within the same step."""
     fns = [_env_fn(spec) for _ in range(spec.n_envs)]
     mode = gym.vector.AutoresetMode.SAME_STEP
     if spec.asynchronous:
         venv: Any = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode, context="spawn")
     else:
         venv = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
-    venv.reset(seed=[seed + i for i in range(spec.n_envs)])
     return venv

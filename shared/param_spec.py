@@ -156,11 +156,12 @@ def critic_obs_spec(cfg: CriticObsConfig, prefix: str = "") -> OrderedDict:
     return mlp_spec(cfg.q1(), f"{prefix}Q1.")
 
 
-def torch_default_init(spec: OrderedDict, seed: int) -> OrderedDict:
+def torch_default_init(spec: OrderedDict, seed: int, overrides: dict[str, float] | None = None) -> OrderedDict:
     """Parameters drawn like PyTorch's nn.Linear / nn.LayerNorm defaults, from numpy.
 
     Linear weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)); norms get weight 1,
-    bias 0 (a 1-d `.weight` is a norm scale). float32 arrays, keyed by canonical name.
+    bias 0 (a 1-d `.weight` is a norm scale); free parameters take `overrides[name]` (default 0).
+    float32 arrays, keyed by canonical name.
     """
     rng = np.random.default_rng(seed)
     params: OrderedDict = OrderedDict()
@@ -168,7 +169,9 @@ def torch_default_init(spec: OrderedDict, seed: int) -> OrderedDict:
         module = name.rsplit(".", 1)[0]
         weight_shape = spec.get(f"{module}.weight")
         is_norm = weight_shape is not None and len(weight_shape) == 1
-        if is_norm:
+        if not name.endswith((".weight", ".bias")):  # a free parameter such as a log-variance
+            value = np.full(shape, overrides.get(name, 0.0) if overrides else 0.0)
+        elif is_norm:
             value = np.ones(shape) if name.endswith(".weight") else np.zeros(shape)
         else:
             bound = 1.0 / np.sqrt(weight_shape[1])
@@ -179,3 +182,51 @@ def torch_default_init(spec: OrderedDict, seed: int) -> OrderedDict:
 
 def as_tuple(values: Sequence[int] | None) -> tuple[int, ...] | None:
     return None if values is None else tuple(int(v) for v in values)
+
+
+@dataclass(frozen=True)
+class GaussianMLPConfig:
+    """Upstream's Gaussian_MLP: a base MLP, then mean and log-variance heads (or one log std)."""
+
+    action_dim: int
+    horizon_steps: int
+    cond_dim: int
+    mlp_dims: tuple[int, ...] = (256, 256, 256)
+    activation_type: str = "Mish"
+    tanh_output: bool = True
+    residual_style: bool = False
+    use_layernorm: bool = False
+    fixed_std: float | None = None
+    learn_fixed_std: bool = False
+    std_min: float = 0.01
+    std_max: float = 1.0
+
+    @property
+    def output_dim(self) -> int:
+        return self.action_dim * self.horizon_steps
+
+    def mlp_base(self) -> MLPConfig:
+        return MLPConfig((self.cond_dim, *self.mlp_dims), self.activation_type, self.activation_type,
+                         use_layernorm=self.use_layernorm, use_layernorm_final=self.use_layernorm,
+                         residual_style=self.residual_style)
+
+    def head(self) -> MLPConfig:
+        return MLPConfig((self.mlp_dims[-1], self.output_dim), "Tanh", "Identity")
+
+    def mean_only(self) -> MLPConfig:
+        """With a fixed std upstream uses one MLP for the mean."""
+        return MLPConfig((self.cond_dim, *self.mlp_dims, self.output_dim), self.activation_type, "Identity",
+                         use_layernorm=self.use_layernorm, residual_style=self.residual_style)
+
+
+def gaussian_mlp_spec(cfg: GaussianMLPConfig, prefix: str = "") -> OrderedDict:
+    spec: OrderedDict = OrderedDict()
+    if cfg.fixed_std is None:
+        spec.update(mlp_spec(cfg.mlp_base(), f"{prefix}mlp_base."))
+        spec.update(mlp_spec(cfg.head(), f"{prefix}mlp_mean."))
+        spec.update(mlp_spec(cfg.head(), f"{prefix}mlp_logvar."))
+    else:
+        spec.update(mlp_spec(cfg.mean_only(), f"{prefix}mlp_mean."))
+        if cfg.learn_fixed_std:
+            spec[f"{prefix}logvar"] = (cfg.action_dim,)
+    return spec

@@ -1,0 +1,81 @@
+"""What every PPO policy shares on the torch side: two AdamW optimizers with their
+schedules, the combined loss step, and checkpoint groups. Policies subclass it and
+provide `loss_terms`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from torch import nn
+
+from core_torch.canonical import export_state, load_state
+from core_torch.lr_scheduler import CosineAnnealingWarmupRestarts
+from core_torch.optim import adamw_state, clip_grad_norm, load_adamw_state, make_adamw
+from shared.finetune_config import PPOSettings
+
+
+class PPOAgent(ABC):
+    def __init__(self, model: nn.Module, actor_prefix: str, settings: PPOSettings) -> None:
+        """model holds the trainable actor (its parameters start with actor_prefix) and `critic`."""
+        self.model, self.settings = model, settings
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self.actor_named = [(n, p) for n, p in named if n.startswith(actor_prefix)]
+        self.critic_named = [(n, p) for n, p in named if n.startswith("critic.")]
+        s = settings
+        self.actor_opt = make_adamw([p for _, p in self.actor_named], s.actor_lr, s.actor_weight_decay)
+        self.critic_opt = make_adamw([p for _, p in self.critic_named], s.critic_lr, s.critic_weight_decay)
+        self.actor_sched = CosineAnnealingWarmupRestarts(self.actor_opt, s.actor_schedule)
+        self.critic_sched = CosineAnnealingWarmupRestarts(self.critic_opt, s.critic_schedule)
+
+    @property
+    def actor_lr(self) -> float:
+        return float(self.actor_opt.param_groups[0]["lr"])
+
+    @property
+    def critic_lr(self) -> float:
+        return float(self.critic_opt.param_groups[0]["lr"])
+
+    @abstractmethod
+    def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """pg_loss, entropy_loss, v_loss (differentiable), approx_kl, clipfrac; optionally bc_loss and bc_coef."""
+
+    def update(self, batch: dict[str, np.ndarray], update_actor: bool) -> dict[str, float]:
+        """One minibatch: loss = pg + ent_coef*entropy + vf_coef*value (+ bc); actor clipped, critic not."""
+        s = self.settings
+        terms = self.loss_terms({k: torch.from_numpy(v) for k, v in batch.items()})
+        loss = terms["pg_loss"] + s.ent_coef * terms["entropy_loss"] + s.vf_coef * terms["v_loss"]
+        if "bc_loss" in terms:
+            loss = loss + terms["bc_coef"] * terms["bc_loss"]
+        self.actor_opt.zero_grad(set_to_none=True)
+        self.critic_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if update_actor:
+            clip_grad_norm([p for _, p in self.actor_named], s.max_grad_norm)
+            self.actor_opt.step()
+        self.critic_opt.step()
+        return {k: float(v.detach()) for k, v in terms.items() if k != "bc_coef"}
+
+    def end_iteration(self, update_actor: bool) -> None:
+        if update_actor:
+            self.actor_sched.step()
+        self.critic_sched.step()
+
+    def state_groups(self) -> dict[str, OrderedDict]:
+        return {"model": export_state(self.model),
+                "actor_optimizer": adamw_state(self.actor_opt, self.actor_named),
+                "critic_optimizer": adamw_state(self.critic_opt, self.critic_named),
+                "rng": OrderedDict(torch=torch.get_rng_state().numpy().copy())}
+
+    def load_groups(self, groups: dict[str, OrderedDict], actor_steps: int, critic_steps: int) -> None:
+        load_state(self.model, groups["model"], "model")
+        load_adamw_state(self.actor_opt, self.actor_named, groups["actor_optimizer"])
+        load_adamw_state(self.critic_opt, self.critic_named, groups["critic_optimizer"])
+        if "rng" in groups and "torch" in groups["rng"]:
+            torch.set_rng_state(torch.from_numpy(np.asarray(groups["rng"]["torch"], np.uint8)))
+        for sched, steps in ((self.actor_sched, actor_steps), (self.critic_sched, critic_steps)):
+            sched.last_epoch = steps
+            for group in sched.optimizer.param_groups:
+                group["lr"] = sched.schedule(steps)

@@ -22,6 +22,15 @@ from shared.sampling_plan import DDPM_EVAL_MIN_STD, SamplingPlan, sampling_plan
 _PLAN_FIELDS = ("recon_x", "recon_eps", "mean_x0", "mean_xt", "std")
 
 
+def reverse_mean(x: tf.Tensor, net_out: tf.Tensor, coefs: dict[str, tf.Tensor], predict_epsilon: bool,
+                 denoised_clip_value: float | None) -> tf.Tensor:
+    """Mean of p(x_prev | x): x0 = clip(recon_x x - recon_eps eps) (or the x0 output); mean_x0 x0 + mean_xt x."""
+    x0 = coefs["recon_x"] * x - coefs["recon_eps"] * net_out if predict_epsilon else net_out
+    if denoised_clip_value is not None:
+        x0 = tf.clip_by_value(x0, -denoised_clip_value, denoised_clip_value)
+    return coefs["mean_x0"] * x0 + coefs["mean_xt"] * x
+
+
 class Sample(NamedTuple):
     trajectories: tf.Tensor  # (B, Ta, Da)
     chains: tf.Tensor | None  # (B, S + 1, Ta, Da), x_T first
@@ -74,14 +83,7 @@ class DiffusionModel(Module):
     # ---------- sampling ----------
     def reverse_mean(self, x: tf.Tensor, net_out: tf.Tensor, coefs: dict[str, tf.Tensor]) -> tf.Tensor:
         """Mean of p(x_prev | x) from the network output; coefs hold one step's scalars."""
-        if self.config.predict_epsilon:
-            x0 = coefs["recon_x"] * x - coefs["recon_eps"] * net_out
-        else:
-            x0 = net_out
-        clip = self.config.denoised_clip_value
-        if clip is not None:
-            x0 = tf.clip_by_value(x0, -clip, clip)
-        return coefs["mean_x0"] * x0 + coefs["mean_xt"] * x
+        return reverse_mean(x, net_out, coefs, self.config.predict_epsilon, self.config.denoised_clip_value)
 
     def draw_noise(self, batch: int, generator: tf.random.Generator | None = None) -> tf.Tensor:
         """Standard normal noise for one chain: (S + 1, B, Ta, Da), x_T first."""

@@ -20,6 +20,15 @@ from shared.sampling_plan import DDPM_EVAL_MIN_STD, SamplingPlan, sampling_plan
 _PLAN_FIELDS = ("recon_x", "recon_eps", "mean_x0", "mean_xt", "std")
 
 
+def reverse_mean(x: torch.Tensor, net_out: torch.Tensor, coefs: dict[str, torch.Tensor], predict_epsilon: bool,
+                 denoised_clip_value: float | None) -> torch.Tensor:
+    """Mean of p(x_prev | x): x0 = clip(recon_x x - recon_eps eps) (or the x0 output); mean_x0 x0 + mean_xt x."""
+    x0 = coefs["recon_x"] * x - coefs["recon_eps"] * net_out if predict_epsilon else net_out
+    if denoised_clip_value is not None:
+        x0 = x0.clamp(-denoised_clip_value, denoised_clip_value)
+    return coefs["mean_x0"] * x0 + coefs["mean_xt"] * x
+
+
 class Sample(NamedTuple):
     trajectories: torch.Tensor  # (B, Ta, Da)
     chains: torch.Tensor | None  # (B, S + 1, Ta, Da), x_T first
@@ -72,14 +81,7 @@ class DiffusionModel(nn.Module):
     # ---------- sampling ----------
     def reverse_mean(self, x: torch.Tensor, net_out: torch.Tensor, coefs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean of p(x_prev | x) from the network output; coefs hold one step's scalars."""
-        if self.config.predict_epsilon:
-            x0 = coefs["recon_x"] * x - coefs["recon_eps"] * net_out
-        else:
-            x0 = net_out
-        clip = self.config.denoised_clip_value
-        if clip is not None:
-            x0 = x0.clamp(-clip, clip)
-        return coefs["mean_x0"] * x0 + coefs["mean_xt"] * x
+        return reverse_mean(x, net_out, coefs, self.config.predict_epsilon, self.config.denoised_clip_value)
 
     def draw_noise(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Standard normal noise for one chain: (S + 1, B, Ta, Da), x_T first."""

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import math
+import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from shared.errors import ConfigError
-from shared.finetune_config import is_diffusion, ppo_settings
-from shared.model_config import _activation, _dims, _get, critic_obs_config
-from shared.param_spec import GaussianMLPConfig, critic_obs_spec, gaussian_mlp_spec, torch_default_init
+from dppo.checkpoints import read_checkpoint
+from shared.checkpoint import check_strict
+from shared.errors import CheckpointError, ConfigError
+from shared.finetune_config import dppo_settings, is_diffusion, ppo_settings
+from shared.model_config import _activation, _dims, _get, critic_obs_config, diffusion_config
+from shared.param_spec import (
+    GaussianMLPConfig,
+    critic_obs_spec,
+    diffusion_mlp_spec,
+    gaussian_mlp_spec,
+    torch_default_init,
+)
 
 
 def gaussian_actor_config(cfg: dict[str, Any]) -> GaussianMLPConfig:
@@ -35,10 +45,53 @@ def noise_shape(cfg: dict[str, Any]) -> Callable[[int], tuple[int, ...]]:
     return lambda n: (n, ta * da)
 
 
+def base_policy_params(path: str, prefixes: tuple[str, ...]) -> OrderedDict:
+    """Pre-trained diffusion weights (EMA when the checkpoint has it, as upstream) renamed network.* -> prefix*."""
+    ckpt = read_checkpoint(path)
+    group = "ema" if "ema" in ckpt.groups else "model"
+    weights = ckpt.group(group)
+    if ckpt.meta.get("kind") == "finetune":  # a fine-tuned checkpoint: keep its fine-tuned actor
+        base = OrderedDict((k[len("actor_ft."):], v) for k, v in weights.items() if k.startswith("actor_ft."))
+    else:
+        base = OrderedDict((k[len("network."):], v) for k, v in weights.items() if k.startswith("network."))
+    if not base:
+        raise CheckpointError(f"{path} [{group}] holds no diffusion policy tensors (network.* or actor_ft.*)")
+    return OrderedDict((f"{p}{k}", v) for p in prefixes for k, v in base.items())
+
+
+def make_diffusion_agent(cfg: dict[str, Any], backend: str) -> Any:
+    dc = diffusion_config(cfg, "actor")
+    critic = critic_obs_config(cfg["model"]["critic"], "model.critic")
+    d = dppo_settings(cfg)
+    steps = dc.ddim_steps if dc.use_ddim else dc.denoising_steps
+    if not 1 <= d.ft_denoising_steps <= steps:
+        raise ConfigError(f"ft_denoising_steps must be in [1, {steps}], got {d.ft_denoising_steps}")
+    if d.reward_horizon > dc.horizon_steps:
+        raise ConfigError(f"act_steps={d.reward_horizon} cannot exceed horizon_steps={dc.horizon_steps}")
+    spec = diffusion_mlp_spec(dc.network, "actor.")
+    spec.update(diffusion_mlp_spec(dc.network, "actor_ft."))
+    spec.update(critic_obs_spec(critic, "critic."))
+    init = torch_default_init(spec, cfg["seed"])
+    path = cfg.get("base_policy_path")
+    if path:
+        policy = base_policy_params(path, ("actor.", "actor_ft."))
+        check_strict({k: v for k, v in spec.items() if not k.startswith("critic.")}, policy,
+                     f"base policy {path}")
+        init.update(policy)
+    else:
+        print("warning: no base_policy_path; fine-tuning a randomly initialised diffusion policy", file=sys.stderr)
+    if backend == "torch":
+        from core_torch.ppo_diffusion import PPODiffusionAgent
+    elif backend == "tf":
+        from core_tf.ppo_diffusion import PPODiffusionAgent
+    else:
+        raise ConfigError(f"unknown backend {backend!r}; choose torch or tf")
+    return PPODiffusionAgent(dc, critic, ppo_settings(cfg), d, init)
+
+
 def make_agent(cfg: dict[str, Any], backend: str) -> Any:
     if is_diffusion(cfg):
-        raise ConfigError("DPPO (diffusion) fine-tuning is not available in this build yet; "
-                          "use a Gaussian actor config")
+        return make_diffusion_agent(cfg, backend)
     actor = gaussian_actor_config(cfg)
     critic = critic_obs_config(cfg["model"]["critic"], "model.critic")
     overrides = {"actor.logvar": math.log(actor.fixed_std**2)} if actor.learn_fixed_std else None

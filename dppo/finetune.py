@@ -11,6 +11,7 @@ iteration right after each checkpoint, so resuming needs no simulator state.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from shared.dataset import load_normalization
 from shared.envs import EnvSpec, d4rl_normalized_score, make_vector_env
 from shared.errors import CheckpointError, UserError
-from shared.finetune_config import PPOSettings, ppo_settings, validate_finetune_config
+from shared.finetune_config import PPOSettings, dppo_settings, is_diffusion, ppo_settings, validate_finetune_config
 from shared.returns import RunningRewardScaler, gae
 
 
@@ -102,7 +103,7 @@ def ppo_update(agent: Any, data: dict[str, np.ndarray], s: PPOSettings, seed: in
 
 
 def score_rollout(agent: Any, ro: dict[str, Any], s: PPOSettings, scaler: RunningRewardScaler | None,
-                  ) -> dict[str, np.ndarray]:
+                  seed: int = 0, itr: int = 0, bc_noise_shape: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
     """Values, old log-probs, scaled rewards, GAE; flattened to (T*N, ...) rows for the update."""
     T, N = ro["rewards"].shape
     flat_obs = ro["obs"].reshape(T * N, *ro["obs"].shape[2:])
@@ -115,7 +116,10 @@ def score_rollout(agent: Any, ro: dict[str, Any], s: PPOSettings, scaler: Runnin
     advantages, returns = gae(rewards * s.reward_scale_const, values, agent.value(ro["next_obs"]),
                               ro["terminated"], s.gamma, s.gae_lambda)
     f32 = np.float32
-    return {"obs": flat_obs.astype(f32), **{k: v.astype(f32) for k, v in flat_samples.items()},
+    extra = {}
+    if bc_noise_shape is not None:  # teacher-chain noise for the BC term, drawn once per rollout
+        extra["bc_noise"] = np.random.default_rng([seed, itr, 4]).standard_normal((T * N, *bc_noise_shape)).astype(f32)
+    return {"obs": flat_obs.astype(f32), **{k: v.astype(f32) for k, v in flat_samples.items()}, **extra,
             "logprobs": logprobs.astype(f32), "values": values.reshape(-1).astype(f32),
             "advantages": advantages.reshape(-1).astype(f32), "returns": returns.reshape(-1).astype(f32)}
 
@@ -130,6 +134,12 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
 
     cfg = validate_finetune_config(cfg)
     s = ppo_settings(cfg)
+    if backend == "torch":
+        import torch
+
+        # rollouts are many small forward passes: OpenMP spin-waiting with more threads than idle cores
+        # slowed them ~100x on a busy 2-core machine, so one thread unless asked otherwise
+        torch.set_num_threads(int(os.environ.get("DPPO_TORCH_THREADS", "1")))
     seed = cfg["seed"]
     run = RunDir(cfg["logdir"])
     agent = make_agent(cfg, backend)
@@ -149,6 +159,9 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
         print(f"resumed from {resume_from} (iteration {done})", file=sys.stderr)
     run.write_config(cfg)
 
+    bc_shape = None
+    if is_diffusion(cfg) and dppo_settings(cfg).use_bc_loss:
+        bc_shape = (noise_shape(cfg)(1)[0], cfg["horizon_steps"], cfg["action_dim"])
     venv = make_vector_env(env_spec(cfg))
     obs = venv.reset(seed=[seed + 1000 * start + i for i in range(s.n_envs)])[0]
     writer, wandb = ScalarWriter(run.root / "tensorboard", backend), WandbLogger(cfg)
@@ -170,7 +183,7 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
                       "avg_episode_reward": float(np.mean(returns)) if returns else None,
                       "num_episodes": len(returns), "actor_lr": actor_lr, "critic_lr": critic_lr}
             if not eval_mode:
-                data = score_rollout(agent, ro, s, scaler)
+                data = score_rollout(agent, ro, s, scaler, seed, itr, bc_shape)
                 record.update(ppo_update(agent, data, s, seed, itr))
                 record["explained_variance"] = explained_variance(data["values"], data["returns"])
             agent.end_iteration(itr >= s.n_critic_warmup_itr)

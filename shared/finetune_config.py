@@ -137,3 +137,36 @@ def ppo_settings(cfg: dict[str, Any]) -> PPOSettings:
         norm_adv=m.get("norm_adv", True), clip_advantage_lower_quantile=m.get("clip_advantage_lower_quantile", 0.0),
         clip_advantage_upper_quantile=m.get("clip_advantage_upper_quantile", 1.0),
     )
+
+
+@dataclass(frozen=True)
+class DPPOSettings:
+    """DPPO's own knobs (the two-level MDP), upstream's names and defaults."""
+
+    ft_denoising_steps: int
+    gamma_denoising: float
+    clip_ploss_coef_base: float
+    clip_ploss_coef_rate: float
+    min_sampling_denoising_std: float
+    min_logprob_denoising_std: float
+    reward_horizon: int  # = act_steps: only executed actions carry the policy gradient
+    use_bc_loss: bool
+    bc_loss_coeff: float
+    ddim_eta: float  # fixed eta of the DDIM variant
+
+
+def dppo_settings(cfg: dict[str, Any]) -> DPPOSettings:
+    m, t = cfg["model"], cfg["train"]
+    ft = cfg.get("ft_denoising_steps", m.get("ft_denoising_steps"))
+    if ft is None:
+        raise ConfigError("missing required config key 'ft_denoising_steps'")
+    eta = m.get("eta") or {}
+    return DPPOSettings(
+        ft_denoising_steps=int(ft), gamma_denoising=float(m.get("gamma_denoising", 0.99)),
+        clip_ploss_coef_base=float(m.get("clip_ploss_coef_base", 1e-3)),
+        clip_ploss_coef_rate=float(m.get("clip_ploss_coef_rate", 3.0)),
+        min_sampling_denoising_std=float(m.get("min_sampling_denoising_std", 0.1)),
+        min_logprob_denoising_std=float(m.get("min_logprob_denoising_std", 0.1)),
+        reward_horizon=int(cfg["act_steps"]), use_bc_loss=bool(t.get("use_bc_loss", False)),
+        bc_loss_coeff=float(t.get("bc_loss_coeff", 0.0)), ddim_eta=float(eta.get("base_eta", 1.0 if eta else 0.0)),
+    )

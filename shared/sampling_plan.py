@@ -97,3 +97,34 @@ def sampling_plan(
         log_variance=log_variance,
         std=std,
     )
+
+
+@dataclass(frozen=True)
+class FinetuneTables:
+    """The last K (fine-tuned) reverse steps of a plan, in chain order, each (K,).
+
+    Transition j maps chain[j] -> chain[j + 1]; logprob_std is the std of its Gaussian
+    when scoring log-probabilities (floored at min_logprob_denoising_std).
+    """
+
+    timesteps: np.ndarray
+    recon_x: np.ndarray
+    recon_eps: np.ndarray
+    mean_x0: np.ndarray
+    mean_xt: np.ndarray
+    logprob_std: np.ndarray
+
+
+def finetune_tables(plan: SamplingPlan, ft_denoising_steps: int, min_logprob_std: float) -> FinetuneTables:
+    if not 1 <= ft_denoising_steps <= plan.num_steps:
+        raise ValueError(f"ft_denoising_steps must be in [1, {plan.num_steps}], got {ft_denoising_steps}")
+    last = slice(plan.num_steps - ft_denoising_steps, plan.num_steps)
+    raw_std = np.exp(0.5 * plan.log_variance[last])
+    return FinetuneTables(
+        timesteps=plan.timesteps[last].copy(),
+        recon_x=plan.recon_x[last].copy(),
+        recon_eps=plan.recon_eps[last].copy(),
+        mean_x0=plan.mean_x0[last].copy(),
+        mean_xt=plan.mean_xt[last].copy(),
+        logprob_std=np.maximum(raw_std, min_logprob_std),
+    )

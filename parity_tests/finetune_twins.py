@@ -1,0 +1,38 @@
+"""Build torch and TF PPO agents (DPPO or Gaussian) from one config and one canonical init."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dppo.agents import make_agent, noise_shape
+from shared.config import load_config
+
+DPPO_CONFIG = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
+GAUSSIAN_CONFIG = "configs/hopper/ppo_gaussian_mlp.yaml"
+SMALL_DPPO = ["model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]", "denoising_steps=8",
+              "ft_denoising_steps=4", "train.batch_size=12", "train.update_epochs=2"]
+SMALL_GAUSSIAN = ["model.actor.mlp_dims=[16,16]", "model.critic.mlp_dims=[16,16,16]", "train.batch_size=12",
+                  "train.update_epochs=2"]
+
+
+def agents(path: str, overrides: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    cfg = load_config(path, ["base_policy_path=null", *overrides])
+    from shared.finetune_config import validate_finetune_config
+
+    cfg = validate_finetune_config(cfg)
+    return cfg, {b: make_agent(cfg, b) for b in ("torch", "tf")}
+
+
+def rollout_buffer(cfg: dict[str, Any], agent: Any, n: int, seed: int) -> dict[str, np.ndarray]:
+    """A synthetic but self-consistent buffer: samples drawn by `agent`, scored by it, random advantages."""
+    rng = np.random.default_rng(seed)
+    obs = rng.uniform(-1, 1, (n, cfg["cond_steps"], cfg["obs_dim"])).astype(np.float32)
+    noise = rng.standard_normal(noise_shape(cfg)(n)).astype(np.float32)
+    sample = agent.act(obs, noise, deterministic=False)
+    values, logprobs = agent.evaluate(obs, sample)
+    f32 = np.float32
+    return {"obs": obs, **{k: v.astype(f32) for k, v in sample.items()}, "logprobs": logprobs.astype(f32),
+            "values": values.astype(f32), "advantages": rng.standard_normal(n).astype(f32),
+            "returns": (values + rng.standard_normal(n)).astype(f32)}

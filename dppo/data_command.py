@@ -28,6 +28,18 @@ def _cmd_data_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_collect(args: argparse.Namespace) -> int:
+    from dppo.collect import collect_dataset
+    from shared.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    stats = collect_dataset(cfg, args.teacher, args.out, args.transitions, args.backend, args.seed)
+    print(f"collected {stats['episodes']} episodes, {stats['transitions']} transitions: return mean "
+          f"{stats['return_mean']:.1f} std {stats['return_std']:.1f} (D4RL score {stats['d4rl_score_mean']:.1f}); "
+          f"wrote {args.out}/train.npz, normalization.npz, stats.json")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `data convert` to the dppo command's sub-commands."""
     data = subparsers.add_parser("data", help="dataset tools")
@@ -41,3 +53,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--keep-zero-reward-episodes", action="store_true", help="keep episodes whose return is not > 0")
     p.set_defaults(run=_cmd_data_convert)
+
+    p = data_sub.add_parser("collect", help="roll out a trained Gaussian PPO teacher into a DPPO dataset")
+    p.add_argument("--config", required=True, help="the teacher's fine-tuning config (Gaussian actor)")
+    p.add_argument("--teacher", required=True, help="the teacher's fine-tuning checkpoint")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--transitions", type=int, default=150_000)
+    p.add_argument("--backend", choices=("torch", "tf"), default="torch")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("overrides", nargs="*", help="key=value overrides of the teacher config")
+    p.set_defaults(run=_cmd_data_collect)

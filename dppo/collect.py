@@ -1,0 +1,82 @@
+"""Make a demonstration dataset: roll out a PPO teacher (Gaussian baseline) stochastically and
+save complete episodes in DPPO's npz layout with their normalization file and a note."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dppo.agents import make_agent, noise_shape
+from shared.checkpoint import atomic_write, load_checkpoint
+from shared.dataset import Normalization
+from shared.envs import d4rl_normalized_score, make_vector_env
+from shared.errors import ConfigError
+from shared.finetune_config import is_diffusion, validate_finetune_config
+
+
+def collect_dataset(cfg: dict[str, Any], teacher_checkpoint: str, out_dir: str, transitions: int,
+                    backend: str = "torch", seed: int = 0) -> dict[str, Any]:
+    """Roll out the teacher until `transitions` steps of complete episodes; write train.npz + normalization.npz."""
+    from dppo.finetune import env_spec
+
+    cfg = validate_finetune_config(cfg)
+    if is_diffusion(cfg) or cfg["act_steps"] != 1 or cfg["cond_steps"] != 1 or cfg.get("normalization_path"):
+        raise ConfigError("data collection needs a Gaussian teacher config with act_steps=1, cond_steps=1 and "
+                          "normalization_path=null (raw observations and actions)")
+    agent = make_agent(cfg, backend)
+    ckpt = load_checkpoint(teacher_checkpoint)
+    agent.load_groups(ckpt.groups, 0, 0)
+    venv = make_vector_env(env_spec(cfg))
+    n = cfg["env"]["n_envs"]
+    obs = venv.reset(seed=[seed + i for i in range(n)])[0]
+    shape = noise_shape(cfg)
+    rng = np.random.default_rng(seed)
+    open_eps: list[dict[str, list]] = [{"states": [], "actions": [], "rewards": [], "terminals": []} for _ in range(n)]
+    done_eps: list[dict[str, np.ndarray]] = []
+    total = 0
+    while total < transitions:
+        actions = np.clip(agent.act(obs, rng.standard_normal(shape(n)).astype(np.float32), False)["actions"], -1, 1)
+        next_obs, reward, term, trunc, _ = venv.step(actions)
+        for e in range(n):
+            ep = open_eps[e]
+            ep["states"].append(obs[e, -1])
+            ep["actions"].append(actions[e, 0])
+            ep["rewards"].append(reward[e])
+            ep["terminals"].append(term[e])
+            if term[e] or trunc[e]:
+                done_eps.append({k: np.asarray(v) for k, v in ep.items()})
+                total += len(ep["rewards"])
+                open_eps[e] = {"states": [], "actions": [], "rewards": [], "terminals": []}
+        obs = next_obs
+    venv.close()
+    states = np.concatenate([ep["states"] for ep in done_eps])
+    actions = np.concatenate([ep["actions"] for ep in done_eps])
+    norm = Normalization.from_data(states, actions)
+    returns = np.array([ep["rewards"].sum() for ep in done_eps])
+    arrays = {
+        "states": norm.normalize_obs(states).astype(np.float32),
+        "actions": norm.normalize_action(actions).astype(np.float32),
+        "rewards": np.concatenate([ep["rewards"] for ep in done_eps]).astype(np.float32),
+        "terminals": np.concatenate([ep["terminals"] for ep in done_eps]).astype(bool),
+        "traj_lengths": np.array([len(ep["rewards"]) for ep in done_eps], np.int64),
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+    atomic_write(out / "train.npz", write)
+    norm.save(out / "normalization.npz")
+    stats = {
+        "env": cfg["env_name"], "teacher_checkpoint": str(teacher_checkpoint), "episodes": len(done_eps),
+        "transitions": int(len(states)), "return_mean": float(returns.mean()), "return_std": float(returns.std()),
+        "return_min": float(returns.min()), "return_max": float(returns.max()),
+        "d4rl_score_mean": d4rl_normalized_score(cfg["env_name"], float(returns.mean())), "seed": seed,
+    }
+    atomic_write(out / "stats.json", lambda tmp: Path(tmp).write_text(json.dumps(stats, indent=2)))
+    return stats

@@ -98,6 +98,10 @@ def make_agent(cfg: dict[str, Any], backend: str) -> Any:
     spec = gaussian_mlp_spec(actor, "actor.")
     spec.update(critic_obs_spec(critic, "critic."))
     init = torch_default_init(spec, cfg["seed"], overrides)
+    if cfg.get("base_policy_path"):  # a Gaussian PPO checkpoint: start from (or evaluate) its actor and critic
+        weights = read_checkpoint(cfg["base_policy_path"]).group("model")
+        check_strict(spec, weights, f"base policy {cfg['base_policy_path']}")
+        init.update(weights)
     settings, clip = ppo_settings(cfg), float(cfg["model"].get("randn_clip_value", 3.0))
     if backend == "torch":
         from core_torch.ppo_gaussian import PPOGaussianAgent

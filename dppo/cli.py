@@ -65,6 +65,24 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from dppo.evaluate import evaluate
+    from shared.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    result = evaluate(cfg, args.backend, args.episodes, args.seed)
+    score = "" if result["d4rl_score_mean"] is None else (
+        f"; D4RL score {result['d4rl_score_mean']:.1f} +- {result['d4rl_score_std']:.1f}")
+    print(f"{args.backend}: return {result['return_mean']:.1f} +- {result['return_std']:.1f} over "
+          f"{result['episodes']} episodes{score}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dppo", description="DPPO twin implementation (PyTorch and TensorFlow)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", help="key=value config overrides (e.g. base_policy_path=CKPT)")
     p.set_defaults(run=_cmd_finetune)
+
+    p = sub.add_parser("eval", help="evaluate a policy (deterministic sampling) over whole episodes")
+    p.add_argument("--config", required=True, help="YAML fine-tuning config")
+    p.add_argument("--backend", required=True, choices=("torch", "tf"))
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=10_000)
+    p.add_argument("--json", help="write the result here")
+    p.add_argument("overrides", nargs="*", help="key=value overrides (base_policy_path=CKPT)")
+    p.set_defaults(run=_cmd_eval)
 
     p = sub.add_parser("convert", help="convert a checkpoint between canonical, torch and tf formats")
     p.add_argument("--checkpoint", required=True, help="input checkpoint (.npz, .pt or TF directory)")

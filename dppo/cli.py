@@ -83,6 +83,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_main(args: argparse.Namespace) -> int:
+    from dppo.main_job import run_main_job
+
+    backends = ["torch", "tf"] if args.backend == "both" else [args.backend]
+    run_main_job(args.config, backends, args.workdir, quiet=args.quiet)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dppo", description="DPPO twin implementation (PyTorch and TensorFlow)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the result here")
     p.add_argument("overrides", nargs="*", help="key=value overrides (base_policy_path=CKPT)")
     p.set_defaults(run=_cmd_eval)
+
+    p = sub.add_parser("main", help="the main job: pretrain, evaluate, fine-tune, evaluate, plot")
+    p.add_argument("--config", default="configs/hopper/main_job.yaml")
+    p.add_argument("--backend", choices=("torch", "tf", "both"), default="torch")
+    p.add_argument("--workdir", default="runs/main")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=_cmd_main)
 
     p = sub.add_parser("convert", help="convert a checkpoint between canonical, torch and tf formats")
     p.add_argument("--checkpoint", required=True, help="input checkpoint (.npz, .pt or TF directory)")

@@ -20,12 +20,13 @@ from shared.finetune_config import is_diffusion, validate_finetune_config
 def collect_dataset(cfg: dict[str, Any], teacher_checkpoint: str, out_dir: str, transitions: int,
                     backend: str = "torch", seed: int = 0) -> dict[str, Any]:
     """Roll out the teacher until `transitions` steps of complete episodes; write train.npz + normalization.npz."""
-    from dppo.finetune import env_spec
+    from dppo.finetune import env_spec, set_rollout_threads
 
     cfg = validate_finetune_config(cfg)
     if is_diffusion(cfg) or cfg["act_steps"] != 1 or cfg["cond_steps"] != 1 or cfg.get("normalization_path"):
         raise ConfigError("data collection needs a Gaussian teacher config with act_steps=1, cond_steps=1 and "
                           "normalization_path=null (raw observations and actions)")
+    set_rollout_threads(backend)
     agent = make_agent(cfg, backend)
     ckpt = load_checkpoint(teacher_checkpoint)
     agent.load_groups(ckpt.groups, 0, 0)

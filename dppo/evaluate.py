@@ -33,7 +33,10 @@ def episode_returns(agent: Any, cfg: dict[str, Any], n_episodes: int, seed: int)
 
 
 def evaluate(cfg: dict[str, Any], backend: str, n_episodes: int = 10, seed: int = 10_000) -> dict[str, Any]:
+    from dppo.finetune import set_rollout_threads
+
     cfg = validate_finetune_config(cfg)
+    set_rollout_threads(backend)
     agent = make_agent(cfg, backend)
     returns = episode_returns(agent, cfg, n_episodes, seed)
     score = d4rl_normalized_score(cfg["env_name"], returns)

@@ -34,6 +34,15 @@ class TrainingDivergedError(UserError):
     exit_code = 3
 
 
+def set_rollout_threads(backend: str) -> None:
+    """Rollouts are many small forward passes: OpenMP spin-waiting with more threads than idle cores
+    slowed them ~100x on a busy 2-core machine, so torch gets one thread unless DPPO_TORCH_THREADS says."""
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(int(os.environ.get("DPPO_TORCH_THREADS", "1")))
+
+
 def env_spec(cfg: dict[str, Any], n_envs: int | None = None) -> EnvSpec:
     norm_path = cfg.get("normalization_path")
     norm = load_normalization(norm_path, cfg["obs_dim"], cfg["action_dim"]) if norm_path else None
@@ -134,12 +143,7 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
 
     cfg = validate_finetune_config(cfg)
     s = ppo_settings(cfg)
-    if backend == "torch":
-        import torch
-
-        # rollouts are many small forward passes: OpenMP spin-waiting with more threads than idle cores
-        # slowed them ~100x on a busy 2-core machine, so one thread unless asked otherwise
-        torch.set_num_threads(int(os.environ.get("DPPO_TORCH_THREADS", "1")))
+    set_rollout_threads(backend)
     seed = cfg["seed"]
     run = RunDir(cfg["logdir"])
     agent = make_agent(cfg, backend)

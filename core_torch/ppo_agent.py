@@ -4,6 +4,7 @@ provide `loss_terms`."""
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 
@@ -59,9 +60,12 @@ class PPOAgent(ABC):
         return {k: float(v.detach()) for k, v in terms.items() if k != "bc_coef"}
 
     def end_iteration(self, update_actor: bool) -> None:
-        if update_actor:
-            self.actor_sched.step()
-        self.critic_sched.step()
+        with warnings.catch_warnings():
+            # evaluation iterations step the schedule without an optimizer step, as upstream does
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+            if update_actor:
+                self.actor_sched.step()
+            self.critic_sched.step()
 
     def state_groups(self) -> dict[str, OrderedDict]:
         return {"model": export_state(self.model),

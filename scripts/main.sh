@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# README command 1: set up, then run the main job on the shipped hopper config.
+# README command 1: set up, then run the main job on the shipped Hopper data:
+# pre-train, evaluate, fine-tune with DPPO, evaluate again, table + runs/main/reward_curve.png.
+# Arguments go to `dppo main` (e.g. --backend both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-mkdir -p runs
-exec .venv/bin/dppo parity --config configs/hopper/pretrain_diffusion_mlp.yaml --json runs/parity_hopper.json "$@"
+exec .venv/bin/dppo main "$@"

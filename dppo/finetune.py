@@ -10,6 +10,7 @@ iteration right after each checkpoint, so resuming needs no simulator state.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -32,6 +33,12 @@ from shared.returns import RunningRewardScaler, gae
 
 class TrainingDivergedError(UserError):
     exit_code = 3
+
+
+class EnvironmentFailedError(UserError):
+    """An environment (or its worker process) died; checkpoints are kept, rerunning resumes."""
+
+    exit_code = 4
 
 
 def set_rollout_threads(backend: str) -> None:
@@ -69,7 +76,12 @@ def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int
         obs_t.append(obs)
         for k, v in sample.items():
             samples.setdefault(k, []).append(v)
-        obs, reward, term, trunc, _ = venv.step(sample["actions"][:, :act_steps])
+        try:
+            obs, reward, term, trunc, _ = venv.step(sample["actions"][:, :act_steps])
+        except (EOFError, BrokenPipeError, ConnectionError, RuntimeError, OSError) as exc:
+            raise EnvironmentFailedError(
+                f"environment step failed at iteration {itr}, step {step} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else 'worker died'})") from None
         if not np.all(np.isfinite(reward)):
             raise TrainingDivergedError(f"environment returned a non-finite reward at iteration {itr}, step {step}")
         rewards[step], terminated[step] = reward, term
@@ -166,7 +178,9 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
     bc_shape = None
     if is_diffusion(cfg) and dppo_settings(cfg).use_bc_loss:
         bc_shape = (noise_shape(cfg)(1)[0], cfg["horizon_steps"], cfg["action_dim"])
-    venv = make_vector_env(env_spec(cfg))
+    spec = env_spec(cfg)
+    venv = make_vector_env(spec)
+    env_failed = False
     obs = venv.reset(seed=[seed + 1000 * start + i for i in range(s.n_envs)])[0]
     writer, wandb = ScalarWriter(run.root / "tensorboard", backend), WandbLogger(cfg)
     from tqdm import tqdm
@@ -209,11 +223,16 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
                 save_checkpoint(last_saved, Checkpoint(groups, meta))
                 obs = venv.reset(seed=[seed + 1000 * (itr + 1) + i for i in range(s.n_envs)])[0]
             bar.update(1)
+    except EnvironmentFailedError as exc:
+        env_failed = True
+        kept = f"last checkpoint {last_saved} kept" if last_saved else "no checkpoint yet"
+        raise EnvironmentFailedError(f"{exc}; {kept}; rerun the same command to resume") from None
     finally:
         bar.close()
         writer.close()
         wandb.close()
-        venv.close()
+        with contextlib.suppress(Exception):  # after a worker died, stop the others instead of waiting on them
+            venv.close(terminate=True) if env_failed and spec.asynchronous else venv.close()
     return {"iterations": s.n_train_itr, "last": record, "checkpoint": str(last_saved), "logdir": str(run.root)}
 
 

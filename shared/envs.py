@@ -32,8 +32,8 @@ _GYM_IDS = {"hopper": "Hopper-v5", "walker2d": "Walker2d-v5", "halfcheetah": "Ha
 
 
 def gym_id(env_name: str) -> str:
-    """'hopper-medium-v2' or 'Hopper-v5' -> the gymnasium id to make."""
-    if env_name in gym.registry:
+    """'hopper-medium-v2' or 'Hopper-v5' -> the gymnasium id to make ('module:Id' is passed through)."""
+    if env_name in gym.registry or ":" in env_name:
         return env_name
     family = env_name.split("-")[0].lower()
     if family not in _GYM_IDS:

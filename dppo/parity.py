@@ -206,6 +206,7 @@ def lr_values(scheduler_cfg: dict, max_lr: float, num_steps: int) -> dict[str, n
 def run_parity(cfg: dict[str, Any], seed: int = 0, batch: int = 8) -> ParityReport:
     """Everything `dppo parity` checks for one config."""
     plan = model_plan(cfg)
+    cfg = {**cfg, "base_policy_path": None}  # parity compares twins from one canonical initialisation
     report = ParityReport()
     twins = build_twins(plan, seed)
     inputs = policy_inputs(plan, batch, seed)
@@ -231,6 +232,8 @@ def run_parity(cfg: dict[str, Any], seed: int = 0, batch: int = 8) -> ParityRepo
 
     if "learning_rate" in (cfg.get("train") or {}):
         _train_step_parity(report, cfg, plan, inputs, seed)
+    if "actor" in cfg.get("model", {}) and "critic" in cfg.get("model", {}):
+        _ppo_parity(report, cfg, batch, seed)
 
     for lr_key, sched_key in _lr_blocks(cfg):
         lrs = lr_values(cfg["train"][sched_key], cfg["train"][lr_key], _lr_horizon(cfg["train"][sched_key]))
@@ -262,6 +265,37 @@ def _train_step_parity(report: ParityReport, cfg: dict[str, Any], plan: ModelPla
     for group in ("model", "ema"):
         for name, value in groups["torch"][group].items():
             report.compare(f"train_step/{group}", name, value, groups["tf"][group][name], tol.TRAINING_RTOL)
+
+
+def _ppo_parity(report: ParityReport, cfg: dict[str, Any], batch: int, seed: int) -> None:
+    """Fine-tuning agents from one init: sampled chains, log-probs, one PPO minibatch update."""
+    from dppo.agents import make_agent, noise_shape
+    from shared.finetune_config import validate_finetune_config
+
+    cfg = validate_finetune_config({**cfg, "base_policy_path": cfg.get("base_policy_path")})
+    agents = {b: make_agent(cfg, b) for b in ("torch", "tf")}
+    rng = np.random.default_rng(seed)
+    obs = rng.uniform(-1, 1, (batch, cfg["cond_steps"], cfg["obs_dim"])).astype(np.float32)
+    noise = rng.standard_normal(noise_shape(cfg)(batch)).astype(np.float32)
+    samples = {b: a.act(obs, noise, deterministic=False) for b, a in agents.items()}
+    for k in samples["torch"]:
+        report.compare("ppo/act", k, samples["torch"][k], samples["tf"][k], tol.CHAIN_RTOL)
+    scored = {b: a.evaluate(obs, samples["torch"]) for b, a in agents.items()}
+    report.compare("ppo/evaluate", "values", scored["torch"][0], scored["tf"][0], tol.FORWARD_RTOL)
+    report.compare("ppo/evaluate", "logprobs", scored["torch"][1], scored["tf"][1], tol.FORWARD_RTOL)
+    data = {"obs": obs, **samples["torch"], "values": scored["torch"][0],
+            "logprobs": scored["torch"][1] + rng.normal(0, 0.05, scored["torch"][1].shape).astype(np.float32),
+            "advantages": rng.standard_normal(batch).astype(np.float32),
+            "returns": rng.standard_normal(batch).astype(np.float32)}
+    if cfg["train"].get("use_bc_loss"):
+        data["bc_noise"] = rng.standard_normal((batch, *noise_shape(cfg)(1)[:1], *noise_shape(cfg)(1)[2:])).astype(
+            np.float32)
+    terms = {b: a.update(data, update_actor=True) for b, a in agents.items()}
+    for k in terms["torch"]:
+        report.compare("ppo/loss", k, terms["torch"][k], terms["tf"][k], tol.loss_term_rtol(k))
+    groups = {b: a.state_groups()["model"] for b, a in agents.items()}
+    for name, value in groups["torch"].items():
+        report.compare("ppo/update", name, value, groups["tf"][name], tol.TRAINING_RTOL)
 
 
 def _lr_blocks(cfg: dict[str, Any]) -> list[tuple[str, str]]:

@@ -14,6 +14,12 @@ GRADIENT_RTOL = 1e-4  # gradients w.r.t. inputs and parameters
 CHAIN_RTOL = 1e-5  # whole sampling chains, every intermediate x_t
 TRAINING_RTOL = 1e-4  # parameters after several optimizer steps
 SCHEDULE_RTOL = 1e-6  # float32 tables and learning rates vs float64 shared/
+LOSS_RTOL = 1e-4  # scalar losses reduced over many rows (PPO terms)
+DIAGNOSTIC_RTOL = 1e-3  # approx_kl ~ logratio^2 / 2 is a difference of nearly equal numbers; no gradient flows
+
+
+def loss_term_rtol(name: str) -> float:
+    return DIAGNOSTIC_RTOL if name in ("approx_kl", "clipfrac") else LOSS_RTOL
 SCALE_FLOOR = 1e-6
 
 

@@ -91,3 +91,14 @@ def test_environment_worker_crash_is_one_message_and_keeps_checkpoints(tmp_path,
     assert len(errors) == 1 and "Traceback" not in err
     assert "environment step failed" in errors[0] and "rerun the same command to resume" in errors[0]
     assert (logdir / "checkpoint").is_dir() and os.listdir(logdir / "checkpoint")
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_eval_and_finetune_start_from_the_shipped_checkpoint(tmp_path, capsys, backend):
+    shipped = ["base_policy_path=data/checkpoints/hopper_pretrain_diffusion_mlp_e40.npz",
+               "normalization_path=data/hopper-medium-v2/normalization.npz", "env.max_episode_steps=80"]
+    assert main(["eval", "--config", DPPO, "--backend", backend, "--episodes", "2", *shipped]) == 0
+    assert "D4RL score" in capsys.readouterr().out
+    assert main(["finetune", "--config", DPPO, "--backend", backend, "--quiet", f"logdir={tmp_path}", *shipped,
+                 "train.n_train_itr=2", "train.n_steps=4", "env.n_envs=2", "train.batch_size=8",
+                 "train.update_epochs=1", "train.val_freq=100"]) == 0

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from core_torch.tracing import record_layer_outputs
-
-
-@dataclass
-class Probe:
-    layers: dict[str, np.ndarray]  # every sub-module's output, by canonical path
-    output: np.ndarray
-    input_grads: dict[str, np.ndarray]  # d(sum(output * cotangent)) / d(float input)
-    param_grads: dict[str, np.ndarray]  # same, by canonical parameter name
+from shared.probe_result import Probe
 
 
 def probe(module: nn.Module, forward: Callable[..., torch.Tensor], inputs: dict[str, np.ndarray],

@@ -24,7 +24,10 @@ class PretrainBackend:
     name = "torch"
 
     def __init__(self, config: DiffusionConfig, init_params: OrderedDict, learning_rate: float, weight_decay: float,
-                 schedule: CosineWarmupRestarts, steps_per_epoch: int, max_grad_norm: float | None = None) -> None:
+                 schedule: CosineWarmupRestarts, steps_per_epoch: int, max_grad_norm: float | None = None,
+                 num_epochs: int = 100000) -> None:
+        """Same arguments as the TF twin; torch's scheduler is stepped per epoch, so it needs neither
+        steps_per_epoch nor num_epochs (the Keras schedule maps optimizer steps to epochs with them)."""
         self.model = DiffusionModel(config)
         load_state(self.model, init_params)
         self.ema = copy.deepcopy(self.model)

@@ -12,7 +12,13 @@ from dppo.checkpoints import read_checkpoint
 from shared.checkpoint import check_strict
 from shared.errors import CheckpointError, ConfigError
 from shared.finetune_config import dppo_settings, is_diffusion, ppo_settings
-from shared.model_config import _activation, _dims, _get, critic_obs_config, diffusion_config
+from shared.model_config import (
+    config_activation,
+    config_dims,
+    config_value,
+    critic_obs_config,
+    diffusion_config,
+)
 from shared.param_spec import (
     GaussianMLPConfig,
     critic_obs_spec,
@@ -24,15 +30,18 @@ from shared.param_spec import (
 
 def gaussian_actor_config(cfg: dict[str, Any]) -> GaussianMLPConfig:
     a, where = cfg["model"]["actor"], "model.actor"
+
+    def value(key: str, kind: type, default: object = ...) -> object:
+        return config_value(a, key, where, kind, default)
+
     return GaussianMLPConfig(
-        action_dim=_get(a, "action_dim", where, int), horizon_steps=_get(a, "horizon_steps", where, int),
-        cond_dim=_get(a, "cond_dim", where, int), mlp_dims=_dims(a, "mlp_dims", where, [256, 256, 256]),
-        activation_type=_activation(a, "activation_type", where, "Mish"),
-        tanh_output=_get(a, "tanh_output", where, bool, True), residual_style=_get(a, "residual_style", where, bool,
-                                                                                      False),
-        use_layernorm=_get(a, "use_layernorm", where, bool, False), fixed_std=_get(a, "fixed_std", where, float, None),
-        learn_fixed_std=_get(a, "learn_fixed_std", where, bool, False),
-        std_min=_get(a, "std_min", where, float, 0.01), std_max=_get(a, "std_max", where, float, 1.0))
+        action_dim=value("action_dim", int), horizon_steps=value("horizon_steps", int),
+        cond_dim=value("cond_dim", int), mlp_dims=config_dims(a, "mlp_dims", where, [256, 256, 256]),
+        activation_type=config_activation(a, "activation_type", where, "Mish"),
+        tanh_output=value("tanh_output", bool, True), residual_style=value("residual_style", bool, False),
+        use_layernorm=value("use_layernorm", bool, False), fixed_std=value("fixed_std", float, None),
+        learn_fixed_std=value("learn_fixed_std", bool, False),
+        std_min=value("std_min", float, 0.01), std_max=value("std_max", float, 1.0))
 
 
 def noise_shape(cfg: dict[str, Any]) -> Callable[[int], tuple[int, ...]]:

@@ -26,19 +26,9 @@ from dppo.wandb_log import WandbLogger
 from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from shared.dataset import load_normalization
 from shared.envs import EnvSpec, d4rl_normalized_score, make_vector_env
-from shared.errors import CheckpointError, UserError
+from shared.errors import CheckpointError, EnvironmentFailedError, TrainingDivergedError
 from shared.finetune_config import PPOSettings, dppo_settings, is_diffusion, ppo_settings, validate_finetune_config
 from shared.returns import RunningRewardScaler, gae
-
-
-class TrainingDivergedError(UserError):
-    exit_code = 3
-
-
-class EnvironmentFailedError(UserError):
-    """An environment (or its worker process) died; checkpoints are kept, rerunning resumes."""
-
-    exit_code = 4
 
 
 def set_rollout_threads(backend: str) -> None:

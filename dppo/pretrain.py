@@ -19,22 +19,17 @@ from dppo.tensorboard import ScalarWriter
 from dppo.wandb_log import WandbLogger
 from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from shared.dataset import EpochSampler, gather_batch, load_dppo_dataset, stitched_indices, training_draws
-from shared.errors import CheckpointError, UserError
+from shared.errors import CheckpointError, TrainingDivergedError, UserError
 from shared.lr_schedule import from_config as lr_from_config
 from shared.model_config import diffusion_config
 from shared.param_spec import diffusion_mlp_spec, torch_default_init
 from shared.pretrain_config import validate_pretrain_config
 
 
-class TrainingDivergedError(UserError):
-    exit_code = 3
-
-
 def make_backend(name: str, **kwargs: Any) -> Any:
     if name == "torch":
         from core_torch.pretrain import PretrainBackend
 
-        kwargs.pop("num_epochs", None)
         return PretrainBackend(**kwargs)
     if name == "tf":
         from core_tf.pretrain import PretrainBackend

@@ -17,3 +17,15 @@ class DatasetError(UserError):
 
 class CheckpointError(UserError):
     pass
+
+
+class TrainingDivergedError(UserError):
+    """A non-finite loss or reward stopped training; the last good checkpoint is untouched."""
+
+    exit_code = 3
+
+
+class EnvironmentFailedError(UserError):
+    """An environment (or its worker process) died; checkpoints are kept, rerunning resumes."""
+
+    exit_code = 4

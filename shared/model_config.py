@@ -9,7 +9,7 @@ from shared.errors import ConfigError
 from shared.param_spec import ACTIVATIONS, CriticObsConfig, DiffusionMLPConfig, as_tuple
 
 
-def _get(section: dict, key: str, where: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+def config_value(section: dict, key: str, where: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
     if key not in section:
         if default is ...:
             raise ConfigError(f"missing required config key '{where}.{key}'")
@@ -29,8 +29,8 @@ def _get(section: dict, key: str, where: str, kind: type | tuple[type, ...], def
     return value
 
 
-def _dims(section: dict, key: str, where: str, default: Any = ...) -> tuple[int, ...] | None:
-    value = _get(section, key, where, list, default)
+def config_dims(section: dict, key: str, where: str, default: Any = ...) -> tuple[int, ...] | None:
+    value = config_value(section, key, where, list, default)
     if value is None:
         return None if default is None else as_tuple(default)
     if not value or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
@@ -38,8 +38,8 @@ def _dims(section: dict, key: str, where: str, default: Any = ...) -> tuple[int,
     return as_tuple(value)
 
 
-def _activation(section: dict, key: str, where: str, default: str) -> str:
-    value = _get(section, key, where, str, default)
+def config_activation(section: dict, key: str, where: str, default: str) -> str:
+    value = config_value(section, key, where, str, default)
     if value not in ACTIVATIONS:
         raise ConfigError(f"config key '{where}.{key}' must be one of {', '.join(ACTIVATIONS)}, got {value!r}")
     return value
@@ -47,27 +47,27 @@ def _activation(section: dict, key: str, where: str, default: str) -> str:
 
 def diffusion_mlp_config(section: dict, where: str) -> DiffusionMLPConfig:
     return DiffusionMLPConfig(
-        action_dim=_get(section, "action_dim", where, int),
-        horizon_steps=_get(section, "horizon_steps", where, int),
-        cond_dim=_get(section, "cond_dim", where, int),
-        time_dim=_get(section, "time_dim", where, int, 16),
-        mlp_dims=_dims(section, "mlp_dims", where, [256, 256]),
-        cond_mlp_dims=_dims(section, "cond_mlp_dims", where, None),
-        activation_type=_activation(section, "activation_type", where, "Mish"),
-        out_activation_type=_activation(section, "out_activation_type", where, "Identity"),
-        use_layernorm=_get(section, "use_layernorm", where, bool, False),
-        residual_style=_get(section, "residual_style", where, bool, False),
-        dropout=_get(section, "dropout", where, float, 0.0),
+        action_dim=config_value(section, "action_dim", where, int),
+        horizon_steps=config_value(section, "horizon_steps", where, int),
+        cond_dim=config_value(section, "cond_dim", where, int),
+        time_dim=config_value(section, "time_dim", where, int, 16),
+        mlp_dims=config_dims(section, "mlp_dims", where, [256, 256]),
+        cond_mlp_dims=config_dims(section, "cond_mlp_dims", where, None),
+        activation_type=config_activation(section, "activation_type", where, "Mish"),
+        out_activation_type=config_activation(section, "out_activation_type", where, "Identity"),
+        use_layernorm=config_value(section, "use_layernorm", where, bool, False),
+        residual_style=config_value(section, "residual_style", where, bool, False),
+        dropout=config_value(section, "dropout", where, float, 0.0),
     )
 
 
 def critic_obs_config(section: dict, where: str) -> CriticObsConfig:
     return CriticObsConfig(
-        cond_dim=_get(section, "cond_dim", where, int),
-        mlp_dims=_dims(section, "mlp_dims", where, [256, 256]),
-        activation_type=_activation(section, "activation_type", where, "Mish"),
-        use_layernorm=_get(section, "use_layernorm", where, bool, False),
-        residual_style=_get(section, "residual_style", where, bool, False),
+        cond_dim=config_value(section, "cond_dim", where, int),
+        mlp_dims=config_dims(section, "mlp_dims", where, [256, 256]),
+        activation_type=config_activation(section, "activation_type", where, "Mish"),
+        use_layernorm=config_value(section, "use_layernorm", where, bool, False),
+        residual_style=config_value(section, "residual_style", where, bool, False),
     )
 
 
@@ -115,18 +115,18 @@ def diffusion_config(cfg: dict, network_key: str = "network") -> DiffusionConfig
     if not isinstance(net, dict):
         raise ConfigError(f"missing required config section 'model.{network_key}'")
     top = {**cfg, **model}
-    cond_steps = _get(top, "cond_steps", "model", int, 1)
+    cond_steps = config_value(top, "cond_steps", "model", int, 1)
     return DiffusionConfig(
         network=diffusion_mlp_config(net, f"model.{network_key}"),
-        horizon_steps=_get(top, "horizon_steps", "model", int),
-        obs_dim=_get(top, "obs_dim", "model", int),
-        action_dim=_get(top, "action_dim", "model", int),
+        horizon_steps=config_value(top, "horizon_steps", "model", int),
+        obs_dim=config_value(top, "obs_dim", "model", int),
+        action_dim=config_value(top, "action_dim", "model", int),
         cond_steps=cond_steps,
-        denoising_steps=_get(top, "denoising_steps", "model", int),
-        predict_epsilon=_get(model, "predict_epsilon", "model", bool, True),
-        denoised_clip_value=_get(model, "denoised_clip_value", "model", float, 1.0),
-        randn_clip_value=_get(model, "randn_clip_value", "model", float, 10.0),
-        final_action_clip_value=_get(model, "final_action_clip_value", "model", float, None),
-        use_ddim=_get(model, "use_ddim", "model", bool, False),
-        ddim_steps=_get(model, "ddim_steps", "model", int, None),
+        denoising_steps=config_value(top, "denoising_steps", "model", int),
+        predict_epsilon=config_value(model, "predict_epsilon", "model", bool, True),
+        denoised_clip_value=config_value(model, "denoised_clip_value", "model", float, 1.0),
+        randn_clip_value=config_value(model, "randn_clip_value", "model", float, 10.0),
+        final_action_clip_value=config_value(model, "final_action_clip_value", "model", float, None),
+        use_ddim=config_value(model, "use_ddim", "model", bool, False),
+        ddim_steps=config_value(model, "ddim_steps", "model", int, None),
     )

@@ -86,12 +86,14 @@ def _grads_tf(agent, batch):
             {n: (np.zeros(tuple(v.shape)) if g is None else g.numpy()) for (n, v), g in zip(named, grads)})
 
 
-@pytest.mark.parametrize("kind", ["dppo", "dppo_ddim", "dppo_value_clip", "dppo_bc", "gaussian"])
+@pytest.mark.parametrize("kind", ["dppo", "dppo_ddim", "dppo_ddim_eta", "dppo_value_clip", "dppo_bc", "gaussian"])
 def test_every_ppo_loss_term_and_its_gradients_agree(kind):
     overrides = {"dppo": SMALL_DPPO, "dppo_ddim": [*SMALL_DPPO, "model.use_ddim=true", "model.ddim_steps=4"],
                  "dppo_value_clip": [*SMALL_DPPO, "model.clip_vloss_coef=0.2",
                                      "model.clip_advantage_lower_quantile=0.1",
                                      "model.clip_advantage_upper_quantile=0.9"],
+                 "dppo_ddim_eta": [*SMALL_DPPO, "model.use_ddim=true", "model.ddim_steps=4",
+                                   "model.eta={base_eta:0.5}"],
                  "dppo_bc": [*SMALL_DPPO, "train.use_bc_loss=true", "train.bc_loss_coeff=0.5"],
                  "gaussian": SMALL_GAUSSIAN}[kind]
     cfg, twins = agents(GAUSSIAN_CONFIG if kind == "gaussian" else DPPO_CONFIG, overrides)

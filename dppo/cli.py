@@ -91,6 +91,14 @@ def _cmd_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from dppo.export import export_saved_model
+
+    target = export_saved_model(args.checkpoint, args.out, args.version, args.normalization, args.act_steps)
+    print(f"wrote SavedModel {target} (signatures: serving_default, sample)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dppo", description="DPPO twin implementation (PyTorch and TensorFlow)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default="runs/main")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=_cmd_main)
+
+    p = sub.add_parser("export", help="export a diffusion policy checkpoint as a TF Serving SavedModel")
+    p.add_argument("--checkpoint", required=True, help="pretrain or DPPO checkpoint (.npz, .pt or TF directory)")
+    p.add_argument("--out", required=True, help="model base directory; the SavedModel goes to OUT/<version>")
+    p.add_argument("--version", type=int, help="version number (default: one past the highest present)")
+    p.add_argument("--normalization", help="normalization.npz (default: the checkpoint config's normalization_path)")
+    p.add_argument("--act-steps", type=int, help="actions per chunk returned by serving_default (default: config)")
+    p.set_defaults(run=_cmd_export)
 
     p = sub.add_parser("convert", help="convert a checkpoint between canonical, torch and tf formats")
     p.add_argument("--checkpoint", required=True, help="input checkpoint (.npz, .pt or TF directory)")

@@ -1,0 +1,85 @@
+"""`dppo export`: a checkpoint of either framework -> a SavedModel in TF Serving's layout
+(DIR/<version>/saved_model.pb + variables/). Torch and TF checkpoints go through the
+canonical format, so both export the same graph."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from dppo.checkpoints import read_checkpoint
+from shared.dataset import load_normalization
+from shared.errors import CheckpointError, ConfigError
+from shared.finetune_config import dppo_settings, is_diffusion
+from shared.model_config import critic_obs_config, diffusion_config
+
+
+def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, act_steps: int | None = None) -> Any:
+    import core_tf.canonical as tf_io
+    from core_tf.export import PolicyShape, ServingPolicy
+
+    ckpt = read_checkpoint(ckpt_path)
+    cfg = ckpt.config
+    if not cfg:
+        raise CheckpointError(f"{ckpt_path} carries no config; export needs the model's architecture")
+    model_cfg = cfg.get("model") or {}
+    if "actor" in model_cfg and not is_diffusion(cfg):
+        raise CheckpointError(f"{ckpt_path} holds a Gaussian policy; export serves diffusion policies")
+    norm_path = normalization_path or cfg.get("normalization_path")
+    if not norm_path:
+        raise ConfigError("export needs the dataset's normalization file: the checkpoint's config has no "
+                          "normalization_path; pass --normalization")
+    if "network" in model_cfg:  # a pre-training checkpoint: the EMA weights, as upstream evaluates
+        from core_tf.diffusion import DiffusionModel
+
+        dc = diffusion_config(cfg, "network")
+        policy = DiffusionModel(dc)
+        tf_io.load_state(policy, ckpt.group("ema" if "ema" in ckpt.groups else "model"), f"{ckpt_path}")
+        plans = {True: policy.plan(True), False: policy.plan(False, 0.1)}
+
+        def sampler(state: Any, noise: Any, deterministic: bool) -> Any:
+            return policy._chain(state, noise, plans[deterministic])[0]
+    else:  # a DPPO fine-tuning checkpoint: base actor for early steps, actor_ft for the last K
+        from core_tf.ppo_diffusion import PPODiffusionModel
+
+        dc = diffusion_config(cfg, "actor")
+        policy = PPODiffusionModel(dc, critic_obs_config(model_cfg["critic"], "model.critic"), dppo_settings(cfg))
+        tf_io.load_state(policy, ckpt.group("model"), f"{ckpt_path}")
+
+        def sampler(state: Any, noise: Any, deterministic: bool) -> Any:
+            return policy.sample(state, noise, deterministic)[0]
+
+    steps = dc.ddim_steps if dc.use_ddim else dc.denoising_steps
+    act = int(act_steps or cfg.get("act_steps") or dc.horizon_steps)
+    if not 1 <= act <= dc.horizon_steps:
+        raise ConfigError(f"act_steps={act} must be in [1, horizon_steps={dc.horizon_steps}]")
+    shape = PolicyShape(dc.cond_steps, dc.obs_dim, dc.horizon_steps, dc.action_dim, act, steps)
+    norm = load_normalization(norm_path, dc.obs_dim, dc.action_dim)
+    return ServingPolicy(sampler, norm, shape, policy), shape
+
+
+def next_version(out: Path) -> int:
+    versions = [int(p.name) for p in out.iterdir() if p.name.isdigit()] if out.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def export_saved_model(ckpt_path: str, out_dir: str, version: int | None = None,
+                       normalization_path: str | None = None, act_steps: int | None = None) -> Path:
+    """Write out_dir/<version>/ atomically; an existing version is never overwritten."""
+    out = Path(out_dir)
+    version = version if version is not None else next_version(out)
+    target = out / str(version)
+    if target.exists():
+        raise ConfigError(f"{target} already exists; TF Serving versions are immutable, pick another --version")
+    serving, _ = build_serving_policy(ckpt_path, normalization_path, act_steps)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=out))
+    try:
+        serving.save(str(tmp))
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

@@ -56,7 +56,16 @@ class ServingPolicy(tf.Module):
         self.serve = tf.function(self._serve, input_signature=[state_spec])
         self.sample = tf.function(self._sample, input_signature=[state_spec, noise_spec])
 
+    def _check_shape(self, name: str, value: tf.Tensor, trailing: list[int]) -> tf.Tensor:
+        """Loaded signatures do not enforce their specs' shapes: assert them in the graph."""
+        expected = f"{name} must be float32 [batch, {', '.join(map(str, trailing))}]"
+        tf.debugging.assert_rank(value, len(trailing) + 1, message=expected)
+        tf.debugging.assert_equal(tf.shape(value)[1:], tf.constant(trailing), message=expected)
+        return value
+
     def _normalized(self, state: tf.Tensor) -> tf.Tensor:
+        s = self.shape
+        state = self._check_shape("state", state, [s.cond_steps, s.obs_dim])
         state = tf.debugging.check_numerics(state, "state contains NaN or Inf")
         return 2.0 * ((state - self.obs_min) / (self.obs_max - self.obs_min + 1e-6) - 0.5)
 
@@ -71,6 +80,9 @@ class ServingPolicy(tf.Module):
         return {"action": self._env_units(x)[:, : s.act_steps]}
 
     def _sample(self, state: tf.Tensor, noise: tf.Tensor) -> dict[str, tf.Tensor]:
+        s = self.shape
+        noise = self._check_shape("noise", noise, [s.num_steps + 1, s.horizon_steps, s.action_dim])
+        tf.debugging.assert_equal(tf.shape(noise)[0], tf.shape(state)[0], message="noise and state batch differ")
         x = self.sampler(self._normalized(state), tf.transpose(noise, [1, 0, 2, 3]), False)
         return {"action_chunk": self._env_units(x)}
 

@@ -31,6 +31,18 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from dppo.models import model_plan
     from shared.checkpoint import check_strict
 
+    if args.from_upstream:
+        from dppo.upstream import import_upstream
+        from shared.config import load_config
+
+        if not args.config:
+            raise UserError("--from-upstream needs --config: the upstream run's architecture")
+        ckpt = import_upstream(args.from_upstream, load_config(args.config))
+        write_checkpoint(args.out, ckpt, args.to)
+        print(f"imported upstream {args.from_upstream} -> {args.to} checkpoint {args.out}")
+        return 0
+    if not args.checkpoint:
+        raise UserError("convert needs --checkpoint (or --from-upstream with --config)")
     ckpt = read_checkpoint(args.checkpoint)
     if ckpt.config:
         plan = model_plan(ckpt.config)
@@ -154,8 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_export)
 
     p = sub.add_parser("convert", help="convert a checkpoint between canonical, torch and tf formats")
-    p.add_argument("--checkpoint", required=True, help="input checkpoint (.npz, .pt or TF directory)")
-    p.add_argument("--to", required=True, choices=("canonical", "torch", "tf"))
+    p.add_argument("--checkpoint", help="input checkpoint (.npz, .pt or TF directory)")
+    p.add_argument("--from-upstream", metavar="STATE_PT", help="an upstream irom-lab/dppo state_<n>.pt to import")
+    p.add_argument("--config", help="with --from-upstream: the config describing its architecture")
+    p.add_argument("--to", default="canonical", choices=("canonical", "torch", "tf"))
     p.add_argument("--out", required=True)
     p.set_defaults(run=_cmd_convert)
     return parser

@@ -154,8 +154,9 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
     resume_from = cfg.get("resume") or run.latest_checkpoint()
     if resume_from:
         ckpt = load_checkpoint(resume_from)
-        if ckpt.meta.get("kind") != "finetune" or "itr" not in ckpt.meta:
-            raise CheckpointError(f"{resume_from} is not a fine-tuning checkpoint; pass it as base_policy_path")
+        if ckpt.meta.get("kind") != "finetune" or "itr" not in ckpt.meta or "actor_optimizer" not in ckpt.groups:
+            raise CheckpointError(f"{resume_from} is not a resumable fine-tuning checkpoint (no optimizer state); "
+                                  "pass it as base_policy_path")
         done = int(ckpt.meta["itr"])
         agent.load_groups(ckpt.groups, *_scheduler_steps(done + 1, s))
         if scaler is not None and "reward_scaler" in ckpt.groups:

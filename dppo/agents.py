@@ -54,18 +54,26 @@ def noise_shape(cfg: dict[str, Any]) -> Callable[[int], tuple[int, ...]]:
     return lambda n: (n, ta * da)
 
 
-def base_policy_params(path: str, prefixes: tuple[str, ...]) -> OrderedDict:
-    """Pre-trained diffusion weights (EMA when the checkpoint has it, as upstream) renamed network.* -> prefix*."""
+def base_policy_params(path: str, spec: OrderedDict) -> OrderedDict:
+    """Starting weights for a DPPO agent from `path`.
+
+    A pre-training checkpoint gives its EMA policy (as upstream) to both actor and actor_ft; the
+    critic keeps its fresh initialisation. A fine-tuning checkpoint gives its whole model, as
+    upstream restores it: frozen base actor, fine-tuned actor_ft and critic.
+    """
     ckpt = read_checkpoint(path)
+    if ckpt.meta.get("kind") == "finetune":
+        weights = ckpt.group("model")
+        check_strict(spec, weights, f"base policy {path}")
+        return OrderedDict(weights)
     group = "ema" if "ema" in ckpt.groups else "model"
     weights = ckpt.group(group)
-    if ckpt.meta.get("kind") == "finetune":  # a fine-tuned checkpoint: keep its fine-tuned actor
-        base = OrderedDict((k[len("actor_ft."):], v) for k, v in weights.items() if k.startswith("actor_ft."))
-    else:
-        base = OrderedDict((k[len("network."):], v) for k, v in weights.items() if k.startswith("network."))
+    base = OrderedDict((k[len("network."):], v) for k, v in weights.items() if k.startswith("network."))
     if not base:
-        raise CheckpointError(f"{path} [{group}] holds no diffusion policy tensors (network.* or actor_ft.*)")
-    return OrderedDict((f"{p}{k}", v) for p in prefixes for k, v in base.items())
+        raise CheckpointError(f"{path} [{group}] holds no pre-trained diffusion policy (network.* tensors)")
+    policy = OrderedDict((f"{p}{k}", v) for p in ("actor.", "actor_ft.") for k, v in base.items())
+    check_strict({k: v for k, v in spec.items() if not k.startswith("critic.")}, policy, f"base policy {path}")
+    return policy
 
 
 def make_diffusion_agent(cfg: dict[str, Any], backend: str) -> Any:
@@ -83,10 +91,7 @@ def make_diffusion_agent(cfg: dict[str, Any], backend: str) -> Any:
     init = torch_default_init(spec, cfg["seed"])
     path = cfg.get("base_policy_path")
     if path:
-        policy = base_policy_params(path, ("actor.", "actor_ft."))
-        check_strict({k: v for k, v in spec.items() if not k.startswith("critic.")}, policy,
-                     f"base policy {path}")
-        init.update(policy)
+        init.update(base_policy_params(path, spec))
     else:
         print("warning: no base_policy_path; fine-tuning a randomly initialised diffusion policy", file=sys.stderr)
     if backend == "torch":

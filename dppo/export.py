@@ -61,6 +61,23 @@ def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, 
     return ServingPolicy(sampler, norm, shape, policy), shape
 
 
+def check_saved_model(saved_model_dir: Path, ckpt_path: str, num_states: int = 16, seed: int = 0) -> float:
+    """Relative difference of serving_default between the exported SavedModel and the in-memory model,
+    on raw states drawn across the normalization range."""
+    import numpy as np
+    import tensorflow as tf
+
+    from shared.tolerances import relative_diff
+
+    serving, shape = build_serving_policy(ckpt_path)
+    lo, hi = serving.obs_min.numpy(), serving.obs_max.numpy()
+    rng = np.random.default_rng(seed)
+    state = (lo + rng.uniform(0, 1, (num_states, shape.cond_steps, shape.obs_dim)) * (hi - lo)).astype(np.float32)
+    served = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"](state=tf.constant(state))
+    in_memory = serving.serve(tf.constant(state))
+    return relative_diff(served["action"].numpy(), in_memory["action"].numpy())
+
+
 def next_version(out: Path) -> int:
     versions = [int(p.name) for p in out.iterdir() if p.name.isdigit()] if out.is_dir() else []
     return max(versions, default=0) + 1

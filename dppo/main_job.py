@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from dppo.evaluate import evaluate
+from dppo.export import check_saved_model, export_saved_model
 from dppo.finetune import run_finetune
 from dppo.pretrain import run_pretrain
 from dppo.run_files import RunDir
 from shared.config import load_config
-from shared.errors import ConfigError, DatasetError
+from shared.errors import ConfigError, DatasetError, UserError
+from shared.tolerances import CHAIN_RTOL
 
 
 def run_backend(job: dict[str, Any], backend: str, workdir: Path, quiet: bool) -> dict[str, Any]:
@@ -38,8 +40,13 @@ def run_backend(job: dict[str, Any], backend: str, workdir: Path, quiet: bool) -
     tuned = run_finetune(ft_config(base), backend, quiet)["checkpoint"]
     print(f"[{backend}] evaluating the fine-tuned policy over {n} episodes")
     after = evaluate(ft_config(tuned), backend, n)
+    target = export_saved_model(tuned, str(workdir / backend / "saved_model"))
+    diff = check_saved_model(target, tuned)
+    if diff > CHAIN_RTOL:
+        raise UserError(f"the exported SavedModel {target} differs from the in-memory model (rel {diff:.2e})")
+    print(f"[{backend}] exported {target}; serving_default matches the in-memory model (rel diff {diff:.1e})")
     return {"backend": backend, "before": before, "after": after, "curve": RunDir(ft_dir).read_metrics(),
-            "pretrained": base, "finetuned": tuned}
+            "pretrained": base, "finetuned": tuned, "saved_model": str(target), "saved_model_rel_diff": diff}
 
 
 def results_table(results: list[dict[str, Any]]) -> str:

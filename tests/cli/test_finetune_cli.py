@@ -102,3 +102,26 @@ def test_eval_and_finetune_start_from_the_shipped_checkpoint(tmp_path, capsys, b
     assert main(["finetune", "--config", DPPO, "--backend", backend, "--quiet", f"logdir={tmp_path}", *shipped,
                  "train.n_train_itr=2", "train.n_steps=4", "env.n_envs=2", "train.batch_size=8",
                  "train.update_epochs=1", "train.val_freq=100"]) == 0
+
+
+def test_a_finetuned_checkpoint_restores_base_actor_and_actor_ft_separately(tmp_path):
+    """Evaluating or continuing from a fine-tuned checkpoint keeps the frozen base for the early steps."""
+    from dppo.agents import make_agent
+    from shared.checkpoint import load_checkpoint
+    from shared.config import load_config
+    from shared.finetune_config import validate_finetune_config
+
+    shipped = "base_policy_path=data/checkpoints/hopper_pretrain_diffusion_mlp_e40.npz"
+    assert main(["finetune", "--config", DPPO, "--backend", "torch", "--quiet", f"logdir={tmp_path}", shipped,
+                 "normalization_path=data/hopper-medium-v2/normalization.npz", "train.n_train_itr=2",
+                 "train.n_steps=4", "env.n_envs=2", "train.batch_size=8", "train.val_freq=100",
+                 "env.max_episode_steps=40"]) == 0
+    tuned = tmp_path / "checkpoint" / "state_1.npz"
+    saved = load_checkpoint(tuned).group("model")
+    cfg = validate_finetune_config(load_config(DPPO, [f"base_policy_path={tuned}"]))
+    for backend in ("torch", "tf"):
+        state = make_agent(cfg, backend).state_groups()["model"]
+        name = "mlp_mean.layers.0.weight"
+        np.testing.assert_array_equal(state[f"actor.{name}"], saved[f"actor.{name}"])
+        np.testing.assert_array_equal(state[f"actor_ft.{name}"], saved[f"actor_ft.{name}"])
+        assert not np.array_equal(saved[f"actor.{name}"], saved[f"actor_ft.{name}"])  # fine-tuning moved actor_ft

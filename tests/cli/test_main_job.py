@@ -31,6 +31,8 @@ def test_main_job_pretrains_evaluates_finetunes_and_plots(tmp_path, capsys, back
     results = json.loads((tmp_path / "w" / "results.json").read_text())
     assert [r["backend"] for r in results] == (["torch", "tf"] if backend == "both" else ["torch"])
     assert all(r["before"]["episodes"] == 2 and r["after"]["return_mean"] > 0 for r in results)
+    assert all(r["saved_model_rel_diff"] <= 1e-5 for r in results)
+    assert all((tmp_path / "w" / r["backend"] / "saved_model" / "1" / "saved_model.pb").is_file() for r in results)
 
 
 def test_main_job_without_the_data_is_one_message(tmp_path, capsys):

@@ -111,6 +111,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from dppo.bench import main_bench
+
+    main_bench(args.json, args.repeats)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dppo", description="DPPO twin implementation (PyTorch and TensorFlow)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--normalization", help="normalization.npz (default: the checkpoint config's normalization_path)")
     p.add_argument("--act-steps", type=int, help="actions per chunk returned by serving_default (default: config)")
     p.set_defaults(run=_cmd_export)
+
+    p = sub.add_parser("bench", help="benchmark sampling, PPO update, pretraining step and serving")
+    p.add_argument("--json", help="write the figures here")
+    p.add_argument("--repeats", type=int, default=20)
+    p.set_defaults(run=_cmd_bench)
 
     p = sub.add_parser("convert", help="convert a checkpoint between canonical, torch and tf formats")
     p.add_argument("--checkpoint", help="input checkpoint (.npz, .pt or TF directory)")

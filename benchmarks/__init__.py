@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (`dppo bench`); never timed tests."""

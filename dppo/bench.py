@@ -1,0 +1,165 @@
+"""`dppo bench`: the hot paths on the hopper configuration, for both frameworks, beside the
+upstream-style eager reference and a matmul roofline. Prints a table; writes JSON on request."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+HOPPER_FT = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
+HOPPER_PRE = "configs/hopper/pretrain_diffusion_mlp.yaml"
+
+
+def timeit(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
+    """Median seconds of fn() after warm-up."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - tic)
+    return statistics.median(times)
+
+
+def run_bench(repeats: int = 20) -> dict[str, Any]:
+    import tensorflow as tf
+    import torch
+
+    from benchmarks.eager_reference import UpstreamStyleDPPO, upstream_pretrain_loss
+    from benchmarks.roofline import forward_flops, matmul_gflops
+    from dppo.agents import make_agent
+    from shared.config import load_config
+    from shared.finetune_config import validate_finetune_config
+
+    threads = os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    cfg = validate_finetune_config(load_config(HOPPER_FT, ["base_policy_path=null"]))
+    agents = {b: make_agent(cfg, b) for b in ("torch", "tf")}
+    th_model = agents["torch"].model
+    K, S = cfg["ft_denoising_steps"], cfg["denoising_steps"]
+    ref = UpstreamStyleDPPO(th_model.actor, th_model.actor_ft, S, K, randn_clip=3.0)
+    opt_ref = torch.optim.AdamW(list(th_model.actor_ft.parameters()) + list(th_model.critic.parameters()), lr=1e-4)
+    net = th_model.actor.config
+    gflops = matmul_gflops()
+    rows: list[dict[str, Any]] = []
+
+    def row(work: str, flops: float, times: dict[str, float]) -> None:
+        roof = flops / (gflops * 1e9)
+        rows.append({"work": work, "flops": flops, "roofline_s": roof, **{f"{k}_s": v for k, v in times.items()}})
+
+    rng = np.random.default_rng(0)
+    for batch in (1, 40):
+        obs = rng.uniform(-1, 1, (batch, 1, 11)).astype(np.float32)
+        noise = rng.standard_normal((S + 1, batch, 4, 3)).astype(np.float32)
+        obs_t = torch.from_numpy(obs)
+        times = {
+            "eager_ref": timeit(lambda o=obs_t: ref.sample(o), repeats),
+            "torch": timeit(lambda o=obs, n=noise: agents["torch"].act(o, n, False), repeats),
+            "tf": timeit(lambda o=obs, n=noise: agents["tf"].act(o, n, False), repeats),
+        }
+        row(f"sample chunk, batch {batch} ({S} steps, {K} fine-tuned)", batch * S * forward_flops(net), times)
+
+    n_rows = 500
+    obs = rng.uniform(-1, 1, (n_rows, 1, 11)).astype(np.float32)
+    noise = rng.standard_normal((S + 1, n_rows, 4, 3)).astype(np.float32)
+    sample = agents["torch"].act(obs, noise, False)
+    values, logprobs = agents["torch"].evaluate(obs, sample)
+    mb = {"obs": obs, **sample, "logprobs": logprobs, "values": values,
+          "advantages": rng.standard_normal(n_rows).astype(np.float32),
+          "returns": rng.standard_normal(n_rows).astype(np.float32)}
+    obs_t, chains_t = torch.from_numpy(obs), torch.from_numpy(sample["chains"])
+    old_t = torch.from_numpy(logprobs)
+
+    def ref_update() -> None:
+        lp = ref.logprobs(obs_t, chains_t).clamp(-5, 2)[:, :4].mean(dim=(-1, -2)).view(-1)
+        ratio = (lp - old_t.clamp(-5, 2).reshape(n_rows * K, 4, 3)[:, :4].mean(dim=(-1, -2))).exp()
+        adv = torch.from_numpy(mb["advantages"]).repeat_interleave(K)
+        loss = torch.max(-adv * ratio, -adv * ratio.clamp(0.99, 1.01)).mean()
+        loss = loss + 0.5 * ((th_model.critic(obs_t).view(-1) - torch.from_numpy(mb["returns"])) ** 2).mean()
+        opt_ref.zero_grad()
+        loss.backward()
+        opt_ref.step()
+
+    flops_update = n_rows * K * forward_flops(net) * 3  # forward + backward of actor_ft on every (row, step)
+    row(f"PPO update minibatch ({n_rows} env steps x {K} denoising steps)", flops_update, {
+        "eager_ref": timeit(ref_update, max(3, repeats // 4), 1),
+        "torch": timeit(lambda: agents["torch"].update(mb, True), max(3, repeats // 4), 1),
+        "tf": timeit(lambda: agents["tf"].update(mb, True), max(3, repeats // 4), 1)})
+
+    from core_tf.pretrain import PretrainBackend as TFPre
+    from core_torch.pretrain import PretrainBackend as TorchPre
+    from shared.lr_schedule import CosineWarmupRestarts
+    from shared.model_config import diffusion_config
+    from shared.param_spec import diffusion_mlp_spec, torch_default_init
+
+    dc = diffusion_config(load_config(HOPPER_PRE))
+    init = torch_default_init(diffusion_mlp_spec(dc.network, "network."), 0)
+    kw = dict(config=dc, init_params=init, learning_rate=1e-3, weight_decay=1e-6,
+              schedule=CosineWarmupRestarts(100, 1e-3, 1e-4, 1), steps_per_epoch=10)
+    pre = {"torch": TorchPre(**kw), "tf": TFPre(**kw)}
+    x0 = rng.uniform(-1, 1, (128, 4, 3)).astype(np.float32)
+    st = rng.uniform(-1, 1, (128, 1, 11)).astype(np.float32)
+    tt = rng.integers(0, S, 128).astype(np.int64)
+    nz = rng.standard_normal((128, 4, 3)).astype(np.float32)
+    ref_net = pre["torch"].model.network
+    ref_opt = torch.optim.AdamW(ref_net.parameters(), lr=1e-3, weight_decay=1e-6)
+
+    def ref_pre() -> None:
+        loss = upstream_pretrain_loss(ref_net, torch.from_numpy(x0), torch.from_numpy(st), S)
+        ref_opt.zero_grad()
+        loss.backward()
+        ref_opt.step()
+
+    row("pretraining step (batch 128)", 128 * forward_flops(net, True) * 3, {
+        "eager_ref": timeit(ref_pre, repeats),
+        "torch": timeit(lambda: pre["torch"].train_step(x0, st, tt, nz), repeats),
+        "tf": timeit(lambda: pre["tf"].train_step(x0, st, tt, nz), repeats)})
+
+    from dppo.export import build_serving_policy
+    from shared.checkpoint import Checkpoint, save_checkpoint
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pre_cfg = load_config(HOPPER_PRE, ["normalization_path=data/hopper-medium-v2/normalization.npz"])
+        save_checkpoint(f"{tmp}/c.npz", Checkpoint({"model": init, "ema": init}, {"config": pre_cfg}))
+        serving, _ = build_serving_policy(f"{tmp}/c.npz")
+        serving.save(f"{tmp}/sm")
+        loaded = tf.saved_model.load(f"{tmp}/sm").signatures["serving_default"]
+        state = tf.constant(rng.uniform(-1, 1, (1, 1, 11)).astype(np.float32))
+        row("SavedModel serving_default, batch 1", S * forward_flops(net), {
+            "in_process_tf": timeit(lambda: serving.serve(state), repeats),
+            "saved_model": timeit(lambda: loaded(state=state), repeats)})
+    return {"threads": threads, "matmul_gflops": gflops, "rows": rows}
+
+
+def format_table(result: dict[str, Any]) -> str:
+    lines = [f"threads {result['threads']}, measured fp32 matmul {result['matmul_gflops']:.1f} GFLOP/s (roofline)",
+             f"{'work':<58} {'eager ref':>10} {'torch':>10} {'tf':>10} {'torch x':>8} {'tf x':>7} {'roof':>9} "
+             f"{'tf/roof':>8}"]
+    for r in result["rows"]:
+        if "eager_ref_s" in r:
+            ms = {k: r[f"{k}_s"] * 1e3 for k in ("eager_ref", "torch", "tf")}
+            lines.append(
+                f"{r['work']:<58} {ms['eager_ref']:>8.2f}ms {ms['torch']:>8.2f}ms {ms['tf']:>8.2f}ms "
+                f"{r['eager_ref_s'] / r['torch_s']:>7.1f}x {r['eager_ref_s'] / r['tf_s']:>6.1f}x "
+                f"{r['roofline_s'] * 1e3:>7.2f}ms {r['tf_s'] / r['roofline_s']:>7.1f}x")
+        else:
+            lines.append(f"{r['work']:<58} in-process TF {r['in_process_tf_s'] * 1e3:.2f}ms, SavedModel "
+                         f"{r['saved_model_s'] * 1e3:.2f}ms ({r['saved_model_s'] / r['in_process_tf_s']:.2f}x)")
+    return "\n".join(lines)
+
+
+def main_bench(json_path: str | None, repeats: int) -> dict[str, Any]:
+    result = run_bench(repeats)
+    print(format_table(result))
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(result, f, indent=2)
+    return result

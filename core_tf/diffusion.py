@@ -118,7 +118,8 @@ class DiffusionModel(Module):
                 tf.TensorSpec([None, c.cond_steps, c.obs_dim], tf.float32),
                 tf.TensorSpec([plan.num_steps + 1, None, c.horizon_steps, c.action_dim], tf.float32),
             ]
-            self._samplers[key] = tf.function(lambda s, n: self._chain(s, n, plan), input_signature=signature)
+            self._samplers[key] = tf.function(lambda s, n: self._chain(s, n, plan), input_signature=signature,
+                                              jit_compile=True)
         return self._samplers[key]
 
     def sample(

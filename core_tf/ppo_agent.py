@@ -69,7 +69,7 @@ class PPOAgent(ABC):
         """One minibatch: loss = pg + ent_coef*entropy + vf_coef*value (+ bc); actor clipped, critic not."""
         if update_actor not in self._compiled:
             self._compiled[update_actor] = tf.function(lambda b, u=update_actor: self._update(b, u),
-                                                       reduce_retracing=True)
+                                                       reduce_retracing=True, jit_compile=True)
         out = self._compiled[update_actor]({k: tf.constant(v) for k, v in batch.items()})
         return {k: float(v) for k, v in out.items()}
 

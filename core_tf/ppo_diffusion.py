@@ -114,7 +114,8 @@ class PPODiffusionAgent(PPOAgent):
                                                  d.clip_ploss_coef_rate))  # (K,)
         c = dc
         obs_spec = tf.TensorSpec([None, c.cond_steps, c.obs_dim], tf.float32)
-        self._act = {det: tf.function(lambda o, n, det=det: self.model.sample(o, n, det), input_signature=[
+        self._act = {det: tf.function(lambda o, n, det=det: self.model.sample(o, n, det), jit_compile=True,
+                                      input_signature=[
             obs_spec, tf.TensorSpec([self.model.num_steps + 1, None, c.horizon_steps, c.action_dim], tf.float32)])
             for det in (True, False)}
 

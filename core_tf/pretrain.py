@@ -36,7 +36,7 @@ class PretrainBackend:
         self.max_grad_norm = max_grad_norm
         c = config
         chunk = tf.TensorSpec([None, c.horizon_steps, c.action_dim], tf.float32)
-        self._step = tf.function(self._train_step, input_signature=[
+        self._step = tf.function(self._train_step, jit_compile=True, input_signature=[
             chunk, tf.TensorSpec([None, c.cond_steps, c.obs_dim], tf.float32), tf.TensorSpec([None], tf.int64), chunk])
 
     @property

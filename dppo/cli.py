@@ -106,7 +106,8 @@ def _cmd_main(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from dppo.export import export_saved_model
 
-    target = export_saved_model(args.checkpoint, args.out, args.version, args.normalization, args.act_steps)
+    target = export_saved_model(args.checkpoint, args.out, args.version, args.normalization, args.act_steps,
+                                xla=not args.no_xla)
     print(f"wrote SavedModel {target} (signatures: serving_default, sample)")
     return 0
 
@@ -170,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int, help="version number (default: one past the highest present)")
     p.add_argument("--normalization", help="normalization.npz (default: the checkpoint config's normalization_path)")
     p.add_argument("--act-steps", type=int, help="actions per chunk returned by serving_default (default: config)")
+    p.add_argument("--no-xla", action="store_true", help="plain graph, for serving binaries built without XLA")
     p.set_defaults(run=_cmd_export)
 
     p = sub.add_parser("bench", help="benchmark sampling, PPO update, pretraining step and serving")

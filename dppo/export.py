@@ -17,7 +17,8 @@ from shared.finetune_config import dppo_settings, is_diffusion
 from shared.model_config import critic_obs_config, diffusion_config
 
 
-def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, act_steps: int | None = None) -> Any:
+def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, act_steps: int | None = None,
+                         xla: bool = True) -> Any:
     import core_tf.canonical as tf_io
     from core_tf.export import PolicyShape, ServingPolicy
 
@@ -58,7 +59,7 @@ def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, 
         raise ConfigError(f"act_steps={act} must be in [1, horizon_steps={dc.horizon_steps}]")
     shape = PolicyShape(dc.cond_steps, dc.obs_dim, dc.horizon_steps, dc.action_dim, act, steps)
     norm = load_normalization(norm_path, dc.obs_dim, dc.action_dim)
-    return ServingPolicy(sampler, norm, shape, policy), shape
+    return ServingPolicy(sampler, norm, shape, policy, xla), shape
 
 
 def check_saved_model(saved_model_dir: Path, ckpt_path: str, num_states: int = 16, seed: int = 0) -> float:
@@ -84,14 +85,14 @@ def next_version(out: Path) -> int:
 
 
 def export_saved_model(ckpt_path: str, out_dir: str, version: int | None = None,
-                       normalization_path: str | None = None, act_steps: int | None = None) -> Path:
+                       normalization_path: str | None = None, act_steps: int | None = None, xla: bool = True) -> Path:
     """Write out_dir/<version>/ atomically; an existing version is never overwritten."""
     out = Path(out_dir)
     version = version if version is not None else next_version(out)
     target = out / str(version)
     if target.exists():
         raise ConfigError(f"{target} already exists; TF Serving versions are immutable, pick another --version")
-    serving, _ = build_serving_policy(ckpt_path, normalization_path, act_steps)
+    serving, _ = build_serving_policy(ckpt_path, normalization_path, act_steps, xla)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=out))
     try:

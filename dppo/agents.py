@@ -103,6 +103,14 @@ def make_diffusion_agent(cfg: dict[str, Any], backend: str) -> Any:
     return PPODiffusionAgent(dc, critic, ppo_settings(cfg), d, init)
 
 
+def bc_noise_shape(cfg: dict[str, Any]) -> tuple[int, ...] | None:
+    """Per-row shape (S+1, Ta, Da) of the teacher-chain noise the BC term needs, or None without BC."""
+    if not (is_diffusion(cfg) and dppo_settings(cfg).use_bc_loss):
+        return None
+    steps_plus_one = noise_shape(cfg)(1)[0]
+    return (steps_plus_one, cfg["horizon_steps"], cfg["action_dim"])
+
+
 def make_agent(cfg: dict[str, Any], backend: str) -> Any:
     if is_diffusion(cfg):
         return make_diffusion_agent(cfg, backend)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from dppo.agents import make_agent, noise_shape
+from dppo.runtime import env_spec, set_rollout_threads
 from shared.checkpoint import atomic_write, load_checkpoint
 from shared.dataset import Normalization
 from shared.envs import d4rl_normalized_score, make_vector_env
@@ -20,8 +21,6 @@ from shared.finetune_config import is_diffusion, validate_finetune_config
 def collect_dataset(cfg: dict[str, Any], teacher_checkpoint: str, out_dir: str, transitions: int,
                     backend: str = "torch", seed: int = 0) -> dict[str, Any]:
     """Roll out the teacher until `transitions` steps of complete episodes; write train.npz + normalization.npz."""
-    from dppo.finetune import env_spec, set_rollout_threads
-
     cfg = validate_finetune_config(cfg)
     if is_diffusion(cfg) or cfg["act_steps"] != 1 or cfg["cond_steps"] != 1 or cfg.get("normalization_path"):
         raise ConfigError("data collection needs a Gaussian teacher config with act_steps=1, cond_steps=1 and "

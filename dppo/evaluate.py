@@ -7,14 +7,13 @@ from typing import Any
 import numpy as np
 
 from dppo.agents import make_agent, noise_shape
+from dppo.runtime import env_spec, set_rollout_threads
 from shared.envs import d4rl_normalized_score, make_vector_env
 from shared.finetune_config import validate_finetune_config
 
 
 def episode_returns(agent: Any, cfg: dict[str, Any], n_episodes: int, seed: int) -> np.ndarray:
     """Return of the first episode of each of n_episodes envs (reset with seeds seed..seed+n-1)."""
-    from dppo.finetune import env_spec
-
     venv = make_vector_env(env_spec(cfg, n_envs=n_episodes))
     obs = venv.reset(seed=[seed + i for i in range(n_episodes)])[0]
     shape = noise_shape(cfg)
@@ -33,8 +32,6 @@ def episode_returns(agent: Any, cfg: dict[str, Any], n_episodes: int, seed: int)
 
 
 def evaluate(cfg: dict[str, Any], backend: str, n_episodes: int = 10, seed: int = 10_000) -> dict[str, Any]:
-    from dppo.finetune import set_rollout_threads
-
     cfg = validate_finetune_config(cfg)
     set_rollout_threads(backend)
     agent = make_agent(cfg, backend)

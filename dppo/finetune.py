@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -21,31 +20,14 @@ from typing import Any
 import numpy as np
 
 from dppo.run_files import RunDir
+from dppo.runtime import env_spec, progress_bar, set_rollout_threads
 from dppo.tensorboard import ScalarWriter
 from dppo.wandb_log import WandbLogger
 from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from shared.dataset import load_normalization
-from shared.envs import EnvSpec, d4rl_normalized_score, make_vector_env
+from shared.envs import d4rl_normalized_score, make_vector_env
 from shared.errors import CheckpointError, EnvironmentFailedError, TrainingDivergedError
-from shared.finetune_config import PPOSettings, dppo_settings, is_diffusion, ppo_settings, validate_finetune_config
+from shared.finetune_config import PPOSettings, ppo_settings, validate_finetune_config
 from shared.returns import RunningRewardScaler, gae
-
-
-def set_rollout_threads(backend: str) -> None:
-    """Rollouts are many small forward passes: OpenMP spin-waiting with more threads than idle cores
-    slowed them ~100x on a busy 2-core machine, so torch gets one thread unless DPPO_TORCH_THREADS says."""
-    if backend == "torch":
-        import torch
-
-        torch.set_num_threads(int(os.environ.get("DPPO_TORCH_THREADS", "1")))
-
-
-def env_spec(cfg: dict[str, Any], n_envs: int | None = None) -> EnvSpec:
-    norm_path = cfg.get("normalization_path")
-    norm = load_normalization(norm_path, cfg["obs_dim"], cfg["action_dim"]) if norm_path else None
-    env = cfg["env"]
-    return EnvSpec(cfg["env_name"], n_envs or env["n_envs"], cfg["cond_steps"], cfg["act_steps"],
-                   env["max_episode_steps"], norm, env.get("asynchronous", False))
 
 
 def _noise_rng(seed: int, itr: int, step: int) -> np.random.Generator:
@@ -141,7 +123,7 @@ def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
 
 
 def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict[str, Any]:
-    from dppo.agents import make_agent, noise_shape
+    from dppo.agents import bc_noise_shape, make_agent, noise_shape
 
     cfg = validate_finetune_config(cfg)
     s = ppo_settings(cfg)
@@ -166,17 +148,13 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
         print(f"resumed from {resume_from} (iteration {done})", file=sys.stderr)
     run.write_config(cfg)
 
-    bc_shape = None
-    if is_diffusion(cfg) and dppo_settings(cfg).use_bc_loss:
-        bc_shape = (noise_shape(cfg)(1)[0], cfg["horizon_steps"], cfg["action_dim"])
+    bc_shape = bc_noise_shape(cfg)
     spec = env_spec(cfg)
     venv = make_vector_env(spec)
     env_failed = False
     obs = venv.reset(seed=[seed + 1000 * start + i for i in range(s.n_envs)])[0]
     writer, wandb = ScalarWriter(run.root / "tensorboard", backend), WandbLogger(cfg)
-    from tqdm import tqdm
-
-    bar = tqdm(total=s.n_train_itr, initial=start, unit="itr", disable=quiet or not sys.stderr.isatty())
+    bar = progress_bar(s.n_train_itr, start, "itr", quiet)
     env_steps = start * s.n_steps * s.n_envs * cfg["act_steps"]
     last_saved, record = resume_from, {}
     try:

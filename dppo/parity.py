@@ -269,10 +269,10 @@ def _train_step_parity(report: ParityReport, cfg: dict[str, Any], plan: ModelPla
 
 def _ppo_parity(report: ParityReport, cfg: dict[str, Any], batch: int, seed: int) -> None:
     """Fine-tuning agents from one init: sampled chains, log-probs, one PPO minibatch update."""
-    from dppo.agents import make_agent, noise_shape
+    from dppo.agents import bc_noise_shape, make_agent, noise_shape
     from shared.finetune_config import validate_finetune_config
 
-    cfg = validate_finetune_config({**cfg, "base_policy_path": cfg.get("base_policy_path")})
+    cfg = validate_finetune_config(cfg)
     agents = {b: make_agent(cfg, b) for b in ("torch", "tf")}
     rng = np.random.default_rng(seed)
     obs = rng.uniform(-1, 1, (batch, cfg["cond_steps"], cfg["obs_dim"])).astype(np.float32)
@@ -287,9 +287,9 @@ def _ppo_parity(report: ParityReport, cfg: dict[str, Any], batch: int, seed: int
             "logprobs": scored["torch"][1] + rng.normal(0, 0.05, scored["torch"][1].shape).astype(np.float32),
             "advantages": rng.standard_normal(batch).astype(np.float32),
             "returns": rng.standard_normal(batch).astype(np.float32)}
-    if cfg["train"].get("use_bc_loss"):
-        data["bc_noise"] = rng.standard_normal((batch, *noise_shape(cfg)(1)[:1], *noise_shape(cfg)(1)[2:])).astype(
-            np.float32)
+    bc_shape = bc_noise_shape(cfg)
+    if bc_shape is not None:
+        data["bc_noise"] = rng.standard_normal((batch, *bc_shape)).astype(np.float32)
     terms = {b: a.update(data, update_actor=True) for b, a in agents.items()}
     for k in terms["torch"]:
         report.compare("ppo/loss", k, terms["torch"][k], terms["tf"][k], tol.loss_term_rtol(k))

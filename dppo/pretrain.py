@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from dppo.run_files import RunDir
+from dppo.runtime import progress_bar
 from dppo.tensorboard import ScalarWriter
 from dppo.wandb_log import WandbLogger
 from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -36,12 +37,6 @@ def make_backend(name: str, **kwargs: Any) -> Any:
 
         return PretrainBackend(**kwargs)
     raise UserError(f"unknown backend {name!r}; choose torch or tf")
-
-
-def _progress(total: int, initial: int, quiet: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="epoch", disable=quiet or not sys.stderr.isatty())
 
 
 def run_pretrain(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict[str, Any]:
@@ -75,7 +70,7 @@ def run_pretrain(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
 
     writer = ScalarWriter(run.root / "tensorboard", backend)
     wandb = WandbLogger(cfg)
-    bar = _progress(train["n_epochs"], start - 1, quiet)
+    bar = progress_bar(train["n_epochs"], start - 1, "epoch", quiet)
     last_saved = resume_from
     loss = float("nan")
     try:

@@ -1,0 +1,36 @@
+"""Run plumbing shared by the drivers (pretrain, finetune, eval, collect): environments from a
+config, torch threads for rollouts, the progress bar."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from shared.dataset import load_normalization
+from shared.envs import EnvSpec
+
+
+def set_rollout_threads(backend: str) -> None:
+    """Rollouts are many small forward passes: OpenMP spin-waiting with more threads than idle cores
+    slowed them ~100x on a busy 2-core machine, so torch gets one thread unless DPPO_TORCH_THREADS says."""
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(int(os.environ.get("DPPO_TORCH_THREADS", "1")))
+
+
+def env_spec(cfg: dict[str, Any], n_envs: int | None = None) -> EnvSpec:
+    """The vector env a fine-tuning config describes (normalization file loaded and checked)."""
+    norm_path = cfg.get("normalization_path")
+    norm = load_normalization(norm_path, cfg["obs_dim"], cfg["action_dim"]) if norm_path else None
+    env = cfg["env"]
+    return EnvSpec(cfg["env_name"], n_envs or env["n_envs"], cfg["cond_steps"], cfg["act_steps"],
+                   env["max_episode_steps"], norm, env.get("asynchronous", False))
+
+
+def progress_bar(total: int, initial: int, unit: str, quiet: bool) -> Any:
+    """tqdm on a terminal; silent with --quiet or when stderr is not a TTY."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit=unit, disable=quiet or not sys.stderr.isatty())

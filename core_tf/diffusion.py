@@ -95,12 +95,12 @@ class DiffusionModel(Module):
     def _chain(self, state: tf.Tensor, noise: tf.Tensor, plan: SamplingPlan) -> tuple[tf.Tensor, tf.Tensor]:
         c = self.config
         coefs = {name: _f32(getattr(plan, name)) for name in _PLAN_FIELDS}
-        B = tf.shape(state)[0]
+        t_embs = self.network.time_embedding(tf.constant(plan.timesteps))  # (S, time_dim), once per chain
+        cond = self.network.condition(state)  # (B, C)
         x = noise[0]
         chain = [x]
         for i in range(plan.num_steps):
-            t = tf.fill([B], tf.constant(int(plan.timesteps[i]), tf.int64))
-            net_out = self.network(x, t, state)
+            net_out = self.network.denoise(x, t_embs[i : i + 1], cond)
             mean = self.reverse_mean(x, net_out, {k: v[i] for k, v in coefs.items()})
             z = tf.clip_by_value(noise[i + 1], -c.randn_clip_value, c.randn_clip_value)
             x = mean + coefs["std"][i] * z

@@ -52,11 +52,21 @@ class DiffusionMLP(Module):
 
     def call(self, x: tf.Tensor, t: tf.Tensor, state: tf.Tensor) -> tf.Tensor:
         """x (B, Ta, Da), t (B,) int, state (B, To, Do) -> (B, Ta, Da)."""
+        return self.denoise(x, self.time_embedding(tf.reshape(t, [-1])), self.condition(state))
+
+    def condition(self, state: tf.Tensor) -> tf.Tensor:
+        """state (B, To, Do) -> cond (B, C): the part of the input that is the same at every denoising step."""
+        cond = tf.reshape(state, [tf.shape(state)[0], self.config.cond_dim])
+        return cond if self.cond_mlp is None else self.cond_mlp(cond)
+
+    def denoise(self, x: tf.Tensor, t_emb: tf.Tensor, cond: tf.Tensor) -> tf.Tensor:
+        """x (B, Ta, Da), t_emb (B or 1, time_dim), cond (B, C) -> (B, Ta, Da).
+
+        Samplers embed all their timesteps once per chain and condition once per chain, then call
+        this per step, so a step runs only the main MLP (a (1, time_dim) row is broadcast over B).
+        """
         B = tf.shape(x)[0]
         Ta, Da = self.config.horizon_steps, self.config.action_dim
-        cond = tf.reshape(state, [B, self.config.cond_dim])
-        if self.cond_mlp is not None:
-            cond = self.cond_mlp(cond)
-        t_emb = self.time_embedding(tf.reshape(t, [B]))
+        t_emb = tf.broadcast_to(t_emb, [B, self.config.time_dim])
         h = tf.concat([tf.reshape(x, [B, Ta * Da]), t_emb, cond], axis=-1)
         return tf.reshape(self.mlp_mean(h), [B, Ta, Da])

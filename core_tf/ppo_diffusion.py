@@ -68,13 +68,15 @@ class PPODiffusionModel(Module):
         """
         plan, K, S = self.plans[deterministic], self.d.ft_denoising_steps, self.num_steps
         coefs = {k: _f32(getattr(plan, k)) for k in (*_COEFS, "std")}
-        B = tf.shape(state)[0]
+        ft_net = self.actor if use_base_policy else self.actor_ft
+        steps = tf.constant(plan.timesteps)  # (S,)
+        base_in = (self.actor.time_embedding(steps), self.actor.condition(state))  # once per chain
+        ft_in = (ft_net.time_embedding(steps), ft_net.condition(state))
         x = noise[0]
         chain = [x] if K == S else []
         for i in range(S):
-            net = self.actor if (i < S - K or use_base_policy) else self.actor_ft
-            t = tf.fill([B], tf.constant(int(plan.timesteps[i]), tf.int64))
-            mean = reverse_mean(x, net(x, t, state), {k: v[i] for k, v in coefs.items()},
+            net, (t_embs, cond) = (self.actor, base_in) if i < S - K else (ft_net, ft_in)
+            mean = reverse_mean(x, net.denoise(x, t_embs[i : i + 1], cond), {k: v[i] for k, v in coefs.items()},
                                 self.dc.predict_epsilon, self.dc.denoised_clip_value)
             z = tf.clip_by_value(noise[i + 1], -self.dc.randn_clip_value, self.dc.randn_clip_value)
             x = mean + coefs["std"][i] * z

@@ -100,18 +100,18 @@ class DiffusionModel(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Sample:
         """Run the reverse chain for state (B, To, Do); noise (S + 1, B, Ta, Da) or drawn."""
-        B = state.shape[0]
         plan = self.plan(deterministic, min_sampling_std)
         if noise is None:
-            noise = self.draw_noise(B, generator)
+            noise = self.draw_noise(state.shape[0], generator)
         coefs = {name: _f32(getattr(plan, name)).to(state.device) for name in _PLAN_FIELDS}
         steps = torch.from_numpy(plan.timesteps).to(state.device)
         c = self.config
+        t_embs = self.network.time_embedding(steps)  # (S, time_dim), once per chain
+        cond = self.network.condition(state)  # (B, C)
         x = noise[0]
         chain = [x]
         for i in range(plan.num_steps):
-            t = steps[i].expand(B)
-            net_out = self.network(x, t, state)
+            net_out = self.network.denoise(x, t_embs[i : i + 1], cond)
             mean = self.reverse_mean(x, net_out, {k: v[i] for k, v in coefs.items()})
             z = noise[i + 1].clamp(-c.randn_clip_value, c.randn_clip_value)
             x = mean + coefs["std"][i] * z

@@ -48,10 +48,19 @@ class DiffusionMLP(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """x (B, Ta, Da), t (B,) int, state (B, To, Do) -> (B, Ta, Da)."""
+        return self.denoise(x, self.time_embedding(t.reshape(-1)), self.condition(state))
+
+    def condition(self, state: torch.Tensor) -> torch.Tensor:
+        """state (B, To, Do) -> cond (B, C): the part of the input that is the same at every denoising step."""
+        cond = state.reshape(state.shape[0], -1)
+        return cond if self.cond_mlp is None else self.cond_mlp(cond)
+
+    def denoise(self, x: torch.Tensor, t_emb: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """x (B, Ta, Da), t_emb (B or 1, time_dim), cond (B, C) -> (B, Ta, Da).
+
+        Samplers embed all their timesteps once per chain and condition once per chain, then call
+        this per step, so a step runs only the main MLP (a (1, time_dim) row is broadcast over B).
+        """
         B, Ta, Da = x.shape
-        cond = state.reshape(B, -1)
-        if self.cond_mlp is not None:
-            cond = self.cond_mlp(cond)
-        t_emb = self.time_embedding(t.reshape(B))
-        h = torch.cat([x.reshape(B, -1), t_emb, cond], dim=-1)
+        h = torch.cat([x.reshape(B, -1), t_emb.expand(B, -1), cond], dim=-1)
         return self.mlp_mean(h).reshape(B, Ta, Da)

@@ -10,6 +10,7 @@ from core_torch.probe import probe as torch_probe
 from dppo.parity import ParityReport
 from parity_tests import strategies as s
 from parity_tests.twins import twin_pair
+from shared.tolerances import FORWARD_RTOL
 
 
 def _assert_parity(report: ParityReport) -> None:
@@ -55,3 +56,31 @@ def test_critic_twins_agree_layer_by_layer_with_gradients(cfg, batch, seed):
     report.compare_probe("critic", torch_probe(th, lambda state: th(state), inputs),
                          tf_probe(tf_, lambda state: tf_(state), inputs))
     _assert_parity(report)
+
+
+@given(cfg=s.diffusion_mlp_configs(), batch=s.batch_sizes, seed=s.seeds)
+def test_denoise_with_per_chain_embeddings_equals_forward_in_both_twins(cfg, batch, seed):
+    """The samplers' fast path (time embeddings for all steps and the condition computed once per
+    chain, one (1, time_dim) row broadcast per step) gives the full forward's output in both twins."""
+    import tensorflow as tf
+    import torch
+
+    th, tf_, _ = twin_pair(cfg, seed)
+    rng = np.random.default_rng(seed)
+    x = s.bounded_floats(rng, (batch, cfg.horizon_steps, cfg.action_dim), 3.0)
+    state = s.bounded_floats(rng, (batch, 1, cfg.cond_dim))
+    steps = rng.permutation(100)[:5].astype(np.int64)  # a chain's timesteps
+    with torch.no_grad():
+        th_embs, th_cond = th.time_embedding(torch.from_numpy(steps)), th.condition(torch.from_numpy(state))
+    tf_embs, tf_cond = tf_.time_embedding(tf.constant(steps)), tf_.condition(tf.constant(state))
+    for i, t in enumerate(steps):
+        full_t = np.full(batch, t, np.int64)
+        with torch.no_grad():
+            th_full = th(torch.from_numpy(x), torch.from_numpy(full_t), torch.from_numpy(state)).numpy()
+            th_fast = th.denoise(torch.from_numpy(x), th_embs[i : i + 1], th_cond).numpy()
+        tf_full = tf_(tf.constant(x), tf.constant(full_t), tf.constant(state)).numpy()
+        tf_fast = tf_.denoise(tf.constant(x), tf_embs[i : i + 1], tf_cond).numpy()
+        scale = max(1.0, float(np.abs(th_full).max()))
+        np.testing.assert_allclose(th_fast, th_full, atol=1e-6 * scale, rtol=0)
+        np.testing.assert_allclose(tf_fast, tf_full, atol=1e-6 * scale, rtol=0)
+        np.testing.assert_allclose(tf_fast, th_fast, atol=FORWARD_RTOL * scale, rtol=0)

@@ -9,12 +9,29 @@ same networks); only the way of computing differs.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
 
 from core_torch.diffusion_mlp import DiffusionMLP
 from shared.diffusion_schedule import ddpm_tables
+
+
+def with_plain_linears(module: nn.Module) -> nn.Module:
+    """A structural copy of module built from torch's own nn.Linear (as upstream builds its networks,
+    so the reference gets none of core_torch's fast paths), sharing every parameter with module."""
+    plain = copy.deepcopy(module)
+    for name, sub in list(plain.named_modules()):
+        if isinstance(sub, nn.Linear) and type(sub) is not nn.Linear:
+            parent, _, leaf = name.rpartition(".")
+            setattr(plain.get_submodule(parent), leaf, nn.Linear(sub.in_features, sub.out_features))
+    for name, sub in plain.named_modules():
+        original = module.get_submodule(name)
+        for pname, _ in list(sub.named_parameters(recurse=False)):
+            setattr(sub, pname, getattr(original, pname))
+    return plain
 
 
 def _extract(table: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -26,7 +43,7 @@ class UpstreamStyleDPPO(nn.Module):
                  min_sampling_std: float = 0.1, min_logprob_std: float = 0.1, randn_clip: float = 3.0,
                  denoised_clip: float = 1.0) -> None:
         super().__init__()
-        self.actor, self.actor_ft = actor, actor_ft
+        self.actor, self.actor_ft = with_plain_linears(actor), with_plain_linears(actor_ft)
         self.K, self.ft = denoising_steps, ft_steps
         self.min_std, self.min_lp_std, self.randn_clip, self.denoised_clip = (min_sampling_std, min_logprob_std,
                                                                              randn_clip, denoised_clip)

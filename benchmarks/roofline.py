@@ -3,25 +3,43 @@
 from __future__ import annotations
 
 import time
-
-import torch
+from collections.abc import Callable
 
 from shared.param_spec import DiffusionMLPConfig, diffusion_mlp_spec
 
 
-def matmul_gflops(n: int = 1024, repeats: int = 10, trials: int = 5) -> float:
-    """fp32 GFLOP/s of an n x n x n torch matmul on all threads: the best of several trials, since
-    a busy 2-core machine makes single trials swing by 2x (the machine's practical peak)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def _best_gflops(matmul: Callable[[], object], n: int, repeats: int, trials: int) -> float:
+    """Best of `trials` timings of `repeats` n x n x n products: a busy 2-core machine makes single
+    trials swing by 2x, so the best one is the machine's practical peak."""
     for _ in range(2):
-        a @ b
+        matmul()
     best = 0.0
     for _ in range(trials):
         tic = time.perf_counter()
         for _ in range(repeats):
-            a @ b
+            matmul()
         best = max(best, 2 * n**3 * repeats / (time.perf_counter() - tic) / 1e9)
     return best
+
+
+def matmul_gflops(n: int = 1024, repeats: int = 10, trials: int = 5) -> dict[str, float]:
+    """fp32 GFLOP/s of an n x n x n matmul on all threads by each library that can run it here:
+    torch's default (MKL), torch through oneDNN, TensorFlow. The roofline uses the best of them;
+    MKL's AVX2 path on AMD CPUs can reach only half of what the machine does."""
+    import tensorflow as tf
+    import torch
+
+    from core_torch.linear import _onednn_matmul, onednn_enabled
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    ta, tb = tf.constant(a.numpy()), tf.constant(b.numpy())
+    tf_mm = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=True)
+    out = {"torch_mkl": _best_gflops(lambda: a @ b, n, repeats, trials),
+           "tf_xla": _best_gflops(lambda: tf_mm(ta, tb).numpy(), n, repeats, trials)}
+    if onednn_enabled():
+        with torch.no_grad():
+            out["torch_onednn"] = _best_gflops(lambda: _onednn_matmul(a, b, None), n, repeats, trials)
+    return out
 
 
 def forward_flops(cfg: DiffusionMLPConfig, include_time_mlp: bool = False) -> float:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from core_torch.embeddings import SinusoidalPosEmb
+from core_torch.linear import Linear
 from core_torch.mlp import MLP, build_mlp
 from shared.param_spec import DiffusionMLPConfig, as_tuple
 
@@ -34,9 +35,9 @@ class DiffusionMLP(nn.Module):
         self.config = cfg
         self.time_embedding = nn.Sequential(
             SinusoidalPosEmb(time_dim),
-            nn.Linear(time_dim, time_dim * 2),
+            Linear(time_dim, time_dim * 2),
             nn.Mish(),
-            nn.Linear(time_dim * 2, time_dim),
+            Linear(time_dim * 2, time_dim),
         )
         cond = cfg.cond_mlp()
         self.cond_mlp = None if cond is None else MLP(cond.dim_list, activation_type, "Identity")

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from core_torch.activations import make_activation
+from core_torch.linear import Linear
 from shared.param_spec import MLPConfig
 
 
@@ -31,7 +32,7 @@ class MLP(nn.Module):
         self.moduleList = nn.ModuleList()
         for i in range(n):
             hidden = i < n - 1
-            layers: list[tuple[str, nn.Module]] = [("linear_1", nn.Linear(dim_list[i], dim_list[i + 1]))]
+            layers: list[tuple[str, nn.Module]] = [("linear_1", Linear(dim_list[i], dim_list[i + 1]))]
             if use_layernorm and (hidden or use_layernorm_final):
                 layers.append(("norm_1", nn.LayerNorm(dim_list[i + 1])))
             if dropout > 0 and (hidden or use_drop_final):
@@ -51,8 +52,8 @@ class TwoLayerPreActivationResNetLinear(nn.Module):
     def __init__(self, hidden_dim: int, activation_type: str = "Mish", use_layernorm: bool = False,
                  dropout: float = 0.0) -> None:
         super().__init__()
-        self.l1 = nn.Linear(hidden_dim, hidden_dim)
-        self.l2 = nn.Linear(hidden_dim, hidden_dim)
+        self.l1 = Linear(hidden_dim, hidden_dim)
+        self.l2 = Linear(hidden_dim, hidden_dim)
         self.act = make_activation(activation_type)
         self.norm1 = nn.LayerNorm(hidden_dim, eps=1e-6) if use_layernorm else None
         self.norm2 = nn.LayerNorm(hidden_dim, eps=1e-6) if use_layernorm else None
@@ -87,10 +88,10 @@ class ResidualMLP(nn.Module):
         cfg = MLPConfig(tuple(dim_list), activation_type, out_activation_type, use_layernorm,
                         use_layernorm_final, dropout, residual_style=True)
         hidden = dim_list[1]
-        self.layers = nn.ModuleList([nn.Linear(dim_list[0], hidden)])
+        self.layers = nn.ModuleList([Linear(dim_list[0], hidden)])
         for _ in range(cfg.num_residual_blocks):
             self.layers.append(TwoLayerPreActivationResNetLinear(hidden, activation_type, use_layernorm, dropout))
-        self.layers.append(nn.Linear(hidden, dim_list[-1]))
+        self.layers.append(Linear(hidden, dim_list[-1]))
         if use_layernorm_final:
             self.layers.append(nn.LayerNorm(dim_list[-1]))
         self.layers.append(make_activation(out_activation_type))

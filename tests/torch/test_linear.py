@@ -1,0 +1,58 @@
+"""The oneDNN route of core_torch's Linear gives F.linear's outputs and gradients."""
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from core_torch import linear as onednn
+from core_torch.linear import MIN_ROWS, Linear, onednn_enabled
+
+
+def _count_onednn_calls(monkeypatch) -> list:
+    calls: list = []
+    real = onednn._onednn_matmul
+
+    def counted(*args):
+        calls.append(args[0].shape)
+        return real(*args)
+
+    monkeypatch.setattr(onednn, "_onednn_matmul", counted)
+    return calls
+
+
+@pytest.mark.skipif(not onednn_enabled(), reason="this torch build has no oneDNN linear")
+@pytest.mark.parametrize("shape", [(MIN_ROWS, 39), (300, 64), (7, 5, 32)])
+@pytest.mark.parametrize("needs", [(True, True), (False, True), (True, False)])
+def test_onednn_linear_matches_f_linear_values_and_gradients(shape, needs, monkeypatch):
+    calls = _count_onednn_calls(monkeypatch)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=gen, requires_grad=needs[0])
+    layer = Linear(shape[-1], 24).requires_grad_(needs[1])
+    out = layer(x)
+    ref = F.linear(x, layer.weight, layer.bias)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    cot = torch.randn(out.shape, generator=gen)
+    wrt = [t for t in (x, layer.weight, layer.bias) if t.requires_grad]
+    fast = torch.autograd.grad((out * cot).sum(), wrt)
+    slow = torch.autograd.grad((ref * cot).sum(), wrt)
+    assert len(calls) == 1 + sum(needs)  # forward, and one product per gradient wanted (db is a sum)
+    for a, b in zip(fast, slow):  # sums over rows: tolerance relative to the largest entry
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5 * float(b.abs().max()))
+
+
+def test_single_rows_and_the_off_switch_use_f_linear(monkeypatch):
+    calls = _count_onednn_calls(monkeypatch)
+    layer = Linear(16, 8)
+    layer(torch.randn(1, 16))
+    monkeypatch.setattr(onednn, "onednn_enabled", lambda: False)
+    layer(torch.randn(64, 16))
+    assert calls == []
+
+
+def test_onednn_switch_reads_the_environment(monkeypatch):
+    onednn_enabled.cache_clear()
+    monkeypatch.setenv("DPPO_TORCH_ONEDNN", "0")
+    try:
+        assert not onednn_enabled()
+    finally:
+        onednn_enabled.cache_clear()

@@ -19,10 +19,8 @@ from shared.diffusion_schedule import ddpm_tables
 from shared.model_config import DiffusionConfig
 from shared.sampling_plan import DDPM_EVAL_MIN_STD, SamplingPlan, sampling_plan
 
-_PLAN_FIELDS = ("recon_x", "recon_eps", "mean_x0", "mean_xt", "std")
 
-
-def reverse_mean(x: tf.Tensor, net_out: tf.Tensor, coefs: dict[str, tf.Tensor], predict_epsilon: bool,
+def reverse_mean(x: tf.Tensor, net_out: tf.Tensor, coefs: dict[str, tf.Tensor | float], predict_epsilon: bool,
                  denoised_clip_value: float | None) -> tf.Tensor:
     """Mean of p(x_prev | x): x0 = clip(recon_x x - recon_eps eps) (or the x0 output); mean_x0 x0 + mean_xt x."""
     x0 = coefs["recon_x"] * x - coefs["recon_eps"] * net_out if predict_epsilon else net_out
@@ -81,7 +79,7 @@ class DiffusionModel(Module):
         return tf.reduce_mean(tf.square(pred - target))
 
     # ---------- sampling ----------
-    def reverse_mean(self, x: tf.Tensor, net_out: tf.Tensor, coefs: dict[str, tf.Tensor]) -> tf.Tensor:
+    def reverse_mean(self, x: tf.Tensor, net_out: tf.Tensor, coefs: dict[str, tf.Tensor | float]) -> tf.Tensor:
         """Mean of p(x_prev | x) from the network output; coefs hold one step's scalars."""
         return reverse_mean(x, net_out, coefs, self.config.predict_epsilon, self.config.denoised_clip_value)
 
@@ -94,16 +92,14 @@ class DiffusionModel(Module):
 
     def _chain(self, state: tf.Tensor, noise: tf.Tensor, plan: SamplingPlan) -> tuple[tf.Tensor, tf.Tensor]:
         c = self.config
-        coefs = {name: _f32(getattr(plan, name)) for name in _PLAN_FIELDS}
-        t_embs = self.network.time_embedding(tf.constant(plan.timesteps))  # (S, time_dim), once per chain
-        cond = self.network.condition(state)  # (B, C)
+        t_embs = self.network.time_embedding(tf.constant(plan.timesteps))  # (S, time_dim)
+        cond = self.network.condition(state)  # (B, C); both once per chain
+        z = tf.clip_by_value(noise[1:], -c.randn_clip_value, c.randn_clip_value)  # (S, B, Ta, Da)
         x = noise[0]
         chain = [x]
-        for i in range(plan.num_steps):
+        for i, coefs in enumerate(plan.step_scalars):
             net_out = self.network.denoise(x, t_embs[i : i + 1], cond)
-            mean = self.reverse_mean(x, net_out, {k: v[i] for k, v in coefs.items()})
-            z = tf.clip_by_value(noise[i + 1], -c.randn_clip_value, c.randn_clip_value)
-            x = mean + coefs["std"][i] * z
+            x = self.reverse_mean(x, net_out, coefs) + coefs["std"] * z[i]
             if i == plan.num_steps - 1 and c.final_action_clip_value is not None:
                 x = tf.clip_by_value(x, -c.final_action_clip_value, c.final_action_clip_value)
             chain.append(x)

@@ -67,19 +67,18 @@ class PPODiffusionModel(Module):
         actor when use_base_policy), so no network output is computed and thrown away.
         """
         plan, K, S = self.plans[deterministic], self.d.ft_denoising_steps, self.num_steps
-        coefs = {k: _f32(getattr(plan, k)) for k in (*_COEFS, "std")}
         ft_net = self.actor if use_base_policy else self.actor_ft
         steps = tf.constant(plan.timesteps)  # (S,)
         base_in = (self.actor.time_embedding(steps), self.actor.condition(state))  # once per chain
         ft_in = (ft_net.time_embedding(steps), ft_net.condition(state))
+        z = tf.clip_by_value(noise[1:], -self.dc.randn_clip_value, self.dc.randn_clip_value)  # (S, B, Ta, Da)
         x = noise[0]
         chain = [x] if K == S else []
-        for i in range(S):
+        for i, coefs in enumerate(plan.step_scalars):
             net, (t_embs, cond) = (self.actor, base_in) if i < S - K else (ft_net, ft_in)
-            mean = reverse_mean(x, net.denoise(x, t_embs[i : i + 1], cond), {k: v[i] for k, v in coefs.items()},
-                                self.dc.predict_epsilon, self.dc.denoised_clip_value)
-            z = tf.clip_by_value(noise[i + 1], -self.dc.randn_clip_value, self.dc.randn_clip_value)
-            x = mean + coefs["std"][i] * z
+            mean = reverse_mean(x, net.denoise(x, t_embs[i : i + 1], cond), coefs, self.dc.predict_epsilon,
+                                self.dc.denoised_clip_value)
+            x = mean + coefs["std"] * z[i]
             if i == S - 1 and self.dc.final_action_clip_value is not None:
                 x = tf.clip_by_value(x, -self.dc.final_action_clip_value, self.dc.final_action_clip_value)
             if i >= S - K - 1:

@@ -17,10 +17,8 @@ from shared.diffusion_schedule import ddpm_tables
 from shared.model_config import DiffusionConfig
 from shared.sampling_plan import DDPM_EVAL_MIN_STD, SamplingPlan, sampling_plan
 
-_PLAN_FIELDS = ("recon_x", "recon_eps", "mean_x0", "mean_xt", "std")
 
-
-def reverse_mean(x: torch.Tensor, net_out: torch.Tensor, coefs: dict[str, torch.Tensor], predict_epsilon: bool,
+def reverse_mean(x: torch.Tensor, net_out: torch.Tensor, coefs: dict[str, torch.Tensor | float], predict_epsilon: bool,
                  denoised_clip_value: float | None) -> torch.Tensor:
     """Mean of p(x_prev | x): x0 = clip(recon_x x - recon_eps eps) (or the x0 output); mean_x0 x0 + mean_xt x."""
     x0 = coefs["recon_x"] * x - coefs["recon_eps"] * net_out if predict_epsilon else net_out
@@ -79,7 +77,8 @@ class DiffusionModel(nn.Module):
         return torch.mean((pred - target) ** 2)
 
     # ---------- sampling ----------
-    def reverse_mean(self, x: torch.Tensor, net_out: torch.Tensor, coefs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def reverse_mean(self, x: torch.Tensor, net_out: torch.Tensor,
+                     coefs: dict[str, torch.Tensor | float]) -> torch.Tensor:
         """Mean of p(x_prev | x) from the network output; coefs hold one step's scalars."""
         return reverse_mean(x, net_out, coefs, self.config.predict_epsilon, self.config.denoised_clip_value)
 
@@ -103,18 +102,15 @@ class DiffusionModel(nn.Module):
         plan = self.plan(deterministic, min_sampling_std)
         if noise is None:
             noise = self.draw_noise(state.shape[0], generator)
-        coefs = {name: _f32(getattr(plan, name)).to(state.device) for name in _PLAN_FIELDS}
-        steps = torch.from_numpy(plan.timesteps).to(state.device)
         c = self.config
-        t_embs = self.network.time_embedding(steps)  # (S, time_dim), once per chain
-        cond = self.network.condition(state)  # (B, C)
+        t_embs = self.network.time_embedding(torch.from_numpy(plan.timesteps).to(state.device))  # (S, time_dim)
+        cond = self.network.condition(state)  # (B, C); both once per chain
+        z = noise[1:].clamp(-c.randn_clip_value, c.randn_clip_value)  # (S, B, Ta, Da)
         x = noise[0]
         chain = [x]
-        for i in range(plan.num_steps):
+        for i, coefs in enumerate(plan.step_scalars):
             net_out = self.network.denoise(x, t_embs[i : i + 1], cond)
-            mean = self.reverse_mean(x, net_out, {k: v[i] for k, v in coefs.items()})
-            z = noise[i + 1].clamp(-c.randn_clip_value, c.randn_clip_value)
-            x = mean + coefs["std"][i] * z
+            x = self.reverse_mean(x, net_out, coefs) + coefs["std"] * z[i]
             if i == plan.num_steps - 1 and c.final_action_clip_value is not None:
                 x = x.clamp(-c.final_action_clip_value, c.final_action_clip_value)
             chain.append(x)

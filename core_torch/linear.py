@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 MIN_ROWS = 8  # below this MKL's gemv wins (batch-1 sampling)
+MIN_MACS = 2**18  # below this oneDNN's call overhead (~20 us) outweighs the faster kernel (time MLP)
 
 
 def _onednn_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -60,9 +61,10 @@ class _OneDNNLinearFunction(torch.autograd.Function):
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """F.linear, through oneDNN when x is a float32 CPU batch of at least MIN_ROWS rows."""
+    """F.linear, through oneDNN for float32 CPU batches of at least MIN_ROWS rows and MIN_MACS work."""
     rows = x.numel() // max(x.shape[-1], 1)
-    if not (x.device.type == "cpu" and x.dtype == torch.float32 and rows >= MIN_ROWS and onednn_enabled()):
+    big = rows >= MIN_ROWS and rows * weight.numel() >= MIN_MACS
+    if not (big and x.device.type == "cpu" and x.dtype == torch.float32 and onednn_enabled()):
         return F.linear(x, weight, bias)
     y = _OneDNNLinearFunction.apply(x.reshape(rows, x.shape[-1]), weight, bias)
     return y.reshape(*x.shape[:-1], weight.shape[0])

@@ -15,6 +15,7 @@ clipping eps' equals eps_hat exactly, so both readings agree.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,9 @@ from shared.diffusion_schedule import ddim_tables, ddpm_tables
 
 # Floor on the DDPM std in deterministic (evaluation) sampling, as upstream DPPO.
 DDPM_EVAL_MIN_STD = 1e-3
+
+
+STEP_FIELDS = ("recon_x", "recon_eps", "mean_x0", "mean_xt", "std")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,12 @@ class SamplingPlan:
     @property
     def num_steps(self) -> int:
         return int(self.timesteps.shape[0])
+
+    @functools.cached_property
+    def step_scalars(self) -> tuple[dict[str, float], ...]:
+        """Per step, recon_x, recon_eps, mean_x0, mean_xt and std as Python floats holding the float32
+        values: samplers use them as scalars, so a step does no table lookups."""
+        return tuple({k: float(np.float32(getattr(self, k)[i])) for k in STEP_FIELDS} for i in range(self.num_steps))
 
 
 def sampling_plan(

@@ -21,13 +21,13 @@ def _count_onednn_calls(monkeypatch) -> list:
 
 
 @pytest.mark.skipif(not onednn_enabled(), reason="this torch build has no oneDNN linear")
-@pytest.mark.parametrize("shape", [(MIN_ROWS, 39), (300, 64), (7, 5, 32)])
+@pytest.mark.parametrize("shape", [(MIN_ROWS, 2048), (300, 64), (70, 5, 32)])
 @pytest.mark.parametrize("needs", [(True, True), (False, True), (True, False)])
 def test_onednn_linear_matches_f_linear_values_and_gradients(shape, needs, monkeypatch):
     calls = _count_onednn_calls(monkeypatch)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(*shape, generator=gen, requires_grad=needs[0])
-    layer = Linear(shape[-1], 24).requires_grad_(needs[1])
+    layer = Linear(shape[-1], 256).requires_grad_(needs[1])
     out = layer(x)
     ref = F.linear(x, layer.weight, layer.bias)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
@@ -40,13 +40,17 @@ def test_onednn_linear_matches_f_linear_values_and_gradients(shape, needs, monke
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5 * float(b.abs().max()))
 
 
-def test_single_rows_and_the_off_switch_use_f_linear(monkeypatch):
+def test_single_rows_small_work_and_the_off_switch_use_f_linear(monkeypatch):
     calls = _count_onednn_calls(monkeypatch)
-    layer = Linear(16, 8)
-    layer(torch.randn(1, 16))
-    monkeypatch.setattr(onednn, "onednn_enabled", lambda: False)
-    layer(torch.randn(64, 16))
+    small, big = Linear(16, 32), Linear(512, 512)
+    big(torch.randn(1, 512))  # batch-1 sampling: MKL's gemv
+    small(torch.randn(20, 16))  # a time MLP's size: too little work for oneDNN's call overhead
     assert calls == []
+    big(torch.randn(64, 512))
+    assert len(calls) == 1
+    monkeypatch.setattr(onednn, "onednn_enabled", lambda: False)
+    big(torch.randn(64, 512))
+    assert len(calls) == 1
 
 
 def test_onednn_switch_reads_the_environment(monkeypatch):

@@ -14,7 +14,7 @@ from torch import nn
 
 from core_torch.canonical import load_state
 from core_torch.critic import CriticObs
-from core_torch.diffusion import reverse_mean
+from core_torch.diffusion import reverse_mean, step_tensors
 from core_torch.diffusion_mlp import DiffusionMLP
 from core_torch.ppo_agent import PPOAgent
 from core_torch.ppo_loss import (
@@ -55,6 +55,7 @@ class PPODiffusionModel(nn.Module):
                                  d.min_sampling_denoising_std)
 
         self.plans = {det: plan(det) for det in (True, False)}
+        self.step_coefs = {det: step_tensors(p) for det, p in self.plans.items()}
         ft = finetune_tables(self.plans[False], d.ft_denoising_steps, d.min_logprob_denoising_std)
         self.ft_t = torch.from_numpy(ft.timesteps)  # (K,)
         self.ft_coefs = {k: _f32(getattr(ft, k)) for k in _COEFS}  # each (K,)
@@ -76,7 +77,7 @@ class PPODiffusionModel(nn.Module):
         z = noise[1:].clamp(-self.dc.randn_clip_value, self.dc.randn_clip_value)  # (S, B, Ta, Da)
         x = noise[0]
         chain = [x] if K == S else []
-        for i, coefs in enumerate(plan.step_scalars):
+        for i, coefs in enumerate(self.step_coefs[deterministic]):
             net, (t_embs, cond) = (self.actor, base_in) if i < S - K else (ft_net, ft_in)
             mean = reverse_mean(x, net.denoise(x, t_embs[i : i + 1], cond), coefs, self.dc.predict_epsilon,
                                 self.dc.denoised_clip_value)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from dppo.run_files import RunDir
-from dppo.runtime import env_spec, progress_bar, set_rollout_threads
+from dppo.runtime import env_spec, progress_bar, set_rollout_threads, set_update_threads
 from dppo.tensorboard import ScalarWriter
 from dppo.wandb_log import WandbLogger
 from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -162,6 +162,7 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
             tic = time.perf_counter()
             eval_mode = itr % s.val_freq == 0
             actor_lr, critic_lr = agent.actor_lr, agent.critic_lr
+            set_rollout_threads(backend)
             ro = rollout(agent, venv, obs, s.n_steps, cfg["act_steps"], eval_mode, seed, itr, noise_shape(cfg))
             obs = ro["next_obs"]
             env_steps += s.n_steps * s.n_envs * cfg["act_steps"]
@@ -170,6 +171,7 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
                       "avg_episode_reward": float(np.mean(returns)) if returns else None,
                       "num_episodes": len(returns), "actor_lr": actor_lr, "critic_lr": critic_lr}
             if not eval_mode:
+                set_update_threads(backend)
                 data = score_rollout(agent, ro, s, scaler, seed, itr, bc_shape)
                 record.update(ppo_update(agent, data, s, seed, itr))
                 record["explained_variance"] = explained_variance(data["values"], data["returns"])

@@ -20,6 +20,15 @@ def set_rollout_threads(backend: str) -> None:
         torch.set_num_threads(int(os.environ.get("DPPO_TORCH_THREADS", "1")))
 
 
+def set_update_threads(backend: str) -> None:
+    """Scoring a rollout and the PPO update are large matmuls with nothing else running: all cores
+    (1.7x faster than one thread on the hopper minibatch) unless DPPO_TORCH_UPDATE_THREADS says."""
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(int(os.environ.get("DPPO_TORCH_UPDATE_THREADS", str(os.cpu_count() or 1))))
+
+
 def env_spec(cfg: dict[str, Any], n_envs: int | None = None) -> EnvSpec:
     """The vector env a fine-tuning config describes (normalization file loaded and checked)."""
     norm_path = cfg.get("normalization_path")

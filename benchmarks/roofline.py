@@ -8,7 +8,7 @@ from collections.abc import Callable
 from shared.param_spec import DiffusionMLPConfig, diffusion_mlp_spec
 
 
-def _best_gflops(matmul: Callable[[], object], n: int, repeats: int, trials: int) -> float:
+def _best_gflops(matmul: Callable[[], object], n: float, repeats: int, trials: int) -> float:
     """Best of `trials` timings of `repeats` n x n x n products: a busy 2-core machine makes single
     trials swing by 2x, so the best one is the machine's practical peak."""
     for _ in range(2):
@@ -39,6 +39,45 @@ def matmul_gflops(n: int = 1024, repeats: int = 10, trials: int = 5) -> dict[str
     if onednn_enabled():
         with torch.no_grad():
             out["torch_onednn"] = _best_gflops(lambda: _onednn_matmul(a, b, None), n, repeats, trials)
+    return out
+
+
+def chained_matmul_gflops(rows: int, width: int, steps: int = 40, trials: int = 5) -> dict[str, float]:
+    """fp32 GFLOP/s of `steps` dependent (rows, width) x (width, width) products, the shape of the
+    hidden layers in the benchmarked work, per library (TF's inside one XLA call, so call overhead
+    is not counted). Small row counts cannot reach the big-matmul peak: this is the roofline at
+    the work's own shape (memory-bound at one row)."""
+    import tensorflow as tf
+    import torch
+
+    from core_torch.linear import _onednn_matmul, onednn_enabled
+
+    w = torch.randn(width, width) / width**0.5
+    x = torch.randn(rows, width)
+
+    def torch_chain(mm: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], object]:
+        def run() -> torch.Tensor:
+            h = x
+            for _ in range(steps):
+                h = mm(h)
+            return h
+        return run
+
+    tw, tx = tf.constant(w.numpy()), tf.constant(x.numpy())
+
+    @tf.function(jit_compile=True)
+    def tf_chain(h: tf.Tensor) -> tf.Tensor:
+        for _ in range(steps):
+            h = tf.matmul(h, tw, transpose_b=True)
+        return h
+
+    flops_n = (rows * width * width * steps) ** (1 / 3)  # _best_gflops counts 2 n^3 per call
+    out = {}
+    with torch.no_grad():
+        out["torch_mkl"] = _best_gflops(torch_chain(lambda h: torch.nn.functional.linear(h, w)), flops_n, 1, trials)
+        if onednn_enabled():
+            out["torch_onednn"] = _best_gflops(torch_chain(lambda h: _onednn_matmul(h, w, None)), flops_n, 1, trials)
+    out["tf_xla"] = _best_gflops(lambda: tf_chain(tx).numpy(), flops_n, 1, trials)
     return out
 
 

@@ -31,7 +31,8 @@ def test_eager_reference_logprobs_and_chain_match_the_model():
 
 def test_bench_table_reports_speedups_and_roofline_fraction():
     result = {"threads": 2, "matmul_gflops": {"torch_mkl": 50.0, "tf_xla": 100.0}, "peak_gflops": 100.0, "rows": [
-        {"work": "sample", "flops": 1e9, "roofline_s": 0.01, "eager_ref_s": 0.04, "torch_s": 0.02, "tf_s": 0.01},
+        {"work": "sample", "flops": 1e9, "roofline_s": 0.01, "shape_roofline_s": 0.005, "eager_ref_s": 0.04,
+         "torch_s": 0.02, "tf_s": 0.01},
         {"work": "serve", "flops": 1e6, "roofline_s": 1e-5, "in_process_tf_s": 0.001, "saved_model_s": 0.0011}]}
     table = format_table(result)
     assert "2.0x" in table and "4.0x" in table and "(1.10x)" in table

@@ -62,6 +62,8 @@ class _OneDNNLinearFunction(torch.autograd.Function):
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """F.linear, through oneDNN for float32 CPU batches of at least MIN_ROWS rows and MIN_MACS work."""
+    if torch.compiler.is_compiling():  # inductor cannot lower oneDNN's linear on plain weights
+        return F.linear(x, weight, bias)
     rows = x.numel() // max(x.shape[-1], 1)
     big = rows >= MIN_ROWS and rows * weight.numel() >= MIN_MACS
     if not (big and x.device.type == "cpu" and x.dtype == torch.float32 and onednn_enabled()):

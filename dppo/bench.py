@@ -43,6 +43,7 @@ def run_bench(repeats: int = 20) -> dict[str, Any]:
     torch.set_num_threads(threads)
     cfg = validate_finetune_config(load_config(HOPPER_FT, ["base_policy_path=null"]))
     agents = {b: make_agent(cfg, b) for b in ("torch", "tf")}
+    agents["torch"].compile_small_batches = True  # as DPPO_TORCH_COMPILE=1: torch.compile below 8 rows
     th_model = agents["torch"].model
     K, S = cfg["ft_denoising_steps"], cfg["denoising_steps"]
     ref = UpstreamStyleDPPO(th_model.actor, th_model.actor_ft, S, K, randn_clip=3.0)
@@ -148,7 +149,8 @@ def format_table(result: dict[str, Any]) -> str:
     measured = ", ".join(f"{k} {v:.0f}" for k, v in result["matmul_gflops"].items())
     lines = [f"threads {result['threads']}; fp32 1024^3 matmul GFLOP/s: {measured}; "
              f"roofline at the best, {result['peak_gflops']:.1f} GFLOP/s. 'shape roof': the best library's rate "
-             "on the work's own hidden-layer product shape (rows x 512 x 512)",
+             "on the work's own hidden-layer product shape (rows x 512 x 512). torch samples below 8 rows "
+             "through torch.compile (DPPO_TORCH_COMPILE=1)",
              f"{'work':<58} {'eager ref':>10} {'torch':>10} {'tf':>10} {'torch x':>8} {'tf x':>7} {'roof':>9} "
              f"{'torch/roof':>10} {'tf/roof':>8} {'shape roof':>10} {'torch/shape':>11} {'tf/shape':>8}"]
     for r in result["rows"]:

@@ -60,3 +60,33 @@ def test_strict_load_names_the_bad_tensor():
     state["network.mlp_mean.layers.0.weight"] = state["network.mlp_mean.layers.0.weight"][:, :-1]
     with pytest.raises(CheckpointError, match="network.mlp_mean.layers.0.weight"):
         load_state(model, state)
+
+
+def test_compiled_small_batch_sampling_gives_the_eager_chain_and_sees_weight_updates():
+    """DPPO_TORCH_COMPILE's path (torch.compile below MIN_ROWS rows) samples the same chain as the
+    eager model, also after the fine-tuned actor's weights change in place (as an update does)."""
+    from dppo.agents import make_agent
+    from shared.config import load_config
+    from shared.finetune_config import validate_finetune_config
+
+    cfg = validate_finetune_config(load_config("configs/hopper/finetune_ppo_diffusion_mlp.yaml", [
+        "base_policy_path=null", "model.actor.mlp_dims=[32,32,32]", "model.critic.mlp_dims=[16,16,16]"]))
+    agent = make_agent(cfg, "torch")
+    rng = np.random.default_rng(0)
+    obs = rng.uniform(-1, 1, (1, 1, 11)).astype(np.float32)
+    noise = rng.standard_normal((21, 1, 4, 3)).astype(np.float32)
+
+    def both() -> tuple[np.ndarray, np.ndarray]:
+        agent.compile_small_batches = True
+        compiled = agent.act(obs, noise, False)["chains"]
+        agent.compile_small_batches = False
+        return compiled, agent.act(obs, noise, False)["chains"]
+
+    compiled, eager = both()
+    np.testing.assert_allclose(compiled, eager, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        for p in agent.model.actor_ft.parameters():
+            p.mul_(1.5)
+    compiled_after, eager_after = both()
+    assert np.abs(eager_after - eager).max() > 1e-3
+    np.testing.assert_allclose(compiled_after, eager_after, rtol=1e-5, atol=1e-6)

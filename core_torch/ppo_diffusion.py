@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -119,7 +120,7 @@ class PPODiffusionAgent(PPOAgent):
         self.clip_coefs = _f32(clip_coefficients(K, settings.clip_ploss_coef, d.clip_ploss_coef_base,
                                                  d.clip_ploss_coef_rate))  # (K,)
         self.compile_small_batches = os.environ.get("DPPO_TORCH_COMPILE", "0") == "1"
-        self._compiled_sample = torch.compile(model.sample, dynamic=False)
+        self._compiled_sample: Callable | None = None  # made on first use (importing dynamo takes ~1 s)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
@@ -127,8 +128,11 @@ class PPODiffusionAgent(PPOAgent):
         (DPPO_TORCH_COMPILE=1) it runs through torch.compile: 1.7x faster at batch 1, after a
         ~13 s compile per batch size. Larger batches gain more from oneDNN's matmuls (core_torch/
         linear.py), which inductor cannot call, so they stay eager."""
-        small = obs.shape[0] < MIN_ROWS and self.compile_small_batches
-        sample = self._compiled_sample if small else self.model.sample
+        sample = self.model.sample
+        if obs.shape[0] < MIN_ROWS and self.compile_small_batches:
+            if self._compiled_sample is None:
+                self._compiled_sample = torch.compile(self.model.sample, dynamic=False)
+            sample = self._compiled_sample
         actions, chains = sample(torch.from_numpy(obs), torch.from_numpy(noise), deterministic)
         return {"actions": actions.numpy(), "chains": chains.numpy()}
 

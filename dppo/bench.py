@@ -17,16 +17,22 @@ HOPPER_FT = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
 HOPPER_PRE = "configs/hopper/pretrain_diffusion_mlp.yaml"
 
 
-def timeit(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
-    """Median seconds of fn() after warm-up."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        tic = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - tic)
-    return statistics.median(times)
+def time_interleaved(fns: dict[str, Callable[[], Any]], repeats: int, rounds: int = 3) -> dict[str, float]:
+    """Median seconds per call of each fn over `repeats` timed calls, taken in `rounds` alternating
+    blocks. The machine's speed drifts by up to 2x over seconds; alternating makes a slow spell hit
+    every contender alike. Each block starts with two untimed calls, because the previous
+    framework's idle worker threads keep spinning for a moment and slow the first calls down."""
+    block = max(1, -(-repeats // rounds))
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(2):
+                fn()
+            for _ in range(block):
+                tic = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - tic)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def run_bench(repeats: int = 20) -> dict[str, Any]:
@@ -66,11 +72,11 @@ def run_bench(repeats: int = 20) -> dict[str, Any]:
         obs = rng.uniform(-1, 1, (batch, 1, 11)).astype(np.float32)
         noise = rng.standard_normal((S + 1, batch, 4, 3)).astype(np.float32)
         obs_t = torch.from_numpy(obs)
-        times = {
-            "eager_ref": timeit(lambda o=obs_t: ref.sample(o), repeats),
-            "torch": timeit(lambda o=obs, n=noise: agents["torch"].act(o, n, False), repeats),
-            "tf": timeit(lambda o=obs, n=noise: agents["tf"].act(o, n, False), repeats),
-        }
+        times = time_interleaved({
+            "eager_ref": lambda o=obs_t: ref.sample(o),
+            "torch": lambda o=obs, n=noise: agents["torch"].act(o, n, False),
+            "tf": lambda o=obs, n=noise: agents["tf"].act(o, n, False),
+        }, repeats)
         row(f"sample chunk, batch {batch} ({S} steps, {K} fine-tuned)", batch * S * forward_flops(net), times, batch)
 
     n_rows = 500
@@ -95,10 +101,10 @@ def run_bench(repeats: int = 20) -> dict[str, Any]:
         opt_ref.step()
 
     flops_update = n_rows * K * forward_flops(net) * 3  # forward + backward of actor_ft on every (row, step)
-    row(f"PPO update minibatch ({n_rows} env steps x {K} denoising steps)", flops_update, {
-        "eager_ref": timeit(ref_update, max(3, repeats // 4), 1),
-        "torch": timeit(lambda: agents["torch"].update(mb, True), max(3, repeats // 4), 1),
-        "tf": timeit(lambda: agents["tf"].update(mb, True), max(3, repeats // 4), 1)}, n_rows * K)
+    row(f"PPO update minibatch ({n_rows} env steps x {K} denoising steps)", flops_update, time_interleaved({
+        "eager_ref": ref_update,
+        "torch": lambda: agents["torch"].update(mb, True),
+        "tf": lambda: agents["tf"].update(mb, True)}, max(6, repeats // 3)), n_rows * K)
 
     from core_tf.pretrain import PretrainBackend as TFPre
     from core_torch.pretrain import PretrainBackend as TorchPre
@@ -124,10 +130,10 @@ def run_bench(repeats: int = 20) -> dict[str, Any]:
         loss.backward()
         ref_opt.step()
 
-    row("pretraining step (batch 128)", 128 * forward_flops(net, True) * 3, {
-        "eager_ref": timeit(ref_pre, repeats),
-        "torch": timeit(lambda: pre["torch"].train_step(x0, st, tt, nz), repeats),
-        "tf": timeit(lambda: pre["tf"].train_step(x0, st, tt, nz), repeats)}, 128)
+    row("pretraining step (batch 128)", 128 * forward_flops(net, True) * 3, time_interleaved({
+        "eager_ref": ref_pre,
+        "torch": lambda: pre["torch"].train_step(x0, st, tt, nz),
+        "tf": lambda: pre["tf"].train_step(x0, st, tt, nz)}, repeats), 128)
 
     from dppo.export import build_serving_policy
     from shared.checkpoint import Checkpoint, save_checkpoint
@@ -139,9 +145,9 @@ def run_bench(repeats: int = 20) -> dict[str, Any]:
         serving.save(f"{tmp}/sm")
         loaded = tf.saved_model.load(f"{tmp}/sm").signatures["serving_default"]
         state = tf.constant(rng.uniform(-1, 1, (1, 1, 11)).astype(np.float32))
-        row("SavedModel serving_default, batch 1", S * forward_flops(net), {
-            "in_process_tf": timeit(lambda: serving.serve(state), repeats),
-            "saved_model": timeit(lambda: loaded(state=state), repeats)}, 1)
+        row("SavedModel serving_default, batch 1", S * forward_flops(net), time_interleaved({
+            "in_process_tf": lambda: serving.serve(state),
+            "saved_model": lambda: loaded(state=state)}, repeats), 1)
     return {"threads": threads, "matmul_gflops": matmul, "peak_gflops": gflops, "rows": rows}
 
 

@@ -7,6 +7,7 @@ Da action dim, To history, Do obs dim.
 from __future__ import annotations
 
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -128,12 +129,17 @@ class PPODiffusionAgent(PPOAgent):
         (DPPO_TORCH_COMPILE=1) it runs through torch.compile: 1.7x faster at batch 1, after a
         ~13 s compile per batch size. Larger batches gain more from oneDNN's matmuls (core_torch/
         linear.py), which inductor cannot call, so they stay eager."""
-        sample = self.model.sample
+        state, noise_t = torch.from_numpy(obs), torch.from_numpy(noise)
         if obs.shape[0] < MIN_ROWS and self.compile_small_batches:
             if self._compiled_sample is None:
                 self._compiled_sample = torch.compile(self.model.sample, dynamic=False)
-            sample = self._compiled_sample
-        actions, chains = sample(torch.from_numpy(obs), torch.from_numpy(noise), deterministic)
+            try:
+                actions, chains = self._compiled_sample(state, noise_t, deterministic)
+                return {"actions": actions.numpy(), "chains": chains.numpy()}
+            except torch._dynamo.exc.BackendCompilerFailed as e:  # e.g. no C++ compiler on this machine
+                warnings.warn(f"torch.compile failed ({str(e).splitlines()[0]}); sampling eagerly", stacklevel=3)
+                self.compile_small_batches = False
+        actions, chains = self.model.sample(state, noise_t, deterministic)
         return {"actions": actions.numpy(), "chains": chains.numpy()}
 
     @torch.no_grad()

@@ -1,5 +1,8 @@
 """Unit tests of the PyTorch twin on its own (names, init, sampler contract)."""
 
+import os
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -62,6 +65,8 @@ def test_strict_load_names_the_bad_tensor():
         load_state(model, state)
 
 
+@pytest.mark.skipif(not (shutil.which("g++") or shutil.which("c++") or os.environ.get("CXX")),
+                    reason="torch.compile needs a C++ compiler")
 def test_compiled_small_batch_sampling_gives_the_eager_chain_and_sees_weight_updates():
     """DPPO_TORCH_COMPILE's path (torch.compile below MIN_ROWS rows) samples the same chain as the
     eager model, also after the fine-tuned actor's weights change in place (as an update does)."""

@@ -108,7 +108,7 @@ class DiffusionModel(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Sample:
         """Run the reverse chain for state (B, To, Do); noise (S + 1, B, Ta, Da) or drawn."""
-        plan, steps = self._plan_and_steps(deterministic, min_sampling_std)
+        plan, step_coefs = self._plan_and_steps(deterministic, min_sampling_std)
         if noise is None:
             noise = self.draw_noise(state.shape[0], generator)
         c = self.config
@@ -117,7 +117,7 @@ class DiffusionModel(nn.Module):
         z = noise[1:].clamp(-c.randn_clip_value, c.randn_clip_value)  # (S, B, Ta, Da)
         x = noise[0]
         chain = [x]
-        for i, coefs in enumerate(steps):
+        for i, coefs in enumerate(step_coefs):
             net_out = self.network.denoise(x, t_embs[i : i + 1], cond)
             x = self.reverse_mean(x, net_out, coefs) + coefs["std"] * z[i]
             if i == plan.num_steps - 1 and c.final_action_clip_value is not None:

@@ -8,38 +8,24 @@ from collections.abc import Callable
 from shared.param_spec import DiffusionMLPConfig, diffusion_mlp_spec
 
 
-def _best_gflops(matmul: Callable[[], object], n: float, repeats: int, trials: int) -> float:
-    """Best of `trials` timings of `repeats` n x n x n products: a busy 2-core machine makes single
+def _best_gflops(run: Callable[[], object], flops: float, trials: int) -> float:
+    """Best of `trials` timings of run() (doing `flops`): a busy 2-core machine makes single
     trials swing by 2x, so the best one is the machine's practical peak."""
     for _ in range(2):
-        matmul()
+        run()
     best = 0.0
     for _ in range(trials):
         tic = time.perf_counter()
-        for _ in range(repeats):
-            matmul()
-        best = max(best, 2 * n**3 * repeats / (time.perf_counter() - tic) / 1e9)
+        run()
+        best = max(best, flops / (time.perf_counter() - tic) / 1e9)
     return best
 
 
 def matmul_gflops(n: int = 1024, repeats: int = 10, trials: int = 5) -> dict[str, float]:
-    """fp32 GFLOP/s of an n x n x n matmul on all threads by each library that can run it here:
-    torch's default (MKL), torch through oneDNN, TensorFlow. The roofline uses the best of them;
-    MKL's AVX2 path on AMD CPUs can reach only half of what the machine does."""
-    import tensorflow as tf
-    import torch
-
-    from core_torch.linear import _onednn_matmul, onednn_enabled
-
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    ta, tb = tf.constant(a.numpy()), tf.constant(b.numpy())
-    tf_mm = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=True)
-    out = {"torch_mkl": _best_gflops(lambda: a @ b, n, repeats, trials),
-           "tf_xla": _best_gflops(lambda: tf_mm(ta, tb).numpy(), n, repeats, trials)}
-    if onednn_enabled():
-        with torch.no_grad():
-            out["torch_onednn"] = _best_gflops(lambda: _onednn_matmul(a, b, None), n, repeats, trials)
-    return out
+    """fp32 GFLOP/s of n x n x n products on all threads by each library that can run them here:
+    torch's default (MKL), torch through oneDNN, TensorFlow/XLA. The roofline uses the best of them;
+    MKL's AVX2 path on AMD CPUs reaches only half of what the machine does."""
+    return chained_matmul_gflops(n, n, repeats, trials)
 
 
 def chained_matmul_gflops(rows: int, width: int, steps: int = 40, trials: int = 5) -> dict[str, float]:
@@ -71,13 +57,13 @@ def chained_matmul_gflops(rows: int, width: int, steps: int = 40, trials: int = 
             h = tf.matmul(h, tw, transpose_b=True)
         return h
 
-    flops_n = (rows * width * width * steps) ** (1 / 3)  # _best_gflops counts 2 n^3 per call
+    flops = 2.0 * rows * width * width * steps
     out = {}
     with torch.no_grad():
-        out["torch_mkl"] = _best_gflops(torch_chain(lambda h: torch.nn.functional.linear(h, w)), flops_n, 1, trials)
+        out["torch_mkl"] = _best_gflops(torch_chain(lambda h: torch.nn.functional.linear(h, w)), flops, trials)
         if onednn_enabled():
-            out["torch_onednn"] = _best_gflops(torch_chain(lambda h: _onednn_matmul(h, w, None)), flops_n, 1, trials)
-    out["tf_xla"] = _best_gflops(lambda: tf_chain(tx).numpy(), flops_n, 1, trials)
+            out["torch_onednn"] = _best_gflops(torch_chain(lambda h: _onednn_matmul(h, w, None)), flops, trials)
+    out["tf_xla"] = _best_gflops(lambda: tf_chain(tx).numpy(), flops, trials)
     return out
 
 

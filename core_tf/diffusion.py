@@ -16,8 +16,8 @@ import tensorflow as tf
 from core_tf.diffusion_mlp import DiffusionMLP
 from core_tf.module import Module
 from shared.diffusion_schedule import ddpm_tables
-from shared.model_config import DiffusionConfig
 from shared.sampling_plan import DDPM_EVAL_MIN_STD, SamplingPlan, sampling_plan
+from shared.settings import DiffusionConfig
 
 
 def reverse_mean(x: tf.Tensor, net_out: tf.Tensor, coefs: dict[str, tf.Tensor | float], predict_epsilon: bool,

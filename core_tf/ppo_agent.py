@@ -14,7 +14,7 @@ from core_tf.canonical import export_state, load_state
 from core_tf.lr_schedule import CosineAnnealingWarmupRestarts
 from core_tf.module import Module
 from core_tf.optim import AdamW, clip_grad_norm
-from shared.finetune_config import PPOSettings
+from shared.settings import PPOSettings
 
 
 class PPOAgent(ABC):

@@ -25,11 +25,10 @@ from core_tf.ppo_loss import (
     normalize_advantages,
     value_loss,
 )
-from shared.finetune_config import DPPOSettings, PPOSettings
-from shared.model_config import DiffusionConfig
 from shared.param_spec import CriticObsConfig
 from shared.ppo_math import clip_coefficients, denoising_discount
 from shared.sampling_plan import SamplingPlan, finetune_tables, sampling_plan
+from shared.settings import DiffusionConfig, DPPOSettings, PPOSettings
 
 _COEFS = ("recon_x", "recon_eps", "mean_x0", "mean_xt")
 

@@ -13,8 +13,8 @@ from core_tf.gaussian_mlp import GaussianMLP
 from core_tf.module import Module
 from core_tf.ppo_agent import PPOAgent
 from core_tf.ppo_loss import clipped_policy_loss, normal_entropy, normal_logprob, normalize_advantages, value_loss
-from shared.finetune_config import PPOSettings
 from shared.param_spec import CriticObsConfig, GaussianMLPConfig
+from shared.settings import PPOSettings
 
 
 class PPOGaussianModel(Module):

@@ -16,7 +16,7 @@ from core_tf.diffusion import DiffusionModel
 from core_tf.lr_schedule import CosineAnnealingWarmupRestarts
 from core_tf.optim import AdamW, clip_grad_norm
 from shared.lr_schedule import CosineWarmupRestarts
-from shared.model_config import DiffusionConfig
+from shared.settings import DiffusionConfig
 
 
 class PretrainBackend:

@@ -14,8 +14,8 @@ from torch import nn
 
 from core_torch.diffusion_mlp import DiffusionMLP
 from shared.diffusion_schedule import ddpm_tables
-from shared.model_config import DiffusionConfig
 from shared.sampling_plan import DDPM_EVAL_MIN_STD, SamplingPlan, sampling_plan
+from shared.settings import DiffusionConfig
 
 
 def reverse_mean(x: torch.Tensor, net_out: torch.Tensor, coefs: dict[str, torch.Tensor | float], predict_epsilon: bool,

@@ -15,7 +15,7 @@ from torch import nn
 from core_torch.canonical import export_state, load_state
 from core_torch.lr_scheduler import CosineAnnealingWarmupRestarts
 from core_torch.optim import adamw_state, clip_grad_norm, load_adamw_state, make_adamw
-from shared.finetune_config import PPOSettings
+from shared.settings import PPOSettings
 
 
 class PPOAgent(ABC):

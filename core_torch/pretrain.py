@@ -17,7 +17,7 @@ from core_torch.diffusion import DiffusionModel
 from core_torch.lr_scheduler import CosineAnnealingWarmupRestarts
 from core_torch.optim import adamw_state, clip_grad_norm, load_adamw_state, make_adamw
 from shared.lr_schedule import CosineWarmupRestarts
-from shared.model_config import DiffusionConfig
+from shared.settings import DiffusionConfig
 
 
 class PretrainBackend:

@@ -1,67 +1,46 @@
-"""Build the PPO agent a fine-tuning config describes, for either backend."""
+"""Build the PPO agent a fine-tuning (or evaluation) config describes, for either backend."""
 
 from __future__ import annotations
 
 import math
 import sys
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any
 
 from dppo.checkpoints import read_checkpoint
 from shared.checkpoint import check_strict
 from shared.errors import CheckpointError, ConfigError
-from shared.finetune_config import dppo_settings, is_diffusion, ppo_settings
-from shared.model_config import (
-    config_activation,
-    config_dims,
-    config_value,
-    critic_obs_config,
-    diffusion_config,
-)
-from shared.param_spec import (
-    GaussianMLPConfig,
-    critic_obs_spec,
-    diffusion_mlp_spec,
-    gaussian_mlp_spec,
-    torch_default_init,
+from shared.param_spec import critic_obs_spec, diffusion_mlp_spec, gaussian_mlp_spec, torch_default_init
+from shared.settings import (
+    DiffusionConfig,
+    DPPOSettings,
+    EvalConfig,
+    FinetuneConfig,
+    GaussianModelConfig,
+    PPOSettings,
 )
 
 
-def gaussian_actor_config(cfg: dict[str, Any]) -> GaussianMLPConfig:
-    a, where = cfg["model"]["actor"], "model.actor"
-
-    def value(key: str, kind: type, default: object = ...) -> object:
-        return config_value(a, key, where, kind, default)
-
-    return GaussianMLPConfig(
-        action_dim=value("action_dim", int), horizon_steps=value("horizon_steps", int),
-        cond_dim=value("cond_dim", int), mlp_dims=config_dims(a, "mlp_dims", where, [256, 256, 256]),
-        activation_type=config_activation(a, "activation_type", where, "Mish"),
-        tanh_output=value("tanh_output", bool, True), residual_style=value("residual_style", bool, False),
-        use_layernorm=value("use_layernorm", bool, False), fixed_std=value("fixed_std", float, None),
-        learn_fixed_std=value("learn_fixed_std", bool, False),
-        std_min=value("std_min", float, 0.01), std_max=value("std_max", float, 1.0))
-
-
-def noise_shape(cfg: dict[str, Any]) -> Callable[[int], tuple[int, ...]]:
+def noise_shape(cfg: FinetuneConfig | EvalConfig, n: int) -> tuple[int, ...]:
     """Shape of the numpy noise one policy step of n envs consumes."""
-    ta, da = cfg["horizon_steps"], cfg["action_dim"]
-    if is_diffusion(cfg):
-        model = cfg["model"]
-        steps = model["ddim_steps"] if model.get("use_ddim") else cfg["denoising_steps"]
-        return lambda n: (steps + 1, n, ta, da)
-    return lambda n: (n, ta * da)
+    ta, da = cfg.horizon_steps, cfg.action_dim
+    if cfg.is_diffusion:
+        return (_diffusion(cfg).num_sampling_steps + 1, n, ta, da)
+    return (n, ta * da)
 
 
-def base_policy_params(path: str, spec: OrderedDict) -> OrderedDict:
+def _diffusion(cfg: FinetuneConfig | EvalConfig) -> DiffusionConfig:
+    return cfg.model if isinstance(cfg, EvalConfig) else cfg.diffusion
+
+
+def base_policy_params(path: str, spec: OrderedDict, config: Any) -> OrderedDict:
     """Starting weights for a DPPO agent from `path`.
 
     A pre-training checkpoint gives its EMA policy (as upstream) to both actor and actor_ft; the
     critic keeps its fresh initialisation. A fine-tuning checkpoint gives its whole model, as
     upstream restores it: frozen base actor, fine-tuned actor_ft and critic.
     """
-    ckpt = read_checkpoint(path)
+    ckpt = read_checkpoint(path, config)
     if ckpt.meta.get("kind") == "finetune":
         weights = ckpt.group("model")
         check_strict(spec, weights, f"base policy {path}")
@@ -76,59 +55,99 @@ def base_policy_params(path: str, spec: OrderedDict) -> OrderedDict:
     return policy
 
 
-def make_diffusion_agent(cfg: dict[str, Any], backend: str) -> Any:
-    dc = diffusion_config(cfg, "actor")
-    critic = critic_obs_config(cfg["model"]["critic"], "model.critic")
-    d = dppo_settings(cfg)
-    steps = dc.ddim_steps if dc.use_ddim else dc.denoising_steps
-    if not 1 <= d.ft_denoising_steps <= steps:
-        raise ConfigError(f"ft_denoising_steps must be in [1, {steps}], got {d.ft_denoising_steps}")
-    if d.reward_horizon > dc.horizon_steps:
-        raise ConfigError(f"act_steps={d.reward_horizon} cannot exceed horizon_steps={dc.horizon_steps}")
+def _backend_class(backend: str, module: str, name: str) -> Any:
+    if backend not in ("torch", "tf"):
+        raise ConfigError(f"unknown backend {backend!r}; choose torch or tf")
+    import importlib
+
+    return getattr(importlib.import_module(f"core_{backend}.{module}"), name)
+
+
+def make_diffusion_agent(cfg: FinetuneConfig, backend: str) -> Any:
+    dc, critic, d = cfg.diffusion, cfg.critic, cfg.dppo
     spec = diffusion_mlp_spec(dc.network, "actor.")
     spec.update(diffusion_mlp_spec(dc.network, "actor_ft."))
     spec.update(critic_obs_spec(critic, "critic."))
-    init = torch_default_init(spec, cfg["seed"])
-    path = cfg.get("base_policy_path")
-    if path:
-        init.update(base_policy_params(path, spec))
+    init = torch_default_init(spec, cfg.seed)
+    if cfg.base_policy_path:
+        init.update(base_policy_params(cfg.base_policy_path, spec, cfg))
     else:
         print("warning: no base_policy_path; fine-tuning a randomly initialised diffusion policy", file=sys.stderr)
-    if backend == "torch":
-        from core_torch.ppo_diffusion import PPODiffusionAgent
-    elif backend == "tf":
-        from core_tf.ppo_diffusion import PPODiffusionAgent
-    else:
-        raise ConfigError(f"unknown backend {backend!r}; choose torch or tf")
-    return PPODiffusionAgent(dc, critic, ppo_settings(cfg), d, init)
+    agent_cls = _backend_class(backend, "ppo_diffusion", "PPODiffusionAgent")
+    return agent_cls(dc, critic, cfg.ppo, d, init)
 
 
-def bc_noise_shape(cfg: dict[str, Any]) -> tuple[int, ...] | None:
+def bc_noise_shape(cfg: FinetuneConfig) -> tuple[int, ...] | None:
     """Per-row shape (S+1, Ta, Da) of the teacher-chain noise the BC term needs, or None without BC."""
-    if not (is_diffusion(cfg) and dppo_settings(cfg).use_bc_loss):
+    if not (cfg.is_diffusion and cfg.train.use_bc_loss):
         return None
-    steps_plus_one = noise_shape(cfg)(1)[0]
-    return (steps_plus_one, cfg["horizon_steps"], cfg["action_dim"])
+    return noise_shape(cfg, 1)[:1] + (cfg.horizon_steps, cfg.action_dim)
 
 
-def make_agent(cfg: dict[str, Any], backend: str) -> Any:
-    if is_diffusion(cfg):
+def make_agent(cfg: FinetuneConfig, backend: str) -> Any:
+    if cfg.is_diffusion:
         return make_diffusion_agent(cfg, backend)
-    actor = gaussian_actor_config(cfg)
-    critic = critic_obs_config(cfg["model"]["critic"], "model.critic")
+    actor, critic = cfg.gaussian_actor, cfg.critic
     overrides = {"actor.logvar": math.log(actor.fixed_std**2)} if actor.learn_fixed_std else None
     spec = gaussian_mlp_spec(actor, "actor.")
     spec.update(critic_obs_spec(critic, "critic."))
-    init = torch_default_init(spec, cfg["seed"], overrides)
-    if cfg.get("base_policy_path"):  # a Gaussian PPO checkpoint: start from (or evaluate) its actor and critic
-        weights = read_checkpoint(cfg["base_policy_path"]).group("model")
-        check_strict(spec, weights, f"base policy {cfg['base_policy_path']}")
+    init = torch_default_init(spec, cfg.seed, overrides)
+    if cfg.base_policy_path:  # a Gaussian PPO checkpoint: start from (or evaluate) its actor and critic
+        weights = read_checkpoint(cfg.base_policy_path, cfg).group("model")
+        check_strict(spec, weights, f"base policy {cfg.base_policy_path}")
         init.update(weights)
-    settings, clip = ppo_settings(cfg), float(cfg["model"].get("randn_clip_value", 3.0))
-    if backend == "torch":
-        from core_torch.ppo_gaussian import PPOGaussianAgent
-    elif backend == "tf":
-        from core_tf.ppo_gaussian import PPOGaussianAgent
-    else:
-        raise ConfigError(f"unknown backend {backend!r}; choose torch or tf")
-    return PPOGaussianAgent(actor, critic, settings, init, clip)
+    agent_cls = _backend_class(backend, "ppo_gaussian", "PPOGaussianAgent")
+    return agent_cls(actor, critic, cfg.ppo, init, cfg.model.randn_clip_value)
+
+
+def make_eval_agent(cfg: EvalConfig, backend: str) -> Any:
+    """An agent that acts like the policy of an upstream eval config (deterministic sampling).
+
+    A diffusion policy becomes a DPPO agent whose base actor and actor_ft both hold the policy,
+    so every reverse step runs the same network; a Gaussian policy a Gaussian PPO agent. Their
+    critics are never used.
+    """
+    from shared.param_spec import CriticObsConfig
+
+    if not cfg.base_policy_path:
+        raise ConfigError("an eval config needs base_policy_path: the policy to evaluate")
+    critic = CriticObsConfig(cfg.obs_dim * cfg.cond_steps, (16,))
+    ppo = _eval_ppo_settings(cfg)
+    if cfg.is_diffusion:
+        dc = cfg.model
+        spec = diffusion_mlp_spec(dc.network, "actor.")
+        spec.update(diffusion_mlp_spec(dc.network, "actor_ft."))
+        spec.update(critic_obs_spec(critic, "critic."))
+        init = torch_default_init(spec, cfg.seed)
+        init.update(base_policy_params(cfg.base_policy_path, spec, cfg))
+        d = DPPOSettings(ft_denoising_steps=1, gamma_denoising=1.0, clip_ploss_coef_base=1e-3,
+                         clip_ploss_coef_rate=3.0, min_sampling_denoising_std=0.1, min_logprob_denoising_std=0.1,
+                         reward_horizon=cfg.act_steps, use_bc_loss=False, bc_loss_coeff=0.0, ddim_eta=0.0)
+        return _backend_class(backend, "ppo_diffusion", "PPODiffusionAgent")(dc, critic, ppo, d, init)
+    model: GaussianModelConfig = cfg.model
+    spec = gaussian_mlp_spec(model.network, "actor.")
+    spec.update(critic_obs_spec(critic, "critic."))
+    init = torch_default_init(spec, cfg.seed)
+    weights = read_checkpoint(cfg.base_policy_path, cfg).group("model")
+    check_strict(gaussian_mlp_spec(model.network, "actor."), {k: v for k, v in weights.items()
+                                                               if k.startswith("actor.")},
+                 f"policy {cfg.base_policy_path}")
+    init.update({k: v for k, v in weights.items() if k.startswith("actor.")})
+    agent_cls = _backend_class(backend, "ppo_gaussian", "PPOGaussianAgent")
+    return agent_cls(model.network, critic, ppo, init, model.randn_clip_value)
+
+
+def _eval_ppo_settings(cfg: EvalConfig) -> PPOSettings:
+    """PPO settings an evaluation-only agent is built with (no update ever runs)."""
+    from shared.lr_schedule import CosineWarmupRestarts
+
+    flat = CosineWarmupRestarts(first_cycle_steps=1, max_lr=1e-4, min_lr=1e-4)
+    return PPOSettings(
+        n_train_itr=1, n_steps=cfg.n_steps, n_envs=cfg.env.n_envs, gamma=0.99, gae_lambda=0.95, batch_size=1,
+        update_epochs=1, vf_coef=0.0, ent_coef=0.0, target_kl=None, max_grad_norm=None, n_critic_warmup_itr=0,
+        reward_scale_running=False, reward_scale_const=1.0, reward_scale_gamma=None, val_freq=1, force_train=False,
+        save_model_freq=1, n_eval_episodes=cfg.env.n_envs, reset_at_iteration=True, reset_after_eval_iteration=False,
+        logprob_batch_size=cfg.env.n_envs,
+        actor_lr=1e-4, critic_lr=1e-4, actor_weight_decay=0.0, critic_weight_decay=0.0, actor_schedule=flat,
+        critic_schedule=flat, clip_ploss_coef=0.1, clip_vloss_coef=None, norm_adv=True,
+        clip_advantage_lower_quantile=0.0, clip_advantage_upper_quantile=1.0)

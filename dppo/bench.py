@@ -43,15 +43,15 @@ def run_bench(repeats: int = 20) -> dict[str, Any]:
     from benchmarks.roofline import chained_matmul_gflops, forward_flops, matmul_gflops
     from dppo.agents import make_agent
     from shared.config import load_config
-    from shared.finetune_config import validate_finetune_config
+    from shared.settings import load_settings
 
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
-    cfg = validate_finetune_config(load_config(HOPPER_FT, ["base_policy_path=null"]))
+    cfg = load_settings(HOPPER_FT, ["base_policy_path=null"], ("finetune",))
     agents = {b: make_agent(cfg, b) for b in ("torch", "tf")}
     agents["torch"].compile_small_batches = True  # as DPPO_TORCH_COMPILE=1: torch.compile below 8 rows
     th_model = agents["torch"].model
-    K, S = cfg["ft_denoising_steps"], cfg["denoising_steps"]
+    K, S = cfg.model.ft_denoising_steps, cfg.model.denoising_steps
     ref = UpstreamStyleDPPO(th_model.actor, th_model.actor_ft, S, K, randn_clip=3.0)
     ref_critic = with_plain_linears(th_model.critic)
     opt_ref = torch.optim.AdamW(list(th_model.actor_ft.parameters()) + list(th_model.critic.parameters()), lr=1e-4)
@@ -109,10 +109,9 @@ def run_bench(repeats: int = 20) -> dict[str, Any]:
     from core_tf.pretrain import PretrainBackend as TFPre
     from core_torch.pretrain import PretrainBackend as TorchPre
     from shared.lr_schedule import CosineWarmupRestarts
-    from shared.model_config import diffusion_config
     from shared.param_spec import diffusion_mlp_spec, torch_default_init
 
-    dc = diffusion_config(load_config(HOPPER_PRE))
+    dc = load_settings(HOPPER_PRE, (), ("pretrain",)).model
     init = torch_default_init(diffusion_mlp_spec(dc.network, "network."), 0)
     kw = dict(config=dc, init_params=init, learning_rate=1e-3, weight_decay=1e-6,
               schedule=CosineWarmupRestarts(100, 1e-3, 1e-4, 1), steps_per_epoch=10)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from shared.errors import CheckpointError
@@ -26,11 +27,19 @@ def detect_format(path: str | os.PathLike) -> str:
     return "canonical"
 
 
-def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
+def read_checkpoint(path: str | os.PathLike, config: Any = None) -> Checkpoint:
+    """A checkpoint in any format. An upstream irom-lab/dppo state_<n>.pt is imported on the fly
+    when `config` (typed settings describing its architecture) is given."""
     fmt = detect_format(path)
     if fmt == "torch":
         from core_torch.checkpoint import load_torch_checkpoint
+        from dppo.upstream import import_upstream, is_upstream_checkpoint
 
+        if is_upstream_checkpoint(path):
+            if config is None:
+                raise CheckpointError(f"{path} is an upstream irom-lab/dppo checkpoint; import it with "
+                                      f"`dppo convert --from-upstream {path} --config CONFIG --out OUT.npz`")
+            return import_upstream(path, config)
         return load_torch_checkpoint(path)
     if fmt == "tf":
         from core_tf.checkpoint import load_tf_checkpoint

@@ -11,10 +11,9 @@ from shared.errors import UserError
 
 def _cmd_parity(args: argparse.Namespace) -> int:
     from dppo.parity import run_parity
-    from shared.config import load_config
+    from shared.settings import load_settings
 
-    cfg = load_config(args.config, args.overrides)
-    report = run_parity(cfg, seed=args.seed, batch=args.batch)
+    report = run_parity(load_settings(args.config, args.overrides), seed=args.seed, batch=args.batch)
     print(report.table())
     if args.json:
         report.write_json(args.json)
@@ -30,22 +29,25 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from dppo.checkpoints import read_checkpoint, write_checkpoint
     from dppo.models import model_plan
     from shared.checkpoint import check_strict
+    from shared.settings import load_settings, read_config
 
     if args.from_upstream:
         from dppo.upstream import import_upstream
-        from shared.config import load_config
 
         if not args.config:
             raise UserError("--from-upstream needs --config: the upstream run's architecture")
-        ckpt = import_upstream(args.from_upstream, load_config(args.config))
+        ckpt = import_upstream(args.from_upstream, load_settings(args.config, args.overrides))
         write_checkpoint(args.out, ckpt, args.to)
         print(f"imported upstream {args.from_upstream} -> {args.to} checkpoint {args.out}")
         return 0
     if not args.checkpoint:
         raise UserError("convert needs --checkpoint (or --from-upstream with --config)")
+    if args.overrides:
+        raise UserError("key=value overrides apply to --from-upstream's --config; a dppo checkpoint carries "
+                        "its own config")
     ckpt = read_checkpoint(args.checkpoint)
-    if ckpt.config:
-        plan = model_plan(ckpt.config)
+    plan = model_plan(read_config(ckpt.config)) if ckpt.config else None
+    if plan is not None:
         for group in ("model", "ema"):
             if group in ckpt.groups:
                 check_strict(plan.policy_spec(), ckpt.groups[group], f"{args.checkpoint} [{group}]")
@@ -56,10 +58,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     from dppo.pretrain import run_pretrain
-    from shared.config import load_config
+    from shared.settings import load_settings
 
-    cfg = load_config(args.config, args.overrides)
-    summary = run_pretrain(cfg, args.backend, quiet=args.quiet)
+    summary = run_pretrain(load_settings(args.config, args.overrides, ("pretrain",)), args.backend, quiet=args.quiet)
     print(f"pretrained {summary['epochs']} epochs on {args.backend}: final loss {summary['final_loss']:.5f}; "
           f"checkpoint {summary['checkpoint']}; logs in {summary['logdir']}")
     return 0
@@ -67,10 +68,10 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
     from dppo.finetune import run_finetune
-    from shared.config import load_config
+    from shared.settings import load_settings
 
-    cfg = load_config(args.config, args.overrides)
-    summary = run_finetune(cfg, args.backend, quiet=args.quiet)
+    summary = run_finetune(load_settings(args.config, args.overrides, ("finetune",)), args.backend,
+                           quiet=args.quiet)
     last = summary["last"]
     print(f"fine-tuned {summary['iterations']} iterations on {args.backend}: last avg episode reward "
           f"{last.get('avg_episode_reward')}; checkpoint {summary['checkpoint']}; logs in {summary['logdir']}")
@@ -81,9 +82,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from dppo.evaluate import evaluate
-    from shared.config import load_config
+    from shared.settings import load_settings
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_settings(args.config, args.overrides, ("finetune", "eval"))
     result = evaluate(cfg, args.backend, args.episodes, args.seed)
     score = "" if result["d4rl_score_mean"] is None else (
         f"; D4RL score {result['d4rl_score_mean']:.1f} +- {result['d4rl_score_std']:.1f}")
@@ -150,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_finetune)
 
     p = sub.add_parser("eval", help="evaluate a policy (deterministic sampling) over whole episodes")
-    p.add_argument("--config", required=True, help="YAML fine-tuning config")
+    p.add_argument("--config", required=True, help="YAML fine-tuning config or upstream eval config")
     p.add_argument("--backend", required=True, choices=("torch", "tf"))
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=10_000)
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="with --from-upstream: the config describing its architecture")
     p.add_argument("--to", default="canonical", choices=("canonical", "torch", "tf"))
     p.add_argument("--out", required=True)
+    p.add_argument("overrides", nargs="*", help="key=value overrides of --config (with --from-upstream)")
     p.set_defaults(run=_cmd_convert)
     return parser
 

@@ -15,14 +15,13 @@ from shared.checkpoint import atomic_write, load_checkpoint
 from shared.dataset import Normalization
 from shared.envs import d4rl_normalized_score, make_vector_env
 from shared.errors import ConfigError
-from shared.finetune_config import is_diffusion, validate_finetune_config
+from shared.settings import FinetuneConfig
 
 
-def collect_dataset(cfg: dict[str, Any], teacher_checkpoint: str, out_dir: str, transitions: int,
+def collect_dataset(cfg: FinetuneConfig, teacher_checkpoint: str, out_dir: str, transitions: int,
                     backend: str = "torch", seed: int = 0) -> dict[str, Any]:
     """Roll out the teacher until `transitions` steps of complete episodes; write train.npz + normalization.npz."""
-    cfg = validate_finetune_config(cfg)
-    if is_diffusion(cfg) or cfg["act_steps"] != 1 or cfg["cond_steps"] != 1 or cfg.get("normalization_path"):
+    if cfg.is_diffusion or cfg.act_steps != 1 or cfg.cond_steps != 1 or cfg.normalization_path:
         raise ConfigError("data collection needs a Gaussian teacher config with act_steps=1, cond_steps=1 and "
                           "normalization_path=null (raw observations and actions)")
     set_rollout_threads(backend)
@@ -30,9 +29,9 @@ def collect_dataset(cfg: dict[str, Any], teacher_checkpoint: str, out_dir: str, 
     ckpt = load_checkpoint(teacher_checkpoint)
     agent.load_groups(ckpt.groups, 0, 0)
     venv = make_vector_env(env_spec(cfg))
-    n = cfg["env"]["n_envs"]
+    n = cfg.env.n_envs
     obs = venv.reset(seed=[seed + i for i in range(n)])[0]
-    shape = noise_shape(cfg)
+    shape = lambda n: noise_shape(cfg, n)  # noqa: E731
     rng = np.random.default_rng(seed)
     open_eps: list[dict[str, list]] = [{"states": [], "actions": [], "rewards": [], "terminals": []} for _ in range(n)]
     done_eps: list[dict[str, np.ndarray]] = []
@@ -73,10 +72,10 @@ def collect_dataset(cfg: dict[str, Any], teacher_checkpoint: str, out_dir: str, 
     atomic_write(out / "train.npz", write)
     norm.save(out / "normalization.npz")
     stats = {
-        "env": cfg["env_name"], "teacher_checkpoint": str(teacher_checkpoint), "episodes": len(done_eps),
+        "env": cfg.env_name, "teacher_checkpoint": str(teacher_checkpoint), "episodes": len(done_eps),
         "transitions": int(len(states)), "return_mean": float(returns.mean()), "return_std": float(returns.std()),
         "return_min": float(returns.min()), "return_max": float(returns.max()),
-        "d4rl_score_mean": d4rl_normalized_score(cfg["env_name"], float(returns.mean())), "seed": seed,
+        "d4rl_score_mean": d4rl_normalized_score(cfg.env_name, float(returns.mean())), "seed": seed,
     }
     atomic_write(out / "stats.json", lambda tmp: Path(tmp).write_text(json.dumps(stats, indent=2)))
     return stats

@@ -30,9 +30,9 @@ def _cmd_data_convert(args: argparse.Namespace) -> int:
 
 def _cmd_data_collect(args: argparse.Namespace) -> int:
     from dppo.collect import collect_dataset
-    from shared.config import load_config
+    from shared.settings import load_settings
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_settings(args.config, args.overrides, ("finetune",))
     stats = collect_dataset(cfg, args.teacher, args.out, args.transitions, args.backend, args.seed)
     print(f"collected {stats['episodes']} episodes, {stats['transitions']} transitions: return mean "
           f"{stats['return_mean']:.1f} std {stats['return_std']:.1f} (D4RL score {stats['d4rl_score_mean']:.1f}); "

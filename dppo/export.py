@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from dppo.checkpoints import read_checkpoint
+from shared.config import locate_data_file
 from shared.dataset import load_normalization
 from shared.errors import CheckpointError, ConfigError
-from shared.finetune_config import dppo_settings, is_diffusion
-from shared.model_config import critic_obs_config, diffusion_config
+from shared.settings import EvalConfig, FinetuneConfig, PretrainConfig, read_config
 
 
 def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, act_steps: int | None = None,
@@ -23,20 +23,19 @@ def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, 
     from core_tf.export import PolicyShape, ServingPolicy
 
     ckpt = read_checkpoint(ckpt_path)
-    cfg = ckpt.config
-    if not cfg:
+    if not ckpt.config:
         raise CheckpointError(f"{ckpt_path} carries no config; export needs the model's architecture")
-    model_cfg = cfg.get("model") or {}
-    if "actor" in model_cfg and not is_diffusion(cfg):
+    cfg = read_config(ckpt.config)
+    if not isinstance(cfg, PretrainConfig) and not cfg.is_diffusion:
         raise CheckpointError(f"{ckpt_path} holds a Gaussian policy; export serves diffusion policies")
-    norm_path = normalization_path or cfg.get("normalization_path")
+    norm_path = normalization_path or cfg.normalization_path
     if not norm_path:
         raise ConfigError("export needs the dataset's normalization file: the checkpoint's config has no "
                           "normalization_path; pass --normalization")
-    if "network" in model_cfg:  # a pre-training checkpoint: the EMA weights, as upstream evaluates
+    if isinstance(cfg, (PretrainConfig, EvalConfig)):  # a pre-training checkpoint: EMA weights, as upstream
         from core_tf.diffusion import DiffusionModel
 
-        dc = diffusion_config(cfg, "network")
+        dc = cfg.model
         policy = DiffusionModel(dc)
         tf_io.load_state(policy, ckpt.group("ema" if "ema" in ckpt.groups else "model"), f"{ckpt_path}")
         plans = {True: policy.plan(True), False: policy.plan(False, 0.1)}
@@ -46,19 +45,20 @@ def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, 
     else:  # a DPPO fine-tuning checkpoint: base actor for early steps, actor_ft for the last K
         from core_tf.ppo_diffusion import PPODiffusionModel
 
-        dc = diffusion_config(cfg, "actor")
-        policy = PPODiffusionModel(dc, critic_obs_config(model_cfg["critic"], "model.critic"), dppo_settings(cfg))
+        assert isinstance(cfg, FinetuneConfig)
+        dc = cfg.diffusion
+        policy = PPODiffusionModel(dc, cfg.critic, cfg.dppo)
         tf_io.load_state(policy, ckpt.group("model"), f"{ckpt_path}")
 
         def sampler(state: Any, noise: Any, deterministic: bool) -> Any:
             return policy.sample(state, noise, deterministic)[0]
 
     steps = dc.ddim_steps if dc.use_ddim else dc.denoising_steps
-    act = int(act_steps or cfg.get("act_steps") or dc.horizon_steps)
+    act = int(act_steps or getattr(cfg, "act_steps", None) or dc.horizon_steps)
     if not 1 <= act <= dc.horizon_steps:
         raise ConfigError(f"act_steps={act} must be in [1, horizon_steps={dc.horizon_steps}]")
     shape = PolicyShape(dc.cond_steps, dc.obs_dim, dc.horizon_steps, dc.action_dim, act, steps)
-    norm = load_normalization(norm_path, dc.obs_dim, dc.action_dim)
+    norm = load_normalization(locate_data_file(norm_path), dc.obs_dim, dc.action_dim)
     return ServingPolicy(sampler, norm, shape, policy, xla), shape
 
 

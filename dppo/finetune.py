@@ -26,8 +26,8 @@ from dppo.wandb_log import WandbLogger
 from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from shared.envs import d4rl_normalized_score, make_vector_env
 from shared.errors import CheckpointError, EnvironmentFailedError, TrainingDivergedError
-from shared.finetune_config import PPOSettings, ppo_settings, validate_finetune_config
 from shared.returns import RunningRewardScaler, gae
+from shared.settings import FinetuneConfig, PPOSettings
 
 
 def _noise_rng(seed: int, itr: int, step: int) -> np.random.Generator:
@@ -122,18 +122,17 @@ def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
     return float("nan") if var == 0 else float(1.0 - np.var(returns - values) / var)
 
 
-def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict[str, Any]:
+def run_finetune(cfg: FinetuneConfig, backend: str, quiet: bool = False) -> dict[str, Any]:
     from dppo.agents import bc_noise_shape, make_agent, noise_shape
 
-    cfg = validate_finetune_config(cfg)
-    s = ppo_settings(cfg)
+    s = cfg.ppo
     set_rollout_threads(backend)
-    seed = cfg["seed"]
-    run = RunDir(cfg["logdir"])
+    seed = cfg.seed
+    run = RunDir(cfg.logdir)
     agent = make_agent(cfg, backend)
     scaler = RunningRewardScaler(s.n_envs, gamma=s.gamma) if s.reward_scale_running else None
     start = 0
-    resume_from = cfg.get("resume") or run.latest_checkpoint()
+    resume_from = cfg.resume or run.latest_checkpoint()
     if resume_from:
         ckpt = load_checkpoint(resume_from)
         if ckpt.meta.get("kind") != "finetune" or "itr" not in ckpt.meta or "actor_optimizer" not in ckpt.groups:
@@ -146,16 +145,16 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
         run.truncate_metrics("itr", done)
         start = done + 1
         print(f"resumed from {resume_from} (iteration {done})", file=sys.stderr)
-    run.write_config(cfg)
+    run.write_config(cfg.raw)
 
     bc_shape = bc_noise_shape(cfg)
     spec = env_spec(cfg)
     venv = make_vector_env(spec)
     env_failed = False
     obs = venv.reset(seed=[seed + 1000 * start + i for i in range(s.n_envs)])[0]
-    writer, wandb = ScalarWriter(run.root / "tensorboard", backend), WandbLogger(cfg)
+    writer, wandb = ScalarWriter(run.root / "tensorboard", backend), WandbLogger(cfg.wandb, cfg.raw)
     bar = progress_bar(s.n_train_itr, start, "itr", quiet)
-    env_steps = start * s.n_steps * s.n_envs * cfg["act_steps"]
+    env_steps = start * s.n_steps * s.n_envs * cfg.act_steps
     last_saved, record = resume_from, {}
     try:
         for itr in range(start, s.n_train_itr):
@@ -163,9 +162,10 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
             eval_mode = itr % s.val_freq == 0
             actor_lr, critic_lr = agent.actor_lr, agent.critic_lr
             set_rollout_threads(backend)
-            ro = rollout(agent, venv, obs, s.n_steps, cfg["act_steps"], eval_mode, seed, itr, noise_shape(cfg))
+            ro = rollout(agent, venv, obs, s.n_steps, cfg.act_steps, eval_mode, seed, itr,
+                         lambda n: noise_shape(cfg, n))
             obs = ro["next_obs"]
-            env_steps += s.n_steps * s.n_envs * cfg["act_steps"]
+            env_steps += s.n_steps * s.n_envs * cfg.act_steps
             returns = finished_episode_returns(ro["rewards"], ro["first"])
             record = {"itr": itr, "env_steps": env_steps, "eval": eval_mode,
                       "avg_episode_reward": float(np.mean(returns)) if returns else None,
@@ -176,7 +176,7 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
                 record.update(ppo_update(agent, data, s, seed, itr))
                 record["explained_variance"] = explained_variance(data["values"], data["returns"])
             agent.end_iteration(itr >= s.n_critic_warmup_itr)
-            score = d4rl_normalized_score(cfg["env_name"], record["avg_episode_reward"] or 0.0)
+            score = d4rl_normalized_score(cfg.env_name, record["avg_episode_reward"] or 0.0)
             if score is not None and returns:
                 record["d4rl_score"] = float(score)
             record["seconds"] = time.perf_counter() - tic
@@ -190,7 +190,7 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
                 groups = agent.state_groups()
                 if scaler is not None:
                     groups["reward_scaler"] = scaler.state()
-                meta = {"framework": backend, "itr": itr, "step": itr, "config": cfg, "kind": "finetune"}
+                meta = {"framework": backend, "itr": itr, "step": itr, "config": cfg.raw, "kind": "finetune"}
                 save_checkpoint(last_saved, Checkpoint(groups, meta))
                 obs = venv.reset(seed=[seed + 1000 * (itr + 1) + i for i in range(s.n_envs)])[0]
             bar.update(1)

@@ -14,6 +14,7 @@ from dppo.pretrain import run_pretrain
 from dppo.run_files import RunDir
 from shared.config import load_config
 from shared.errors import ConfigError, DatasetError, UserError
+from shared.settings import FinetuneConfig, load_settings
 from shared.tolerances import CHAIN_RTOL
 
 
@@ -23,15 +24,15 @@ def run_backend(job: dict[str, Any], backend: str, workdir: Path, quiet: bool) -
         if not (data / name).is_file():
             raise DatasetError(f"shipped dataset file {data / name} is missing (see data/README.md to remake it)")
     pre_dir, ft_dir = workdir / backend / "pretrain", workdir / backend / "finetune"
-    pre_cfg = load_config(job["pretrain_config"], [f"train_dataset_path={data / 'train.npz'}", f"logdir={pre_dir}",
-                                                   *job["pretrain_overrides"]])
+    pre_cfg = load_settings(job["pretrain_config"], [f"train_dataset_path={data / 'train.npz'}", f"logdir={pre_dir}",
+                                                   *job["pretrain_overrides"]], ("pretrain",))
     print(f"[{backend}] pre-training on {data / 'train.npz'}")
     base = run_pretrain(pre_cfg, backend, quiet)["checkpoint"]
 
-    def ft_config(policy: str, extra: list[str] = ()) -> dict[str, Any]:
-        return load_config(job["finetune_config"], [f"base_policy_path={policy}", f"logdir={ft_dir}",
-                                                    f"normalization_path={data / 'normalization.npz'}",
-                                                    *job["finetune_overrides"], *extra])
+    def ft_config(policy: str, extra: list[str] = ()) -> FinetuneConfig:
+        return load_settings(job["finetune_config"], [f"base_policy_path={policy}", f"logdir={ft_dir}",
+                                                      f"normalization_path={data / 'normalization.npz'}",
+                                                      *job["finetune_overrides"], *extra], ("finetune",))
 
     n = int(job.get("eval_episodes", 10))
     print(f"[{backend}] evaluating the pre-trained policy over {n} episodes")

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import ConfigError
-from shared.model_config import DiffusionConfig, critic_obs_config, diffusion_config
 from shared.param_spec import CriticObsConfig, critic_obs_spec, diffusion_mlp_spec, torch_default_init
+from shared.settings import DiffusionConfig, EvalConfig, FinetuneConfig, PretrainConfig
 
 BACKENDS = ("torch", "tf")
 
@@ -27,19 +27,13 @@ class ModelPlan:
         return OrderedDict() if self.critic is None else critic_obs_spec(self.critic)
 
 
-def model_plan(cfg: dict[str, Any]) -> ModelPlan:
-    model = cfg.get("model")
-    if not isinstance(model, dict):
-        raise ConfigError("missing required config section 'model'")
-    if "network" in model:
-        return ModelPlan(diffusion_config(cfg, "network"), None)
-    if "actor" in model:
-        critic = model.get("critic")
-        return ModelPlan(
-            diffusion_config(cfg, "actor"),
-            critic_obs_config(critic, "model.critic") if isinstance(critic, dict) else None,
-        )
-    raise ConfigError("config section 'model' needs 'network' (pre-training) or 'actor' (fine-tuning)")
+def model_plan(cfg: PretrainConfig | FinetuneConfig | EvalConfig) -> ModelPlan | None:
+    """The diffusion policy (and critic) a config describes; None for a Gaussian policy."""
+    if isinstance(cfg, PretrainConfig):
+        return ModelPlan(cfg.model, None)
+    if isinstance(cfg, EvalConfig):
+        return ModelPlan(cfg.model, None) if cfg.is_diffusion else None
+    return ModelPlan(cfg.diffusion, cfg.critic) if cfg.is_diffusion else None
 
 
 def canonical_init(plan: ModelPlan, seed: int) -> tuple[OrderedDict, OrderedDict]:

@@ -7,6 +7,7 @@ torch is the reference for the relative difference.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -16,7 +17,7 @@ import numpy as np
 
 from dppo.models import ModelPlan, build_critic, build_policy, canonical_init, canonical_io, model_plan
 from shared import tolerances as tol
-from shared.lr_schedule import from_config as lr_from_config
+from shared.settings import EvalConfig, FinetuneConfig, LRSchedulerConfig, PretrainConfig
 
 
 @dataclass
@@ -182,14 +183,14 @@ def sampler_chains(twins: dict[str, dict[str, Any]], x: PolicyInputs, determinis
     return {"torch": th.chains.numpy(), "tf": tf_.chains.numpy()}
 
 
-def lr_values(scheduler_cfg: dict, max_lr: float, num_steps: int) -> dict[str, np.ndarray]:
+def lr_values(scheduler: LRSchedulerConfig, max_lr: float, num_steps: int) -> dict[str, np.ndarray]:
     """Learning rate at steps 0..num_steps-1: shared/, a torch optimizer, a Keras schedule."""
     import torch
 
     from core_tf.lr_schedule import CosineAnnealingWarmupRestarts as KerasSchedule
     from core_torch.lr_scheduler import CosineAnnealingWarmupRestarts as TorchScheduler
 
-    schedule = lr_from_config(scheduler_cfg, max_lr)
+    schedule = scheduler.schedule(max_lr)
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=max_lr)
     sched = TorchScheduler(opt, schedule)
     torch_lrs = []
@@ -203,14 +204,28 @@ def lr_values(scheduler_cfg: dict, max_lr: float, num_steps: int) -> dict[str, n
     return {"shared": schedule.table(num_steps), "torch": np.array(torch_lrs), "tf": keras_lrs}
 
 
-def run_parity(cfg: dict[str, Any], seed: int = 0, batch: int = 8) -> ParityReport:
-    """Everything `dppo parity` checks for one config."""
-    plan = model_plan(cfg)
-    cfg = {**cfg, "base_policy_path": None}  # parity compares twins from one canonical initialisation
+def run_parity(cfg: PretrainConfig | FinetuneConfig | EvalConfig, seed: int = 0, batch: int = 8) -> ParityReport:
+    """Everything `dppo parity` checks for one config (a Gaussian policy skips the diffusion sections)."""
+    if not isinstance(cfg, PretrainConfig):  # parity compares twins from one canonical initialisation
+        cfg = dataclasses.replace(cfg, base_policy_path=None)
     report = ParityReport()
+    plan = model_plan(cfg)
+    if plan is not None:
+        _policy_parity(report, plan, batch, seed, cfg)
+    if isinstance(cfg, FinetuneConfig):
+        _ppo_parity(report, cfg, batch, seed)
+    for name, max_lr, scheduler in _lr_blocks(cfg):
+        lrs = lr_values(scheduler, max_lr, _lr_horizon(scheduler))
+        report.compare(f"lr/{name}", "torch vs shared", lrs["shared"], lrs["torch"], tol.SCHEDULE_RTOL)
+        report.compare(f"lr/{name}", "tf vs shared", lrs["shared"], lrs["tf"], tol.SCHEDULE_RTOL)
+    return report
+
+
+def _policy_parity(report: ParityReport, plan: ModelPlan, batch: int, seed: int,
+                   cfg: PretrainConfig | FinetuneConfig | EvalConfig) -> None:
+    """The diffusion network, its loss, sampling chains, the critic and (pre-training) AdamW steps."""
     twins = build_twins(plan, seed)
     inputs = policy_inputs(plan, batch, seed)
-
     probes = policy_probes(twins, inputs)
     report.compare_probe("network", probes["torch"]["network"], probes["tf"]["network"])
     report.compare_probe("loss", probes["torch"]["loss"], probes["tf"]["loss"])
@@ -229,37 +244,28 @@ def run_parity(cfg: dict[str, Any], seed: int = 0, batch: int = 8) -> ParityRepo
         critic_probes = [run(twins[b]["critic"], lambda state, c=twins[b]["critic"]: c(state),
                              {"state": inputs.state}) for b, run in (("torch", torch_probe), ("tf", tf_probe))]
         report.compare_probe("critic", *critic_probes)
-
-    if "learning_rate" in (cfg.get("train") or {}):
+    if isinstance(cfg, PretrainConfig):
         _train_step_parity(report, cfg, plan, inputs, seed)
-    if "actor" in cfg.get("model", {}) and "critic" in cfg.get("model", {}):
-        _ppo_parity(report, cfg, batch, seed)
-
-    for lr_key, sched_key in _lr_blocks(cfg):
-        lrs = lr_values(cfg["train"][sched_key], cfg["train"][lr_key], _lr_horizon(cfg["train"][sched_key]))
-        report.compare(f"lr/{sched_key}", "torch vs shared", lrs["shared"], lrs["torch"], tol.SCHEDULE_RTOL)
-        report.compare(f"lr/{sched_key}", "tf vs shared", lrs["shared"], lrs["tf"], tol.SCHEDULE_RTOL)
-    return report
 
 
-def _train_step_parity(report: ParityReport, cfg: dict[str, Any], plan: ModelPlan, x: PolicyInputs, seed: int,
+def _train_step_parity(report: ParityReport, cfg: PretrainConfig, plan: ModelPlan, x: PolicyInputs, seed: int,
                        steps: int = 3) -> None:
     """A few AdamW steps of the pre-training loss (with EMA) on both backends."""
     from core_tf.pretrain import PretrainBackend as TFBackend
     from core_torch.pretrain import PretrainBackend as TorchBackend
 
-    train = cfg["train"]
+    train = cfg.train
     kwargs = dict(config=plan.diffusion, init_params=canonical_init(plan, seed)[0],
-                  learning_rate=float(train["learning_rate"]), weight_decay=float(train.get("weight_decay", 0.0)),
-                  schedule=lr_from_config(train["lr_scheduler"], train["learning_rate"]), steps_per_epoch=1,
-                  max_grad_norm=train.get("max_grad_norm"))
+                  learning_rate=train.learning_rate, weight_decay=train.weight_decay,
+                  schedule=train.lr_scheduler.schedule(train.learning_rate), steps_per_epoch=1,
+                  max_grad_norm=train.max_grad_norm)
     backends = {"torch": TorchBackend(**kwargs), "tf": TFBackend(**kwargs, num_epochs=steps + 1)}
     for i in range(steps):
         losses = {}
         for name, be in backends.items():
             losses[name] = be.train_step(x.x0, x.state, x.t, x.noise)
             be.end_epoch()
-            be.ema_update(float((cfg.get("ema") or {}).get("decay", 0.995)))
+            be.ema_update(cfg.ema.decay)
         report.compare("train_step", f"loss step {i}", losses["torch"], losses["tf"], tol.TRAINING_RTOL)
     groups = {name: be.state_groups() for name, be in backends.items()}
     for group in ("model", "ema"):
@@ -267,16 +273,14 @@ def _train_step_parity(report: ParityReport, cfg: dict[str, Any], plan: ModelPla
             report.compare(f"train_step/{group}", name, value, groups["tf"][group][name], tol.TRAINING_RTOL)
 
 
-def _ppo_parity(report: ParityReport, cfg: dict[str, Any], batch: int, seed: int) -> None:
-    """Fine-tuning agents from one init: sampled chains, log-probs, one PPO minibatch update."""
+def _ppo_parity(report: ParityReport, cfg: FinetuneConfig, batch: int, seed: int) -> None:
+    """Fine-tuning agents from one init: sampled actions/chains, values and log-probs, one PPO minibatch update."""
     from dppo.agents import bc_noise_shape, make_agent, noise_shape
-    from shared.finetune_config import validate_finetune_config
 
-    cfg = validate_finetune_config(cfg)
     agents = {b: make_agent(cfg, b) for b in ("torch", "tf")}
     rng = np.random.default_rng(seed)
-    obs = rng.uniform(-1, 1, (batch, cfg["cond_steps"], cfg["obs_dim"])).astype(np.float32)
-    noise = rng.standard_normal(noise_shape(cfg)(batch)).astype(np.float32)
+    obs = rng.uniform(-1, 1, (batch, cfg.cond_steps, cfg.obs_dim)).astype(np.float32)
+    noise = rng.standard_normal(noise_shape(cfg, batch)).astype(np.float32)
     samples = {b: a.act(obs, noise, deterministic=False) for b, a in agents.items()}
     for k in samples["torch"]:
         report.compare("ppo/act", k, samples["torch"][k], samples["tf"][k], tol.CHAIN_RTOL)
@@ -298,16 +302,18 @@ def _ppo_parity(report: ParityReport, cfg: dict[str, Any], batch: int, seed: int
         report.compare("ppo/update", name, value, groups["tf"][name], tol.TRAINING_RTOL)
 
 
-def _lr_blocks(cfg: dict[str, Any]) -> list[tuple[str, str]]:
-    """(peak lr key, scheduler key) pairs present in the config's train section."""
-    train = cfg.get("train") or {}
-    blocks = [("learning_rate", "lr_scheduler"), ("actor_lr", "actor_lr_scheduler"),
-              ("critic_lr", "critic_lr_scheduler")]
-    return [b for b in blocks if b[0] in train and isinstance(train.get(b[1]), dict)]
+def _lr_blocks(cfg: PretrainConfig | FinetuneConfig | EvalConfig) -> list[tuple[str, float, LRSchedulerConfig]]:
+    """(scheduler key, peak lr, scheduler) for each schedule the config trains with."""
+    if isinstance(cfg, PretrainConfig):
+        return [("lr_scheduler", cfg.train.learning_rate, cfg.train.lr_scheduler)]
+    if isinstance(cfg, FinetuneConfig):
+        t = cfg.train
+        return [("actor_lr_scheduler", t.actor_lr, t.actor_lr_scheduler),
+                ("critic_lr_scheduler", t.critic_lr, t.critic_lr_scheduler)]
+    return []
 
 
-def _lr_horizon(scheduler_cfg: dict) -> int:
+def _lr_horizon(scheduler: LRSchedulerConfig) -> int:
     """Enough steps to cover three cycles (capped so the check stays fast)."""
-    first = int(scheduler_cfg["first_cycle_steps"])
-    mult = float(scheduler_cfg.get("cycle_mult", 1.0))
+    first, mult = scheduler.first_cycle_steps, scheduler.cycle_mult
     return int(min(first * (1 + mult + mult * mult) + 1, 20000))

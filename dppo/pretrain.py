@@ -19,12 +19,11 @@ from dppo.runtime import progress_bar
 from dppo.tensorboard import ScalarWriter
 from dppo.wandb_log import WandbLogger
 from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from shared.config import locate_data_file
 from shared.dataset import EpochSampler, gather_batch, load_dppo_dataset, stitched_indices, training_draws
 from shared.errors import CheckpointError, TrainingDivergedError, UserError
-from shared.lr_schedule import from_config as lr_from_config
-from shared.model_config import diffusion_config
 from shared.param_spec import diffusion_mlp_spec, torch_default_init
-from shared.pretrain_config import validate_pretrain_config
+from shared.settings import PretrainConfig
 
 
 def make_backend(name: str, **kwargs: Any) -> Any:
@@ -39,24 +38,22 @@ def make_backend(name: str, **kwargs: Any) -> Any:
     raise UserError(f"unknown backend {name!r}; choose torch or tf")
 
 
-def run_pretrain(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict[str, Any]:
+def run_pretrain(cfg: PretrainConfig, backend: str, quiet: bool = False) -> dict[str, Any]:
     """Train (or resume) per cfg; returns a summary. Raises UserError subclasses on bad input."""
-    cfg = validate_pretrain_config(cfg)
-    dc = diffusion_config(cfg)
-    train = cfg["train"]
-    data = load_dppo_dataset(cfg["train_dataset_path"], dc.obs_dim, dc.action_dim, dc.horizon_steps,
-                             train.get("max_n_episodes"))
+    dc, train, seed = cfg.model, cfg.train, cfg.seed
+    data = load_dppo_dataset(locate_data_file(cfg.train_dataset_path), dc.obs_dim, dc.action_dim, dc.horizon_steps,
+                             train.max_n_episodes)
     indices = stitched_indices(data.traj_lengths, dc.horizon_steps)
-    sampler = EpochSampler(len(indices), train["batch_size"], cfg["seed"])
-    run = RunDir(cfg["logdir"])
-    schedule = lr_from_config(train["lr_scheduler"], train["learning_rate"])
+    sampler = EpochSampler(len(indices), train.batch_size, seed)
+    run = RunDir(cfg.logdir)
     model = make_backend(
-        backend, config=dc, init_params=torch_default_init(diffusion_mlp_spec(dc.network, "network."), cfg["seed"]),
-        learning_rate=train["learning_rate"], weight_decay=train["weight_decay"], schedule=schedule,
-        steps_per_epoch=len(sampler), max_grad_norm=train.get("max_grad_norm"), num_epochs=train["n_epochs"])
+        backend, config=dc, init_params=torch_default_init(diffusion_mlp_spec(dc.network, "network."), seed),
+        learning_rate=train.learning_rate, weight_decay=train.weight_decay,
+        schedule=train.lr_scheduler.schedule(train.learning_rate), steps_per_epoch=len(sampler),
+        max_grad_norm=train.max_grad_norm, num_epochs=train.n_epochs)
 
     start = 1
-    resume_from = cfg.get("resume") or run.latest_checkpoint()
+    resume_from = cfg.resume or run.latest_checkpoint()
     if resume_from:
         ckpt = load_checkpoint(resume_from)
         done = int(ckpt.meta.get("epoch", -1))
@@ -66,21 +63,21 @@ def run_pretrain(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
         run.truncate_metrics("epoch", done)
         start = done + 1
         print(f"resumed from {resume_from} (epoch {done})", file=sys.stderr)
-    run.write_config(cfg)
+    run.write_config(cfg.raw)
 
     writer = ScalarWriter(run.root / "tensorboard", backend)
-    wandb = WandbLogger(cfg)
-    bar = progress_bar(train["n_epochs"], start - 1, "epoch", quiet)
+    wandb = WandbLogger(cfg.wandb, cfg.raw)
+    bar = progress_bar(train.n_epochs, start - 1, "epoch", quiet)
     last_saved = resume_from
     loss = float("nan")
     try:
-        for epoch in range(start, train["n_epochs"] + 1):
+        for epoch in range(start, train.n_epochs + 1):
             tic = time.perf_counter()
             lr = model.lr
             losses = []
             for b, rows in enumerate(sampler.batches(epoch)):
                 actions, states = gather_batch(data, indices[rows], dc.horizon_steps, dc.cond_steps)
-                t, noise = training_draws(cfg["seed"], epoch, b, len(rows), dc.horizon_steps, dc.action_dim,
+                t, noise = training_draws(seed, epoch, b, len(rows), dc.horizon_steps, dc.action_dim,
                                           dc.denoising_steps)
                 step_loss = model.train_step(actions, states, t, noise)
                 if not math.isfinite(step_loss):
@@ -89,19 +86,19 @@ def run_pretrain(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
                         f"non-finite loss ({step_loss}) at epoch {epoch}, batch {b}; training stopped, {kept}")
                 losses.append(step_loss)
             model.end_epoch()
-            if epoch % train["update_ema_freq"] == 0:
-                if epoch < train["epoch_start_ema"]:
+            if epoch % train.update_ema_freq == 0:
+                if epoch < train.epoch_start_ema:
                     model.ema_reset()
                 else:
-                    model.ema_update(cfg["ema"]["decay"])
+                    model.ema_update(cfg.ema.decay)
             loss = float(np.mean(losses))
             seconds = time.perf_counter() - tic
             run.append_metrics({"epoch": epoch, "loss": loss, "lr": lr, "seconds": seconds})
             writer.scalars(epoch, {"loss/train": loss, "lr": lr})
             wandb.log(epoch, {"loss - train": loss, "lr": lr})
-            if epoch % train["save_model_freq"] == 0 or epoch == train["n_epochs"]:
+            if epoch % train.save_model_freq == 0 or epoch == train.n_epochs:
                 last_saved = run.checkpoint_path(epoch)
-                meta = {"framework": backend, "epoch": epoch, "step": epoch, "config": cfg, "kind": "pretrain"}
+                meta = {"framework": backend, "epoch": epoch, "step": epoch, "config": cfg.raw, "kind": "pretrain"}
                 save_checkpoint(last_saved, Checkpoint(model.state_groups(), meta))
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}")
@@ -109,4 +106,4 @@ def run_pretrain(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
         bar.close()
         writer.close()
         wandb.close()
-    return {"epochs": train["n_epochs"], "final_loss": loss, "checkpoint": str(last_saved), "logdir": str(run.root)}
+    return {"epochs": train.n_epochs, "final_loss": loss, "checkpoint": str(last_saved), "logdir": str(run.root)}

@@ -7,8 +7,10 @@ import os
 import sys
 from typing import Any
 
+from shared.config import locate_data_file
 from shared.dataset import load_normalization
 from shared.envs import EnvSpec
+from shared.settings import EvalConfig, FinetuneConfig
 
 
 def set_rollout_threads(backend: str) -> None:
@@ -29,13 +31,14 @@ def set_update_threads(backend: str) -> None:
         torch.set_num_threads(int(os.environ.get("DPPO_TORCH_UPDATE_THREADS", str(os.cpu_count() or 1))))
 
 
-def env_spec(cfg: dict[str, Any], n_envs: int | None = None) -> EnvSpec:
-    """The vector env a fine-tuning config describes (normalization file loaded and checked)."""
-    norm_path = cfg.get("normalization_path")
-    norm = load_normalization(norm_path, cfg["obs_dim"], cfg["action_dim"]) if norm_path else None
-    env = cfg["env"]
-    return EnvSpec(cfg["env_name"], n_envs or env["n_envs"], cfg["cond_steps"], cfg["act_steps"],
-                   env["max_episode_steps"], norm, env.get("asynchronous", False))
+def env_spec(cfg: FinetuneConfig | EvalConfig, n_envs: int | None = None) -> EnvSpec:
+    """The vector env a fine-tuning or eval config describes (normalization file loaded and checked;
+    found in upstream's data layout as well as ours)."""
+    norm_path = cfg.normalization_path
+    norm = load_normalization(locate_data_file(norm_path), cfg.obs_dim, cfg.action_dim) if norm_path else None
+    env = cfg.env
+    return EnvSpec(cfg.env_name, n_envs or env.n_envs, cfg.cond_steps, cfg.act_steps, env.max_episode_steps, norm,
+                   env.asynchronous)
 
 
 def progress_bar(total: int, initial: int, unit: str, quiet: bool) -> Any:

@@ -10,6 +10,10 @@ Our canonical names are upstream's state_dict keys, so the mapping is mostly ide
 | fine-tuning `model`: actor_ft.*         | `model`: actor_ft.*                     |
 | fine-tuning `model`: critic.*           | `model`: critic.*                       |
 | fine-tuning `model`: network.*          | dropped: the same tensors as actor.*    |
+| Gaussian PPO `model`: actor_ft.*        | `model`: actor.* (the trained policy)   |
+| Gaussian PPO `model`: critic.*          | `model`: critic.*                       |
+| Gaussian PPO `model`: network.*, actor.*| dropped: actor_ft.* again, and its      |
+|                                         | frozen starting copy                    |
 
 A fine-tuning checkpoint without actor.* takes its base policy from network.*. Keys that hold no
 learned state in upstream (Gaussian_MLP's logvar_min / logvar_max constants) are dropped; any
@@ -20,14 +24,15 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dppo.models import model_plan
 from shared.checkpoint import Checkpoint, check_strict
 from shared.errors import CheckpointError
-from shared.param_spec import critic_obs_spec, diffusion_mlp_spec
+from shared.param_spec import critic_obs_spec, diffusion_mlp_spec, gaussian_mlp_spec
+from shared.settings import EvalConfig, FinetuneConfig, PretrainConfig
 
 _CONSTANT_SUFFIXES = (".logvar_min", ".logvar_max")
 
@@ -49,12 +54,60 @@ def _numpy(state: dict[str, Any]) -> OrderedDict:
                        if not k.endswith(_CONSTANT_SUFFIXES))
 
 
-def import_upstream(path: str | os.PathLike, cfg: dict[str, Any]) -> Checkpoint:
+def is_upstream_checkpoint(path: str | os.PathLike) -> bool:
+    """True for a torch file in upstream's layout ({'model'/'ema': state_dict, 'epoch'/'itr'}, no 'meta')."""
+    if Path(path).suffix not in (".pt", ".pth") or not Path(path).is_file():
+        return False
+    try:
+        payload = _load_pt(path)
+    except CheckpointError:
+        return False
+    return "meta" not in payload
+
+
+def _same_tensors(state: OrderedDict, source: str, copy: str, path: str | os.PathLike) -> None:
+    for k, v in state.items():
+        if k.startswith(f"{copy}.") and not np.array_equal(state.get(f"{source}.{k[len(copy) + 1:]}"), v):
+            raise CheckpointError(f"upstream {path}: {k} and {source}.{k[len(copy) + 1:]} differ; "
+                                  "expected the same tensors")
+
+
+def import_upstream(path: str | os.PathLike, cfg: PretrainConfig | FinetuneConfig | EvalConfig) -> Checkpoint:
+    """An upstream state_<n>.pt as a canonical checkpoint, checked tensor by tensor against cfg."""
     payload = _load_pt(path)
-    plan = model_plan(cfg)
-    model_cfg = cfg["model"]
-    if "network" in model_cfg:  # pre-training: DiffusionModel
-        spec = plan.policy_spec()
+    pretrained = "ema" in payload  # upstream's pre-training state: {"epoch", "model", "ema"}
+    if isinstance(cfg, FinetuneConfig) and not cfg.is_diffusion:  # Gaussian PPO: PPO_Gaussian
+        state = _numpy(payload.get("model") or payload["ema"])
+        if not any(k.startswith("actor_ft.") for k in state):
+            raise CheckpointError(f"upstream {path} holds no Gaussian PPO policy (actor_ft.* tensors)")
+        _same_tensors(state, "actor_ft", "network", path)
+        # upstream: network.* is actor_ft.* (the trained policy), actor.* its frozen starting copy
+        state = OrderedDict((f"actor.{k[len('actor_ft.'):]}" if k.startswith("actor_ft.") else k, v)
+                            for k, v in state.items() if not k.startswith(("network.", "actor.")))
+        spec = gaussian_mlp_spec(cfg.gaussian_actor, "actor.")
+        spec.update(critic_obs_spec(cfg.critic, "critic."))
+        check_strict(spec, state, f"upstream {path} [model]")
+        itr = int(payload.get("itr", 0))
+        meta = {"kind": "finetune", "itr": itr, "step": itr, "imported": True}
+    elif isinstance(cfg, FinetuneConfig) and not pretrained:  # DPPO: PPODiffusion (actor, actor_ft, critic)
+        state = _numpy(payload.get("model") or payload["ema"])
+        if not any(k.startswith("actor.") for k in state):  # the base policy only as network.*
+            state.update({f"actor.{k[len('network.'):]}": v for k, v in state.items() if k.startswith("network.")})
+        _same_tensors(state, "actor", "network", path)
+        state = OrderedDict((k, v) for k, v in state.items() if not k.startswith("network."))
+        net = cfg.diffusion.network
+        spec = diffusion_mlp_spec(net, "actor.")
+        spec.update(diffusion_mlp_spec(net, "actor_ft."))
+        spec.update(critic_obs_spec(cfg.critic, "critic."))
+        check_strict(spec, state, f"upstream {path} [model]")
+        itr = int(payload.get("itr", 0))
+        meta = {"kind": "finetune", "itr": itr, "step": itr, "imported": True}
+    else:  # pre-training: DiffusionModel (also the base policy of a DPPO config, or an eval config's policy)
+        if isinstance(cfg, EvalConfig) and not cfg.is_diffusion:
+            raise CheckpointError(f"{path}: an upstream Gaussian policy is imported with its PPO config "
+                                  "(ppo_gaussian_mlp.yaml), not an eval config")
+        network = cfg.diffusion.network if isinstance(cfg, FinetuneConfig) else cfg.model.network
+        spec = diffusion_mlp_spec(network, "network.")
         groups = {}
         for group in ("model", "ema"):
             if group in payload:
@@ -62,24 +115,9 @@ def import_upstream(path: str | os.PathLike, cfg: dict[str, Any]) -> Checkpoint:
                 check_strict(spec, groups[group], f"upstream {path} [{group}]")
         groups.setdefault("ema", groups.get("model"))
         groups.setdefault("model", groups["ema"])
-        meta = {"kind": "pretrain", "epoch": int(payload.get("epoch", 0)), "step": int(payload.get("epoch", 0))}
-    else:  # fine-tuning: PPODiffusion (actor, actor_ft, critic)
-        state = _numpy(payload.get("model") or payload["ema"])
-        base = {k[len("network."):]: v for k, v in state.items() if k.startswith("network.")}
-        if not any(k.startswith("actor.") for k in state):
-            state.update({f"actor.{k}": v for k, v in base.items()})
-        for k, v in base.items():
-            if not np.array_equal(state[f"actor.{k}"], v):
-                raise CheckpointError(f"upstream {path}: network.{k} and actor.{k} differ; expected one base policy")
-        state = OrderedDict((k, v) for k, v in state.items() if not k.startswith("network."))
-        net = plan.diffusion.network
-        spec = diffusion_mlp_spec(net, "actor.")
-        spec.update(diffusion_mlp_spec(net, "actor_ft."))
-        if plan.critic is not None:
-            spec.update(critic_obs_spec(plan.critic, "critic."))
-        check_strict(spec, state, f"upstream {path} [model]")
-        groups = {"model": state}
-        itr = int(payload.get("itr", 0))
-        meta = {"kind": "finetune", "itr": itr, "step": itr, "imported": True}
-    meta.update({"framework": "torch-upstream", "config": cfg, "source": str(path)})
-    return Checkpoint(groups, meta)
+        epoch = int(payload.get("epoch", 0))
+        meta = {"kind": "pretrain", "epoch": epoch, "step": epoch}
+        meta.update({"framework": "torch-upstream", "config": cfg.raw, "source": str(path)})
+        return Checkpoint(groups, meta)
+    meta.update({"framework": "torch-upstream", "config": cfg.raw, "source": str(path)})
+    return Checkpoint({"model": state}, meta)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from dppo.agents import make_agent, noise_shape
-from shared.config import load_config
+from shared.settings import FinetuneConfig, load_settings
 
 DPPO_CONFIG = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
 GAUSSIAN_CONFIG = "configs/hopper/ppo_gaussian_mlp.yaml"
@@ -17,19 +17,16 @@ SMALL_GAUSSIAN = ["model.actor.mlp_dims=[16,16]", "model.critic.mlp_dims=[16,16,
                   "train.update_epochs=2"]
 
 
-def agents(path: str, overrides: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    cfg = load_config(path, ["base_policy_path=null", *overrides])
-    from shared.finetune_config import validate_finetune_config
-
-    cfg = validate_finetune_config(cfg)
+def agents(path: str, overrides: list[str]) -> tuple[FinetuneConfig, dict[str, Any]]:
+    cfg = load_settings(path, ["base_policy_path=null", *overrides], ("finetune",))
     return cfg, {b: make_agent(cfg, b) for b in ("torch", "tf")}
 
 
-def rollout_buffer(cfg: dict[str, Any], agent: Any, n: int, seed: int) -> dict[str, np.ndarray]:
+def rollout_buffer(cfg: FinetuneConfig, agent: Any, n: int, seed: int) -> dict[str, np.ndarray]:
     """A synthetic but self-consistent buffer: samples drawn by `agent`, scored by it, random advantages."""
     rng = np.random.default_rng(seed)
-    obs = rng.uniform(-1, 1, (n, cfg["cond_steps"], cfg["obs_dim"])).astype(np.float32)
-    noise = rng.standard_normal(noise_shape(cfg)(n)).astype(np.float32)
+    obs = rng.uniform(-1, 1, (n, cfg.cond_steps, cfg.obs_dim)).astype(np.float32)
+    noise = rng.standard_normal(noise_shape(cfg, n)).astype(np.float32)
     sample = agent.act(obs, noise, deterministic=False)
     values, logprobs = agent.evaluate(obs, sample)
     f32 = np.float32

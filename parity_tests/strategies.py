@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from shared.model_config import DiffusionConfig
 from shared.param_spec import ACTIVATIONS, CriticObsConfig, DiffusionMLPConfig, MLPConfig
+from shared.settings import DiffusionConfig
 
 activations = st.sampled_from(ACTIVATIONS)
 widths = st.integers(min_value=3, max_value=24)  # LayerNorm over < 3 features has zero true gradient

@@ -14,8 +14,8 @@ from dppo.parity import ParityReport
 from parity_tests import strategies as s
 from parity_tests.twins import twin_pair
 from shared import tolerances as tol
-from shared.model_config import DiffusionConfig
 from shared.param_spec import DiffusionMLPConfig
+from shared.settings import DiffusionConfig
 
 
 def _inputs(cfg, batch, rng):

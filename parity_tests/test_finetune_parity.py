@@ -21,7 +21,6 @@ from parity_tests.finetune_twins import (
     rollout_buffer,
 )
 from shared import tolerances as tol
-from shared.finetune_config import ppo_settings
 
 dppo_variants = st.fixed_dictionaries({
     "steps": st.integers(3, 10), "ft": st.integers(1, 3), "ddim": st.booleans(), "act_steps": st.integers(1, 4),
@@ -119,7 +118,7 @@ def test_every_ppo_loss_term_and_its_gradients_agree(kind):
 def test_one_full_ppo_update_gives_the_same_parameters(kind):
     path, overrides = (DPPO_CONFIG, SMALL_DPPO) if kind == "dppo" else (GAUSSIAN_CONFIG, SMALL_GAUSSIAN)
     cfg, twins = agents(path, [*overrides, "train.target_kl=null"])
-    s = ppo_settings(cfg)
+    s = cfg.ppo
     data = rollout_buffer(cfg, twins["torch"], 36, seed=3)
     logs = {b: ppo_update(agent, data, s, seed=0, itr=1) for b, agent in twins.items()}
     report = ParityReport()

@@ -11,7 +11,7 @@ import core_tf.activations as tf_acts
 import core_tf.diffusion as tf_diffusion
 import core_torch.diffusion as torch_diffusion
 from dppo.parity import run_parity
-from shared.config import load_config
+from shared.settings import load_settings
 
 CONFIG = "configs/hopper/pretrain_diffusion_mlp.yaml"
 SMALL = ["model.network.mlp_dims=[32,32,32]"]
@@ -19,7 +19,7 @@ SMALL = ["model.network.mlp_dims=[32,32,32]"]
 
 @pytest.fixture(scope="module")
 def small_cfg():
-    return load_config(CONFIG, SMALL)
+    return load_settings(CONFIG, SMALL)
 
 
 def test_unmodified_twins_pass(small_cfg):

@@ -12,8 +12,8 @@ from dppo.parity import ParityReport
 from shared import tolerances as tol
 from shared.dataset import EpochSampler, gather_batch, load_dppo_dataset, stitched_indices, training_draws
 from shared.lr_schedule import CosineWarmupRestarts
-from shared.model_config import DiffusionConfig
 from shared.param_spec import DiffusionMLPConfig, diffusion_mlp_spec, torch_default_init
+from shared.settings import DiffusionConfig
 from shared.synthetic import write_synthetic_dataset
 
 

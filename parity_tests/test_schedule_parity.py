@@ -12,8 +12,8 @@ from dppo.parity import lr_values
 from parity_tests.twins import twin_pair
 from shared import tolerances as tol
 from shared.diffusion_schedule import ddpm_tables
-from shared.model_config import DiffusionConfig
 from shared.param_spec import DiffusionMLPConfig
+from shared.settings import DiffusionConfig, LRSchedulerConfig
 
 
 def _rel(a, b) -> float:
@@ -52,7 +52,7 @@ def lr_schedules(draw: st.DrawFn) -> dict:
 def test_lr_an_optimizer_receives_matches_shared_over_three_cycles(sched, max_lr):
     first, mult = sched["first_cycle_steps"], sched["cycle_mult"]
     num = int(math.ceil(first * (1 + mult + mult**2))) + 2
-    lrs = lr_values(sched, max_lr, num)
+    lrs = lr_values(LRSchedulerConfig(**sched), max_lr, num)
     np.testing.assert_allclose(lrs["torch"], lrs["shared"], rtol=tol.SCHEDULE_RTOL, atol=0)
     np.testing.assert_allclose(lrs["tf"], lrs["shared"], rtol=tol.SCHEDULE_RTOL, atol=1e-12)
     # the third cycle was reached, with its decayed peak
@@ -61,7 +61,7 @@ def test_lr_an_optimizer_receives_matches_shared_over_three_cycles(sched, max_lr
 
 def test_lr_strategy_reaches_restarts_and_decay():
     sched = {"first_cycle_steps": 10, "warmup_steps": 2, "min_lr": 1e-5, "cycle_mult": 2.0, "gamma": 0.5}
-    lrs = lr_values(sched, 1e-3, 75)["tf"]
+    lrs = lr_values(LRSchedulerConfig(**sched), 1e-3, 75)["tf"]
     peaks = [i for i in range(1, 74) if lrs[i] > lrs[i - 1] and lrs[i] >= lrs[i + 1]]
     assert len(peaks) >= 3
     np.testing.assert_allclose(lrs[peaks[:3]], [1e-3, 5e-4, 2.5e-4], rtol=1e-5)

@@ -15,7 +15,6 @@ import core_torch.critic as torch_critic
 import core_torch.diffusion as torch_diffusion
 import core_torch.diffusion_mlp as torch_dmlp
 import core_torch.mlp as torch_mlp
-from shared.model_config import DiffusionConfig
 from shared.param_spec import (
     CriticObsConfig,
     DiffusionMLPConfig,
@@ -25,6 +24,7 @@ from shared.param_spec import (
     mlp_spec,
     torch_default_init,
 )
+from shared.settings import DiffusionConfig
 
 
 def twin_pair(cfg: Any, seed: int) -> tuple[Any, Any, OrderedDict]:

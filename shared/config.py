@@ -1,12 +1,20 @@
 """YAML configs: load with OmegaConf, resolve interpolations, apply overrides.
 
-Upstream DPPO configs use `${eval:'...'}` for arithmetic; it is supported here for
-plain arithmetic only (numbers, + - * / // % **, parentheses), never for code.
+Upstream DPPO's config files load unchanged:
+- `${eval:'...'}` is supported for plain arithmetic only (numbers, + - * / // % **, parentheses),
+  never for code;
+- `${now:FORMAT}` is the time the config was loaded (strftime), as Hydra resolves it;
+- `${oc.env:VAR}` reads the environment; the variables upstream's files use have defaults
+  (DPPO_DATA_DIR=data, DPPO_LOG_DIR=runs, DPPO_WANDB_ENTITY=null, which leaves wandb off), any
+  other unset variable without a default is one clear error;
+- `defaults`, `hydra` and the top-level `_target_` are Hydra plumbing; `read_config` (shared/
+  settings) uses `_target_` to tell the config's kind and ignores the rest.
 """
 
 from __future__ import annotations
 
 import ast
+import datetime
 import operator
 import os
 from collections.abc import Sequence
@@ -49,9 +57,31 @@ def eval_arithmetic(expr: str) -> int | float:
     return walk(tree)
 
 
-if not OmegaConf.has_resolver("eval"):
-    _register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver
-    _register("eval", eval_arithmetic)
+ENV_DEFAULTS = {"DPPO_DATA_DIR": "data", "DPPO_LOG_DIR": "runs", "DPPO_WANDB_ENTITY": None}
+_NO_DEFAULT = object()
+_LOAD_TIME = [datetime.datetime.now()]
+
+
+def env_value(name: str, default: Any = _NO_DEFAULT) -> Any:
+    """`${oc.env:NAME[,default]}`: the environment, else the default, else ENV_DEFAULTS."""
+    if name in os.environ:
+        return os.environ[name]
+    if default is not _NO_DEFAULT:
+        return default
+    if name in ENV_DEFAULTS:
+        return ENV_DEFAULTS[name]
+    raise ConfigError(f"environment variable {name} is not set (the config reads it with ${{oc.env:{name}}})")
+
+
+def now(fmt: str = "%Y-%m-%d_%H-%M-%S") -> str:
+    """`${now:FORMAT}`: the time the config was loaded, as Hydra's resolver."""
+    return _LOAD_TIME[0].strftime(fmt)
+
+
+_register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver
+_register("eval", eval_arithmetic, replace=True)
+_register("now", now, replace=True)
+_register("oc.env", env_value, replace=True)
 
 
 def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict[str, Any]:
@@ -68,6 +98,7 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict[
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value")
+    _LOAD_TIME[0] = datetime.datetime.now()
     try:
         if overrides:
             cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
@@ -79,6 +110,20 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict[
         where = f" at key '{key}'" if key else ""
         message = str(exc).splitlines()[0]
         raise ConfigError(f"config {path}{where}: {message}") from None
-    for drop in ("defaults", "hydra", "_target_"):
+    for drop in ("defaults", "hydra"):
         resolved.pop(drop, None)
     return resolved
+
+
+def locate_data_file(path: str | os.PathLike) -> Path:
+    """path if it exists, else the same file in the other data layout: upstream keeps
+    `<data>/gym/<env>/<file>`, this project `<data>/<env>/<file>`."""
+    path = Path(path)
+    if path.exists() or len(path.parts) < 2:
+        return path
+    env_dir = path.parent
+    if env_dir.parent.name == "gym":
+        other = env_dir.parent.parent / env_dir.name / path.name
+    else:
+        other = env_dir.parent / "gym" / env_dir.name / path.name
+    return other if other.exists() else path

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from shared.config_reader import one_of, setting
+
 ACTIVATIONS = ("ReLU", "ELU", "GELU", "Tanh", "Mish", "Identity", "Softplus")
+_ACTIVATION = one_of(*ACTIVATIONS)
 
 
 @dataclass(frozen=True)
@@ -59,11 +62,19 @@ class DiffusionMLPConfig:
     time_dim: int = 16
     mlp_dims: tuple[int, ...] = (256, 256)
     cond_mlp_dims: tuple[int, ...] | None = None
-    activation_type: str = "Mish"
-    out_activation_type: str = "Identity"
+    activation_type: str = setting("Mish", check=_ACTIVATION)
+    out_activation_type: str = setting("Identity", check=_ACTIVATION)
     use_layernorm: bool = False
     residual_style: bool = False
     dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_dims(action_dim=self.action_dim, horizon_steps=self.horizon_steps, cond_dim=self.cond_dim)
+        if self.time_dim < 4 or self.time_dim % 2:
+            raise ValueError(f"time_dim must be an even number >= 4 (sinusoidal embedding), got {self.time_dim}")
+        _check_dims(mlp_dims=self.mlp_dims, cond_mlp_dims=self.cond_mlp_dims)
+        self.cond_mlp()
+        self.mlp_mean()  # MLPConfig checks activations, dropout and the residual layout
 
     @property
     def output_dim(self) -> int:
@@ -91,9 +102,13 @@ class DiffusionMLPConfig:
 class CriticObsConfig:
     cond_dim: int
     mlp_dims: tuple[int, ...] = field(default=(256, 256))
-    activation_type: str = "Mish"
+    activation_type: str = setting("Mish", check=_ACTIVATION)
     use_layernorm: bool = False
     residual_style: bool = False
+
+    def __post_init__(self) -> None:
+        _check_dims(cond_dim=self.cond_dim, mlp_dims=self.mlp_dims)
+        self.q1()
 
     def q1(self) -> MLPConfig:
         return MLPConfig(
@@ -103,6 +118,16 @@ class CriticObsConfig:
             use_layernorm=self.use_layernorm,
             residual_style=self.residual_style,
         )
+
+
+def _check_dims(**dims: int | Sequence[int] | None) -> None:
+    """Each given dim (or list of dims) must be a positive int; lists must not be empty."""
+    for name, value in dims.items():
+        values = [value] if isinstance(value, int) else value
+        if values is None:
+            continue
+        if not values or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values):
+            raise ValueError(f"{name} must be positive integers, got {value!r}")
 
 
 def _linear(spec: OrderedDict, name: str, fan_in: int, fan_out: int) -> None:
@@ -192,7 +217,7 @@ class GaussianMLPConfig:
     horizon_steps: int
     cond_dim: int
     mlp_dims: tuple[int, ...] = (256, 256, 256)
-    activation_type: str = "Mish"
+    activation_type: str = setting("Mish", check=_ACTIVATION)
     tanh_output: bool = True
     residual_style: bool = False
     use_layernorm: bool = False
@@ -200,6 +225,16 @@ class GaussianMLPConfig:
     learn_fixed_std: bool = False
     std_min: float = 0.01
     std_max: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_dims(action_dim=self.action_dim, horizon_steps=self.horizon_steps, cond_dim=self.cond_dim,
+                    mlp_dims=self.mlp_dims)
+        if self.learn_fixed_std and self.fixed_std is None:
+            raise ValueError("learn_fixed_std needs fixed_std (its initial value)")
+        if not 0 < self.std_min <= self.std_max:
+            raise ValueError(f"need 0 < std_min <= std_max, got {self.std_min}, {self.std_max}")
+        self.mlp_base()
+        self.mean_only()
 
     @property
     def output_dim(self) -> int:

@@ -12,7 +12,7 @@ from core_torch.diffusion import DiffusionModel
 from dppo.cli import main
 from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from shared.config import load_config
-from shared.model_config import diffusion_config
+from shared.settings import read_config
 
 HOPPER = "configs/hopper/pretrain_diffusion_mlp.yaml"
 FINETUNE = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
@@ -50,7 +50,7 @@ def test_bad_config_value_is_one_line_and_exit_2():
 
 def _hopper_checkpoint(path, overrides=()):
     cfg = load_config(HOPPER, list(overrides))
-    model = DiffusionModel(diffusion_config(cfg))
+    model = DiffusionModel(read_config(cfg).model)
     save_checkpoint(path, Checkpoint({"model": export_state(model)}, {"config": cfg, "step": 1, "framework": "torch"}))
     return export_state(model)
 

@@ -18,8 +18,8 @@ from dppo.cli import main
 from shared.checkpoint import Checkpoint, save_checkpoint
 from shared.config import load_config
 from shared.dataset import load_normalization
-from shared.model_config import diffusion_config
 from shared.param_spec import diffusion_mlp_spec, torch_default_init
+from shared.settings import read_config
 from shared.tolerances import CHAIN_RTOL, relative_diff
 
 CONFIG = "configs/hopper/pretrain_diffusion_mlp.yaml"
@@ -32,7 +32,7 @@ def exported(tmp_path_factory):
     """A torch-trained-style .pt checkpoint and a TF-format checkpoint of the same weights, both exported."""
     tmp = tmp_path_factory.mktemp("export")
     cfg = load_config(CONFIG, ["model.network.mlp_dims=[32,32,32]", f"normalization_path={NORM}"])
-    dc = diffusion_config(cfg)
+    dc = read_config(cfg).model
     params = torch_default_init(diffusion_mlp_spec(dc.network, "network."), 4)
     ckpt = Checkpoint({"model": params, "ema": params}, {"config": cfg, "kind": "pretrain", "epoch": 1})
     save_checkpoint(tmp / "c.npz", ckpt)

@@ -108,8 +108,7 @@ def test_a_finetuned_checkpoint_restores_base_actor_and_actor_ft_separately(tmp_
     """Evaluating or continuing from a fine-tuned checkpoint keeps the frozen base for the early steps."""
     from dppo.agents import make_agent
     from shared.checkpoint import load_checkpoint
-    from shared.config import load_config
-    from shared.finetune_config import validate_finetune_config
+    from shared.settings import load_settings
 
     shipped = "base_policy_path=data/checkpoints/hopper_pretrain_diffusion_mlp_e40.npz"
     assert main(["finetune", "--config", DPPO, "--backend", "torch", "--quiet", f"logdir={tmp_path}", shipped,
@@ -118,7 +117,7 @@ def test_a_finetuned_checkpoint_restores_base_actor_and_actor_ft_separately(tmp_
                  "env.max_episode_steps=40"]) == 0
     tuned = tmp_path / "checkpoint" / "state_1.npz"
     saved = load_checkpoint(tuned).group("model")
-    cfg = validate_finetune_config(load_config(DPPO, [f"base_policy_path={tuned}"]))
+    cfg = load_settings(DPPO, [f"base_policy_path={tuned}"])
     for backend in ("torch", "tf"):
         state = make_agent(cfg, backend).state_groups()["model"]
         name = "mlp_mean.layers.0.weight"

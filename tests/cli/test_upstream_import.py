@@ -15,9 +15,8 @@ from core_torch.ppo_diffusion import PPODiffusionModel as TorchPPO
 from dppo.cli import main
 from shared.checkpoint import load_checkpoint
 from shared.config import load_config
-from shared.finetune_config import dppo_settings, validate_finetune_config
-from shared.model_config import critic_obs_config, diffusion_config
 from shared.param_spec import critic_obs_spec, diffusion_mlp_spec, torch_default_init
+from shared.settings import load_settings, read_config
 
 PRE = "configs/hopper/pretrain_diffusion_mlp.yaml"
 FT = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
@@ -38,8 +37,7 @@ def _write_config(tmp_path, path, overrides):
 
 
 def test_upstream_pretrain_state_imports_with_ema_and_matches_outputs(tmp_path):
-    cfg = load_config(PRE, SMALL_PRE)
-    dc = diffusion_config(cfg)
+    dc = read_config(load_config(PRE, SMALL_PRE)).model
     spec = diffusion_mlp_spec(dc.network, "network.")
     model, ema = torch_default_init(spec, 1), torch_default_init(spec, 2)
     torch.save({"epoch": 3000, "model": _tensors(model), "ema": _tensors(ema)}, tmp_path / "state_3000.pt")
@@ -63,7 +61,7 @@ def test_upstream_pretrain_state_imports_with_ema_and_matches_outputs(tmp_path):
 
 
 def _upstream_ppo_state(cfg):
-    dc, critic = diffusion_config(cfg, "actor"), critic_obs_config(cfg["model"]["critic"], "model.critic")
+    dc, critic = cfg.diffusion, cfg.critic
     base = torch_default_init(diffusion_mlp_spec(dc.network), 3)
     ft = torch_default_init(diffusion_mlp_spec(dc.network), 4)
     crit = torch_default_init(critic_obs_spec(critic), 5)
@@ -74,14 +72,14 @@ def _upstream_ppo_state(cfg):
 
 
 def test_upstream_finetune_state_imports_and_runs_in_both_frameworks(tmp_path):
-    cfg = validate_finetune_config(load_config(FT, SMALL_FT))
+    cfg = load_settings(FT, SMALL_FT)
     torch.save({"itr": 500, "model": _upstream_ppo_state(cfg)}, tmp_path / "state_500.pt")
     cfg_path = _write_config(tmp_path, FT, SMALL_FT)
     assert main(["convert", "--from-upstream", str(tmp_path / "state_500.pt"), "--config", cfg_path,
                  "--out", str(tmp_path / "ft.npz")]) == 0
     group = load_checkpoint(tmp_path / "ft.npz").group("model")
     assert not any(k.startswith("network.") for k in group)
-    dc, critic, d = diffusion_config(cfg, "actor"), critic_obs_config(cfg["model"]["critic"], "c"), dppo_settings(cfg)
+    dc, critic, d = cfg.diffusion, cfg.critic, cfg.dppo
     th, tf_ = TorchPPO(dc, critic, d), TFPpoModel(dc, critic, d)
     torch_io.load_state(th, group)
     tf_io.load_state(tf_, group)
@@ -105,7 +103,7 @@ def test_upstream_finetune_state_imports_and_runs_in_both_frameworks(tmp_path):
      "'actor.time_embedding.1.weight' has shape [5, 5]"),
 ])
 def test_mismatched_upstream_architecture_is_one_message_naming_the_tensor(tmp_path, capsys, break_it, message):
-    cfg = validate_finetune_config(load_config(FT, SMALL_FT))
+    cfg = load_settings(FT, SMALL_FT)
     state = _upstream_ppo_state(cfg)
     state.pop("network.time_embedding.1.weight")  # so only actor.* defines the base policy's tensor below
     break_it(state)

@@ -6,14 +6,14 @@ import pytest
 from shared.checkpoint import Checkpoint, check_strict, load_checkpoint, save_checkpoint
 from shared.config import eval_arithmetic, load_config
 from shared.errors import CheckpointError, ConfigError
-from shared.model_config import diffusion_config
+from shared.settings import read_config
 
 HOPPER = "configs/hopper/pretrain_diffusion_mlp.yaml"
 
 
 def test_hopper_config_resolves_upstream_keys():
     cfg = load_config(HOPPER)
-    dc = diffusion_config(cfg)
+    dc = read_config(cfg).model
     assert dc.network.cond_dim == 11 and dc.network.mlp_dims == (512, 512, 512)
     assert dc.network.residual_style and dc.network.activation_type == "ReLU"
     assert (dc.denoising_steps, dc.horizon_steps, dc.action_dim) == (20, 4, 3)
@@ -32,14 +32,18 @@ def test_config_errors_name_the_problem(tmp_path):
         load_config(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("model:\n  network:\n    action_dim: 3\n")
-    with pytest.raises(ConfigError, match="horizon_steps"):
-        diffusion_config(load_config(bad))
+    with pytest.raises(ConfigError, match="cannot tell the config's kind"):
+        read_config(load_config(bad))
+    bad.write_text("_target_: agent.pretrain.train_diffusion_agent.TrainDiffusionAgent\nmodel:\n  network:\n"
+                   "    action_dim: 3\n")
+    with pytest.raises(ConfigError, match="'model.network.horizon_steps'"):
+        read_config(load_config(bad))
     with pytest.raises(ConfigError, match="'model.network.mlp_dims' must be"):
-        diffusion_config(load_config(HOPPER, ["model.network.mlp_dims=7"]))
-    with pytest.raises(ConfigError, match="activation_type"):
-        diffusion_config(load_config(HOPPER, ["model.network.activation_type=Swish"]))
+        read_config(load_config(HOPPER, ["model.network.mlp_dims=7"]))
+    with pytest.raises(ConfigError, match="activation"):
+        read_config(load_config(HOPPER, ["model.network.activation_type=Swish"]))
     with pytest.raises(ConfigError, match="cond_dim"):
-        diffusion_config(load_config(HOPPER, ["model.network.cond_dim=12"]))
+        read_config(load_config(HOPPER, ["model.network.cond_dim=12"]))
 
 
 def test_canonical_checkpoint_round_trip_and_atomic_write(tmp_path):

@@ -9,12 +9,11 @@ from core_tf.critic import CriticObs
 from core_tf.diffusion import DiffusionModel
 from core_tf.diffusion_mlp import DiffusionMLP
 from core_tf.mlp import MLP
-from shared.config import load_config
 from shared.errors import CheckpointError
-from shared.model_config import diffusion_config
 from shared.param_spec import CriticObsConfig, critic_obs_spec, diffusion_mlp_spec
+from shared.settings import load_settings
 
-HOPPER = diffusion_config(load_config("configs/hopper/pretrain_diffusion_mlp.yaml"))
+HOPPER = load_settings("configs/hopper/pretrain_diffusion_mlp.yaml").model
 
 
 def test_parameter_names_and_shapes_are_the_canonical_spec():

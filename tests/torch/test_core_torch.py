@@ -12,12 +12,11 @@ from core_torch.critic import CriticObs
 from core_torch.diffusion import DiffusionModel
 from core_torch.diffusion_mlp import DiffusionMLP
 from core_torch.mlp import MLP
-from shared.config import load_config
 from shared.errors import CheckpointError
-from shared.model_config import diffusion_config
 from shared.param_spec import CriticObsConfig, critic_obs_spec, diffusion_mlp_spec
+from shared.settings import load_settings
 
-HOPPER = diffusion_config(load_config("configs/hopper/pretrain_diffusion_mlp.yaml"))
+HOPPER = load_settings("configs/hopper/pretrain_diffusion_mlp.yaml").model
 
 
 def test_parameter_names_and_shapes_are_the_canonical_spec():
@@ -71,11 +70,9 @@ def test_compiled_small_batch_sampling_gives_the_eager_chain_and_sees_weight_upd
     """DPPO_TORCH_COMPILE's path (torch.compile below MIN_ROWS rows) samples the same chain as the
     eager model, also after the fine-tuned actor's weights change in place (as an update does)."""
     from dppo.agents import make_agent
-    from shared.config import load_config
-    from shared.finetune_config import validate_finetune_config
 
-    cfg = validate_finetune_config(load_config("configs/hopper/finetune_ppo_diffusion_mlp.yaml", [
-        "base_policy_path=null", "model.actor.mlp_dims=[32,32,32]", "model.critic.mlp_dims=[16,16,16]"]))
+    cfg = load_settings("configs/hopper/finetune_ppo_diffusion_mlp.yaml", [
+        "base_policy_path=null", "model.actor.mlp_dims=[32,32,32]", "model.critic.mlp_dims=[16,16,16]"])
     agent = make_agent(cfg, "torch")
     rng = np.random.default_rng(0)
     obs = rng.uniform(-1, 1, (1, 1, 11)).astype(np.float32)

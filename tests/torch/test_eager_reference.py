@@ -7,13 +7,12 @@ from benchmarks.eager_reference import UpstreamStyleDPPO
 from benchmarks.roofline import forward_flops
 from dppo.agents import make_agent
 from dppo.bench import format_table
-from shared.config import load_config
-from shared.finetune_config import validate_finetune_config
+from shared.settings import load_settings
 
 
 def test_eager_reference_logprobs_and_chain_match_the_model():
-    cfg = validate_finetune_config(load_config("configs/hopper/finetune_ppo_diffusion_mlp.yaml", [
-        "base_policy_path=null", "model.actor.mlp_dims=[32,32,32]", "model.critic.mlp_dims=[16,16,16]"]))
+    cfg = load_settings("configs/hopper/finetune_ppo_diffusion_mlp.yaml", [
+        "base_policy_path=null", "model.actor.mlp_dims=[32,32,32]", "model.critic.mlp_dims=[16,16,16]"])
     agent = make_agent(cfg, "torch")
     m = agent.model
     ref = UpstreamStyleDPPO(m.actor, m.actor_ft, 20, 10, randn_clip=3.0)

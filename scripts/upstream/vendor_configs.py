@@ -1,0 +1,69 @@
+"""Copy upstream irom-lab/dppo's gym configs that this project runs into tests/fixtures/upstream_cfg.
+
+The files keep upstream's keys and values exactly (they are what a migrating user runs); only
+YAML comments are stripped. The pinned commit is recorded beside them. Usage:
+
+    python scripts/upstream/vendor_configs.py --upstream /path/to/irom-lab/dppo
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+PINNED_COMMIT = "7b10df690d54f3d29524f20daa8cf78288a21a9b"
+ENVS = {"hopper": ("hopper-medium-v2", "hopper-v2"), "walker2d": ("walker2d-medium-v2", "walker2d-v2"),
+        "halfcheetah": ("halfcheetah-medium-v2", "halfcheetah-v2")}
+
+
+def config_paths(root: Path) -> list[Path]:
+    """The 12 DPPO / Gaussian PPO gym configs and every gym eval config."""
+    paths = []
+    for data_env, task in ENVS.values():
+        paths.append(Path("cfg/gym/pretrain") / data_env / "pre_diffusion_mlp.yaml")
+        for name in ("ft_ppo_diffusion_mlp", "ppo_diffusion_mlp", "ppo_gaussian_mlp"):
+            paths.append(Path("cfg/gym/finetune") / task / f"{name}.yaml")
+    paths += sorted(p.relative_to(root) for p in (root / "cfg/gym/eval").rglob("*.yaml"))
+    return paths
+
+
+def strip_comments(text: str) -> str:
+    """Drop full-line and trailing `#` comments (upstream's gym configs have no '#' inside values)."""
+    out = []
+    for line in text.splitlines():
+        line = re.sub(r"\s+#.*$", "", line) if not line.lstrip().startswith("#") else ""
+        if line.strip() or (out and out[-1].strip()):
+            out.append(line.rstrip())
+    return "\n".join(out).strip() + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--upstream", required=True, help="a checkout of irom-lab/dppo")
+    parser.add_argument("--out", default="tests/fixtures/upstream_cfg")
+    args = parser.parse_args()
+    root = Path(args.upstream)
+    commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    if commit != PINNED_COMMIT:
+        print(f"upstream checkout is at {commit}, not the pinned {PINNED_COMMIT}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    files = []
+    for rel in config_paths(root):
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(strip_comments((root / rel).read_text()))
+        files.append(str(rel))
+    (out / "SOURCE.json").write_text(json.dumps({"repository": "irom-lab/dppo", "commit": commit, "files": files,
+                                                 "note": "values unchanged; YAML comments stripped"}, indent=1))
+    print(f"wrote {len(files)} configs to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Read a resolved config mapping into frozen dataclasses, in one pass.
+
+A settings dataclass mirrors one section of the YAML: its field names are the keys, its type
+hints say what each value must be, its defaults are upstream DPPO's. `read(cls, raw, where)`
+checks every key once and builds the dataclass; nested sections are dataclasses themselves.
+Every problem is one ConfigError naming the dotted key. Keys that only upstream's Hydra
+plumbing uses (`_target_`, `device`, ...) are accepted and ignored; any other unknown key is
+an error.
+
+Value checks beyond the type (> 0, in [0, 1], one of a set) are given per field with
+`setting(default, check=...)`; checks that involve several keys live in the dataclass's
+`__post_init__` and raise ConfigError (or ValueError, reported with the section's name).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from shared.errors import ConfigError
+
+T = TypeVar("T")
+Check = Callable[[Any], "str | None"]  # returns a complaint ("must be > 0") or None
+
+# Keys that only upstream's Hydra/agent plumbing reads; they never change our numbers.
+PLUMBING_KEYS = frozenset({
+    "_target_", "defaults", "hydra", "device", "render", "render_num", "save_video", "save_full_observations",
+    "save_trajs", "best_reward_threshold_for_success", "furniture_sparse_reward", "log_freq", "train_dataset",
+    "network_path", "traj_plotter", "name",
+})
+
+_REQUIRED = dataclasses.MISSING
+
+
+def setting(default: Any = _REQUIRED, *, check: Check | None = None, doc: str = "") -> Any:
+    """A dataclass field with an optional value check and a one-line description."""
+    meta = {"check": check, "doc": doc}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def positive(value: Any) -> str | None:
+    return None if value is None or value > 0 else "must be > 0"
+
+
+def non_negative(value: Any) -> str | None:
+    return None if value is None or value >= 0 else "must be >= 0"
+
+
+def unit_interval(value: Any) -> str | None:
+    return None if value is None or 0.0 <= value <= 1.0 else "must be in [0, 1]"
+
+
+def one_of(*choices: str) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}"
+
+    return check
+
+
+def dotted(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _type_name(tp: Any) -> str:
+    if tp in (float, int, bool, str):
+        return {"float": "a number", "int": "an integer", "bool": "true or false", "str": "a string"}[tp.__name__]
+    if dataclasses.is_dataclass(tp) or tp in (dict, Mapping):
+        return "a mapping"
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        return "a list of integers"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(tp: Any, value: Any, key: str) -> Any:
+    """value checked and converted to type tp (ints widen to floats; lists become tuples)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ConfigError(f"config key '{key}' must not be null")
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(arg, value, key)
+            except ConfigError as exc:
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        raise ConfigError(f"config key '{key}' must be {_type_name(tp)}, got {value!r}")
+    if value is None:
+        raise ConfigError(f"config key '{key}' must not be null")
+    if dataclasses.is_dataclass(tp):
+        return read(tp, value, key)
+    if tp is Any:
+        return value
+    if tp in (dict, Mapping) or origin in (dict, Mapping):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"config key '{key}' must be a list of integers, got {value!r}")
+        return tuple(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string; upstream's configs rely on it
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"config key '{key}' must be a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
+        return value
+    raise TypeError(f"settings reader cannot read type {tp!r} (key {key})")
+
+
+def read(cls: type[T], raw: Any, where: str = "", given: dict[str, Any] | None = None) -> T:
+    """Build settings dataclass cls from the mapping raw; where is the dotted path of raw.
+    `given` holds fields already read by the caller (e.g. a section whose type depends on
+    other keys); they are taken as they are."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config key '{where or '<root>'}' must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    ignored = PLUMBING_KEYS | frozenset(getattr(cls, "IGNORED_KEYS", ()))
+    for key in raw:
+        if key not in fields and key not in ignored:
+            raise ConfigError(f"unknown config key '{dotted(where, key)}'")
+    kwargs = dict(given or {})
+    for name, f in fields.items():
+        key = dotted(where, name)
+        if name in kwargs:
+            continue
+        if name not in raw:
+            if f.default is _REQUIRED and f.default_factory is _REQUIRED:
+                what = "section" if dataclasses.is_dataclass(hints[name]) else "key"
+                raise ConfigError(f"missing required config {what} '{key}'")
+            continue
+        value = _convert(hints[name], raw[name], key)
+        check = f.metadata.get("check")
+        complaint = check(value) if check else None
+        if complaint:
+            raise ConfigError(f"config key '{key}' {complaint}, got {raw[name]!r}")
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"config section '{where or '<root>'}': {exc}") from None
+
+
+def describe(cls: type, where: str = "") -> list[tuple[str, str, str]]:
+    """(dotted key, type, description) for every key cls reads, nested sections included."""
+    hints = typing.get_type_hints(cls)
+    rows = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        key, tp = dotted(where, f.name), hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            rows += describe(tp, key)
+        else:
+            rows.append((key, _type_name(tp), f.metadata.get("doc", "")))
+    return rows

@@ -1,0 +1,121 @@
+"""Typed settings: a resolved config mapping is read once, at the CLI boundary, into frozen
+dataclasses (`read_config`); everything below takes those, never the raw mapping.
+
+Kinds: PretrainConfig (dppo pretrain), FinetuneConfig (DPPO or Gaussian PPO fine-tuning) and
+EvalConfig (upstream's eval configs). Upstream's own config files are accepted as they are: the
+kind comes from their `_target_` where present, else from the keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.config_reader import read
+from shared.errors import ConfigError
+from shared.settings.evaluation import EvalConfig
+from shared.settings.finetune import (
+    DPPOSettings,
+    EnvConfig,
+    FinetuneConfig,
+    PPOSettings,
+    PPOTrainConfig,
+)
+from shared.settings.model import (
+    DiffusionConfig,
+    DiffusionPPOModelConfig,
+    GaussianModelConfig,
+    GaussianPPOModelConfig,
+    LRSchedulerConfig,
+)
+from shared.settings.pretrain import PretrainConfig
+
+__all__ = [
+    "DPPOSettings", "DiffusionConfig", "DiffusionPPOModelConfig", "EnvConfig",
+    "EvalConfig", "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig",
+    "PPOSettings", "PPOTrainConfig", "PretrainConfig", "config_kind", "load_settings", "read_config",
+]
+
+AnyConfig = PretrainConfig | FinetuneConfig | EvalConfig
+
+# Upstream agents (top-level _target_) this project runs, by kind.
+_UPSTREAM_AGENTS = {
+    "agent.pretrain.train_diffusion_agent.TrainDiffusionAgent": "pretrain",
+    "agent.finetune.train_ppo_diffusion_agent.TrainPPODiffusionAgent": "finetune",
+    "agent.finetune.train_ppo_gaussian_agent.TrainPPOGaussianAgent": "finetune",
+    "agent.eval.eval_diffusion_agent.EvalDiffusionAgent": "eval",
+    "agent.eval.eval_gaussian_agent.EvalGaussianAgent": "eval",
+}
+
+
+def config_kind(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "finetune", "eval")) -> str:
+    """'pretrain', 'finetune' or 'eval': upstream's `_target_` says; else the one kind expected (the
+    command's), else the keys."""
+    target = raw.get("_target_")
+    if target is not None:
+        if target not in _UPSTREAM_AGENTS:
+            raise ConfigError(f"upstream agent {target!r} is not supported; this project runs "
+                              f"{', '.join(sorted(_UPSTREAM_AGENTS))}")
+        return _UPSTREAM_AGENTS[target]
+    if len(expect) == 1:
+        return expect[0]
+    train = raw.get("train")
+    if isinstance(train, dict) and "n_epochs" in train:
+        return "pretrain"
+    if isinstance(train, dict) and "n_train_itr" in train:
+        return "finetune"
+    if "n_steps" in raw and "train" not in raw:
+        return "eval"
+    raise ConfigError("cannot tell the config's kind: expected train.n_epochs (pre-training), train.n_train_itr "
+                      "(fine-tuning) or a top-level n_steps (evaluation)")
+
+
+def _is_diffusion_network(section: dict[str, Any], target: Any, model: dict[str, Any]) -> bool:
+    """A diffusion policy (DiffusionMLP) or a Gaussian one: `model._target_` says, else the keys."""
+    if isinstance(target, str):
+        if "Gaussian" in target:
+            return False
+        if "Diffusion" in target:
+            return True
+        raise ConfigError(f"model._target_ {target!r} is not supported (diffusion or Gaussian policies only)")
+    return "time_dim" in section or "ft_denoising_steps" in model or "denoising_steps" in model
+
+
+def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "finetune", "eval")) -> AnyConfig:
+    """Read a resolved config mapping into its typed settings (one ConfigError per problem)."""
+    kind = config_kind(raw, expect)
+    if kind not in expect:
+        raise ConfigError(f"this is a {kind} config; expected a {' or '.join(expect)} config")
+    model = raw.get("model")
+    if not isinstance(model, dict):
+        raise ConfigError("missing required config section 'model'")
+    if kind == "pretrain":
+        cls: type = PretrainConfig
+        model_cls: type = DiffusionConfig
+    elif kind == "finetune":
+        cls = FinetuneConfig
+        actor = model.get("actor")
+        if not isinstance(actor, dict):
+            raise ConfigError("missing required config section 'model.actor'")
+        diffusion = _is_diffusion_network(actor, model.get("_target_"), model)
+        model_cls = DiffusionPPOModelConfig if diffusion else GaussianPPOModelConfig
+    else:
+        cls = EvalConfig
+        net = model.get("network")
+        if not isinstance(net, dict):
+            raise ConfigError("missing required config section 'model.network'")
+        diffusion = _is_diffusion_network(net, model.get("_target_"), model)
+        model_cls = DiffusionConfig if diffusion else GaussianModelConfig
+        if not diffusion and "action_dim" not in net and "action_dim" in raw:
+            # upstream's eval_gaussian_mlp.yaml leaves the network's action_dim to the top-level key
+            model = {**model, "network": {**net, "action_dim": raw["action_dim"]}}
+    if "raw" in raw:
+        raise ConfigError("unknown config key 'raw'")
+    return read(cls, raw, "", given={"model": read(model_cls, model, "model"), "raw": raw})
+
+
+def load_settings(path: str, overrides: list[str] | tuple[str, ...] = (),
+                  expect: tuple[str, ...] = ("pretrain", "finetune", "eval")) -> AnyConfig:
+    """Load a YAML config (with key=value overrides) and read it into typed settings."""
+    from shared.config import load_config
+
+    return read_config(load_config(path, overrides), expect)

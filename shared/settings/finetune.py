@@ -1,0 +1,227 @@
+"""A PPO fine-tuning config (upstream cfg/gym/finetune/<env>/{ft_ppo,ppo}_*_mlp.yaml), read once,
+and the typed views the twins and the driver take: PPOSettings (the PPO loop and loss) and
+DPPOSettings (the denoising MDP)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.config_reader import non_negative, positive, setting, unit_interval
+from shared.errors import ConfigError
+from shared.lr_schedule import CosineWarmupRestarts
+from shared.param_spec import CriticObsConfig, GaussianMLPConfig
+from shared.settings.model import (
+    DiffusionConfig,
+    DiffusionPPOModelConfig,
+    LRSchedulerConfig,
+)
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """The `env` section (gym tasks; upstream's defaults)."""
+
+    n_envs: int = setting(check=positive)
+    max_episode_steps: int = setting(check=positive)
+    name: str | None = None
+    reset_at_iteration: bool = setting(True, doc="reset all envs before every iteration (upstream default)")
+    reset_after_eval_iteration: bool = setting(
+        False, doc="also reset right after an evaluation iteration (upstream's comment says so, its code never does)")
+    asynchronous: bool = setting(False, doc="one process per env (gymnasium AsyncVectorEnv)")
+    wrappers: dict | None = None
+    specific: dict | None = None
+
+
+@dataclass(frozen=True)
+class PPOTrainConfig:
+    """The `train` section of a PPO fine-tuning config (upstream's names and defaults)."""
+
+    n_train_itr: int = setting(check=positive)
+    n_steps: int = setting(check=positive)
+    gamma: float = setting(check=unit_interval)
+    actor_lr: float = setting(check=positive)
+    actor_lr_scheduler: LRSchedulerConfig = setting()
+    critic_lr: float = setting(check=positive)
+    critic_lr_scheduler: LRSchedulerConfig = setting()
+    save_model_freq: int = setting(check=positive)
+    val_freq: int = setting(check=positive)
+    batch_size: int = setting(check=positive)
+    update_epochs: int = setting(check=positive)
+    reward_scale_running: bool = setting()
+    n_critic_warmup_itr: int = setting(0, check=non_negative)
+    actor_weight_decay: float = setting(0.0, check=non_negative)
+    critic_weight_decay: float = setting(0.0, check=non_negative)
+    force_train: bool = setting(False, doc="no evaluation iterations")
+    reward_scale_const: float = 1.0
+    reward_scale_gamma: float | None = setting(
+        None, check=unit_interval,
+        doc="discount of the running reward scaler; null = upstream's fixed 0.99 whatever train.gamma is")
+    gae_lambda: float = setting(0.95, check=unit_interval)
+    vf_coef: float = setting(0.0, check=non_negative)
+    ent_coef: float = 0.0
+    target_kl: float | None = setting(None, check=positive)
+    max_grad_norm: float | None = setting(None, check=positive)
+    use_bc_loss: bool = False
+    bc_loss_coeff: float = setting(0.0, check=non_negative)
+    logprob_batch_size: int = setting(10000, check=positive, doc="rows per chunk when scoring a rollout")
+    n_eval_episodes: int = setting(10, check=positive)
+    eta_lr: float | None = setting(None, check=positive)
+    eta_weight_decay: float = setting(0.0, check=non_negative)
+    eta_lr_scheduler: LRSchedulerConfig | None = None
+    eta_update_interval: int = setting(1, check=positive)
+
+
+@dataclass(frozen=True)
+class PPOSettings:
+    """Everything the PPO loop and loss need besides the models (defaults are upstream's)."""
+
+    n_train_itr: int
+    n_steps: int
+    n_envs: int
+    gamma: float
+    gae_lambda: float
+    batch_size: int
+    update_epochs: int
+    vf_coef: float
+    ent_coef: float
+    target_kl: float | None
+    max_grad_norm: float | None
+    n_critic_warmup_itr: int
+    reward_scale_running: bool
+    reward_scale_const: float
+    reward_scale_gamma: float | None  # None: upstream's fixed 0.99 (its scaler is built without train.gamma)
+    val_freq: int
+    force_train: bool
+    save_model_freq: int
+    n_eval_episodes: int
+    reset_at_iteration: bool
+    reset_after_eval_iteration: bool
+    logprob_batch_size: int
+    actor_lr: float
+    critic_lr: float
+    actor_weight_decay: float
+    critic_weight_decay: float
+    actor_schedule: CosineWarmupRestarts
+    critic_schedule: CosineWarmupRestarts
+    clip_ploss_coef: float
+    clip_vloss_coef: float | None
+    norm_adv: bool
+    clip_advantage_lower_quantile: float
+    clip_advantage_upper_quantile: float
+
+
+@dataclass(frozen=True)
+class DPPOSettings:
+    """DPPO's own knobs (the two-level MDP), upstream's names and defaults."""
+
+    ft_denoising_steps: int
+    gamma_denoising: float
+    clip_ploss_coef_base: float
+    clip_ploss_coef_rate: float
+    min_sampling_denoising_std: float
+    min_logprob_denoising_std: float
+    reward_horizon: int  # = act_steps: only executed actions carry the policy gradient
+    use_bc_loss: bool
+    bc_loss_coeff: float
+    ddim_eta: float  # fixed eta of the DDIM variant
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything `dppo finetune` reads. `model` is DiffusionPPOModelConfig (DPPO) or
+    GaussianPPOModelConfig (the Gaussian baseline); `raw` keeps the resolved mapping."""
+
+    logdir: str
+    env_name: str
+    obs_dim: int = setting(check=positive)
+    action_dim: int = setting(check=positive)
+    cond_steps: int = setting(check=positive)
+    horizon_steps: int = setting(check=positive)
+    act_steps: int = setting(check=positive)
+    env: EnvConfig = setting()
+    train: PPOTrainConfig = setting()
+    model: Any = setting()
+    seed: int = setting(42, check=non_negative)
+    base_policy_path: str | None = None
+    normalization_path: str | None = None
+    resume: str | None = None
+    denoising_steps: int | None = setting(None, check=positive)
+    ft_denoising_steps: int | None = setting(None, check=positive)
+    use_ddim: bool | None = None
+    ddim_steps: int | None = setting(None, check=positive)
+    wandb: dict | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.act_steps > self.horizon_steps:
+            raise ConfigError(f"act_steps={self.act_steps} cannot exceed horizon_steps={self.horizon_steps}")
+        if self.model.horizon_steps != self.horizon_steps:
+            raise ConfigError(f"model.horizon_steps={self.model.horizon_steps} disagrees with "
+                              f"horizon_steps={self.horizon_steps}")
+        if self.is_diffusion:
+            for key in ("obs_dim", "action_dim", "cond_steps", "denoising_steps", "ft_denoising_steps", "use_ddim",
+                        "ddim_steps"):
+                top = getattr(self, key)
+                if top is not None and top != getattr(self.model, key):
+                    raise ConfigError(f"config key '{key}'={top} disagrees with "
+                                      f"'model.{key}'={getattr(self.model, key)}")
+
+    @property
+    def is_diffusion(self) -> bool:
+        return isinstance(self.model, DiffusionPPOModelConfig)
+
+    @property
+    def diffusion(self) -> DiffusionConfig:
+        if not self.is_diffusion:
+            raise ConfigError("this is a Gaussian policy config; a diffusion policy was expected")
+        return self.model.diffusion()
+
+    @property
+    def critic(self) -> CriticObsConfig:
+        return self.model.critic
+
+    @property
+    def gaussian_actor(self) -> GaussianMLPConfig:
+        if self.is_diffusion:
+            raise ConfigError("this is a diffusion policy config; a Gaussian policy was expected")
+        return self.model.actor
+
+    @property
+    def ppo(self) -> PPOSettings:
+        t, m = self.train, self.model
+        return PPOSettings(
+            n_train_itr=t.n_train_itr, n_steps=t.n_steps, n_envs=self.env.n_envs, gamma=t.gamma,
+            gae_lambda=t.gae_lambda, batch_size=t.batch_size, update_epochs=t.update_epochs, vf_coef=t.vf_coef,
+            ent_coef=t.ent_coef, target_kl=t.target_kl, max_grad_norm=t.max_grad_norm,
+            n_critic_warmup_itr=t.n_critic_warmup_itr, reward_scale_running=t.reward_scale_running,
+            reward_scale_const=t.reward_scale_const,
+            reward_scale_gamma=t.reward_scale_gamma,
+            val_freq=t.val_freq, force_train=t.force_train, save_model_freq=t.save_model_freq,
+            n_eval_episodes=t.n_eval_episodes, reset_at_iteration=self.env.reset_at_iteration,
+            reset_after_eval_iteration=self.env.reset_after_eval_iteration,
+            logprob_batch_size=t.logprob_batch_size, actor_lr=t.actor_lr, critic_lr=t.critic_lr,
+            actor_weight_decay=t.actor_weight_decay, critic_weight_decay=t.critic_weight_decay,
+            actor_schedule=t.actor_lr_scheduler.schedule(t.actor_lr),
+            critic_schedule=t.critic_lr_scheduler.schedule(t.critic_lr),
+            clip_ploss_coef=m.clip_ploss_coef, clip_vloss_coef=m.clip_vloss_coef, norm_adv=m.norm_adv,
+            clip_advantage_lower_quantile=getattr(m, "clip_advantage_lower_quantile", 0.0),
+            clip_advantage_upper_quantile=getattr(m, "clip_advantage_upper_quantile", 1.0))
+
+    @property
+    def dppo(self) -> DPPOSettings:
+        m, t = self.model, self.train
+        if not self.is_diffusion:
+            raise ConfigError("DPPO settings need a diffusion policy config")
+        eta = m.eta or {}
+        return DPPOSettings(
+            ft_denoising_steps=m.ft_denoising_steps, gamma_denoising=m.gamma_denoising,
+            clip_ploss_coef_base=m.clip_ploss_coef_base, clip_ploss_coef_rate=m.clip_ploss_coef_rate,
+            min_sampling_denoising_std=m.min_sampling_denoising_std,
+            min_logprob_denoising_std=m.min_logprob_denoising_std, reward_horizon=self.act_steps,
+            use_bc_loss=t.use_bc_loss, bc_loss_coeff=t.bc_loss_coeff,
+            ddim_eta=float(eta.get("base_eta", 1.0 if eta else 0.0)))
+
+    def noise_steps(self) -> int:
+        """Reverse steps of one sampling chain (DDIM or DDPM)."""
+        return self.model.diffusion().num_sampling_steps

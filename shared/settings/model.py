@@ -1,0 +1,173 @@
+"""Model sections of a config: the diffusion policy (upstream DiffusionModel's arguments), the
+DPPO and Gaussian PPO models (upstream PPODiffusion / PPO_Gaussian arguments) and the networks.
+
+The network dataclasses themselves (DiffusionMLPConfig, CriticObsConfig, GaussianMLPConfig)
+live in shared/param_spec.py beside the parameter names they define; they are read here as
+config sections directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.config_reader import non_negative, one_of, positive, setting, unit_interval
+from shared.errors import ConfigError
+from shared.param_spec import CriticObsConfig, DiffusionMLPConfig, GaussianMLPConfig
+
+
+def _steps_check(denoising_steps: int, use_ddim: bool, ddim_steps: int | None) -> None:
+    if denoising_steps < 1:
+        raise ConfigError(f"denoising_steps must be >= 1, got {denoising_steps}")
+    if use_ddim and not (ddim_steps and 1 <= ddim_steps <= denoising_steps):
+        raise ConfigError(f"use_ddim needs ddim_steps in [1, {denoising_steps}], got {ddim_steps}")
+
+
+def _network_matches(net: Any, action_dim: int, horizon_steps: int, cond_dim: int, where: str) -> None:
+    if net.action_dim != action_dim or net.horizon_steps != horizon_steps:
+        raise ConfigError(f"{where} (action_dim={net.action_dim}, horizon_steps={net.horizon_steps}) disagrees "
+                          f"with the model (action_dim={action_dim}, horizon_steps={horizon_steps})")
+    if net.cond_dim != cond_dim:
+        raise ConfigError(f"{where}.cond_dim={net.cond_dim} must equal obs_dim * cond_steps = {cond_dim}")
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """Upstream DiffusionModel's arguments: the `model` section of a pre-training or eval config."""
+
+    network: DiffusionMLPConfig
+    horizon_steps: int = setting(check=positive)
+    obs_dim: int = setting(check=positive)
+    action_dim: int = setting(check=positive)
+    cond_steps: int = setting(1, check=positive)
+    denoising_steps: int = setting(100, check=positive)
+    predict_epsilon: bool = True
+    denoised_clip_value: float | None = setting(1.0, check=positive)
+    randn_clip_value: float = setting(10.0, check=positive)
+    final_action_clip_value: float | None = setting(None, check=positive)
+    eps_clip_value: float | None = setting(None, check=positive, doc="DDIM only: clamp of the re-derived epsilon")
+    use_ddim: bool = False
+    ddim_discretize: str = setting("uniform", check=one_of("uniform"))
+    ddim_steps: int | None = setting(None, check=positive)
+
+    def __post_init__(self) -> None:
+        _network_matches(self.network, self.action_dim, self.horizon_steps, self.obs_dim * self.cond_steps,
+                         "model.network")
+        _steps_check(self.denoising_steps, self.use_ddim, self.ddim_steps)
+
+    @property
+    def num_sampling_steps(self) -> int:
+        return self.ddim_steps if self.use_ddim else self.denoising_steps
+
+
+@dataclass(frozen=True)
+class GaussianModelConfig:
+    """Upstream GaussianModel's arguments (a Gaussian policy's eval config)."""
+
+    network: GaussianMLPConfig
+    horizon_steps: int = setting(check=positive)
+    randn_clip_value: float = setting(10.0, check=positive)
+    tanh_output: bool = False
+
+
+@dataclass(frozen=True)
+class LRSchedulerConfig:
+    """Cosine annealing with linear warm-up and restarts (upstream CosineAnnealingWarmupRestarts)."""
+
+    first_cycle_steps: int = setting(check=positive)
+    warmup_steps: int = setting(0, check=non_negative)
+    min_lr: float = setting(0.001, check=non_negative)
+    cycle_mult: float = setting(1.0, check=positive)
+    gamma: float = setting(1.0, check=positive)
+
+    def __post_init__(self) -> None:
+        if self.warmup_steps >= self.first_cycle_steps:
+            raise ConfigError(f"warmup_steps={self.warmup_steps} must be < first_cycle_steps={self.first_cycle_steps}")
+
+    def schedule(self, max_lr: float) -> Any:
+        from shared.lr_schedule import CosineWarmupRestarts
+
+        return CosineWarmupRestarts(self.first_cycle_steps, max_lr, self.min_lr, self.warmup_steps,
+                                    self.cycle_mult, self.gamma)
+
+
+@dataclass(frozen=True)
+class DiffusionPPOModelConfig:
+    """The `model` section of a DPPO fine-tuning config (upstream PPODiffusion's arguments)."""
+
+    actor: DiffusionMLPConfig
+    critic: CriticObsConfig
+    horizon_steps: int = setting(check=positive)
+    obs_dim: int = setting(check=positive)
+    action_dim: int = setting(check=positive)
+    ft_denoising_steps: int = setting(check=positive)
+    clip_ploss_coef: float = setting(check=positive)
+    gamma_denoising: float = setting(check=unit_interval)
+    cond_steps: int = setting(1, check=positive)
+    denoising_steps: int = setting(100, check=positive)
+    ft_denoising_steps_d: int = setting(0, check=non_negative, doc="annealing: steps removed each interval")
+    ft_denoising_steps_t: int = setting(0, check=non_negative, doc="annealing interval in iterations")
+    clip_ploss_coef_base: float = setting(1e-3, check=positive)
+    clip_ploss_coef_rate: float = 3.0
+    clip_vloss_coef: float | None = setting(None, check=positive)
+    clip_advantage_lower_quantile: float = setting(0.0, check=unit_interval)
+    clip_advantage_upper_quantile: float = setting(1.0, check=unit_interval)
+    norm_adv: bool = True
+    min_sampling_denoising_std: float = setting(0.1, check=non_negative)
+    min_logprob_denoising_std: float = setting(0.1, check=non_negative)
+    eta: dict | None = setting(None, doc="DDIM eta module (upstream model/diffusion/eta.py arguments)")
+    learn_eta: bool = False
+    predict_epsilon: bool = True
+    denoised_clip_value: float | None = setting(1.0, check=positive)
+    randn_clip_value: float = setting(10.0, check=positive)
+    final_action_clip_value: float | None = setting(None, check=positive)
+    eps_clip_value: float | None = setting(None, check=positive)
+    use_ddim: bool = False
+    ddim_discretize: str = setting("uniform", check=one_of("uniform"))
+    ddim_steps: int | None = setting(None, check=positive)
+
+    def __post_init__(self) -> None:
+        cond_dim = self.obs_dim * self.cond_steps
+        _network_matches(self.actor, self.action_dim, self.horizon_steps, cond_dim, "model.actor")
+        if self.critic.cond_dim != cond_dim:
+            raise ConfigError(f"model.critic.cond_dim={self.critic.cond_dim} must equal obs_dim * cond_steps "
+                              f"= {cond_dim}")
+        _steps_check(self.denoising_steps, self.use_ddim, self.ddim_steps)
+        steps = self.ddim_steps if self.use_ddim else self.denoising_steps
+        if not 1 <= self.ft_denoising_steps <= steps:
+            raise ConfigError(f"ft_denoising_steps must be in [1, {steps}], got {self.ft_denoising_steps}")
+        if self.learn_eta and not self.use_ddim:
+            raise ConfigError("model.learn_eta needs use_ddim: eta only exists in DDIM sampling")
+        if self.clip_advantage_lower_quantile > self.clip_advantage_upper_quantile:
+            raise ConfigError("model.clip_advantage_lower_quantile must not exceed clip_advantage_upper_quantile")
+
+    def diffusion(self) -> DiffusionConfig:
+        """The diffusion policy's own arguments (actor as its network)."""
+        return DiffusionConfig(
+            network=self.actor, horizon_steps=self.horizon_steps, obs_dim=self.obs_dim, action_dim=self.action_dim,
+            cond_steps=self.cond_steps, denoising_steps=self.denoising_steps, predict_epsilon=self.predict_epsilon,
+            denoised_clip_value=self.denoised_clip_value, randn_clip_value=self.randn_clip_value,
+            final_action_clip_value=self.final_action_clip_value, eps_clip_value=self.eps_clip_value,
+            use_ddim=self.use_ddim, ddim_steps=self.ddim_steps)
+
+
+@dataclass(frozen=True)
+class GaussianPPOModelConfig:
+    """The `model` section of a Gaussian PPO config (upstream PPO_Gaussian's arguments)."""
+
+    actor: GaussianMLPConfig
+    critic: CriticObsConfig
+    horizon_steps: int = setting(check=positive)
+    clip_ploss_coef: float = setting(check=positive)
+    clip_vloss_coef: float | None = setting(None, check=positive)
+    norm_adv: bool = True
+    randn_clip_value: float = setting(10.0, check=positive)
+    tanh_output: bool = False
+
+    def __post_init__(self) -> None:
+        if self.actor.horizon_steps != self.horizon_steps:
+            raise ConfigError(f"model.actor.horizon_steps={self.actor.horizon_steps} disagrees with "
+                              f"model.horizon_steps={self.horizon_steps}")
+        if self.critic.cond_dim != self.actor.cond_dim:
+            raise ConfigError(f"model.critic.cond_dim={self.critic.cond_dim} must equal model.actor.cond_dim "
+                              f"= {self.actor.cond_dim}")

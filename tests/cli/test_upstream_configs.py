@@ -1,0 +1,133 @@
+"""Upstream irom-lab/dppo's own gym config files (tests/fixtures/upstream_cfg, values unchanged) load
+and run with `dppo` as they are: only key=value overrides that shorten the run."""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dppo.cli import main
+from shared.checkpoint import load_checkpoint
+from shared.settings import EvalConfig, FinetuneConfig, PretrainConfig, load_settings
+
+UPSTREAM = Path("tests/fixtures/upstream_cfg/cfg/gym")
+ALL = sorted(glob.glob(str(UPSTREAM / "**" / "*.yaml"), recursive=True))
+SHIPPED_PRETRAINED = "data/checkpoints/hopper_pretrain_diffusion_mlp_e40.npz"
+# where upstream's hopper fine-tune and eval configs look for their pre-trained policy, under DPPO_LOG_DIR
+UPSTREAM_BASE = "gym-pretrain/hopper-medium-v2_pre_diffusion_mlp_ta4_td20/2024-06-12_23-10-05/checkpoint/state_3000.pt"
+SHORT_FT = ["train.n_train_itr=2", "train.n_steps=3", "env.n_envs=2", "train.batch_size=6", "train.val_freq=2",
+            "env.max_episode_steps=24"]
+
+
+@pytest.fixture
+def upstream_env(tmp_path, monkeypatch):
+    """DPPO_LOG_DIR in tmp with the shipped pre-trained policy saved as upstream's state_3000.pt."""
+    monkeypatch.setenv("DPPO_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.delenv("DPPO_DATA_DIR", raising=False)  # default: data/, found in upstream's gym/<env>/ layout too
+    target = tmp_path / "logs" / UPSTREAM_BASE
+    target.parent.mkdir(parents=True)
+    ema = load_checkpoint(SHIPPED_PRETRAINED).group("ema")
+    state = OrderedDict((k, torch.from_numpy(np.asarray(v))) for k, v in ema.items())
+    torch.save({"epoch": 3000, "model": state, "ema": state}, target)
+    return tmp_path
+
+
+def test_every_vendored_upstream_config_is_the_pinned_commit_and_reads_unchanged():
+    assert len(ALL) == 16  # 12 DPPO / Gaussian PPO gym configs and 4 eval configs
+    kinds = {}
+    for path in ALL:
+        cfg = load_settings(path)
+        kinds[Path(path).name] = type(cfg)
+        assert "${" not in cfg.logdir and "now" not in cfg.logdir
+    assert kinds["pre_diffusion_mlp.yaml"] is PretrainConfig
+    assert kinds["ft_ppo_diffusion_mlp.yaml"] is FinetuneConfig and kinds["eval_gaussian_mlp.yaml"] is EvalConfig
+    gaussian = load_settings(str(UPSTREAM / "finetune/walker2d-v2/ppo_gaussian_mlp.yaml"))
+    assert not gaussian.is_diffusion and gaussian.gaussian_actor.fixed_std is None
+
+
+def test_upstream_plumbing_is_ignored_but_an_unknown_key_is_named(capsys):
+    path = str(UPSTREAM / "finetune/hopper-v2/ft_ppo_diffusion_mlp.yaml")
+    assert main(["parity", "--config", path, "train.not_a_key=1"]) == 2
+    assert "unknown config key 'train.not_a_key'" in capsys.readouterr().err
+
+
+def test_upstream_env_variables_have_defaults_or_one_message(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("DPPO_LOG_DIR", raising=False)
+    cfg = load_settings(str(UPSTREAM / "pretrain/hopper-medium-v2/pre_diffusion_mlp.yaml"))
+    assert cfg.logdir.startswith("runs/gym-pretrain/") and cfg.train_dataset_path.startswith("data/gym/")
+    custom = tmp_path / "c.yaml"
+    custom.write_text("x: ${oc.env:SOME_UNSET_VARIABLE_42}\n")
+    monkeypatch.delenv("SOME_UNSET_VARIABLE_42", raising=False)
+    assert main(["pretrain", "--config", str(custom), "--backend", "torch"]) == 2
+    assert "environment variable SOME_UNSET_VARIABLE_42 is not set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_upstream_pretrain_config_runs_on_our_data_layout(upstream_env, backend):
+    path = str(UPSTREAM / "pretrain/hopper-medium-v2/pre_diffusion_mlp.yaml")
+    assert main(["pretrain", "--config", path, "--backend", backend, "--quiet", "train.n_epochs=1",
+                 "train.max_n_episodes=4", "wandb=null"]) == 0
+    assert list((upstream_env / "logs" / "gym-pretrain").rglob("state_1.npz"))
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_upstream_dppo_finetune_config_runs_from_an_upstream_state_pt(upstream_env, backend, capsys):
+    """ft_ppo_diffusion_mlp.yaml's base_policy_path is upstream's state_3000.pt: it imports itself."""
+    path = str(UPSTREAM / "finetune/hopper-v2/ft_ppo_diffusion_mlp.yaml")
+    assert main(["finetune", "--config", path, "--backend", backend, "--quiet", *SHORT_FT]) == 0
+    assert "wandb" in capsys.readouterr().err  # upstream's wandb section without the package: one note, no failure
+    assert list((upstream_env / "logs" / "gym-finetune").rglob("state_1.npz"))
+
+
+def test_upstream_gaussian_config_runs_and_its_checkpoint_evaluates(upstream_env):
+    path = str(UPSTREAM / "finetune/hopper-v2/ppo_gaussian_mlp.yaml")
+    assert main(["finetune", "--config", path, "--backend", "tf", "--quiet", *SHORT_FT, "wandb=null"]) == 0
+    ckpt = next((upstream_env / "logs" / "gym-finetune").rglob("state_1.npz"))
+    assert main(["eval", "--config", path, "--backend", "torch", "--episodes", "2", f"base_policy_path={ckpt}",
+                 "env.max_episode_steps=20"]) == 0
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_upstream_eval_config_evaluates_an_upstream_state_pt(upstream_env, backend, capsys):
+    path = str(UPSTREAM / "eval/hopper-v2/eval_diffusion_mlp.yaml")
+    assert main(["eval", "--config", path, "--backend", backend, "--episodes", "2", "env.max_episode_steps=20"]) == 0
+    assert "return" in capsys.readouterr().out
+
+
+def test_walker2d_config_finds_data_in_upstreams_gym_layout(upstream_env, monkeypatch):
+    data = upstream_env / "data"
+    norm = data / "gym" / "walker2d-medium-v2" / "normalization.npz"
+    norm.parent.mkdir(parents=True)
+    np.savez(norm, obs_min=-np.ones(17), obs_max=np.ones(17), action_min=-np.ones(6), action_max=np.ones(6))
+    monkeypatch.setenv("DPPO_DATA_DIR", str(data))
+    path = str(UPSTREAM / "finetune/walker2d-v2/ppo_diffusion_mlp.yaml")
+    assert main(["finetune", "--config", path, "--backend", "torch", "--quiet", *SHORT_FT, "wandb=null",
+                 "model.actor.mlp_dims=[32,32,32]", "denoising_steps=4", "ft_denoising_steps=4"]) == 0
+
+
+def test_parity_runs_on_upstream_gaussian_and_dppo_configs():
+    for name in ("finetune/halfcheetah-v2/ppo_gaussian_mlp.yaml", "finetune/hopper-v2/ppo_diffusion_mlp.yaml"):
+        assert main(["parity", "--config", str(UPSTREAM / name), "--batch", "4", "model.actor.mlp_dims=[32,32,32]",
+                     "model.critic.mlp_dims=[16,16,16]"]) == 0, name
+
+
+def test_a_dppo_checkpoint_reader_points_at_the_importer(tmp_path, upstream_env, capsys):
+    state = upstream_env / "logs" / UPSTREAM_BASE
+    assert main(["export", "--checkpoint", str(state), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "dppo convert --from-upstream" in err and err.count("\n") == 1
+
+
+def test_convert_from_upstream_takes_overrides(tmp_path, upstream_env):
+    state = upstream_env / "logs" / UPSTREAM_BASE
+    path = str(UPSTREAM / "pretrain/hopper-medium-v2/pre_diffusion_mlp.yaml")
+    assert main(["convert", "--from-upstream", str(state), "--config", path, "--out", str(tmp_path / "c.npz"),
+                 "train.n_epochs=7"]) == 0
+    assert load_checkpoint(tmp_path / "c.npz").meta["config"]["train"]["n_epochs"] == 7
+    assert os.path.exists(tmp_path / "c.npz")

@@ -156,7 +156,7 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.act_steps > self.horizon_steps:
             raise ConfigError(f"act_steps={self.act_steps} cannot exceed horizon_steps={self.horizon_steps}")
-        if self.model.horizon_steps != self.horizon_steps:
+        if (self.model.horizon_steps or self.horizon_steps) != self.horizon_steps:
             raise ConfigError(f"model.horizon_steps={self.model.horizon_steps} disagrees with "
                               f"horizon_steps={self.horizon_steps}")
         if self.is_diffusion:

@@ -157,15 +157,15 @@ class GaussianPPOModelConfig:
 
     actor: GaussianMLPConfig
     critic: CriticObsConfig
-    horizon_steps: int = setting(check=positive)
     clip_ploss_coef: float = setting(check=positive)
+    horizon_steps: int | None = setting(None, check=positive, doc="defaults to model.actor.horizon_steps")
     clip_vloss_coef: float | None = setting(None, check=positive)
     norm_adv: bool = True
     randn_clip_value: float = setting(10.0, check=positive)
     tanh_output: bool = False
 
     def __post_init__(self) -> None:
-        if self.actor.horizon_steps != self.horizon_steps:
+        if self.horizon_steps is not None and self.actor.horizon_steps != self.horizon_steps:
             raise ConfigError(f"model.actor.horizon_steps={self.actor.horizon_steps} disagrees with "
                               f"model.horizon_steps={self.horizon_steps}")
         if self.critic.cond_dim != self.actor.cond_dim:

@@ -36,7 +36,8 @@ FINETUNE: Schema = {
     "denoising_steps": _opt(int, False), "ft_denoising_steps": _opt(int, False), "cond_steps": _INT,
     "horizon_steps": _INT, "act_steps": _INT, "wandb": ANY_MAPPING,
     "env": {"n_envs": _INT, "name": _opt(str, False), "max_episode_steps": _INT,
-            "reset_at_iteration": _opt(bool, False), "save_video": _opt(bool, False),
+            "reset_at_iteration": _opt(bool, False), "reset_after_eval_iteration": _opt(bool, False),
+            "save_video": _opt(bool, False),
             "best_reward_threshold_for_success": _opt(float, False), "asynchronous": _opt(bool, False),
             "wrappers": ANY_MAPPING},
     "train": {
@@ -45,6 +46,7 @@ FINETUNE: Schema = {
         "critic_lr": _FLOAT, "critic_weight_decay": _opt(float, False), "critic_lr_scheduler": _SCHEDULER,
         "save_model_freq": _INT, "val_freq": _INT, "render": ANY_MAPPING,
         "reward_scale_running": _opt(bool, False), "reward_scale_const": _opt(float, False),
+        "reward_scale_gamma": _opt(float), "logprob_batch_size": _opt(int, False),
         "gae_lambda": _FLOAT, "batch_size": _INT, "update_epochs": _INT, "vf_coef": _opt(float, False),
         "ent_coef": _opt(float, False), "target_kl": _opt(float), "max_grad_norm": _opt(float),
         "use_bc_loss": _opt(bool, False), "bc_loss_coeff": _opt(float, False), "n_eval_episodes": _opt(int, False),
@@ -98,6 +100,16 @@ class PPOSettings:
     norm_adv: bool
     clip_advantage_lower_quantile: float
     clip_advantage_upper_quantile: float
+    # Reset every env before each iteration (upstream's env.reset_at_iteration, default True there).
+    reset_at_iteration: bool = True
+    # Also reset right after an evaluation iteration. Upstream's comment promises this, but its code
+    # sets last_itr_eval = eval_mode just before the test, so it never happens: False reproduces that.
+    reset_after_eval_iteration: bool = False
+    # Discount of the running reward scaler's return. None: upstream's fixed 0.99 (it builds the scaler
+    # without passing train.gamma); a number: that discount.
+    reward_scale_gamma: float | None = None
+    # Rows scored (values, log-probs) per forward pass after a rollout (upstream's default 10000).
+    logprob_batch_size: int = 10000
 
 
 def is_diffusion(cfg: dict[str, Any]) -> bool:
@@ -113,7 +125,7 @@ def validate_finetune_config(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError("missing required config section 'model.actor'")
     cfg["model"]["actor"] = validate(actor, NETWORK if is_diffusion(cfg) else GAUSSIAN_ACTOR, "model.actor.")
     positive(cfg, "train.n_train_itr", "train.n_steps", "env.n_envs", "train.batch_size", "train.update_epochs",
-             "train.val_freq", "train.save_model_freq", "act_steps", "cond_steps", "horizon_steps",
+             "train.val_freq", "train.save_model_freq", "train.logprob_batch_size", "train.reward_scale_gamma", "act_steps", "cond_steps", "horizon_steps",
              "train.actor_lr", "train.critic_lr", "train.max_grad_norm", "train.target_kl", "model.clip_ploss_coef")
     if cfg["act_steps"] > cfg["horizon_steps"]:
         raise ConfigError(f"act_steps={cfg['act_steps']} cannot exceed horizon_steps={cfg['horizon_steps']}")
@@ -136,6 +148,9 @@ def ppo_settings(cfg: dict[str, Any]) -> PPOSettings:
         clip_ploss_coef=m["clip_ploss_coef"], clip_vloss_coef=m.get("clip_vloss_coef"),
         norm_adv=m.get("norm_adv", True), clip_advantage_lower_quantile=m.get("clip_advantage_lower_quantile", 0.0),
         clip_advantage_upper_quantile=m.get("clip_advantage_upper_quantile", 1.0),
+        reset_at_iteration=cfg["env"].get("reset_at_iteration", True),
+        reset_after_eval_iteration=cfg["env"].get("reset_after_eval_iteration", False),
+        reward_scale_gamma=t.get("reward_scale_gamma"), logprob_batch_size=t.get("logprob_batch_size", 10000),
     )
 
 

@@ -125,7 +125,8 @@ def validate_finetune_config(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError("missing required config section 'model.actor'")
     cfg["model"]["actor"] = validate(actor, NETWORK if is_diffusion(cfg) else GAUSSIAN_ACTOR, "model.actor.")
     positive(cfg, "train.n_train_itr", "train.n_steps", "env.n_envs", "train.batch_size", "train.update_epochs",
-             "train.val_freq", "train.save_model_freq", "train.logprob_batch_size", "train.reward_scale_gamma", "act_steps", "cond_steps", "horizon_steps",
+             "train.val_freq", "train.save_model_freq", "train.logprob_batch_size", "train.reward_scale_gamma",
+             "act_steps", "cond_steps", "horizon_steps",
              "train.actor_lr", "train.critic_lr", "train.max_grad_norm", "train.target_kl", "model.clip_ploss_coef")
     if cfg["act_steps"] > cfg["horizon_steps"]:
         raise ConfigError(f"act_steps={cfg['act_steps']} cannot exceed horizon_steps={cfg['horizon_steps']}")

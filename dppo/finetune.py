@@ -65,6 +65,22 @@ def resets_envs(itr: int, s: PPOSettings) -> bool:
     return s.reset_at_iteration or is_eval_iteration(itr, s) or (s.reset_after_eval_iteration and after_eval)
 
 
+def is_checkpoint_iteration(itr: int, s: PPOSettings) -> bool:
+    """Upstream's schedule: after iterations 0, save_model_freq, 2 * save_model_freq, ... and the last."""
+    return itr % s.save_model_freq == 0 or itr == s.n_train_itr - 1
+
+
+def iteration_start(venv: Any, obs: np.ndarray, done: np.ndarray, fresh: bool, itr: int,
+                    s: PPOSettings) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(observations, first0, reset) to start iteration `itr` from: all envs reset (first0 = 1) when
+    resets_envs says so, else the running episodes go on and first0 is the last iteration's done flags.
+    `fresh`: obs come from a reset no iteration has used yet (the run's first, seeded one)."""
+    reset = resets_envs(itr, s)
+    if reset and not fresh:
+        obs = venv.reset()[0]
+    return obs, (np.ones(s.n_envs) if reset or fresh else np.asarray(done, np.float64)), reset
+
+
 def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int, deterministic: bool,
             seed: int, itr: int, noise_shape: Callable[[int], tuple[int, ...]],
             first0: np.ndarray | None = None) -> dict[str, Any]:
@@ -137,13 +153,8 @@ def score_rollout(agent: Any, ro: dict[str, Any], s: PPOSettings, scaler: Runnin
     T, N = ro["rewards"].shape
     flat_obs = ro["obs"].reshape(T * N, *ro["obs"].shape[2:])
     flat_samples = {k: v.reshape(T * N, *v.shape[2:]) for k, v in ro["samples"].items()}
-    values, logprobs = evaluate_in_chunks(agent, flat_obs, flat_samples, s.logprob_batch_size)
-    values = values.reshape(T, N)
-    rewards = ro["rewards"]
-    if scaler is not None:
-        rewards = scaler(rewards.T, ro["first"][:-1].T).T
-    advantages, returns = gae(rewards * s.reward_scale_const, values, agent.value(ro["next_obs"]),
-                              ro["terminated"], s.gamma, s.gae_lambda)
+    sc = score_steps(agent, ro, s, scaler)
+    values, logprobs, advantages, returns = sc["values"], sc["logprobs"], sc["advantages"], sc["returns"]
     f32 = np.float32
     extra = {}
     if bc_noise_shape is not None:  # teacher-chain noise for the BC term, drawn once per rollout
@@ -151,6 +162,24 @@ def score_rollout(agent: Any, ro: dict[str, Any], s: PPOSettings, scaler: Runnin
     return {"obs": flat_obs.astype(f32), **{k: v.astype(f32) for k, v in flat_samples.items()}, **extra,
             "logprobs": logprobs.astype(f32), "values": values.reshape(-1).astype(f32),
             "advantages": advantages.reshape(-1).astype(f32), "returns": returns.reshape(-1).astype(f32)}
+
+
+def score_steps(agent: Any, ro: dict[str, Any], s: PPOSettings,
+                scaler: RunningRewardScaler | None) -> dict[str, np.ndarray]:
+    """The rollout's values (T, N), log-probs (T*N, ...), scaled rewards, advantages and returns
+    (T, N, float64), as upstream: the scaler sees first[:-1], whose row 0 is carried over."""
+    T, N = ro["rewards"].shape
+    flat_obs = ro["obs"].reshape(T * N, *ro["obs"].shape[2:])
+    flat_samples = {k: v.reshape(T * N, *v.shape[2:]) for k, v in ro["samples"].items()}
+    values, logprobs = evaluate_in_chunks(agent, flat_obs, flat_samples, s.logprob_batch_size)
+    values = np.asarray(values, np.float64).reshape(T, N)
+    rewards = ro["rewards"]
+    if scaler is not None:
+        rewards = scaler(rewards.T, ro["first"][:-1].T).T
+    next_value = np.asarray(agent.value(ro["next_obs"]), np.float64)
+    advantages, returns = gae(rewards * s.reward_scale_const, values, next_value, ro["terminated"], s.gamma,
+                              s.gae_lambda)
+    return {"values": values, "logprobs": logprobs, "rewards": rewards, "advantages": advantages, "returns": returns}
 
 
 def evaluate_in_chunks(agent: Any, obs: np.ndarray, samples: dict[str, np.ndarray],
@@ -210,10 +239,7 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
         for itr in range(start, s.n_train_itr):
             tic = time.perf_counter()
             eval_mode = is_eval_iteration(itr, s)
-            reset = resets_envs(itr, s)
-            if reset and not fresh:
-                obs = venv.reset()[0]
-            first0 = np.ones(s.n_envs) if reset or fresh else done
+            obs, first0, reset = iteration_start(venv, obs, done, fresh, itr, s)
             actor_lr, critic_lr = agent.actor_lr, agent.critic_lr
             set_rollout_threads(backend)
             ro = rollout(agent, venv, obs, s.n_steps, cfg["act_steps"], eval_mode, seed, itr, noise_shape(cfg),
@@ -239,7 +265,7 @@ def run_finetune(cfg: dict[str, Any], backend: str, quiet: bool = False) -> dict
             scalars = {f"{tag}/{k}": v for k, v in record.items() if isinstance(v, float)}
             writer.scalars(itr, scalars)
             wandb.log(itr, scalars)
-            if itr % s.save_model_freq == 0 or itr == s.n_train_itr - 1:  # upstream's schedule
+            if is_checkpoint_iteration(itr, s):
                 last_saved = run.checkpoint_path(itr)
                 groups = agent.state_groups()
                 if scaler is not None:

@@ -35,7 +35,8 @@ def test_finetune_and_eval_run_on_both_backends(tmp_path, capsys, backend):
         assert key in recs[1]
     for key in ("pg_loss", "v_loss", "approx_kl", "clipfrac", "explained_variance"):
         assert key in recs[1]
-    assert sorted(os.listdir(logdir / "checkpoint")) == ["state_0.npz", "state_2.npz"]  # upstream: itr % save_model_freq == 0, and the last
+    # upstream's schedule: itr % save_model_freq == 0, and the last iteration
+    assert sorted(os.listdir(logdir / "checkpoint")) == ["state_0.npz", "state_2.npz"]
     out = tmp_path / "eval.json"
     assert main(["eval", "--config", DPPO, "--backend", backend, "--episodes", "2", "--json", str(out), *TINY,
                  f"base_policy_path={logdir / 'checkpoint' / 'state_2.npz'}"]) == 0

@@ -4,8 +4,14 @@ Read top to bottom like CleanRL: collect n_steps x n_envs policy steps, score th
 (values, log-probs), scale rewards, GAE, then update_epochs of shuffled minibatches.
 All randomness the policy uses (sampling noise, minibatch order) is drawn in numpy
 keyed by (seed, iteration, step), so a torch run and a TF run see the same numbers,
-and a resumed run the same as an uninterrupted one. Envs are reset with seeds keyed by
-iteration right after each checkpoint, so resuming needs no simulator state.
+and a resumed run the same as an uninterrupted one.
+
+Iterations chain as upstream's: envs are reset before an iteration only when
+env.reset_at_iteration is set or the iteration is an evaluation one; otherwise the episodes
+running at the end of the last iteration go on, and that iteration's last done flags become
+this one's first episode-start markers (for the reward scaler's running return and for
+counting episodes). A checkpoint therefore carries the vector env's simulator state, the last
+observations and done flags, so that a resumed run continues exactly.
 """
 
 from __future__ import annotations
@@ -24,23 +30,68 @@ from dppo.runtime import env_spec, progress_bar, set_rollout_threads, set_update
 from dppo.tensorboard import ScalarWriter
 from dppo.wandb_log import WandbLogger
 from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from shared.envs import d4rl_normalized_score, make_vector_env
+from shared.envs import d4rl_normalized_score, make_vector_env, restore_vector_env_state, vector_env_state
 from shared.errors import CheckpointError, EnvironmentFailedError, TrainingDivergedError
 from shared.returns import RunningRewardScaler, gae
 from shared.settings import FinetuneConfig, PPOSettings
+
+# Upstream builds its RunningRewardScaler(n_envs) without passing train.gamma, so its running
+# return is always discounted with the scaler's default.
+UPSTREAM_REWARD_SCALE_GAMMA = 0.99
 
 
 def _noise_rng(seed: int, itr: int, step: int) -> np.random.Generator:
     return np.random.default_rng([seed, itr, step, 2])
 
 
+def make_reward_scaler(s: PPOSettings) -> RunningRewardScaler | None:
+    """The running reward scaler, discounting with train.reward_scale_gamma (None: upstream's 0.99)."""
+    if not s.reward_scale_running:
+        return None
+    gamma = UPSTREAM_REWARD_SCALE_GAMMA if s.reward_scale_gamma is None else s.reward_scale_gamma
+    return RunningRewardScaler(s.n_envs, gamma=gamma)
+
+
+def is_eval_iteration(itr: int, s: PPOSettings) -> bool:
+    """Every val_freq-th iteration evaluates (deterministic sampling, no update) unless train.force_train."""
+    return itr % s.val_freq == 0 and not s.force_train
+
+
+def resets_envs(itr: int, s: PPOSettings) -> bool:
+    """Whether all envs are reset before iteration `itr`, as upstream's driver actually decides it:
+    env.reset_at_iteration, or an evaluation iteration. Upstream also names "right after an
+    evaluation iteration", but it overwrites last_itr_eval with this iteration's eval_mode just
+    before testing it, so that case never fires; env.reset_after_eval_iteration turns it on."""
+    after_eval = itr > 0 and is_eval_iteration(itr - 1, s)
+    return s.reset_at_iteration or is_eval_iteration(itr, s) or (s.reset_after_eval_iteration and after_eval)
+
+
+def is_checkpoint_iteration(itr: int, s: PPOSettings) -> bool:
+    """Upstream's schedule: after iterations 0, save_model_freq, 2 * save_model_freq, ... and the last."""
+    return itr % s.save_model_freq == 0 or itr == s.n_train_itr - 1
+
+
+def iteration_start(venv: Any, obs: np.ndarray, done: np.ndarray, fresh: bool, itr: int,
+                    s: PPOSettings) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(observations, first0, reset) to start iteration `itr` from: all envs reset (first0 = 1) when
+    resets_envs says so, else the running episodes go on and first0 is the last iteration's done flags.
+    `fresh`: obs come from a reset no iteration has used yet (the run's first, seeded one)."""
+    reset = resets_envs(itr, s)
+    if reset and not fresh:
+        obs = venv.reset()[0]
+    return obs, (np.ones(s.n_envs) if reset or fresh else np.asarray(done, np.float64)), reset
+
+
 def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int, deterministic: bool,
-            seed: int, itr: int, noise_shape: Callable[[int], tuple[int, ...]]) -> dict[str, Any]:
-    """n_steps policy steps in every env. Arrays are (T, N, ...); `first` marks episode starts (T+1, N)."""
+            seed: int, itr: int, noise_shape: Callable[[int], tuple[int, ...]],
+            first0: np.ndarray | None = None) -> dict[str, Any]:
+    """n_steps policy steps in every env. Arrays are (T, N, ...); `first` marks episode starts (T+1, N):
+    first[0] = first0 (1 where the env was just reset, else the last iteration's done flag; all 1 if
+    None), first[t + 1] = the episode ended at step t (the env was reset within that step)."""
     n = obs.shape[0]
     obs_t, rewards, terminated = [], np.zeros((n_steps, n)), np.zeros((n_steps, n))
     first = np.zeros((n_steps + 1, n))
-    first[0] = 1.0
+    first[0] = 1.0 if first0 is None else first0
     samples: dict[str, list[np.ndarray]] = {}
     for step in range(n_steps):
         noise = _noise_rng(seed, itr, step).standard_normal(noise_shape(n)).astype(np.float32)
@@ -63,11 +114,13 @@ def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int
 
 
 def finished_episode_returns(rewards: np.ndarray, first: np.ndarray) -> list[float]:
-    """Returns of episodes that both started and ended inside this rollout (as upstream counts them)."""
+    """Returns of the episodes between consecutive start markers of `first` (T+1, N), env by env, as
+    upstream counts them: the steps before the first marker (an episode carried over from the last
+    iteration) and after the last one are not counted, nor are episodes of a single step."""
     out = []
     for e in range(rewards.shape[1]):
-        starts = np.flatnonzero(first[:, e])
-        out += [float(rewards[a:b, e].sum()) for a, b in zip(starts[:-1], starts[1:])]
+        starts = np.flatnonzero(first[:, e] == 1)
+        out += [float(rewards[a:b, e].sum()) for a, b in zip(starts[:-1], starts[1:]) if b - a > 1]
     return out
 
 
@@ -101,13 +154,8 @@ def score_rollout(agent: Any, ro: dict[str, Any], s: PPOSettings, scaler: Runnin
     T, N = ro["rewards"].shape
     flat_obs = ro["obs"].reshape(T * N, *ro["obs"].shape[2:])
     flat_samples = {k: v.reshape(T * N, *v.shape[2:]) for k, v in ro["samples"].items()}
-    values, logprobs = agent.evaluate(flat_obs, flat_samples)
-    values = values.reshape(T, N)
-    rewards = ro["rewards"]
-    if scaler is not None:
-        rewards = scaler(rewards.T, ro["first"][:-1].T).T
-    advantages, returns = gae(rewards * s.reward_scale_const, values, agent.value(ro["next_obs"]),
-                              ro["terminated"], s.gamma, s.gae_lambda)
+    sc = score_steps(agent, ro, s, scaler)
+    values, logprobs, advantages, returns = sc["values"], sc["logprobs"], sc["advantages"], sc["returns"]
     f32 = np.float32
     extra = {}
     if bc_noise_shape is not None:  # teacher-chain noise for the BC term, drawn once per rollout
@@ -115,6 +163,32 @@ def score_rollout(agent: Any, ro: dict[str, Any], s: PPOSettings, scaler: Runnin
     return {"obs": flat_obs.astype(f32), **{k: v.astype(f32) for k, v in flat_samples.items()}, **extra,
             "logprobs": logprobs.astype(f32), "values": values.reshape(-1).astype(f32),
             "advantages": advantages.reshape(-1).astype(f32), "returns": returns.reshape(-1).astype(f32)}
+
+
+def score_steps(agent: Any, ro: dict[str, Any], s: PPOSettings,
+                scaler: RunningRewardScaler | None) -> dict[str, np.ndarray]:
+    """The rollout's values (T, N), log-probs (T*N, ...), scaled rewards, advantages and returns
+    (T, N, float64), as upstream: the scaler sees first[:-1], whose row 0 is carried over."""
+    T, N = ro["rewards"].shape
+    flat_obs = ro["obs"].reshape(T * N, *ro["obs"].shape[2:])
+    flat_samples = {k: v.reshape(T * N, *v.shape[2:]) for k, v in ro["samples"].items()}
+    values, logprobs = evaluate_in_chunks(agent, flat_obs, flat_samples, s.logprob_batch_size)
+    values = np.asarray(values, np.float64).reshape(T, N)
+    rewards = ro["rewards"]
+    if scaler is not None:
+        rewards = scaler(rewards.T, ro["first"][:-1].T).T
+    next_value = np.asarray(agent.value(ro["next_obs"]), np.float64)
+    advantages, returns = gae(rewards * s.reward_scale_const, values, next_value, ro["terminated"], s.gamma,
+                              s.gae_lambda)
+    return {"values": values, "logprobs": logprobs, "rewards": rewards, "advantages": advantages, "returns": returns}
+
+
+def evaluate_in_chunks(agent: Any, obs: np.ndarray, samples: dict[str, np.ndarray],
+                       chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """agent.evaluate over consecutive blocks of `chunk` rows (train.logprob_batch_size), concatenated."""
+    parts = [agent.evaluate(obs[i:i + chunk], {k: v[i:i + chunk] for k, v in samples.items()})
+             for i in range(0, len(obs), chunk)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
@@ -130,44 +204,50 @@ def run_finetune(cfg: FinetuneConfig, backend: str, quiet: bool = False) -> dict
     seed = cfg.seed
     run = RunDir(cfg.logdir)
     agent = make_agent(cfg, backend)
-    scaler = RunningRewardScaler(s.n_envs, gamma=s.gamma) if s.reward_scale_running else None
-    start = 0
+    scaler = make_reward_scaler(s)
+    start, ckpt = 0, None
     resume_from = cfg.resume or run.latest_checkpoint()
     if resume_from:
         ckpt = load_checkpoint(resume_from)
         if ckpt.meta.get("kind") != "finetune" or "itr" not in ckpt.meta or "actor_optimizer" not in ckpt.groups:
             raise CheckpointError(f"{resume_from} is not a resumable fine-tuning checkpoint (no optimizer state); "
                                   "pass it as base_policy_path")
-        done = int(ckpt.meta["itr"])
-        agent.load_groups(ckpt.groups, *_scheduler_steps(done + 1, s))
+        done_itr = int(ckpt.meta["itr"])
+        agent.load_groups(ckpt.groups, *_scheduler_steps(done_itr + 1, s))
         if scaler is not None and "reward_scaler" in ckpt.groups:
             scaler.load_state(ckpt.groups["reward_scaler"])
-        run.truncate_metrics("itr", done)
-        start = done + 1
-        print(f"resumed from {resume_from} (iteration {done})", file=sys.stderr)
+        run.truncate_metrics("itr", done_itr)
+        start = done_itr + 1
+        print(f"resumed from {resume_from} (iteration {done_itr})", file=sys.stderr)
     run.write_config(cfg.raw)
 
     bc_shape = bc_noise_shape(cfg)
     spec = env_spec(cfg)
     venv = make_vector_env(spec)
     env_failed = False
-    obs = venv.reset(seed=[seed + 1000 * start + i for i in range(s.n_envs)])[0]
+    # Seeded once, as upstream seeds its vector env once; later resets draw from the envs' own RNGs.
+    obs = venv.reset(seed=[seed + i for i in range(s.n_envs)])[0]
+    done, fresh = np.ones(s.n_envs), True  # fresh: obs come from a reset not yet used by an iteration
+    if ckpt is not None:
+        obs, done, fresh = _restore_envs(venv, ckpt, obs, s, seed, start)
     writer, wandb = ScalarWriter(run.root / "tensorboard", backend), WandbLogger(cfg.wandb, cfg.raw)
     bar = progress_bar(s.n_train_itr, start, "itr", quiet)
-    env_steps = start * s.n_steps * s.n_envs * cfg.act_steps
+    steps_per_itr = s.n_steps * s.n_envs * cfg.act_steps  # counted in training iterations only, as upstream
+    env_steps = sum(steps_per_itr for i in range(start) if not is_eval_iteration(i, s))
     last_saved, record = resume_from, {}
     try:
         for itr in range(start, s.n_train_itr):
             tic = time.perf_counter()
-            eval_mode = itr % s.val_freq == 0
+            eval_mode = is_eval_iteration(itr, s)
+            obs, first0, reset = iteration_start(venv, obs, done, fresh, itr, s)
             actor_lr, critic_lr = agent.actor_lr, agent.critic_lr
             set_rollout_threads(backend)
             ro = rollout(agent, venv, obs, s.n_steps, cfg.act_steps, eval_mode, seed, itr,
-                         lambda n: noise_shape(cfg, n))
-            obs = ro["next_obs"]
-            env_steps += s.n_steps * s.n_envs * cfg.act_steps
+                         lambda n: noise_shape(cfg, n), first0)
+            obs, done, fresh = ro["next_obs"], ro["first"][-1], False
+            env_steps += 0 if eval_mode else steps_per_itr
             returns = finished_episode_returns(ro["rewards"], ro["first"])
-            record = {"itr": itr, "env_steps": env_steps, "eval": eval_mode,
+            record = {"itr": itr, "env_steps": env_steps, "eval": eval_mode, "env_reset": bool(reset),
                       "avg_episode_reward": float(np.mean(returns)) if returns else None,
                       "num_episodes": len(returns), "actor_lr": actor_lr, "critic_lr": critic_lr}
             if not eval_mode:
@@ -185,14 +265,17 @@ def run_finetune(cfg: FinetuneConfig, backend: str, quiet: bool = False) -> dict
             scalars = {f"{tag}/{k}": v for k, v in record.items() if isinstance(v, float)}
             writer.scalars(itr, scalars)
             wandb.log(itr, scalars)
-            if (itr + 1) % s.save_model_freq == 0 or itr == s.n_train_itr - 1:
+            if is_checkpoint_iteration(itr, s):
                 last_saved = run.checkpoint_path(itr)
                 groups = agent.state_groups()
                 if scaler is not None:
                     groups["reward_scaler"] = scaler.state()
+                groups["rollout"] = {"obs": obs, "done": done}
+                env_state = vector_env_state(venv)
+                if env_state is not None:
+                    groups["env"] = env_state
                 meta = {"framework": backend, "itr": itr, "step": itr, "config": cfg.raw, "kind": "finetune"}
                 save_checkpoint(last_saved, Checkpoint(groups, meta))
-                obs = venv.reset(seed=[seed + 1000 * (itr + 1) + i for i in range(s.n_envs)])[0]
             bar.update(1)
     except EnvironmentFailedError as exc:
         env_failed = True
@@ -205,6 +288,19 @@ def run_finetune(cfg: FinetuneConfig, backend: str, quiet: bool = False) -> dict
         with contextlib.suppress(Exception):  # after a worker died, stop the others instead of waiting on them
             venv.close(terminate=True) if env_failed and spec.asynchronous else venv.close()
     return {"iterations": s.n_train_itr, "last": record, "checkpoint": str(last_saved), "logdir": str(run.root)}
+
+
+def _restore_envs(venv: Any, ckpt: Checkpoint, obs: np.ndarray, s: PPOSettings, seed: int,
+                  start: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(obs, done flags, fresh) to continue from a checkpoint: its simulator state when it has one
+    for this many envs; otherwise (an env that is not MuJoCo, an older checkpoint) every env is
+    reset, seeded by iteration, and the next iteration starts new episodes."""
+    saved = ckpt.groups.get("rollout")
+    if saved is not None and "env" in ckpt.groups and len(saved["obs"]) == s.n_envs:
+        restore_vector_env_state(venv, dict(ckpt.groups["env"]))
+        return np.asarray(saved["obs"]), np.asarray(saved["done"], np.float64), False
+    print("checkpoint has no simulator state for these envs: resetting them", file=sys.stderr)
+    return venv.reset(seed=[seed + 1000 * start + i for i in range(s.n_envs)])[0], np.ones(s.n_envs), True
 
 
 def _scheduler_steps(iterations_done: int, s: PPOSettings) -> tuple[int, int]:

@@ -11,6 +11,7 @@ episode and the last one's is in info["final_obs"].
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,6 +87,65 @@ class MultiStepLowdim(gym.Wrapper):
             if terminated or truncated:
                 break
         return self._stacked(), total, terminated, truncated, info
+
+    @property
+    def sim_state(self) -> dict[str, np.ndarray] | None:
+        """Everything the next steps and autoresets depend on, or None when the simulator is not MuJoCo:
+        MuJoCo's full integration state (qpos, qvel, act, warm start, time), the TimeLimit step count,
+        the observation history and the env's reset RNG."""
+        base = self.env.unwrapped
+        if not (hasattr(base, "model") and hasattr(base, "data")):
+            return None
+        import mujoco
+
+        kind = mujoco.mjtState.mjSTATE_INTEGRATION
+        physics = np.empty(mujoco.mj_stateSize(base.model, kind))
+        mujoco.mj_getState(base.model, base.data, physics, kind)
+        limit = _time_limit(self.env)
+        return {"mujoco": physics, "history": np.stack(self.history),
+                "elapsed_steps": np.asarray(-1 if limit is None else limit._elapsed_steps),
+                "np_random": np.asarray(json.dumps(base.np_random.bit_generator.state))}
+
+    @sim_state.setter
+    def sim_state(self, state: dict[str, np.ndarray]) -> None:
+        import mujoco
+
+        base = self.env.unwrapped
+        mujoco.mj_setState(base.model, base.data, np.asarray(state["mujoco"], np.float64),
+                           mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(base.model, base.data)
+        limit = _time_limit(self.env)
+        if limit is not None:
+            limit._elapsed_steps = int(state["elapsed_steps"])
+        self.history.clear()
+        self.history.extend(np.asarray(state["history"], np.float32))
+        base.np_random.bit_generator.state = json.loads(str(state["np_random"]))
+
+
+def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            return env
+        env = env.env
+    return None
+
+
+def vector_env_state(venv: gym.vector.VectorEnv) -> dict[str, np.ndarray] | None:
+    """Every env's sim_state as flat arrays "<env>.<field>" (sync or async vector env), or None when
+    some env cannot be snapshotted."""
+    states = venv.get_attr("sim_state")
+    if any(st is None for st in states):
+        return None
+    return {f"{i}.{k}": v for i, st in enumerate(states) for k, v in st.items()}
+
+
+def restore_vector_env_state(venv: gym.vector.VectorEnv, flat: dict[str, np.ndarray]) -> None:
+    """Inverse of vector_env_state on a vector env of the same size that has been reset once."""
+    states: list[dict[str, np.ndarray]] = [{} for _ in range(venv.num_envs)]
+    for key, value in flat.items():
+        i, _, name = key.partition(".")
+        states[int(i)][name] = value
+    venv.set_attr("sim_state", states)
 
 
 @dataclass(frozen=True)

@@ -90,14 +90,9 @@ class PPOSettings:
     n_critic_warmup_itr: int
     reward_scale_running: bool
     reward_scale_const: float
-    reward_scale_gamma: float | None  # None: upstream's fixed 0.99 (its scaler is built without train.gamma)
     val_freq: int
-    force_train: bool
     save_model_freq: int
     n_eval_episodes: int
-    reset_at_iteration: bool
-    reset_after_eval_iteration: bool
-    logprob_batch_size: int
     actor_lr: float
     critic_lr: float
     actor_weight_decay: float
@@ -109,6 +104,11 @@ class PPOSettings:
     norm_adv: bool
     clip_advantage_lower_quantile: float
     clip_advantage_upper_quantile: float
+    reward_scale_gamma: float | None = None  # None: upstream's fixed 0.99 (its scaler is built without train.gamma)
+    force_train: bool = False
+    reset_at_iteration: bool = True  # upstream's env.reset_at_iteration default
+    reset_after_eval_iteration: bool = False
+    logprob_batch_size: int = 10000
 
 
 @dataclass(frozen=True)

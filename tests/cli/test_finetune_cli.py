@@ -35,7 +35,8 @@ def test_finetune_and_eval_run_on_both_backends(tmp_path, capsys, backend):
         assert key in recs[1]
     for key in ("pg_loss", "v_loss", "approx_kl", "clipfrac", "explained_variance"):
         assert key in recs[1]
-    assert sorted(os.listdir(logdir / "checkpoint")) == ["state_1.npz", "state_2.npz"]
+    # upstream's schedule: itr % save_model_freq == 0, and the last iteration
+    assert sorted(os.listdir(logdir / "checkpoint")) == ["state_0.npz", "state_2.npz"]
     out = tmp_path / "eval.json"
     assert main(["eval", "--config", DPPO, "--backend", backend, "--episodes", "2", "--json", str(out), *TINY,
                  f"base_policy_path={logdir / 'checkpoint' / 'state_2.npz'}"]) == 0
@@ -52,7 +53,7 @@ def test_sigkill_then_resume_logs_the_same_iterations(tmp_path):
            f"logdir={killed}", *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not (killed / "checkpoint" / "state_11.npz").exists() and time.time() < deadline:
+    while not (killed / "checkpoint" / "state_12.npz").exists() and time.time() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL

@@ -52,7 +52,6 @@ def _inputs(ctx: Context, name: str) -> dict[str, np.ndarray]:
 
 def build(ctx: Context) -> None:
     import torch
-
     from model.common.critic import CriticObs
     from model.common.mlp_gaussian import Gaussian_MLP
     from model.diffusion.mlp_diffusion import DiffusionMLP

@@ -12,6 +12,13 @@ term is one float32 ulp of the largest value, so a computation that happens to r
 float32 (|up32 - up64| = 0) still gets a one-ulp-per-K budget rather than none. Discrete outputs
 (integers, booleans) must be equal. Nothing here is widened per test: a check that needs more
 than this budget is a disagreement with upstream, reported, not hidden.
+
+Gradients are compared as one vector per network (`assert_gradient_matches_upstream`): the
+gradient of a loss w.r.t. all of actor_ft's (or the critic's) parameters. Backpropagation carries
+one float32 error through every tensor of that vector, and a small tensor fed by cancelling
+contributions (a time-embedding bias: |g| ~ 5e-4, summed over B*K rows of ~1e-2 terms) inherits
+absolute errors set by the larger terms, not by its own size; per tensor, the rule would demand
+more than float32 can give there.
 """
 
 from __future__ import annotations
@@ -85,3 +92,16 @@ def assert_matches_upstream(ours: object, case: Case, key: str, what: str = "") 
     d, b = distance(ours, up32), budget(up32, case.up64[key])
     assert d <= b, (f"{label}: max|ours - upstream32| = {d:.3g} exceeds the budget {b:.3g} "
                     f"(K={K:g} x (max|up32 - up64| + eps32 * max|up64|))")
+
+
+def assert_gradient_matches_upstream(ours: dict[str, np.ndarray], case: Case, prefix: str, what: str = "") -> None:
+    """The rule above on the concatenated gradient of every parameter under prefix (e.g. 'grad/actor_ft.')."""
+    keys = sorted(k for k in case.up32 if k.startswith(prefix))
+    assert keys, f"{case.name}: no upstream gradients under {prefix}"
+    assert set(keys) == {k for k in ours if k.startswith(prefix)}, f"{case.name}: gradient names differ"
+    vec = {g: np.concatenate([np.ravel(np.asarray(src[k], np.float64)) for k in keys])
+           for g, src in (("ours", ours), ("up32", case.up32), ("up64", case.up64))}
+    d, b = distance(vec["ours"], vec["up32"]), budget(vec["up32"], vec["up64"])
+    worst = max(keys, key=lambda k: distance(ours[k], case.up32[k]))
+    assert d <= b, (f"{case.section}/{case.name}/{prefix}* {what}: max|ours - upstream32| = {d:.3g} (worst {worst}) "
+                    f"exceeds the budget {b:.3g}")

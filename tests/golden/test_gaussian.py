@@ -43,7 +43,8 @@ def test_gaussian_sampling_with_injected_noise_matches_upstream(name: str, backe
 
 def _loss(case: Case, backend: str) -> dict[str, np.ndarray]:
     m = case.meta
-    agent = _agent(Case("gaussian", m["weights"]), backend, norm_adv=m["norm_adv"], clip_vloss_coef=m["clip_vloss_coef"],
+    agent = _agent(Case("gaussian", m["weights"]), backend, norm_adv=m["norm_adv"],
+                   clip_vloss_coef=m["clip_vloss_coef"],
                    clip_ploss_coef=m["clip_ploss_coef"], ent_coef=m["ent_coef"], vf_coef=m["vf_coef"])
     batch = {"obs": Case("gaussian", m["weights"]).inp["obs"], **case.inp}
     named = agent.actor_named + agent.critic_named

@@ -12,7 +12,8 @@ from tests.golden.twins import critic_config, ppo_settings
 SAMPLES = [n for n in cases("gaussian") if Case("gaussian", n).meta["kind"] == "sample"]
 LOSSES = [n for n in cases("gaussian") if Case("gaussian", n).meta["kind"] == "loss"]
 DETERMINISTIC = pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="golden finding: upstream's deterministic Gaussian action is a sample with std 1e-4 "
+    strict=True, raises=AssertionError,
+    reason="golden finding: upstream's deterministic Gaussian action is a sample with std 1e-4 "
     "(mean + 1e-4 * clip(z)); ours returns the mean exactly")
 
 

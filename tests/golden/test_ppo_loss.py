@@ -13,10 +13,12 @@ TERMS = ("pg_loss", "v_loss", "clipfrac", "approx_kl", "ratio", "bc_loss")
 LOSS_CASES = [n for n in cases("ppo_loss") if Case("ppo_loss", n).meta["kind"] == "loss"]
 
 QUANTILE_WITHOUT_NORM = pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="issue 10 item 2: upstream clips advantages to their quantiles whether or not norm_adv "
+    strict=True, raises=AssertionError,
+    reason="issue 10 item 2: upstream clips advantages to their quantiles whether or not norm_adv "
     "is on; ours only inside norm_adv")
 ENTROPY = pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="golden finding: upstream's DPPO entropy_loss is -mean(eta) (-1 for DDPM, -base_eta for "
+    strict=True, raises=AssertionError,
+    reason="golden finding: upstream's DPPO entropy_loss is -mean(eta) (-1 for DDPM, -base_eta for "
     "DDIM), ours is 0; a constant with fixed eta (no gradient), but it shifts the logged total loss by "
     "ent_coef * mean(eta) and with a learned eta it would carry eta's gradient")
 

@@ -11,7 +11,8 @@ from tests.golden.twins import critic_config, diffusion_config, dppo_settings, h
 CRITIC = {"cond_dim": 3, "mlp_dims": [16, 16]}
 KNOWN = {
     "ft_ddim_det_eta_fixed": pytest.mark.xfail(
-        strict=True, raises=AssertionError, reason="issue 10 item 1: deterministic DDIM keeps the configured eta in the mean; "
+        strict=True, raises=AssertionError,
+        reason="issue 10 item 1: deterministic DDIM keeps the configured eta in the mean; "
         "upstream uses eta = 0 when deterministic"),
 }
 

@@ -10,9 +10,9 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+from shared.model_config import DiffusionConfig
 
 from scripts.golden.common import Context, f32, load_weights
-from shared.model_config import DiffusionConfig
 from shared.param_spec import (
     CriticObsConfig,
     DiffusionMLPConfig,

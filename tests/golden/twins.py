@@ -7,10 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from shared.finetune_config import DPPOSettings, PPOSettings
 from shared.lr_schedule import CosineWarmupRestarts
-from shared.model_config import DiffusionConfig
 from shared.param_spec import CriticObsConfig, DiffusionMLPConfig, critic_obs_spec, torch_default_init
+from shared.settings import DiffusionConfig, DPPOSettings, PPOSettings
 
 
 def _tuples(d: dict) -> dict:

@@ -20,6 +20,7 @@ from core_tf.ppo_agent import PPOAgent
 from core_tf.ppo_loss import (
     LOGPROB_MAX,
     LOGPROB_MIN,
+    clip_advantages,
     clipped_policy_loss,
     normal_logprob,
     normalize_advantages,
@@ -146,7 +147,8 @@ class PPODiffusionAgent(PPOAgent):
         oldlogprobs = self._mean_logprob(b["logprobs"])
         adv = b["advantages"]
         if s.norm_adv:
-            adv = normalize_advantages(adv, s.clip_advantage_lower_quantile, s.clip_advantage_upper_quantile)
+            adv = normalize_advantages(adv)
+        adv = clip_advantages(adv, s.clip_advantage_lower_quantile, s.clip_advantage_upper_quantile)
         adv = tf.repeat(adv, K) * tf.tile(self.discount, [B])  # (B*K,), row b*K + j
         pg_loss, approx_kl, clipfrac = clipped_policy_loss(newlogprobs, oldlogprobs, adv,
                                                            tf.tile(self.clip_coefs, [B]))

@@ -66,7 +66,7 @@ class PPOGaussianAgent(PPOAgent):
         newlogprobs, entropy = self._logprob_entropy(b["obs"], b["actions"])
         adv = b["advantages"]
         if s.norm_adv:
-            adv = normalize_advantages(adv, s.clip_advantage_lower_quantile, s.clip_advantage_upper_quantile)
+            adv = normalize_advantages(adv)  # upstream's Gaussian PPO clips no quantiles
         pg_loss, approx_kl, clipfrac = clipped_policy_loss(newlogprobs, b["logprobs"], adv, s.clip_ploss_coef)
         v_loss = value_loss(tf.reshape(self.model.critic(b["obs"]), [-1]), b["returns"], b["values"],
                             s.clip_vloss_coef)

@@ -24,6 +24,7 @@ from core_torch.ppo_agent import PPOAgent
 from core_torch.ppo_loss import (
     LOGPROB_MAX,
     LOGPROB_MIN,
+    clip_advantages,
     clipped_policy_loss,
     normal_logprob,
     normalize_advantages,
@@ -165,7 +166,8 @@ class PPODiffusionAgent(PPOAgent):
         oldlogprobs = self._mean_logprob(b["logprobs"])
         adv = b["advantages"]
         if s.norm_adv:
-            adv = normalize_advantages(adv, s.clip_advantage_lower_quantile, s.clip_advantage_upper_quantile)
+            adv = normalize_advantages(adv)
+        adv = clip_advantages(adv, s.clip_advantage_lower_quantile, s.clip_advantage_upper_quantile)
         adv = adv.repeat_interleave(K) * self.discount.repeat(B)  # (B*K,), row b*K + j
         pg_loss, approx_kl, clipfrac = clipped_policy_loss(newlogprobs, oldlogprobs, adv, self.clip_coefs.repeat(B))
         v_loss = value_loss(self.model.critic(b["obs"]).reshape(-1), b["returns"], b["values"], s.clip_vloss_coef)

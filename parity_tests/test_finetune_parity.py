@@ -26,6 +26,7 @@ from shared.finetune_config import ppo_settings
 dppo_variants = st.fixed_dictionaries({
     "steps": st.integers(3, 10), "ft": st.integers(1, 3), "ddim": st.booleans(), "act_steps": st.integers(1, 4),
     "activation": st.sampled_from(["ReLU", "Mish", "ELU"]), "seed": st.integers(0, 1000),
+    "eta": st.sampled_from([None, 0.5, 1.0]),
 })
 
 
@@ -34,6 +35,8 @@ def _dppo_overrides(v: dict) -> list[str]:
            f"act_steps={v['act_steps']}", f"model.actor.activation_type={v['activation']}", f"seed={v['seed']}"]
     if v["ddim"]:
         out += ["model.use_ddim=true", f"model.ddim_steps={v['steps'] - 1}"]
+        if v["eta"] is not None:
+            out.append(f"model.eta={{base_eta: {v['eta']}, min_eta: 0.1, max_eta: 1.0}}")
     return out
 
 
@@ -86,14 +89,17 @@ def _grads_tf(agent, batch):
             {n: (np.zeros(tuple(v.shape)) if g is None else g.numpy()) for (n, v), g in zip(named, grads)})
 
 
-@pytest.mark.parametrize("kind", ["dppo", "dppo_ddim", "dppo_ddim_eta", "dppo_value_clip", "dppo_bc", "gaussian"])
+@pytest.mark.parametrize("kind", ["dppo", "dppo_ddim", "dppo_ddim_eta", "dppo_value_clip", "dppo_clip_no_norm",
+                                  "dppo_bc", "gaussian"])
 def test_every_ppo_loss_term_and_its_gradients_agree(kind):
     overrides = {"dppo": SMALL_DPPO, "dppo_ddim": [*SMALL_DPPO, "model.use_ddim=true", "model.ddim_steps=4"],
                  "dppo_value_clip": [*SMALL_DPPO, "model.clip_vloss_coef=0.2",
                                      "model.clip_advantage_lower_quantile=0.1",
                                      "model.clip_advantage_upper_quantile=0.9"],
                  "dppo_ddim_eta": [*SMALL_DPPO, "model.use_ddim=true", "model.ddim_steps=4",
-                                   "model.eta={base_eta:0.5}"],
+                                   "model.eta={base_eta: 0.5}"],
+                 "dppo_clip_no_norm": [*SMALL_DPPO, "model.norm_adv=false", "model.clip_advantage_lower_quantile=0.2",
+                                       "model.clip_advantage_upper_quantile=0.7"],
                  "dppo_bc": [*SMALL_DPPO, "train.use_bc_loss=true", "train.bc_loss_coeff=0.5"],
                  "gaussian": SMALL_GAUSSIAN}[kind]
     cfg, twins = agents(GAUSSIAN_CONFIG if kind == "gaussian" else DPPO_CONFIG, overrides)

@@ -7,6 +7,7 @@ from typing import Any
 
 from shared.config_schema import ANY_MAPPING, Field, Schema, positive, validate
 from shared.errors import ConfigError
+from shared.eta import EtaConfig, eta_config
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.lr_schedule import from_config as lr_from_config
 from shared.pretrain_config import NETWORK
@@ -48,16 +49,20 @@ FINETUNE: Schema = {
         "gae_lambda": _FLOAT, "batch_size": _INT, "update_epochs": _INT, "vf_coef": _opt(float, False),
         "ent_coef": _opt(float, False), "target_kl": _opt(float), "max_grad_norm": _opt(float),
         "use_bc_loss": _opt(bool, False), "bc_loss_coeff": _opt(float, False), "n_eval_episodes": _opt(int, False),
+        "eta_lr": _opt(float, False), "eta_weight_decay": _opt(float, False), "eta_lr_scheduler": ANY_MAPPING,
+        "eta_update_interval": _opt(int, False), "logprob_batch_size": _opt(int, False),
     },
     "model": {
         "gamma_denoising": _opt(float, False), "clip_ploss_coef": _FLOAT, "clip_ploss_coef_base": _opt(float, False),
         "clip_ploss_coef_rate": _opt(float, False), "clip_vloss_coef": _opt(float),
         "clip_advantage_lower_quantile": _opt(float, False), "clip_advantage_upper_quantile": _opt(float, False),
         "norm_adv": _opt(bool, False), "randn_clip_value": _opt(float, False),
-        "min_sampling_denoising_std": _opt(float, False), "min_logprob_denoising_std": _opt(float, False),
+        "min_sampling_denoising_std": _opt((float, dict), False), "min_logprob_denoising_std": _opt(float, False),
         "denoised_clip_value": _opt(float), "final_action_clip_value": _opt(float),
         "predict_epsilon": _opt(bool, False),
         "use_ddim": _opt(bool, False), "ddim_steps": _opt(int), "eta": ANY_MAPPING, "network_path": _opt(str),
+        "learn_eta": _opt(bool, False), "eps_clip_value": _opt(float), "ft_denoising_steps_d": _opt(int, False),
+        "ft_denoising_steps_t": _opt(int, False),
         "actor": ANY_MAPPING, "critic": CRITIC, "ft_denoising_steps": _opt(int, False),
         "horizon_steps": _opt(int, False), "obs_dim": _opt(int, False), "action_dim": _opt(int, False),
         "denoising_steps": _opt(int, False), "cond_steps": _opt(int, False), "device": _opt(str),
@@ -98,6 +103,11 @@ class PPOSettings:
     norm_adv: bool
     clip_advantage_lower_quantile: float
     clip_advantage_upper_quantile: float
+    eta_lr: float = 0.0  # the eta optimizer's (model.learn_eta only)
+    eta_weight_decay: float = 0.0
+    eta_schedule: CosineWarmupRestarts | None = None
+    eta_update_interval: int = 1  # eta steps on minibatches whose index within the epoch is a multiple of this
+    logprob_batch_size: int = 10000  # rows per chunk when scoring a rollout's values and log-probs
 
 
 def is_diffusion(cfg: dict[str, Any]) -> bool:
@@ -136,7 +146,25 @@ def ppo_settings(cfg: dict[str, Any]) -> PPOSettings:
         clip_ploss_coef=m["clip_ploss_coef"], clip_vloss_coef=m.get("clip_vloss_coef"),
         norm_adv=m.get("norm_adv", True), clip_advantage_lower_quantile=m.get("clip_advantage_lower_quantile", 0.0),
         clip_advantage_upper_quantile=m.get("clip_advantage_upper_quantile", 1.0),
+        **_eta_training(cfg), logprob_batch_size=int(t.get("logprob_batch_size", 10000)),
     )
+
+
+def _eta_training(cfg: dict[str, Any]) -> dict[str, Any]:
+    """train.eta_* (read only with model.learn_eta, as upstream); the schedule's peak is eta_lr."""
+    t = cfg["train"]
+    if not (cfg["model"].get("learn_eta") and t.get("eta_lr") is not None):
+        if cfg["model"].get("learn_eta"):
+            raise ConfigError("model.learn_eta needs train.eta_lr")
+        return {}
+    sched = t.get("eta_lr_scheduler") or {}
+    if "first_cycle_steps" not in sched:
+        raise ConfigError("model.learn_eta needs train.eta_lr_scheduler.first_cycle_steps")
+    interval = int(t.get("eta_update_interval", 1))
+    if interval < 1:
+        raise ConfigError(f"config key 'train.eta_update_interval' must be > 0, got {interval}")
+    return {"eta_lr": float(t["eta_lr"]), "eta_weight_decay": float(t.get("eta_weight_decay", 0.0)),
+            "eta_schedule": lr_from_config(sched, t["eta_lr"]), "eta_update_interval": interval}
 
 
 @dataclass(frozen=True)
@@ -152,7 +180,18 @@ class DPPOSettings:
     reward_horizon: int  # = act_steps: only executed actions carry the policy gradient
     use_bc_loss: bool
     bc_loss_coeff: float
-    ddim_eta: float  # fixed eta of the DDIM variant
+    eta: EtaConfig | None = None  # DDIM eta (model.eta); None: eta = 0
+    learn_eta: bool = False
+    ft_denoising_steps_d: int = 0  # anneal: every ft_denoising_steps_t iterations, K -= ft_denoising_steps_d
+    ft_denoising_steps_t: int = 0
+    # model.min_sampling_denoising_std given as a schedule mapping: its value after k iterations (k = 0 first)
+    min_sampling_std_schedule: CosineWarmupRestarts | None = None
+
+    def min_sampling_std(self, iterations: int) -> float:
+        """The exploration std floor after `iterations` scheduler steps (one per iteration, as upstream)."""
+        if self.min_sampling_std_schedule is None:
+            return self.min_sampling_denoising_std
+        return self.min_sampling_std_schedule(iterations)
 
 
 def dppo_settings(cfg: dict[str, Any]) -> DPPOSettings:
@@ -160,13 +199,36 @@ def dppo_settings(cfg: dict[str, Any]) -> DPPOSettings:
     ft = cfg.get("ft_denoising_steps", m.get("ft_denoising_steps"))
     if ft is None:
         raise ConfigError("missing required config key 'ft_denoising_steps'")
-    eta = m.get("eta") or {}
+    eta = m.get("eta")
+    if m.get("learn_eta") and not m.get("use_ddim"):
+        raise ConfigError("model.learn_eta needs model.use_ddim (DDPM has no eta)")
+    min_std = m.get("min_sampling_denoising_std", 0.1)
+    schedule = _std_schedule(min_std) if isinstance(min_std, dict) else None
     return DPPOSettings(
         ft_denoising_steps=int(ft), gamma_denoising=float(m.get("gamma_denoising", 0.99)),
         clip_ploss_coef_base=float(m.get("clip_ploss_coef_base", 1e-3)),
         clip_ploss_coef_rate=float(m.get("clip_ploss_coef_rate", 3.0)),
-        min_sampling_denoising_std=float(m.get("min_sampling_denoising_std", 0.1)),
+        min_sampling_denoising_std=schedule(0) if schedule is not None else float(min_std),
         min_logprob_denoising_std=float(m.get("min_logprob_denoising_std", 0.1)),
         reward_horizon=int(cfg["act_steps"]), use_bc_loss=bool(t.get("use_bc_loss", False)),
-        bc_loss_coeff=float(t.get("bc_loss_coeff", 0.0)), ddim_eta=float(eta.get("base_eta", 1.0 if eta else 0.0)),
+        bc_loss_coeff=float(t.get("bc_loss_coeff", 0.0)),
+        eta=None if eta is None else eta_config(eta, int(cfg["action_dim"]), int(cfg["obs_dim"]) * cfg["cond_steps"]),
+        learn_eta=bool(m.get("learn_eta", False)), ft_denoising_steps_d=int(m.get("ft_denoising_steps_d", 0)),
+        ft_denoising_steps_t=int(m.get("ft_denoising_steps_t", 0)), min_sampling_std_schedule=schedule,
     )
+
+
+def _std_schedule(section: dict[str, Any]) -> CosineWarmupRestarts:
+    """min_sampling_denoising_std as a scheduler mapping ({_target_, first_cycle_steps, max_lr, min_lr,
+    warmup_steps, cycle_mult, gamma}): upstream's cosine warm-up-restarts curve over iterations."""
+    known = {"_target_", "first_cycle_steps", "max_lr", "min_lr", "warmup_steps", "cycle_mult", "gamma"}
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ConfigError(f"unknown config key 'model.min_sampling_denoising_std.{unknown[0]}'")
+    for key in ("first_cycle_steps", "max_lr"):
+        if key not in section:
+            raise ConfigError(f"missing required config key 'model.min_sampling_denoising_std.{key}'")
+    try:
+        return lr_from_config(section, section["max_lr"])
+    except ValueError as exc:
+        raise ConfigError(f"model.min_sampling_denoising_std: {exc}") from None

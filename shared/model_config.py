@@ -87,6 +87,7 @@ class DiffusionConfig:
     final_action_clip_value: float | None = None
     use_ddim: bool = False
     ddim_steps: int | None = None
+    eps_clip_value: float | None = None  # DDIM only: clamp the recomputed epsilon to +-this (upstream)
 
     def __post_init__(self) -> None:
         net = self.network
@@ -129,4 +130,5 @@ def diffusion_config(cfg: dict, network_key: str = "network") -> DiffusionConfig
         final_action_clip_value=config_value(model, "final_action_clip_value", "model", float, None),
         use_ddim=config_value(model, "use_ddim", "model", bool, False),
         ddim_steps=config_value(model, "ddim_steps", "model", int, None),
+        eps_clip_value=config_value(model, "eps_clip_value", "model", float, None),
     )

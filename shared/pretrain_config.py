@@ -24,6 +24,7 @@ NETWORK: Schema = {
 MODEL: Schema = {
     "network": NETWORK, "horizon_steps": _INT, "obs_dim": _INT, "action_dim": _INT, "denoising_steps": _INT,
     "cond_steps": _opt(int, False), "predict_epsilon": _opt(bool, False), "denoised_clip_value": _opt(float),
+    "eps_clip_value": _opt(float),
     "randn_clip_value": _opt(float, False), "final_action_clip_value": _opt(float), "use_ddim": _opt(bool, False),
     "ddim_steps": _opt(int), "network_path": _opt(str), "device": _opt(str), "_target_": _opt(str),
 }

@@ -11,6 +11,7 @@ from typing import Any
 from dppo.checkpoints import read_checkpoint
 from shared.checkpoint import check_strict
 from shared.errors import CheckpointError, ConfigError
+from shared.eta import eta_init, eta_spec
 from shared.finetune_config import dppo_settings, is_diffusion, ppo_settings
 from shared.model_config import (
     config_activation,
@@ -58,7 +59,7 @@ def base_policy_params(path: str, spec: OrderedDict) -> OrderedDict:
     """Starting weights for a DPPO agent from `path`.
 
     A pre-training checkpoint gives its EMA policy (as upstream) to both actor and actor_ft; the
-    critic keeps its fresh initialisation. A fine-tuning checkpoint gives its whole model, as
+    critic and a DDIM eta keep their fresh initialisation. A fine-tuning checkpoint gives its whole model, as
     upstream restores it: frozen base actor, fine-tuned actor_ft and critic.
     """
     ckpt = read_checkpoint(path)
@@ -72,7 +73,8 @@ def base_policy_params(path: str, spec: OrderedDict) -> OrderedDict:
     if not base:
         raise CheckpointError(f"{path} [{group}] holds no pre-trained diffusion policy (network.* tensors)")
     policy = OrderedDict((f"{p}{k}", v) for p in ("actor.", "actor_ft.") for k, v in base.items())
-    check_strict({k: v for k, v in spec.items() if not k.startswith("critic.")}, policy, f"base policy {path}")
+    check_strict({k: v for k, v in spec.items() if not k.startswith(("critic.", "eta."))}, policy,
+                 f"base policy {path}")
     return policy
 
 
@@ -89,6 +91,9 @@ def make_diffusion_agent(cfg: dict[str, Any], backend: str) -> Any:
     spec.update(diffusion_mlp_spec(dc.network, "actor_ft."))
     spec.update(critic_obs_spec(critic, "critic."))
     init = torch_default_init(spec, cfg["seed"])
+    if d.eta is not None:  # upstream builds eta whenever model.eta is given (DDPM never reads it)
+        spec.update(eta_spec(d.eta))
+        init.update(eta_init(d.eta, cfg["seed"]))
     path = cfg.get("base_policy_path")
     if path:
         init.update(base_policy_params(path, spec))

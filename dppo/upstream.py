@@ -9,6 +9,7 @@ Our canonical names are upstream's state_dict keys, so the mapping is mostly ide
 | fine-tuning `model`: actor.*            | `model`: actor.* (frozen base policy)   |
 | fine-tuning `model`: actor_ft.*         | `model`: actor_ft.*                     |
 | fine-tuning `model`: critic.*           | `model`: critic.*                       |
+| fine-tuning `model`: eta.* (model.eta)  | `model`: eta.* (DDIM eta: logit or MLP) |
 | fine-tuning `model`: network.*          | dropped: the same tensors as actor.*    |
 
 A fine-tuning checkpoint without actor.* takes its base policy from network.*. Keys that hold no
@@ -27,6 +28,8 @@ import numpy as np
 from dppo.models import model_plan
 from shared.checkpoint import Checkpoint, check_strict
 from shared.errors import CheckpointError
+from shared.eta import eta_spec
+from shared.finetune_config import dppo_settings
 from shared.param_spec import critic_obs_spec, diffusion_mlp_spec
 
 _CONSTANT_SUFFIXES = (".logvar_min", ".logvar_max")
@@ -77,6 +80,8 @@ def import_upstream(path: str | os.PathLike, cfg: dict[str, Any]) -> Checkpoint:
         spec.update(diffusion_mlp_spec(net, "actor_ft."))
         if plan.critic is not None:
             spec.update(critic_obs_spec(plan.critic, "critic."))
+        if model_cfg.get("eta") is not None:  # upstream keeps eta.* whenever its config names an eta
+            spec.update(eta_spec(dppo_settings(cfg).eta))
         check_strict(spec, state, f"upstream {path} [model]")
         groups = {"model": state}
         itr = int(payload.get("itr", 0))

@@ -68,7 +68,7 @@ def _grads_torch(agent, batch):
     loss = terms["pg_loss"] + s.ent_coef * terms["entropy_loss"] + s.vf_coef * terms["v_loss"]
     if "bc_loss" in terms:
         loss = loss + terms.pop("bc_coef") * terms["bc_loss"]
-    named = agent.actor_named + agent.critic_named
+    named = agent.actor_named + agent.critic_named + getattr(agent, "eta_named", [])
     for _, p in named:
         p.grad = None
     loss.backward()
@@ -77,7 +77,7 @@ def _grads_torch(agent, batch):
 
 
 def _grads_tf(agent, batch):
-    named = agent.actor_named + agent.critic_named
+    named = agent.actor_named + agent.critic_named + getattr(agent, "eta_named", [])
     s = agent.settings
     with tf.GradientTape() as tape:
         terms = agent.loss_terms({k: tf.constant(v) for k, v in batch.items()})
@@ -141,3 +141,43 @@ def test_one_full_ppo_update_gives_the_same_parameters(kind):
         for name, value in groups["torch"]["model"].items():
             if name.startswith("actor."):
                 np.testing.assert_array_equal(value, groups["tf"]["model"][name])
+
+
+_LEARN_ETA = ["model.learn_eta=true", "train.eta_lr=1e-2",
+              "train.eta_lr_scheduler={first_cycle_steps: 10, min_lr: 1e-3, warmup_steps: 0}"]
+ETA_VARIANTS = {
+    "fixed_eps_clip": ["model.eta={base_eta: 1.0}", "model.eps_clip_value=0.5"],
+    "action": ["model.eta={_target_: model.diffusion.eta.EtaAction, base_eta: 0.6}", *_LEARN_ETA],
+    "state": ["model.eta={_target_: model.diffusion.eta.EtaState, mlp_dims: [8, 8], gain: 1.0}", *_LEARN_ETA],
+    "state_action": ["model.eta={_target_: model.diffusion.eta.EtaStateAction, mlp_dims: [8], gain: 1.0, "
+                     "activation_type: Mish}", *_LEARN_ETA],
+}
+
+
+@settings(max_examples=4)
+@given(kind=st.sampled_from(sorted(ETA_VARIANTS)), seed=st.integers(0, 1000), ent_coef=st.sampled_from([0.0, 0.1]))
+def test_ddim_eta_kinds_agree_in_chains_logprobs_losses_and_gradients(kind, seed, ent_coef):
+    """In-graph DDIM sigma from a learned / per-dim / per-state eta, and epsilon clipping, in both twins."""
+    overrides = [*SMALL_DPPO, "model.use_ddim=true", "model.ddim_steps=5", f"seed={seed}",
+                 f"train.ent_coef={ent_coef}", *ETA_VARIANTS[kind]]
+    cfg, twins = agents(DPPO_CONFIG, overrides)
+    obs = np.random.default_rng(seed).uniform(-1, 1, (6, 1, 11)).astype(np.float32)
+    noise = np.random.default_rng(seed + 1).standard_normal((6, 6, 4, 3)).astype(np.float32)
+    report = ParityReport()
+    for det in (True, False):
+        a, b = twins["torch"].act(obs, noise, det), twins["tf"].act(obs, noise, det)
+        report.compare("chain", f"deterministic={det}", a["chains"], b["chains"], tol.CHAIN_RTOL)
+        report.compare("logprobs", f"deterministic={det}", twins["torch"].evaluate(obs, a)[1],
+                       twins["tf"].evaluate(obs, a)[1], tol.FORWARD_RTOL)
+    batch = rollout_buffer(cfg, twins["torch"], 24, seed=seed)
+    batch["logprobs"] = batch["logprobs"] + np.random.default_rng(2).normal(0, 0.05, batch["logprobs"].shape).astype(
+        np.float32)
+    terms_a, grads_a = _grads_torch(twins["torch"], batch)
+    terms_b, grads_b = _grads_tf(twins["tf"], batch)
+    for k in terms_a:
+        report.compare("loss", k, terms_a[k], terms_b[k], tol.loss_term_rtol(k))
+    for name, g in grads_a.items():
+        report.compare("grad", name, g, grads_b[name], tol.GRADIENT_RTOL)
+    assert report.ok, "\n" + report.table()
+    if kind != "fixed_eps_clip":
+        assert any(np.abs(g).max() > 0 for n, g in grads_a.items() if n.startswith("eta."))

@@ -117,6 +117,16 @@ def sampling_plan(
     )
 
 
+def ddim_step_arrays(plan: SamplingPlan, steps: slice = slice(None)) -> dict[str, np.ndarray]:
+    """What a DDIM step with a tensor eta needs, for the plan's `steps`: sqrt(a), sqrt(1 - a), sqrt(a_prev),
+    a_prev and sigma at eta = 1 (sigma = max(eta sigma_unit, 1e-10) is then formed in the graph)."""
+    if plan.alpha is None or plan.alpha_prev is None or plan.sigma_unit is None:
+        raise ValueError("ddim_step_arrays needs a DDIM plan")
+    a, a_prev = plan.alpha[steps], plan.alpha_prev[steps]
+    return {"sqrt_a": np.sqrt(a), "sqrt_1ma": np.sqrt(1.0 - a), "sqrt_a_prev": np.sqrt(a_prev), "a_prev": a_prev,
+            "sigma_unit": plan.sigma_unit[steps]}
+
+
 @dataclass(frozen=True)
 class FinetuneTables:
     """The last K (fine-tuned) reverse steps of a plan, in chain order, each (K,).

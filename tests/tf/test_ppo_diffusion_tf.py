@@ -15,3 +15,27 @@ def test_deterministic_ddim_ignores_eta():
 
 def test_advantages_are_quantile_clipped_without_norm_adv():
     cases.quantile_clip_without_norm_adv("tf", _terms)
+
+
+def _eta_params(agent):
+    return {n: v.numpy().copy() for n, v in agent.eta_named}
+
+
+def test_in_graph_eta_matches_fixed_tables():
+    cases.in_graph_eta_matches_fixed_tables("tf")
+
+
+def test_eps_clip_changes_the_chain():
+    cases.eps_clip_changes_the_chain("tf")
+
+
+def test_eta_optimizer_steps_on_interval():
+    cases.eta_optimizer_steps_on_interval("tf", _eta_params)
+
+
+def test_annealing_shrinks_k_and_resumes():
+    cases.annealing_shrinks_k_and_resumes("tf")
+
+
+def test_chunked_evaluate_matches():
+    cases.chunked_evaluate_matches("tf")

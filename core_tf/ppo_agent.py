@@ -33,7 +33,18 @@ class PPOAgent(ABC):
         self.critic_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.actor_sched = CosineAnnealingWarmupRestarts(s.actor_schedule, s.n_train_itr + 1)
         self.critic_sched = CosineAnnealingWarmupRestarts(s.critic_schedule, s.n_train_itr + 1)
-        self._compiled: dict[bool, tf.types.experimental.PolymorphicFunction] = {}
+        # a learned DDIM eta (model.learn_eta): its own AdamW and schedule (upstream's eta_optimizer)
+        self.eta_named = [(n, v) for n, v in named if n.startswith("eta.")]
+        self.eta_opt = self.eta_sched = None
+        self.eta_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
+        if self.eta_named:
+            if s.eta_schedule is None:
+                raise ValueError("a learned eta needs PPOSettings.eta_schedule (train.eta_lr_scheduler)")
+            self.eta_opt = AdamW(self.eta_named, s.eta_weight_decay)
+            self.eta_sched = CosineAnnealingWarmupRestarts(s.eta_schedule, s.n_train_itr + 1)
+        self.batches_per_epoch = max(1, s.n_steps * s.n_envs // s.batch_size)
+        self._minibatch = 0  # update() calls since the last end_iteration
+        self._compiled: dict[tuple[bool, bool], tf.types.experimental.PolymorphicFunction] = {}
 
     @property
     def actor_lr(self) -> float:
@@ -47,46 +58,67 @@ class PPOAgent(ABC):
     def loss_terms(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """pg_loss, entropy_loss, v_loss (differentiable), approx_kl, clipfrac; optionally bc_loss and bc_coef."""
 
-    def _update(self, batch: dict[str, tf.Tensor], update_actor: bool) -> dict[str, tf.Tensor]:
+    def _update(self, batch: dict[str, tf.Tensor], update_actor: bool, step_eta: bool) -> dict[str, tf.Tensor]:
         s = self.settings
         actor_vars = [v for _, v in self.actor_named]
         critic_vars = [v for _, v in self.critic_named]
+        eta_vars = [v for _, v in self.eta_named]
         with tf.GradientTape() as tape:
             terms = self.loss_terms(batch)
             loss = terms["pg_loss"] + s.ent_coef * terms["entropy_loss"] + s.vf_coef * terms["v_loss"]
             if "bc_loss" in terms:
                 loss = loss + terms["bc_coef"] * terms["bc_loss"]
-        grads = tape.gradient(loss, actor_vars + critic_vars)
-        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, actor_vars + critic_vars)]
-        actor_grads, critic_grads = grads[: len(actor_vars)], grads[len(actor_vars):]
+        every = actor_vars + critic_vars + eta_vars
+        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(loss, every), every)]
+        n_a, n_c = len(actor_vars), len(critic_vars)
+        actor_grads, critic_grads, eta_grads = grads[:n_a], grads[n_a:n_a + n_c], grads[n_a + n_c:]
         if update_actor:
             actor_grads, _ = clip_grad_norm(actor_grads, s.max_grad_norm)
             self.actor_opt.apply(actor_grads, actor_vars, self.actor_sched(self.actor_updates))
+        if step_eta:
+            self.eta_opt.apply(eta_grads, eta_vars, self.eta_sched(self.eta_updates))
         self.critic_opt.apply(critic_grads, critic_vars, self.critic_sched(self.critic_updates))
         return {k: v for k, v in terms.items() if k != "bc_coef"}
 
-    def update(self, batch: dict[str, np.ndarray], update_actor: bool) -> dict[str, float]:
-        """One minibatch: loss = pg + ent_coef*entropy + vf_coef*value (+ bc); actor clipped, critic not."""
-        if update_actor not in self._compiled:
-            self._compiled[update_actor] = tf.function(lambda b, u=update_actor: self._update(b, u),
-                                                       reduce_retracing=True, jit_compile=True)
-        out = self._compiled[update_actor]({k: tf.constant(v) for k, v in batch.items()})
+    def step_eta(self, update_actor: bool, minibatch: int | None) -> bool:
+        """Upstream steps eta after critic warm-up on minibatches with `batch % eta_update_interval == 0`,
+        batch counting from 0 in each epoch; without `minibatch` it is counted here (ppo_update's order)."""
+        index = self._minibatch % self.batches_per_epoch if minibatch is None else minibatch
+        self._minibatch += 1
+        return self.eta_opt is not None and update_actor and index % self.settings.eta_update_interval == 0
+
+    def update(self, batch: dict[str, np.ndarray], update_actor: bool,
+               minibatch: int | None = None) -> dict[str, float]:
+        """One minibatch: loss = pg + ent_coef*entropy + vf_coef*value (+ bc); actor clipped, critic and eta not.
+        minibatch: the batch's index within its epoch (for eta_update_interval)."""
+        key = (update_actor, self.step_eta(update_actor, minibatch))
+        if key not in self._compiled:
+            self._compiled[key] = tf.function(lambda b, k=key: self._update(b, *k), reduce_retracing=True,
+                                              jit_compile=True)
+        out = self._compiled[key]({k: tf.constant(v) for k, v in batch.items()})
         return {k: float(v) for k, v in out.items()}
 
     def end_iteration(self, update_actor: bool) -> None:
         if update_actor:
             self.actor_updates.assign_add(1)
+            if self.eta_opt is not None:
+                self.eta_updates.assign_add(1)
         self.critic_updates.assign_add(1)
+        self._minibatch = 0
 
     def state_groups(self) -> dict[str, OrderedDict]:
         return {"model": export_state(self.model), "actor_optimizer": self.actor_opt.state(),
                 "critic_optimizer": self.critic_opt.state(),
+                **({"eta_optimizer": self.eta_opt.state()} if self.eta_opt is not None else {}),
                 "rng": OrderedDict(tf=tf.random.get_global_generator().state.numpy().copy())}
 
     def load_groups(self, groups: dict[str, OrderedDict], actor_steps: int, critic_steps: int) -> None:
         load_state(self.model, groups["model"], "model")
         self.actor_opt.load_state(groups["actor_optimizer"])
         self.critic_opt.load_state(groups["critic_optimizer"])
+        if self.eta_opt is not None:
+            self.eta_opt.load_state(groups["eta_optimizer"])
+            self.eta_updates.assign(actor_steps)  # stepped with the actor's schedule, as upstream
         if "rng" in groups and "tf" in groups["rng"]:
             tf.random.get_global_generator().state.assign(np.asarray(groups["rng"]["tf"]))
         self.actor_updates.assign(actor_steps)

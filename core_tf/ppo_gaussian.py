@@ -14,6 +14,7 @@ from core_tf.module import Module
 from core_tf.ppo_agent import PPOAgent
 from core_tf.ppo_loss import clipped_policy_loss, normal_entropy, normal_logprob, normalize_advantages, value_loss
 from shared.param_spec import CriticObsConfig, GaussianMLPConfig
+from shared.ppo_math import GAUSSIAN_EVAL_STD
 from shared.settings import PPOSettings
 
 
@@ -38,8 +39,8 @@ class PPOGaussianAgent(PPOAgent):
 
     def _act_graph(self, obs: tf.Tensor, noise: tf.Tensor, deterministic: bool) -> tf.Tensor:
         mean, std = self.model.actor(obs)
-        if deterministic:
-            return mean
+        if deterministic:  # upstream still samples, with a tiny std
+            std = tf.fill(tf.shape(mean), tf.constant(GAUSSIAN_EVAL_STD, mean.dtype))
         c = self.model.randn_clip_value
         return mean + std * tf.clip_by_value(noise, -c, c)
 
@@ -66,7 +67,7 @@ class PPOGaussianAgent(PPOAgent):
         newlogprobs, entropy = self._logprob_entropy(b["obs"], b["actions"])
         adv = b["advantages"]
         if s.norm_adv:
-            adv = normalize_advantages(adv, s.clip_advantage_lower_quantile, s.clip_advantage_upper_quantile)
+            adv = normalize_advantages(adv)  # upstream's Gaussian PPO clips no quantiles
         pg_loss, approx_kl, clipfrac = clipped_policy_loss(newlogprobs, b["logprobs"], adv, s.clip_ploss_coef)
         v_loss = value_loss(tf.reshape(self.model.critic(b["obs"]), [-1]), b["returns"], b["values"],
                             s.clip_vloss_coef)

@@ -28,12 +28,16 @@ def quantile(x: tf.Tensor, q: float) -> tf.Tensor:
     return tf.gather(xs, lo) + frac * (tf.gather(xs, hi) - tf.gather(xs, lo))
 
 
-def normalize_advantages(adv: tf.Tensor, lower_q: float = 0.0, upper_q: float = 1.0) -> tf.Tensor:
-    """(adv - mean) / (unbiased std + 1e-8), then clipped to its [lower_q, upper_q] quantiles.  (B,)"""
+def normalize_advantages(adv: tf.Tensor) -> tf.Tensor:
+    """(adv - mean) / (unbiased std + 1e-8).  (B,)"""
     n = tf.cast(tf.size(adv), adv.dtype)
     centered = adv - tf.reduce_mean(adv)
     std = tf.sqrt(tf.reduce_sum(tf.square(centered)) / (n - 1.0))
-    adv = centered / (std + 1e-8)
+    return centered / (std + 1e-8)
+
+
+def clip_advantages(adv: tf.Tensor, lower_q: float = 0.0, upper_q: float = 1.0) -> tf.Tensor:
+    """Clip to the batch's [lower_q, upper_q] quantiles; DPPO does it whether or not it normalised.  (B,)"""
     return tf.clip_by_value(adv, quantile(adv, lower_q), quantile(adv, upper_q))
 
 

@@ -30,6 +30,16 @@ class PPOAgent(ABC):
         self.critic_opt = make_adamw([p for _, p in self.critic_named], s.critic_lr, s.critic_weight_decay)
         self.actor_sched = CosineAnnealingWarmupRestarts(self.actor_opt, s.actor_schedule)
         self.critic_sched = CosineAnnealingWarmupRestarts(self.critic_opt, s.critic_schedule)
+        # a learned DDIM eta (model.learn_eta): its own AdamW and schedule (upstream's eta_optimizer)
+        self.eta_named = [(n, p) for n, p in named if n.startswith("eta.")]
+        self.eta_opt = self.eta_sched = None
+        if self.eta_named:
+            if s.eta_schedule is None:
+                raise ValueError("a learned eta needs PPOSettings.eta_schedule (train.eta_lr_scheduler)")
+            self.eta_opt = make_adamw([p for _, p in self.eta_named], s.eta_lr, s.eta_weight_decay)
+            self.eta_sched = CosineAnnealingWarmupRestarts(self.eta_opt, s.eta_schedule)
+        self.batches_per_epoch = max(1, s.n_steps * s.n_envs // s.batch_size)
+        self._minibatch = 0  # update() calls since the last end_iteration
 
     @property
     def actor_lr(self) -> float:
@@ -43,19 +53,33 @@ class PPOAgent(ABC):
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """pg_loss, entropy_loss, v_loss (differentiable), approx_kl, clipfrac; optionally bc_loss and bc_coef."""
 
-    def update(self, batch: dict[str, np.ndarray], update_actor: bool) -> dict[str, float]:
-        """One minibatch: loss = pg + ent_coef*entropy + vf_coef*value (+ bc); actor clipped, critic not."""
+    def step_eta(self, update_actor: bool, minibatch: int | None) -> bool:
+        """Upstream steps eta after critic warm-up on minibatches with `batch % eta_update_interval == 0`,
+        batch counting from 0 in each epoch; without `minibatch` it is counted here (ppo_update's order)."""
+        index = self._minibatch % self.batches_per_epoch if minibatch is None else minibatch
+        self._minibatch += 1
+        return self.eta_opt is not None and update_actor and index % self.settings.eta_update_interval == 0
+
+    def update(self, batch: dict[str, np.ndarray], update_actor: bool,
+               minibatch: int | None = None) -> dict[str, float]:
+        """One minibatch: loss = pg + ent_coef*entropy + vf_coef*value (+ bc); actor clipped, critic and eta not.
+        minibatch: the batch's index within its epoch (for eta_update_interval)."""
         s = self.settings
+        step_eta = self.step_eta(update_actor, minibatch)
         terms = self.loss_terms({k: torch.from_numpy(v) for k, v in batch.items()})
         loss = terms["pg_loss"] + s.ent_coef * terms["entropy_loss"] + s.vf_coef * terms["v_loss"]
         if "bc_loss" in terms:
             loss = loss + terms["bc_coef"] * terms["bc_loss"]
         self.actor_opt.zero_grad(set_to_none=True)
         self.critic_opt.zero_grad(set_to_none=True)
+        if self.eta_opt is not None:
+            self.eta_opt.zero_grad(set_to_none=True)
         loss.backward()
         if update_actor:
             clip_grad_norm([p for _, p in self.actor_named], s.max_grad_norm)
             self.actor_opt.step()
+        if step_eta:
+            self.eta_opt.step()
         self.critic_opt.step()
         return {k: float(v.detach()) for k, v in terms.items() if k != "bc_coef"}
 
@@ -65,21 +89,29 @@ class PPOAgent(ABC):
             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
             if update_actor:
                 self.actor_sched.step()
+                if self.eta_sched is not None:
+                    self.eta_sched.step()
             self.critic_sched.step()
+        self._minibatch = 0
 
     def state_groups(self) -> dict[str, OrderedDict]:
         return {"model": export_state(self.model),
                 "actor_optimizer": adamw_state(self.actor_opt, self.actor_named),
                 "critic_optimizer": adamw_state(self.critic_opt, self.critic_named),
+                **({"eta_optimizer": adamw_state(self.eta_opt, self.eta_named)} if self.eta_opt is not None else {}),
                 "rng": OrderedDict(torch=torch.get_rng_state().numpy().copy())}
 
     def load_groups(self, groups: dict[str, OrderedDict], actor_steps: int, critic_steps: int) -> None:
         load_state(self.model, groups["model"], "model")
         load_adamw_state(self.actor_opt, self.actor_named, groups["actor_optimizer"])
         load_adamw_state(self.critic_opt, self.critic_named, groups["critic_optimizer"])
+        scheds = [(self.actor_sched, actor_steps), (self.critic_sched, critic_steps)]
+        if self.eta_opt is not None:
+            load_adamw_state(self.eta_opt, self.eta_named, groups["eta_optimizer"])
+            scheds.append((self.eta_sched, actor_steps))  # stepped with the actor's, as upstream
         if "rng" in groups and "torch" in groups["rng"]:
             torch.set_rng_state(torch.from_numpy(np.asarray(groups["rng"]["torch"], np.uint8)))
-        for sched, steps in ((self.actor_sched, actor_steps), (self.critic_sched, critic_steps)):
+        for sched, steps in scheds:
             sched.last_epoch = steps
             for group in sched.optimizer.param_groups:
                 group["lr"] = sched.schedule(steps)

@@ -14,6 +14,7 @@ from core_torch.gaussian_mlp import GaussianMLP
 from core_torch.ppo_agent import PPOAgent
 from core_torch.ppo_loss import clipped_policy_loss, normal_entropy, normal_logprob, normalize_advantages, value_loss
 from shared.param_spec import CriticObsConfig, GaussianMLPConfig
+from shared.ppo_math import GAUSSIAN_EVAL_STD
 from shared.settings import PPOSettings
 
 
@@ -38,11 +39,10 @@ class PPOGaussianAgent(PPOAgent):
     @torch.no_grad()
     def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
         mean, std = self.model.actor(torch.from_numpy(obs))
-        if deterministic:
-            actions = mean
-        else:
-            c = self.model.randn_clip_value
-            actions = mean + std * torch.from_numpy(noise).clamp(-c, c)
+        if deterministic:  # upstream still samples, with a tiny std
+            std = torch.full_like(mean, GAUSSIAN_EVAL_STD)
+        c = self.model.randn_clip_value
+        actions = mean + std * torch.from_numpy(noise).clamp(-c, c)
         return {"actions": actions.reshape(len(obs), *self.chunk).numpy()}
 
     def _logprob_entropy(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +65,7 @@ class PPOGaussianAgent(PPOAgent):
         newlogprobs, entropy = self._logprob_entropy(b["obs"], b["actions"])
         adv = b["advantages"]
         if s.norm_adv:
-            adv = normalize_advantages(adv, s.clip_advantage_lower_quantile, s.clip_advantage_upper_quantile)
+            adv = normalize_advantages(adv)  # upstream's Gaussian PPO clips no quantiles
         pg_loss, approx_kl, clipfrac = clipped_policy_loss(newlogprobs, b["logprobs"], adv, s.clip_ploss_coef)
         v_loss = value_loss(self.model.critic(b["obs"]).reshape(-1), b["returns"], b["values"], s.clip_vloss_coef)
         return {"pg_loss": pg_loss, "entropy_loss": -entropy, "v_loss": v_loss, "approx_kl": approx_kl,

@@ -26,9 +26,13 @@ def quantile(x: torch.Tensor, q: float) -> torch.Tensor:
     return torch.quantile(x, q)
 
 
-def normalize_advantages(adv: torch.Tensor, lower_q: float = 0.0, upper_q: float = 1.0) -> torch.Tensor:
-    """(adv - mean) / (unbiased std + 1e-8), then clipped to its [lower_q, upper_q] quantiles.  (B,)"""
-    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+def normalize_advantages(adv: torch.Tensor) -> torch.Tensor:
+    """(adv - mean) / (unbiased std + 1e-8).  (B,)"""
+    return (adv - adv.mean()) / (adv.std() + 1e-8)
+
+
+def clip_advantages(adv: torch.Tensor, lower_q: float = 0.0, upper_q: float = 1.0) -> torch.Tensor:
+    """Clip to the batch's [lower_q, upper_q] quantiles; DPPO does it whether or not it normalised.  (B,)"""
     return adv.clamp(quantile(adv, lower_q), quantile(adv, upper_q))
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from dppo.checkpoints import read_checkpoint
 from shared.checkpoint import check_strict
 from shared.errors import CheckpointError, ConfigError
+from shared.eta import eta_init, eta_spec
 from shared.param_spec import critic_obs_spec, diffusion_mlp_spec, gaussian_mlp_spec, torch_default_init
 from shared.settings import (
     DiffusionConfig,
@@ -37,7 +38,7 @@ def base_policy_params(path: str, spec: OrderedDict, config: Any) -> OrderedDict
     """Starting weights for a DPPO agent from `path`.
 
     A pre-training checkpoint gives its EMA policy (as upstream) to both actor and actor_ft; the
-    critic keeps its fresh initialisation. A fine-tuning checkpoint gives its whole model, as
+    critic and a DDIM eta keep their fresh initialisation. A fine-tuning checkpoint gives its whole model, as
     upstream restores it: frozen base actor, fine-tuned actor_ft and critic.
     """
     ckpt = read_checkpoint(path, config)
@@ -51,7 +52,8 @@ def base_policy_params(path: str, spec: OrderedDict, config: Any) -> OrderedDict
     if not base:
         raise CheckpointError(f"{path} [{group}] holds no pre-trained diffusion policy (network.* tensors)")
     policy = OrderedDict((f"{p}{k}", v) for p in ("actor.", "actor_ft.") for k, v in base.items())
-    check_strict({k: v for k, v in spec.items() if not k.startswith("critic.")}, policy, f"base policy {path}")
+    check_strict({k: v for k, v in spec.items() if not k.startswith(("critic.", "eta."))}, policy,
+                 f"base policy {path}")
     return policy
 
 
@@ -69,6 +71,9 @@ def make_diffusion_agent(cfg: FinetuneConfig, backend: str) -> Any:
     spec.update(diffusion_mlp_spec(dc.network, "actor_ft."))
     spec.update(critic_obs_spec(critic, "critic."))
     init = torch_default_init(spec, cfg.seed)
+    if d.eta is not None:  # upstream builds eta whenever model.eta is given (DDPM never reads it)
+        spec.update(eta_spec(d.eta))
+        init.update(eta_init(d.eta, cfg.seed))
     if cfg.base_policy_path:
         init.update(base_policy_params(cfg.base_policy_path, spec, cfg))
     else:
@@ -122,7 +127,7 @@ def make_eval_agent(cfg: EvalConfig, backend: str) -> Any:
         init.update(base_policy_params(cfg.base_policy_path, spec, cfg))
         d = DPPOSettings(ft_denoising_steps=1, gamma_denoising=1.0, clip_ploss_coef_base=1e-3,
                          clip_ploss_coef_rate=3.0, min_sampling_denoising_std=0.1, min_logprob_denoising_std=0.1,
-                         reward_horizon=cfg.act_steps, use_bc_loss=False, bc_loss_coeff=0.0, ddim_eta=0.0)
+                         reward_horizon=cfg.act_steps, use_bc_loss=False, bc_loss_coeff=0.0)
         return _backend_class(backend, "ppo_diffusion", "PPODiffusionAgent")(dc, critic, ppo, d, init)
     model: GaussianModelConfig = cfg.model
     spec = gaussian_mlp_spec(model.network, "actor.")

@@ -49,6 +49,9 @@ def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, 
         dc = cfg.diffusion
         policy = PPODiffusionModel(dc, cfg.critic, cfg.dppo)
         tf_io.load_state(policy, ckpt.group("model"), f"{ckpt_path}")
+        policy.check_fixed_eta()
+        if "dppo_schedule" in ckpt.groups:  # annealed K and the std floor's schedule position
+            policy.load_schedule_state(ckpt.groups["dppo_schedule"])
 
         def sampler(state: Any, noise: Any, deterministic: bool) -> Any:
             return policy.sample(state, noise, deterministic)[0]

@@ -135,7 +135,7 @@ def ppo_update(agent: Any, data: dict[str, np.ndarray], s: PPOSettings, seed: in
         stop = False
         for b in range(num_batches):
             rows = order[b * s.batch_size:(b + 1) * s.batch_size]
-            terms = agent.update({k: v[rows] for k, v in data.items()}, update_actor)
+            terms = agent.update({k: v[rows] for k, v in data.items()}, update_actor, minibatch=b)
             for k, v in terms.items():
                 logs.setdefault(k, []).append(v)
             if not all(math.isfinite(v) for v in terms.values()):

@@ -9,6 +9,7 @@ Our canonical names are upstream's state_dict keys, so the mapping is mostly ide
 | fine-tuning `model`: actor.*            | `model`: actor.* (frozen base policy)   |
 | fine-tuning `model`: actor_ft.*         | `model`: actor_ft.*                     |
 | fine-tuning `model`: critic.*           | `model`: critic.*                       |
+| fine-tuning `model`: eta.* (model.eta)  | `model`: eta.* (DDIM eta: logit or MLP) |
 | fine-tuning `model`: network.*          | dropped: the same tensors as actor.*    |
 | Gaussian PPO `model`: actor_ft.*        | `model`: actor.* (the trained policy)   |
 | Gaussian PPO `model`: critic.*          | `model`: critic.*                       |
@@ -31,6 +32,7 @@ import numpy as np
 
 from shared.checkpoint import Checkpoint, check_strict
 from shared.errors import CheckpointError
+from shared.eta import eta_spec
 from shared.param_spec import critic_obs_spec, diffusion_mlp_spec, gaussian_mlp_spec
 from shared.settings import EvalConfig, FinetuneConfig, PretrainConfig
 
@@ -99,6 +101,8 @@ def import_upstream(path: str | os.PathLike, cfg: PretrainConfig | FinetuneConfi
         spec = diffusion_mlp_spec(net, "actor.")
         spec.update(diffusion_mlp_spec(net, "actor_ft."))
         spec.update(critic_obs_spec(cfg.critic, "critic."))
+        if cfg.dppo.eta is not None:  # upstream keeps eta.* whenever its config names an eta
+            spec.update(eta_spec(cfg.dppo.eta))
         check_strict(spec, state, f"upstream {path} [model]")
         itr = int(payload.get("itr", 0))
         meta = {"kind": "finetune", "itr": itr, "step": itr, "imported": True}

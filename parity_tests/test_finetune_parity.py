@@ -10,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dppo.agents import noise_shape
 from dppo.finetune import ppo_update
 from dppo.parity import ParityReport
 from parity_tests.finetune_twins import (
@@ -25,6 +26,7 @@ from shared import tolerances as tol
 dppo_variants = st.fixed_dictionaries({
     "steps": st.integers(3, 10), "ft": st.integers(1, 3), "ddim": st.booleans(), "act_steps": st.integers(1, 4),
     "activation": st.sampled_from(["ReLU", "Mish", "ELU"]), "seed": st.integers(0, 1000),
+    "eta": st.sampled_from([None, 0.5, 1.0]),
 })
 
 
@@ -33,6 +35,8 @@ def _dppo_overrides(v: dict) -> list[str]:
            f"act_steps={v['act_steps']}", f"model.actor.activation_type={v['activation']}", f"seed={v['seed']}"]
     if v["ddim"]:
         out += ["model.use_ddim=true", f"model.ddim_steps={v['steps'] - 1}"]
+        if v["eta"] is not None:
+            out.append(f"model.eta={{base_eta: {v['eta']}, min_eta: 0.1, max_eta: 1.0}}")
     return out
 
 
@@ -64,7 +68,7 @@ def _grads_torch(agent, batch):
     loss = terms["pg_loss"] + s.ent_coef * terms["entropy_loss"] + s.vf_coef * terms["v_loss"]
     if "bc_loss" in terms:
         loss = loss + terms.pop("bc_coef") * terms["bc_loss"]
-    named = agent.actor_named + agent.critic_named
+    named = agent.actor_named + agent.critic_named + getattr(agent, "eta_named", [])
     for _, p in named:
         p.grad = None
     loss.backward()
@@ -73,7 +77,7 @@ def _grads_torch(agent, batch):
 
 
 def _grads_tf(agent, batch):
-    named = agent.actor_named + agent.critic_named
+    named = agent.actor_named + agent.critic_named + getattr(agent, "eta_named", [])
     s = agent.settings
     with tf.GradientTape() as tape:
         terms = agent.loss_terms({k: tf.constant(v) for k, v in batch.items()})
@@ -85,14 +89,17 @@ def _grads_tf(agent, batch):
             {n: (np.zeros(tuple(v.shape)) if g is None else g.numpy()) for (n, v), g in zip(named, grads)})
 
 
-@pytest.mark.parametrize("kind", ["dppo", "dppo_ddim", "dppo_ddim_eta", "dppo_value_clip", "dppo_bc", "gaussian"])
+@pytest.mark.parametrize("kind", ["dppo", "dppo_ddim", "dppo_ddim_eta", "dppo_value_clip", "dppo_clip_no_norm",
+                                  "dppo_bc", "gaussian"])
 def test_every_ppo_loss_term_and_its_gradients_agree(kind):
     overrides = {"dppo": SMALL_DPPO, "dppo_ddim": [*SMALL_DPPO, "model.use_ddim=true", "model.ddim_steps=4"],
                  "dppo_value_clip": [*SMALL_DPPO, "model.clip_vloss_coef=0.2",
                                      "model.clip_advantage_lower_quantile=0.1",
                                      "model.clip_advantage_upper_quantile=0.9"],
                  "dppo_ddim_eta": [*SMALL_DPPO, "model.use_ddim=true", "model.ddim_steps=4",
-                                   "model.eta={base_eta:0.5}"],
+                                   "model.eta={base_eta: 0.5}"],
+                 "dppo_clip_no_norm": [*SMALL_DPPO, "model.norm_adv=false", "model.clip_advantage_lower_quantile=0.2",
+                                       "model.clip_advantage_upper_quantile=0.7"],
                  "dppo_bc": [*SMALL_DPPO, "train.use_bc_loss=true", "train.bc_loss_coeff=0.5"],
                  "gaussian": SMALL_GAUSSIAN}[kind]
     cfg, twins = agents(GAUSSIAN_CONFIG if kind == "gaussian" else DPPO_CONFIG, overrides)
@@ -134,3 +141,60 @@ def test_one_full_ppo_update_gives_the_same_parameters(kind):
         for name, value in groups["torch"]["model"].items():
             if name.startswith("actor."):
                 np.testing.assert_array_equal(value, groups["tf"]["model"][name])
+
+
+_LEARN_ETA = ["model.learn_eta=true", "train.eta_lr=1e-2",
+              "train.eta_lr_scheduler={first_cycle_steps: 10, min_lr: 1e-3, warmup_steps: 0}"]
+ETA_VARIANTS = {
+    "fixed_eps_clip": ["model.eta={base_eta: 1.0}", "model.eps_clip_value=0.5"],
+    "action": ["model.eta={_target_: model.diffusion.eta.EtaAction, base_eta: 0.6}", *_LEARN_ETA],
+    "state": ["model.eta={_target_: model.diffusion.eta.EtaState, mlp_dims: [8, 8], gain: 1.0}", *_LEARN_ETA],
+    "state_action": ["model.eta={_target_: model.diffusion.eta.EtaStateAction, mlp_dims: [8], gain: 1.0, "
+                     "activation_type: Mish}", *_LEARN_ETA],
+}
+
+
+@settings(max_examples=4)
+@given(kind=st.sampled_from(sorted(ETA_VARIANTS)), seed=st.integers(0, 1000), ent_coef=st.sampled_from([0.0, 0.1]))
+def test_ddim_eta_kinds_agree_in_chains_logprobs_losses_and_gradients(kind, seed, ent_coef):
+    """In-graph DDIM sigma from a learned / per-dim / per-state eta, and epsilon clipping, in both twins."""
+    overrides = [*SMALL_DPPO, "model.use_ddim=true", "model.ddim_steps=5", f"seed={seed}",
+                 f"train.ent_coef={ent_coef}", *ETA_VARIANTS[kind]]
+    cfg, twins = agents(DPPO_CONFIG, overrides)
+    obs = np.random.default_rng(seed).uniform(-1, 1, (6, 1, 11)).astype(np.float32)
+    noise = np.random.default_rng(seed + 1).standard_normal((6, 6, 4, 3)).astype(np.float32)
+    report = ParityReport()
+    for det in (True, False):
+        a, b = twins["torch"].act(obs, noise, det), twins["tf"].act(obs, noise, det)
+        report.compare("chain", f"deterministic={det}", a["chains"], b["chains"], tol.CHAIN_RTOL)
+        report.compare("logprobs", f"deterministic={det}", twins["torch"].evaluate(obs, a)[1],
+                       twins["tf"].evaluate(obs, a)[1], tol.FORWARD_RTOL)
+    batch = rollout_buffer(cfg, twins["torch"], 24, seed=seed)
+    batch["logprobs"] = batch["logprobs"] + np.random.default_rng(2).normal(0, 0.05, batch["logprobs"].shape).astype(
+        np.float32)
+    terms_a, grads_a = _grads_torch(twins["torch"], batch)
+    terms_b, grads_b = _grads_tf(twins["tf"], batch)
+    for k in terms_a:
+        report.compare("loss", k, terms_a[k], terms_b[k], tol.loss_term_rtol(k))
+    for name, g in grads_a.items():
+        report.compare("grad", name, g, grads_b[name], tol.GRADIENT_RTOL)
+    assert report.ok, "\n" + report.table()
+    if kind != "fixed_eps_clip":
+        assert any(np.abs(g).max() > 0 for n, g in grads_a.items() if n.startswith("eta."))
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 2**16), deterministic=st.booleans())
+def test_gaussian_actions_agree_stochastic_and_deterministic(seed, deterministic):
+    """Deterministic Gaussian actions are upstream's low-noise samples (std 1e-4), in both twins."""
+    cfg, twins = agents(GAUSSIAN_CONFIG, SMALL_GAUSSIAN)
+    rng = np.random.default_rng(seed)
+    obs = rng.uniform(-1, 1, (5, cfg.cond_steps, cfg.obs_dim)).astype(np.float32)
+    noise = rng.standard_normal(noise_shape(cfg, 5)).astype(np.float32)
+    a, b = (twins[k].act(obs, noise, deterministic)["actions"] for k in ("torch", "tf"))
+    report = ParityReport()
+    report.compare("act", f"deterministic={deterministic}", a, b, tol.CHAIN_RTOL)
+    assert report.ok, "\n" + report.table()
+    if deterministic:  # a sample around the mean with std 1e-4, not the mean itself
+        zero = twins["torch"].act(obs, np.zeros_like(noise), True)["actions"]
+        assert 0 < np.abs(a - zero).max() <= 1e-4 * cfg.model.randn_clip_value + 1e-7

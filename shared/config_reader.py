@@ -90,6 +90,9 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
                 return None
             raise ConfigError(f"config key '{key}' must not be null")
         errors = []
+        structured = [a for a in args if dataclasses.is_dataclass(a)]
+        if isinstance(value, dict) and len(structured) == 1:  # a mapping can only mean the section
+            return read(structured[0], value, key)
         for arg in (a for a in args if a is not type(None)):
             try:
                 return _convert(arg, value, key)

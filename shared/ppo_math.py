@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 
+# A Gaussian policy evaluated deterministically still samples, with this std (upstream GaussianModel).
+GAUSSIAN_EVAL_STD = 1e-4
+
 
 def denoising_discount(ft_denoising_steps: int, gamma_denoising: float) -> np.ndarray:
     """Discount of each fine-tuned denoising step in chain order.  (K,)

@@ -40,6 +40,11 @@ class SamplingPlan:
     mean_xt: np.ndarray
     log_variance: np.ndarray  # log of the model variance before any floor
     std: np.ndarray  # std actually used when sampling (floors applied)
+    # DDIM only (None for DDPM): alpha_bar at the step and the next one, and sigma at eta = 1, so a
+    # sampler whose eta is a tensor (learned, per action dim or per state) forms sigma = eta * sigma_unit.
+    alpha: np.ndarray | None = None
+    alpha_prev: np.ndarray | None = None
+    sigma_unit: np.ndarray | None = None
 
     @property
     def num_steps(self) -> int:
@@ -63,7 +68,8 @@ def sampling_plan(
     """Coefficients of the reverse chain.
 
     deterministic=True reproduces upstream evaluation sampling: DDPM keeps its
-    schedule noise floored at 1e-3 and uses none at t=0; DDIM uses no noise.
+    schedule noise floored at 1e-3 and uses none at t=0; DDIM uses eta = 0 whatever
+    ddim_eta is (no noise, and no eta in the mean's direction coefficient either).
     deterministic=False is fine-tuning exploration: every step's std is floored at
     min_sampling_std (DDPM t=0 included; DDIM std = max(sigma, floor)).
     """
@@ -71,7 +77,8 @@ def sampling_plan(
     if use_ddim:
         if ddim_steps is None:
             raise ValueError("use_ddim=True needs ddim_steps")
-        ddim = ddim_tables(denoising_steps, ddim_steps, ddim_eta)
+        ddim = ddim_tables(denoising_steps, ddim_steps, 0.0 if deterministic else ddim_eta)
+        sigma_unit = ddim_tables(denoising_steps, ddim_steps, 1.0).sigmas
         ts = ddim.timesteps
         a, a_prev, sigma = ddim.alphas, ddim.alphas_prev, ddim.sigmas
         dir_coef = np.sqrt(np.maximum(1.0 - a_prev - sigma**2, 0.0))
@@ -106,7 +113,18 @@ def sampling_plan(
         mean_xt=mean_xt,
         log_variance=log_variance,
         std=std,
+        **({"alpha": a, "alpha_prev": a_prev, "sigma_unit": sigma_unit} if use_ddim else {}),
     )
+
+
+def ddim_step_arrays(plan: SamplingPlan, steps: slice = slice(None)) -> dict[str, np.ndarray]:
+    """What a DDIM step with a tensor eta needs, for the plan's `steps`: sqrt(a), sqrt(1 - a), sqrt(a_prev),
+    a_prev and sigma at eta = 1 (sigma = max(eta sigma_unit, 1e-10) is then formed in the graph)."""
+    if plan.alpha is None or plan.alpha_prev is None or plan.sigma_unit is None:
+        raise ValueError("ddim_step_arrays needs a DDIM plan")
+    a, a_prev = plan.alpha[steps], plan.alpha_prev[steps]
+    return {"sqrt_a": np.sqrt(a), "sqrt_1ma": np.sqrt(1.0 - a), "sqrt_a_prev": np.sqrt(a_prev), "a_prev": a_prev,
+            "sigma_unit": plan.sigma_unit[steps]}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.config_reader import non_negative, positive, setting, unit_interval
 from shared.errors import ConfigError
+from shared.eta import EtaConfig
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.param_spec import CriticObsConfig, GaussianMLPConfig
 from shared.settings.model import (
@@ -109,6 +110,10 @@ class PPOSettings:
     reset_at_iteration: bool = True  # upstream's env.reset_at_iteration default
     reset_after_eval_iteration: bool = False
     logprob_batch_size: int = 10000
+    eta_lr: float = 0.0  # the eta optimizer's (model.learn_eta only)
+    eta_weight_decay: float = 0.0
+    eta_schedule: CosineWarmupRestarts | None = None
+    eta_update_interval: int = 1  # eta steps on minibatches whose index within the epoch is a multiple of this
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,18 @@ class DPPOSettings:
     reward_horizon: int  # = act_steps: only executed actions carry the policy gradient
     use_bc_loss: bool
     bc_loss_coeff: float
-    ddim_eta: float  # fixed eta of the DDIM variant
+    eta: EtaConfig | None = None  # DDIM eta (model.eta); None: eta = 0
+    learn_eta: bool = False
+    ft_denoising_steps_d: int = 0  # anneal: every ft_denoising_steps_t iterations, K -= ft_denoising_steps_d
+    ft_denoising_steps_t: int = 0
+    # model.min_sampling_denoising_std given as a schedule: its value after k iterations (k = 0 first)
+    min_sampling_std_schedule: CosineWarmupRestarts | None = None
+
+    def min_sampling_std(self, iterations: int) -> float:
+        """The exploration std floor after `iterations` scheduler steps (one per iteration, as upstream)."""
+        if self.min_sampling_std_schedule is None:
+            return self.min_sampling_denoising_std
+        return self.min_sampling_std_schedule(iterations)
 
 
 @dataclass(frozen=True)
@@ -156,6 +172,9 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.act_steps > self.horizon_steps:
             raise ConfigError(f"act_steps={self.act_steps} cannot exceed horizon_steps={self.horizon_steps}")
+        if self.is_diffusion and self.model.learn_eta and (self.train.eta_lr is None
+                                                            or self.train.eta_lr_scheduler is None):
+            raise ConfigError("model.learn_eta needs train.eta_lr and train.eta_lr_scheduler (as upstream)")
         if (self.model.horizon_steps or self.horizon_steps) != self.horizon_steps:
             raise ConfigError(f"model.horizon_steps={self.model.horizon_steps} disagrees with "
                               f"horizon_steps={self.horizon_steps}")
@@ -206,21 +225,32 @@ class FinetuneConfig:
             critic_schedule=t.critic_lr_scheduler.schedule(t.critic_lr),
             clip_ploss_coef=m.clip_ploss_coef, clip_vloss_coef=m.clip_vloss_coef, norm_adv=m.norm_adv,
             clip_advantage_lower_quantile=getattr(m, "clip_advantage_lower_quantile", 0.0),
-            clip_advantage_upper_quantile=getattr(m, "clip_advantage_upper_quantile", 1.0))
+            clip_advantage_upper_quantile=getattr(m, "clip_advantage_upper_quantile", 1.0),
+            **self._eta_training())
+
+    def _eta_training(self) -> dict[str, Any]:
+        """The eta optimizer's settings (read only with model.learn_eta, as upstream)."""
+        t = self.train
+        if not (self.is_diffusion and self.model.learn_eta):
+            return {}
+        return {"eta_lr": t.eta_lr, "eta_weight_decay": t.eta_weight_decay,
+                "eta_schedule": t.eta_lr_scheduler.schedule(t.eta_lr), "eta_update_interval": t.eta_update_interval}
 
     @property
     def dppo(self) -> DPPOSettings:
         m, t = self.model, self.train
         if not self.is_diffusion:
             raise ConfigError("DPPO settings need a diffusion policy config")
-        eta = m.eta or {}
+        std = m.min_sampling_denoising_std
+        schedule = None if isinstance(std, float) else std.schedule(std.max_lr)
         return DPPOSettings(
             ft_denoising_steps=m.ft_denoising_steps, gamma_denoising=m.gamma_denoising,
             clip_ploss_coef_base=m.clip_ploss_coef_base, clip_ploss_coef_rate=m.clip_ploss_coef_rate,
-            min_sampling_denoising_std=m.min_sampling_denoising_std,
+            min_sampling_denoising_std=std if schedule is None else schedule(0),
             min_logprob_denoising_std=m.min_logprob_denoising_std, reward_horizon=self.act_steps,
-            use_bc_loss=t.use_bc_loss, bc_loss_coeff=t.bc_loss_coeff,
-            ddim_eta=float(eta.get("base_eta", 1.0 if eta else 0.0)))
+            use_bc_loss=t.use_bc_loss, bc_loss_coeff=t.bc_loss_coeff, eta=m.eta_config(), learn_eta=m.learn_eta,
+            ft_denoising_steps_d=m.ft_denoising_steps_d, ft_denoising_steps_t=m.ft_denoising_steps_t,
+            min_sampling_std_schedule=schedule)
 
     def noise_steps(self) -> int:
         """Reverse steps of one sampling chain (DDIM or DDPM)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.config_reader import non_negative, one_of, positive, setting, unit_interval
 from shared.errors import ConfigError
+from shared.eta import EtaConfig, eta_config
 from shared.param_spec import CriticObsConfig, DiffusionMLPConfig, GaussianMLPConfig
 
 
@@ -69,6 +70,15 @@ class GaussianModelConfig:
     randn_clip_value: float = setting(10.0, check=positive)
     tanh_output: bool = False
 
+    def __post_init__(self) -> None:
+        _no_tanh_after_sampling(self.tanh_output)
+
+
+def _no_tanh_after_sampling(tanh_output: bool) -> None:
+    if tanh_output:
+        raise ConfigError("model.tanh_output (squashing after sampling, upstream's SAC/RLPD path) is not supported; "
+                          "use model.actor.tanh_output")
+
 
 @dataclass(frozen=True)
 class LRSchedulerConfig:
@@ -89,6 +99,14 @@ class LRSchedulerConfig:
 
         return CosineWarmupRestarts(self.first_cycle_steps, max_lr, self.min_lr, self.warmup_steps,
                                     self.cycle_mult, self.gamma)
+
+
+@dataclass(frozen=True)
+class StdScheduleConfig(LRSchedulerConfig):
+    """min_sampling_denoising_std as a schedule over iterations: the cosine warm-up-restarts curve
+    from max_lr down to min_lr (upstream allows a scheduler object there; none ships with it)."""
+
+    max_lr: float = setting(0.1, check=positive)
 
 
 @dataclass(frozen=True)
@@ -113,7 +131,8 @@ class DiffusionPPOModelConfig:
     clip_advantage_lower_quantile: float = setting(0.0, check=unit_interval)
     clip_advantage_upper_quantile: float = setting(1.0, check=unit_interval)
     norm_adv: bool = True
-    min_sampling_denoising_std: float = setting(0.1, check=non_negative)
+    min_sampling_denoising_std: float | StdScheduleConfig = setting(
+        0.1, doc="exploration std floor: a number, or a cosine schedule over iterations")
     min_logprob_denoising_std: float = setting(0.1, check=non_negative)
     eta: dict | None = setting(None, doc="DDIM eta module (upstream model/diffusion/eta.py arguments)")
     learn_eta: bool = False
@@ -140,6 +159,15 @@ class DiffusionPPOModelConfig:
             raise ConfigError("model.learn_eta needs use_ddim: eta only exists in DDIM sampling")
         if self.clip_advantage_lower_quantile > self.clip_advantage_upper_quantile:
             raise ConfigError("model.clip_advantage_lower_quantile must not exceed clip_advantage_upper_quantile")
+        if isinstance(self.min_sampling_denoising_std, float) and self.min_sampling_denoising_std < 0:
+            raise ConfigError("model.min_sampling_denoising_std must be >= 0")
+        self.eta_config()  # checks model.eta
+
+    def eta_config(self) -> EtaConfig | None:
+        """model.eta read with upstream's per-kind defaults (input dim: the flattened observation history)."""
+        if self.eta is None:
+            return None
+        return eta_config(self.eta, self.action_dim, self.obs_dim * self.cond_steps)
 
     def diffusion(self) -> DiffusionConfig:
         """The diffusion policy's own arguments (actor as its network)."""
@@ -165,6 +193,7 @@ class GaussianPPOModelConfig:
     tanh_output: bool = False
 
     def __post_init__(self) -> None:
+        _no_tanh_after_sampling(self.tanh_output)
         if self.horizon_steps is not None and self.actor.horizon_steps != self.horizon_steps:
             raise ConfigError(f"model.actor.horizon_steps={self.actor.horizon_steps} disagrees with "
                               f"model.horizon_steps={self.horizon_steps}")

@@ -114,3 +114,25 @@ def test_mismatched_upstream_architecture_is_one_message_naming_the_tensor(tmp_p
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_upstream_ddim_state_with_eta_imports(tmp_path):
+    """Upstream DDIM fine-tuning checkpoints carry eta.* (model.eta); the importer keeps them."""
+    from shared.eta import eta_init
+
+    over = [*SMALL_FT, "model.use_ddim=true", "model.ddim_steps=5", "ft_denoising_steps=5",
+            "model.eta={_target_: model.diffusion.eta.EtaFixed, base_eta: 1, min_eta: 0.1, max_eta: 1.0}"]
+    cfg = load_settings(FT, over)
+    state = _upstream_ppo_state(cfg)
+    state.update(_tensors(eta_init(cfg.dppo.eta, 0)))
+    torch.save({"itr": 7, "model": state}, tmp_path / "state_7.pt")
+    cfg_path = _write_config(tmp_path, FT, over)
+    assert main(["convert", "--from-upstream", str(tmp_path / "state_7.pt"), "--config", cfg_path,
+                 "--out", str(tmp_path / "ft.npz")]) == 0
+    group = load_checkpoint(tmp_path / "ft.npz").group("model")
+    assert np.isinf(group["eta.eta_logit"]).all()  # base_eta = max_eta: upstream's logit is atanh(1)
+    dc, critic, d = cfg.diffusion, cfg.critic, cfg.dppo
+    th = TorchPPO(dc, critic, d)
+    torch_io.load_state(th, group)
+    th.check_fixed_eta()
+    assert float(th.eta_values(torch.zeros(1, 1, 11))[0, 0]) == 1.0

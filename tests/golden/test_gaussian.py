@@ -11,12 +11,6 @@ from tests.golden.twins import critic_config, ppo_settings
 
 SAMPLES = [n for n in cases("gaussian") if Case("gaussian", n).meta["kind"] == "sample"]
 LOSSES = [n for n in cases("gaussian") if Case("gaussian", n).meta["kind"] == "loss"]
-DETERMINISTIC = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="golden finding: upstream's deterministic Gaussian action is a sample with std 1e-4 "
-    "(mean + 1e-4 * clip(z)); ours returns the mean exactly")
-
-
 def _agent(weights: Case, backend: str, **settings: object) -> object:
     m = weights.meta
     actor = GaussianMLPConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in m["actor"].items()})
@@ -28,13 +22,8 @@ def _agent(weights: Case, backend: str, **settings: object) -> object:
                             m["randn_clip_value"])
 
 
-def _sample_params() -> list:
-    return [pytest.param(n, marks=DETERMINISTIC) if Case("gaussian", n).meta["deterministic"] else n
-            for n in SAMPLES]
-
-
 @pytest.mark.parametrize("backend", ["torch", "tf"])
-@pytest.mark.parametrize("name", _sample_params())
+@pytest.mark.parametrize("name", SAMPLES)
 def test_gaussian_sampling_with_injected_noise_matches_upstream(name: str, backend: str) -> None:
     case = Case("gaussian", name)
     w = Case("gaussian", case.meta["weights"])

@@ -6,31 +6,11 @@ import numpy as np
 import pytest
 
 from tests.golden.golden import Case, assert_gradient_matches_upstream, assert_matches_upstream, cases
-from tests.golden.twins import critic_config, diffusion_config, dppo_settings, ppo_settings
+from tests.golden.twins import critic_config, diffusion_config, dppo_settings, ppo_settings, with_eta
 
 CRITIC = {"cond_dim": 3, "mlp_dims": [16, 16]}
 TERMS = ("pg_loss", "v_loss", "clipfrac", "approx_kl", "ratio", "bc_loss")
 LOSS_CASES = [n for n in cases("ppo_loss") if Case("ppo_loss", n).meta["kind"] == "loss"]
-
-QUANTILE_WITHOUT_NORM = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="issue 10 item 2: upstream clips advantages to their quantiles whether or not norm_adv "
-    "is on; ours only inside norm_adv")
-ENTROPY = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="golden finding: upstream's DPPO entropy_loss is -mean(eta) (-1 for DDPM, -base_eta for "
-    "DDIM), ours is 0; a constant with fixed eta (no gradient), but it shifts the logged total loss by "
-    "ent_coef * mean(eta) and with a learned eta it would carry eta's gradient")
-
-
-def _quantile_without_norm(name: str) -> bool:
-    o = Case("ppo_loss", name).meta["options"]
-    return not o["norm_adv"] and (o["clip_advantage_lower_quantile"], o["clip_advantage_upper_quantile"]) != (0, 1)
-
-
-def _marked(names: list[str], mark: pytest.MarkDecorator, when) -> list:
-    return [pytest.param(n, marks=mark) if when(n) else n for n in names]
-
 
 def _agent(case: Case, backend: str) -> tuple[object, dict[str, np.ndarray]]:
     m, o = case.meta, case.meta["options"]
@@ -41,7 +21,7 @@ def _agent(case: Case, backend: str) -> tuple[object, dict[str, np.ndarray]]:
     d = dppo_settings(m, gamma_denoising=m["gamma_denoising"], clip_ploss_coef_base=m["clip_ploss_coef_base"],
                       clip_ploss_coef_rate=m["clip_ploss_coef_rate"], reward_horizon=m["reward_horizon"],
                       use_bc_loss=o["use_bc_loss"], bc_loss_coeff=m["bc_loss_coeff"])
-    params = Case("ppo_loss", m["weights"]).params()
+    params = with_eta(Case("ppo_loss", m["weights"]).params(), d.eta)
     batch = dict(Case("ppo_loss", m["batch"]).inp)
     if not o["use_bc_loss"]:
         batch.pop("bc_noise")
@@ -110,7 +90,7 @@ def _terms(name: str, backend: str) -> tuple[Case, dict]:
 
 
 @pytest.mark.parametrize("backend", ["torch", "tf"])
-@pytest.mark.parametrize("name", _marked(LOSS_CASES, QUANTILE_WITHOUT_NORM, _quantile_without_norm))
+@pytest.mark.parametrize("name", LOSS_CASES)
 def test_ppo_loss_terms_match_upstream(name: str, backend: str) -> None:
     case, out = _terms(name, backend)
     for key in TERMS:
@@ -118,14 +98,13 @@ def test_ppo_loss_terms_match_upstream(name: str, backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", ["torch", "tf"])
-@pytest.mark.parametrize("name", _marked(LOSS_CASES, QUANTILE_WITHOUT_NORM, _quantile_without_norm))
+@pytest.mark.parametrize("name", LOSS_CASES)
 def test_ppo_gradients_match_upstream(name: str, backend: str) -> None:
     case, out = _terms(name, backend)
     for prefix in ("grad/actor_ft.", "grad/critic."):
         assert_gradient_matches_upstream(out, case, prefix, backend)
 
 
-@ENTROPY
 @pytest.mark.parametrize("backend", ["torch", "tf"])
 @pytest.mark.parametrize("name", ["ddpm_norm1_q010_vclip0_bc0", "ddim_eta_fixed"])
 def test_ppo_entropy_term_matches_upstream(name: str, backend: str) -> None:

@@ -6,21 +6,9 @@ import numpy as np
 import pytest
 
 from tests.golden.golden import Case, assert_matches_upstream, cases
-from tests.golden.twins import critic_config, diffusion_config, dppo_settings, has_eta_api, with_critic
+from tests.golden.twins import critic_config, diffusion_config, dppo_settings, eta_settings, with_critic, with_eta
 
 CRITIC = {"cond_dim": 3, "mlp_dims": [16, 16]}
-KNOWN = {
-    "ft_ddim_det_eta_fixed": pytest.mark.xfail(
-        strict=True, raises=AssertionError,
-        reason="issue 10 item 1: deterministic DDIM keeps the configured eta in the mean; "
-        "upstream uses eta = 0 when deterministic"),
-}
-
-
-def _param(name: str) -> object:
-    return pytest.param(name, marks=KNOWN[name]) if name in KNOWN else name
-
-
 def _eval_sample(case: Case, backend: str) -> dict[str, np.ndarray]:
     dc = diffusion_config(case.meta["diffusion"])
     params = {f"network.{k}": v for k, v in case.params().items()}
@@ -46,7 +34,7 @@ def _eval_sample(case: Case, backend: str) -> dict[str, np.ndarray]:
 def _ft_model(case: Case, backend: str) -> object:
     dc = diffusion_config(case.meta["diffusion"])
     critic = critic_config(CRITIC)
-    params = with_critic(case.params(), critic)
+    params = with_eta(with_critic(case.params(), critic), eta_settings(case.meta))
     if backend == "torch":
         import core_torch.canonical as io
         from core_torch.ppo_diffusion import PPODiffusionModel
@@ -91,7 +79,7 @@ def test_evaluation_chain_matches_upstream_diffusion_model(name: str, backend: s
 
 
 @pytest.mark.parametrize("backend", ["torch", "tf"])
-@pytest.mark.parametrize("name", [_param(n) for n in FIXED])
+@pytest.mark.parametrize("name", FIXED)
 def test_finetuning_chain_matches_upstream_ppo_diffusion(name: str, backend: str) -> None:
     case = Case("sampling", name)
     out = _ft_sample(case, backend)
@@ -109,10 +97,23 @@ def test_chain_logprobs_match_upstream_get_logprobs(name: str, backend: str) -> 
 @pytest.mark.parametrize("backend", ["torch", "tf"])
 @pytest.mark.parametrize("name", LEARNED_ETA)
 def test_learned_eta_chain_and_logprobs_match_upstream(name: str, backend: str) -> None:
-    import importlib
+    """Upstream's EtaAction (a learnable logit per action dim): its eta values, the chain it samples and
+    the log-probabilities of upstream's chain (manifest entry 'eta_fixture')."""
+    case = Case("sampling", name)
+    out = _ft_sample(case, backend)
+    for key in ("actions", "chains", "logprobs"):
+        assert_matches_upstream(out[key], case, key, backend)
+    if "eta" in case.up32:
+        state = case.inp["state"]
+        eta = _ft_model(case, backend).eta_values(_tensor(state, backend))
+        assert_matches_upstream(np.asarray(eta), case, "eta", backend)
 
-    module = importlib.import_module(f"core_{backend}.ppo_diffusion")
-    if not has_eta_api(module):
-        pytest.skip("issue 10 item 3: our twins have no learnable DDIM eta (upstream EtaAction, param "
-                    "eta.eta_logit); the fixture and its manifest entry 'eta_fixture' describe what to compare")
-    raise AssertionError("an eta API exists now: wire this test to it (see the manifest's eta_fixture)")
+
+def _tensor(x: np.ndarray, backend: str) -> object:
+    if backend == "torch":
+        import torch
+
+        return torch.from_numpy(x)
+    import tensorflow as tf
+
+    return tf.constant(x)

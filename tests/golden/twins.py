@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from shared.eta import EtaConfig, eta_config, eta_init
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.param_spec import CriticObsConfig, DiffusionMLPConfig, critic_obs_spec, torch_default_init
 from shared.settings import DiffusionConfig, DPPOSettings, PPOSettings
@@ -25,14 +26,31 @@ def critic_config(meta: dict) -> CriticObsConfig:
     return CriticObsConfig(**_tuples(meta))
 
 
+def eta_settings(meta: dict) -> EtaConfig | None:
+    """The case's upstream eta module (EtaFixed / EtaAction) as our EtaConfig; None without one."""
+    eta = meta.get("eta")
+    if not eta:
+        return None
+    net = meta["diffusion"]["network"]
+    section = {"_target_": eta["kind"], **{k: eta[k] for k in ("base_eta", "min_eta", "max_eta")}}
+    return eta_config(section, net["action_dim"], net["cond_dim"])
+
+
+def with_eta(params: dict[str, np.ndarray], eta: EtaConfig | None) -> OrderedDict:
+    """params plus eta.* at upstream's initialisation where the case stored none (EtaFixed's logit)."""
+    out = OrderedDict(params)
+    if eta is not None and not any(k.startswith("eta.") for k in out):
+        out.update(eta_init(eta, 0))
+    return out
+
+
 def dppo_settings(meta: dict, **over: Any) -> DPPOSettings:
-    """DPPO options from a case; the fixed DDIM eta is the case's EtaFixed base_eta (0 without eta)."""
-    eta = meta.get("eta") or {}
+    """DPPO options from a case, with its eta module."""
     kw = dict(ft_denoising_steps=meta["dppo"]["ft_denoising_steps"], gamma_denoising=0.99,
               clip_ploss_coef_base=1e-3, clip_ploss_coef_rate=3.0,
               min_sampling_denoising_std=meta["dppo"]["min_sampling_denoising_std"],
               min_logprob_denoising_std=meta["dppo"]["min_logprob_denoising_std"], reward_horizon=1,
-              use_bc_loss=False, bc_loss_coeff=0.0, ddim_eta=float(eta.get("base_eta", 0.0)))
+              use_bc_loss=False, bc_loss_coeff=0.0, eta=eta_settings(meta))
     kw.update(over)
     return DPPOSettings(**kw)
 
@@ -57,6 +75,3 @@ def with_critic(params: dict[str, np.ndarray], critic: CriticObsConfig) -> Order
     return out
 
 
-def has_eta_api(module: Any) -> bool:
-    """Whether a core's ppo_diffusion offers a learnable eta (upstream's EtaFixed / EtaAction)."""
-    return any(name.startswith("Eta") for name in dir(module))

@@ -82,3 +82,14 @@ def test_sampling_plan_std_floors_follow_upstream():
     ddim_det = sampling_plan(20, True, 10, deterministic=True)
     np.testing.assert_array_equal(ddim_det.std, 0.0)
     np.testing.assert_array_equal(sampling_plan(20, True, 10, deterministic=False, min_sampling_std=0.1).std, 0.1)
+
+
+def test_deterministic_ddim_plan_uses_eta_zero_whatever_eta_is():
+    """Upstream: deterministic DDIM sampling sets eta = 0, so the mean's direction term has no sigma either."""
+    zero = sampling_plan(20, True, 5, ddim_eta=0.0, deterministic=True)
+    one = sampling_plan(20, True, 5, ddim_eta=1.0, deterministic=True)
+    for name in ("recon_x", "recon_eps", "mean_x0", "mean_xt", "std"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(zero, name))
+    stochastic = sampling_plan(20, True, 5, ddim_eta=1.0, deterministic=False)
+    assert not np.allclose(stochastic.mean_x0, zero.mean_x0)  # eta still shapes the stochastic mean
+    np.testing.assert_allclose(stochastic.sigma_unit, ddim_tables(20, 5, 1.0).sigmas)

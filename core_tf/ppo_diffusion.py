@@ -264,19 +264,12 @@ class PPODiffusionAgent(PPOAgent):
         actions, chains = self._act[deterministic](tf.constant(obs), tf.constant(noise))
         return {"actions": actions.numpy(), "chains": chains.numpy()}
 
-    def evaluate(self, obs: np.ndarray, sample: dict[str, np.ndarray],
-                 batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(values (N,), log-probs (N, K, Ta, Da)) of the rollout's chains under the current actor_ft,
-        scored batch_size rows at a time (train.logprob_batch_size; None: all at once). Rows are
-        independent, so chunking gives the same numbers."""
-        n = obs.shape[0]
-        step = batch_size or n
-        values, logprobs = [], []
-        for lo in range(0, n, max(step, 1)):
-            o = tf.constant(obs[lo:lo + step])
-            values.append(tf.reshape(self.model.critic(o), [-1]).numpy())
-            logprobs.append(self.model.logprobs(o, tf.constant(sample["chains"][lo:lo + step])).numpy())
-        return np.concatenate(values), np.concatenate(logprobs)
+    def evaluate(self, obs: np.ndarray, sample: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(values (N,), log-probs (N, K, Ta, Da)) of the rollout's chains under the current actor_ft.
+        The driver calls it in chunks of train.logprob_batch_size rows (dppo.finetune.evaluate_in_chunks)."""
+        o = tf.constant(obs)
+        return (tf.reshape(self.model.critic(o), [-1]).numpy(),
+                self.model.logprobs(o, tf.constant(sample["chains"])).numpy())
 
     def value(self, obs: np.ndarray) -> np.ndarray:
         return tf.reshape(self.model.critic(tf.constant(obs)), [-1]).numpy()

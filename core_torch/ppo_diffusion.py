@@ -289,19 +289,12 @@ class PPODiffusionAgent(PPOAgent):
         return {"actions": actions.numpy(), "chains": chains.numpy()}
 
     @torch.no_grad()
-    def evaluate(self, obs: np.ndarray, sample: dict[str, np.ndarray],
-                 batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(values (N,), log-probs (N, K, Ta, Da)) of the rollout's chains under the current actor_ft,
-        scored batch_size rows at a time (train.logprob_batch_size; None: all at once). Rows are
-        independent, so chunking gives the same numbers."""
-        n = obs.shape[0]
-        step = batch_size or n
-        values, logprobs = [], []
-        for lo in range(0, n, max(step, 1)):
-            o = torch.from_numpy(obs[lo:lo + step])
-            values.append(self.model.critic(o).reshape(-1).numpy())
-            logprobs.append(self.model.logprobs(o, torch.from_numpy(sample["chains"][lo:lo + step])).numpy())
-        return np.concatenate(values), np.concatenate(logprobs)
+    def evaluate(self, obs: np.ndarray, sample: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(values (N,), log-probs (N, K, Ta, Da)) of the rollout's chains under the current actor_ft.
+        The driver calls it in chunks of train.logprob_batch_size rows (dppo.finetune.evaluate_in_chunks)."""
+        o = torch.from_numpy(obs)
+        return (self.model.critic(o).reshape(-1).numpy(),
+                self.model.logprobs(o, torch.from_numpy(sample["chains"])).numpy())
 
     @torch.no_grad()
     def value(self, obs: np.ndarray) -> np.ndarray:

@@ -37,7 +37,8 @@ class Row:
 class ParityReport:
     rows: list[Row] = field(default_factory=list)
 
-    def compare(self, section: str, name: str, reference: Any, other: Any, tolerance: float) -> Row:
+    def compare(self, section: str, name: str, reference: Any, other: Any, tolerance: float,
+                scale_floor: float = tol.SCALE_FLOOR) -> Row:
         a, b = np.asarray(other, np.float64), np.asarray(reference, np.float64)
         if a.shape != b.shape:
             row = Row(section, f"{name} (shape {list(b.shape)} vs {list(a.shape)})", math.inf, math.inf, tolerance)
@@ -45,7 +46,7 @@ class ParityReport:
             same = np.array_equal(a, b, equal_nan=True)
             row = Row(section, name, 0.0 if same else math.inf, 0.0 if same else math.inf, tolerance)
         else:
-            row = Row(section, name, tol.max_abs_diff(a, b), tol.relative_diff(a, b), tolerance)
+            row = Row(section, name, tol.max_abs_diff(a, b), tol.relative_diff(a, b, scale_floor), tolerance)
         self.rows.append(row)
         return row
 
@@ -296,7 +297,7 @@ def _ppo_parity(report: ParityReport, cfg: FinetuneConfig, batch: int, seed: int
         data["bc_noise"] = rng.standard_normal((batch, *bc_shape)).astype(np.float32)
     terms = {b: a.update(data, update_actor=True) for b, a in agents.items()}
     for k in terms["torch"]:
-        report.compare("ppo/loss", k, terms["torch"][k], terms["tf"][k], tol.loss_term_rtol(k))
+        report.compare("ppo/loss", k, terms["torch"][k], terms["tf"][k], *tol.loss_term_budget(k))
     groups = {b: a.state_groups()["model"] for b, a in agents.items()}
     for name, value in groups["torch"].items():
         report.compare("ppo/update", name, value, groups["tf"][name], tol.TRAINING_RTOL)

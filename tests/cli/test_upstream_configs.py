@@ -114,7 +114,8 @@ def test_walker2d_config_finds_data_in_upstreams_gym_layout(upstream_env, monkey
 def test_parity_runs_on_upstream_gaussian_and_dppo_configs():
     for name in ("finetune/halfcheetah-v2/ppo_gaussian_mlp.yaml", "finetune/hopper-v2/ppo_diffusion_mlp.yaml"):
         assert main(["parity", "--config", str(UPSTREAM / name), "--batch", "4", "model.actor.mlp_dims=[32,32,32]",
-                     "model.critic.mlp_dims=[16,16,16]"]) == 0, name
+                     "model.critic.mlp_dims=[16,16,16]", "train.actor_lr_scheduler.first_cycle_steps=50",
+                     "train.critic_lr_scheduler.first_cycle_steps=50"]) == 0, name
 
 
 def test_a_dppo_checkpoint_reader_points_at_the_importer(tmp_path, upstream_env, capsys):

@@ -136,3 +136,51 @@ def test_upstream_ddim_state_with_eta_imports(tmp_path):
     torch_io.load_state(th, group)
     th.check_fixed_eta()
     assert float(th.eta_values(torch.zeros(1, 1, 11))[0, 0]) == 1.0
+
+
+GAUSSIAN = "configs/hopper/ppo_gaussian_mlp.yaml"
+SMALL_GAUSSIAN = ["model.actor.mlp_dims=[16,16]", "model.critic.mlp_dims=[16,16,16]"]
+
+
+def test_upstream_gaussian_ppo_state_imports_evaluates_and_finetunes(tmp_path):
+    """PPO_Gaussian's state_dict: network.* and actor_ft.* (the trained policy, one module), actor.* (its
+    frozen starting copy), critic.*; the policy becomes our actor.*."""
+    from shared.param_spec import gaussian_mlp_spec
+
+    cfg = load_settings(GAUSSIAN, SMALL_GAUSSIAN)
+    trained = torch_default_init(gaussian_mlp_spec(cfg.gaussian_actor), 1)
+    start = torch_default_init(gaussian_mlp_spec(cfg.gaussian_actor), 2)
+    critic = torch_default_init(critic_obs_spec(cfg.critic), 3)
+    state = OrderedDict()
+    for prefix, params in (("network.", trained), ("actor_ft.", trained), ("actor.", start), ("critic.", critic)):
+        state.update((prefix + k, torch.from_numpy(v)) for k, v in params.items())
+    state["network.logvar_min"] = state["actor_ft.logvar_min"] = torch.tensor([-10.0])  # constants, dropped
+    torch.save({"itr": 250, "model": state}, tmp_path / "state_250.pt")
+    cfg_path = _write_config(tmp_path, GAUSSIAN, SMALL_GAUSSIAN)
+    assert main(["convert", "--from-upstream", str(tmp_path / "state_250.pt"), "--config", cfg_path,
+                 "--out", str(tmp_path / "g.npz")]) == 0
+    group = load_checkpoint(tmp_path / "g.npz").group("model")
+    assert sorted(group) == sorted([f"actor.{k}" for k in trained] + [f"critic.{k}" for k in critic])
+    for k, v in trained.items():
+        np.testing.assert_array_equal(group[f"actor.{k}"], v)
+    short = ["train.n_train_itr=1", "train.n_steps=3", "env.n_envs=2", "train.batch_size=6", "train.val_freq=5",
+             "train.force_train=true", "env.max_episode_steps=20"]
+    for backend in ("torch", "tf"):  # the upstream .pt itself works as base_policy_path too
+        assert main(["finetune", "--config", cfg_path, "--backend", backend, "--quiet", *short,
+                     f"base_policy_path={tmp_path / 'state_250.pt'}", f"logdir={tmp_path / backend}"]) == 0
+        assert main(["eval", "--config", cfg_path, "--backend", backend, "--episodes", "2",
+                     f"base_policy_path={tmp_path / 'g.npz'}", "env.max_episode_steps=20"]) == 0
+
+
+def test_an_upstream_state_broken_apart_names_the_tensor(tmp_path, capsys):
+    cfg = load_settings(GAUSSIAN, SMALL_GAUSSIAN)
+    from shared.param_spec import gaussian_mlp_spec
+
+    trained = torch_default_init(gaussian_mlp_spec(cfg.gaussian_actor), 1)
+    state = OrderedDict(("actor_ft." + k, torch.from_numpy(v)) for k, v in trained.items())
+    state.update(("network." + k, torch.from_numpy(v + 1)) for k, v in trained.items())  # not the same tensors
+    torch.save({"itr": 1, "model": state}, tmp_path / "s.pt")
+    code = main(["convert", "--from-upstream", str(tmp_path / "s.pt"), "--config", GAUSSIAN, *SMALL_GAUSSIAN,
+                 "--out", str(tmp_path / "o.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and "differ" in err and err.count("\n") == 1 and not (tmp_path / "o.npz").exists()

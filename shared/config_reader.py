@@ -177,17 +177,3 @@ def read(cls: type[T], raw: Any, where: str = "", given: dict[str, Any] | None =
     except ValueError as exc:
         raise ConfigError(f"config section '{where or '<root>'}': {exc}") from None
 
-
-def describe(cls: type, where: str = "") -> list[tuple[str, str, str]]:
-    """(dotted key, type, description) for every key cls reads, nested sections included."""
-    hints = typing.get_type_hints(cls)
-    rows = []
-    for f in dataclasses.fields(cls):
-        if not f.init:
-            continue
-        key, tp = dotted(where, f.name), hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            rows += describe(tp, key)
-        else:
-            rows.append((key, _type_name(tp), f.metadata.get("doc", "")))
-    return rows

@@ -15,7 +15,6 @@ from shared.errors import ConfigError
 from shared.settings.evaluation import EvalConfig
 from shared.settings.finetune import (
     DPPOSettings,
-    EnvConfig,
     FinetuneConfig,
     PPOSettings,
     PPOTrainConfig,
@@ -28,11 +27,12 @@ from shared.settings.model import (
     LRSchedulerConfig,
 )
 from shared.settings.pretrain import PretrainConfig
+from shared.settings.run import EnvConfig, PolicyRunConfig
 
 __all__ = [
     "DPPOSettings", "DiffusionConfig", "DiffusionPPOModelConfig", "EnvConfig",
     "EvalConfig", "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig",
-    "PPOSettings", "PPOTrainConfig", "PretrainConfig", "config_kind", "load_settings", "read_config",
+    "PPOSettings", "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "config_kind", "load_settings", "read_config",
 ]
 
 AnyConfig = PretrainConfig | FinetuneConfig | EvalConfig

@@ -4,7 +4,7 @@ DPPOSettings (the denoising MDP)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from shared.config_reader import non_negative, positive, setting, unit_interval
@@ -17,21 +17,7 @@ from shared.settings.model import (
     DiffusionPPOModelConfig,
     LRSchedulerConfig,
 )
-
-
-@dataclass(frozen=True)
-class EnvConfig:
-    """The `env` section (gym tasks; upstream's defaults)."""
-
-    n_envs: int = setting(check=positive)
-    max_episode_steps: int = setting(check=positive)
-    name: str | None = None
-    reset_at_iteration: bool = setting(True, doc="reset all envs before every iteration (upstream default)")
-    reset_after_eval_iteration: bool = setting(
-        False, doc="also reset right after an evaluation iteration (upstream's comment says so, its code never does)")
-    asynchronous: bool = setting(False, doc="one process per env (gymnasium AsyncVectorEnv)")
-    wrappers: dict | None = None
-    specific: dict | None = None
+from shared.settings.run import PolicyRunConfig
 
 
 @dataclass(frozen=True)
@@ -143,35 +129,18 @@ class DPPOSettings:
         return self.min_sampling_std_schedule(iterations)
 
 
-@dataclass(frozen=True)
-class FinetuneConfig:
+@dataclass(frozen=True, kw_only=True)
+class FinetuneConfig(PolicyRunConfig):
     """Everything `dppo finetune` reads. `model` is DiffusionPPOModelConfig (DPPO) or
-    GaussianPPOModelConfig (the Gaussian baseline); `raw` keeps the resolved mapping."""
+    GaussianPPOModelConfig (the Gaussian baseline)."""
 
-    logdir: str
-    env_name: str
-    obs_dim: int = setting(check=positive)
-    action_dim: int = setting(check=positive)
-    cond_steps: int = setting(check=positive)
-    horizon_steps: int = setting(check=positive)
-    act_steps: int = setting(check=positive)
-    env: EnvConfig = setting()
     train: PPOTrainConfig = setting()
-    model: Any = setting()
-    seed: int = setting(42, check=non_negative)
-    base_policy_path: str | None = None
-    normalization_path: str | None = None
     resume: str | None = None
-    denoising_steps: int | None = setting(None, check=positive)
-    ft_denoising_steps: int | None = setting(None, check=positive)
     use_ddim: bool | None = None
     ddim_steps: int | None = setting(None, check=positive)
-    wandb: dict | None = None
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.act_steps > self.horizon_steps:
-            raise ConfigError(f"act_steps={self.act_steps} cannot exceed horizon_steps={self.horizon_steps}")
+        super().__post_init__()
         if self.is_diffusion and self.model.learn_eta and (self.train.eta_lr is None
                                                             or self.train.eta_lr_scheduler is None):
             raise ConfigError("model.learn_eta needs train.eta_lr and train.eta_lr_scheduler (as upstream)")

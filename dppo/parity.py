@@ -297,7 +297,8 @@ def _ppo_parity(report: ParityReport, cfg: FinetuneConfig, batch: int, seed: int
         data["bc_noise"] = rng.standard_normal((batch, *bc_shape)).astype(np.float32)
     terms = {b: a.update(data, update_actor=True) for b, a in agents.items()}
     for k in terms["torch"]:
-        report.compare("ppo/loss", k, terms["torch"][k], terms["tf"][k], *tol.loss_term_budget(k))
+        scale = float(np.mean(np.abs(data["advantages"])))  # the loss normalizes standard-normal advantages
+        report.compare("ppo/loss", k, terms["torch"][k], terms["tf"][k], *tol.loss_term_budget(k, scale))
     groups = {b: a.state_groups()["model"] for b, a in agents.items()}
     for name, value in groups["torch"].items():
         report.compare("ppo/update", name, value, groups["tf"][name], tol.TRAINING_RTOL)

@@ -113,7 +113,7 @@ def test_every_ppo_loss_term_and_its_gradients_agree(kind):
     terms_b, grads_b = _grads_tf(twins["tf"], batch)
     report = ParityReport()
     for k in terms_a:
-        report.compare("loss", k, terms_a[k], terms_b[k], *tol.loss_term_budget(k))
+        report.compare("loss", k, terms_a[k], terms_b[k], *tol.loss_term_budget(k, _advantage_scale(batch)))
     for name, g in grads_a.items():
         report.compare("grad", name, g, grads_b[name], tol.GRADIENT_RTOL)
     assert report.ok, "\n" + report.table()
@@ -130,7 +130,7 @@ def test_one_full_ppo_update_gives_the_same_parameters(kind):
     logs = {b: ppo_update(agent, data, s, seed=0, itr=1) for b, agent in twins.items()}
     report = ParityReport()
     for k in logs["torch"]:
-        report.compare("update", k, logs["torch"][k], logs["tf"][k], *tol.loss_term_budget(k))
+        report.compare("update", k, logs["torch"][k], logs["tf"][k], *tol.loss_term_budget(k, _advantage_scale(data)))
     groups = {b: a.state_groups() for b, a in twins.items()}
     for group in ("model", "actor_optimizer", "critic_optimizer"):
         for name, value in groups["torch"][group].items():
@@ -175,7 +175,7 @@ def test_ddim_eta_kinds_agree_in_chains_logprobs_losses_and_gradients(kind, seed
     terms_a, grads_a = _grads_torch(twins["torch"], batch)
     terms_b, grads_b = _grads_tf(twins["tf"], batch)
     for k in terms_a:
-        report.compare("loss", k, terms_a[k], terms_b[k], *tol.loss_term_budget(k))
+        report.compare("loss", k, terms_a[k], terms_b[k], *tol.loss_term_budget(k, _advantage_scale(batch)))
     for name, g in grads_a.items():
         report.compare("grad", name, g, grads_b[name], tol.GRADIENT_RTOL)
     assert report.ok, "\n" + report.table()
@@ -198,3 +198,9 @@ def test_gaussian_actions_agree_stochastic_and_deterministic(seed, deterministic
     if deterministic:  # a sample around the mean with std 1e-4, not the mean itself
         zero = twins["torch"].act(obs, np.zeros_like(noise), True)["actions"]
         assert 0 < np.abs(a - zero).max() <= 1e-4 * cfg.model.randn_clip_value + 1e-7
+
+
+def _advantage_scale(batch: dict[str, np.ndarray]) -> float:
+    """mean|A| the policy loss averages over (advantages normalized as the loss does when norm_adv)."""
+    adv = batch["advantages"].astype(np.float64)
+    return float(np.mean(np.abs((adv - adv.mean()) / (adv.std(ddof=1) + 1e-8))))

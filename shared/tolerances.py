@@ -24,10 +24,16 @@ EPS32 = float(np.finfo(np.float32).eps)
 APPROX_KL_BUDGET = (8 * EPS32, 1.0)  # (rtol, scale floor)
 
 
-def loss_term_budget(name: str) -> tuple[float, float]:
-    """(rtol, scale floor) for a PPO loss term: rel = max|a-b| / max(max|b|, floor) must be <= rtol."""
+def loss_term_budget(name: str, advantage_scale: float = SCALE_FLOOR) -> tuple[float, float]:
+    """(rtol, scale floor) for a PPO loss term: rel = max|a-b| / max(max|b|, floor) must be <= rtol.
+
+    pg_loss = mean(max(-A r, -A clip(r))) is a mean of signed terms of size |A| (r ~ 1) that may
+    cancel to far less than their size, so it is measured on the scale of its summands:
+    advantage_scale = mean|A| of the batch the loss saw."""
     if name == "approx_kl":
         return APPROX_KL_BUDGET
+    if name == "pg_loss":
+        return LOSS_RTOL, max(advantage_scale, SCALE_FLOOR)
     return (DIAGNOSTIC_RTOL if name == "clipfrac" else LOSS_RTOL), SCALE_FLOOR
 
 

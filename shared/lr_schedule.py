@@ -62,15 +62,3 @@ class CosineWarmupRestarts:
     def table(self, num_steps: int) -> np.ndarray:
         """Learning rates for steps 0 .. num_steps - 1 (float64)."""
         return np.array([self(k) for k in range(num_steps)], dtype=np.float64)
-
-
-def from_config(scheduler_cfg: dict, max_lr: float) -> CosineWarmupRestarts:
-    """Build from an upstream-style `lr_scheduler` block plus the optimizer's peak lr."""
-    return CosineWarmupRestarts(
-        first_cycle_steps=int(scheduler_cfg["first_cycle_steps"]),
-        max_lr=float(max_lr),
-        min_lr=float(scheduler_cfg.get("min_lr", 0.001)),
-        warmup_steps=int(scheduler_cfg.get("warmup_steps", 0)),
-        cycle_mult=float(scheduler_cfg.get("cycle_mult", 1.0)),
-        gamma=float(scheduler_cfg.get("gamma", 1.0)),
-    )

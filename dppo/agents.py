@@ -11,7 +11,13 @@ from dppo.checkpoints import read_checkpoint
 from shared.checkpoint import check_strict
 from shared.errors import CheckpointError, ConfigError
 from shared.eta import eta_init, eta_spec
-from shared.param_spec import critic_obs_spec, diffusion_mlp_spec, gaussian_mlp_spec, torch_default_init
+from shared.param_spec import (
+    CriticObsConfig,
+    critic_obs_spec,
+    diffusion_mlp_spec,
+    gaussian_mlp_spec,
+    torch_default_init,
+)
 from shared.settings import (
     DiffusionConfig,
     DPPOSettings,
@@ -65,11 +71,17 @@ def _backend_class(backend: str, module: str, name: str) -> Any:
     return getattr(importlib.import_module(f"core_{backend}.{module}"), name)
 
 
+def _dppo_spec(network: Any, critic: CriticObsConfig) -> OrderedDict:
+    """Canonical names and shapes of a DPPO model: base actor, actor_ft and critic."""
+    spec = diffusion_mlp_spec(network, "actor.")
+    spec.update(diffusion_mlp_spec(network, "actor_ft."))
+    spec.update(critic_obs_spec(critic, "critic."))
+    return spec
+
+
 def make_diffusion_agent(cfg: FinetuneConfig, backend: str) -> Any:
     dc, critic, d = cfg.diffusion, cfg.critic, cfg.dppo
-    spec = diffusion_mlp_spec(dc.network, "actor.")
-    spec.update(diffusion_mlp_spec(dc.network, "actor_ft."))
-    spec.update(critic_obs_spec(critic, "critic."))
+    spec = _dppo_spec(dc.network, critic)
     init = torch_default_init(spec, cfg.seed)
     if d.eta is not None:  # upstream builds eta whenever model.eta is given (DDPM never reads it)
         spec.update(eta_spec(d.eta))
@@ -112,17 +124,13 @@ def make_eval_agent(cfg: EvalConfig, backend: str) -> Any:
     so every reverse step runs the same network; a Gaussian policy a Gaussian PPO agent. Their
     critics are never used.
     """
-    from shared.param_spec import CriticObsConfig
-
     if not cfg.base_policy_path:
         raise ConfigError("an eval config needs base_policy_path: the policy to evaluate")
     critic = CriticObsConfig(cfg.obs_dim * cfg.cond_steps, (16,))
     ppo = _eval_ppo_settings(cfg)
     if cfg.is_diffusion:
         dc = cfg.model
-        spec = diffusion_mlp_spec(dc.network, "actor.")
-        spec.update(diffusion_mlp_spec(dc.network, "actor_ft."))
-        spec.update(critic_obs_spec(critic, "critic."))
+        spec = _dppo_spec(dc.network, critic)
         init = torch_default_init(spec, cfg.seed)
         init.update(base_policy_params(cfg.base_policy_path, spec, cfg))
         d = DPPOSettings(ft_denoising_steps=1, gamma_denoising=1.0, clip_ploss_coef_base=1e-3,
@@ -150,9 +158,7 @@ def _eval_ppo_settings(cfg: EvalConfig) -> PPOSettings:
     return PPOSettings(
         n_train_itr=1, n_steps=cfg.n_steps, n_envs=cfg.env.n_envs, gamma=0.99, gae_lambda=0.95, batch_size=1,
         update_epochs=1, vf_coef=0.0, ent_coef=0.0, target_kl=None, max_grad_norm=None, n_critic_warmup_itr=0,
-        reward_scale_running=False, reward_scale_const=1.0, reward_scale_gamma=None, val_freq=1, force_train=False,
-        save_model_freq=1, n_eval_episodes=cfg.env.n_envs, reset_at_iteration=True, reset_after_eval_iteration=False,
-        logprob_batch_size=cfg.env.n_envs,
-        actor_lr=1e-4, critic_lr=1e-4, actor_weight_decay=0.0, critic_weight_decay=0.0, actor_schedule=flat,
-        critic_schedule=flat, clip_ploss_coef=0.1, clip_vloss_coef=None, norm_adv=True,
-        clip_advantage_lower_quantile=0.0, clip_advantage_upper_quantile=1.0)
+        reward_scale_running=False, reward_scale_const=1.0, val_freq=1, save_model_freq=1,
+        n_eval_episodes=cfg.env.n_envs, actor_lr=1e-4, critic_lr=1e-4, actor_weight_decay=0.0,
+        critic_weight_decay=0.0, actor_schedule=flat, critic_schedule=flat, clip_ploss_coef=0.1,
+        clip_vloss_coef=None, norm_adv=True, clip_advantage_lower_quantile=0.0, clip_advantage_upper_quantile=1.0)

@@ -152,23 +152,22 @@ def score_rollout(agent: Any, ro: dict[str, Any], s: PPOSettings, scaler: Runnin
                   seed: int = 0, itr: int = 0, bc_noise_shape: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
     """Values, old log-probs, scaled rewards, GAE; flattened to (T*N, ...) rows for the update."""
     T, N = ro["rewards"].shape
-    flat_obs = ro["obs"].reshape(T * N, *ro["obs"].shape[2:])
-    flat_samples = {k: v.reshape(T * N, *v.shape[2:]) for k, v in ro["samples"].items()}
     sc = score_steps(agent, ro, s, scaler)
     values, logprobs, advantages, returns = sc["values"], sc["logprobs"], sc["advantages"], sc["returns"]
     f32 = np.float32
     extra = {}
     if bc_noise_shape is not None:  # teacher-chain noise for the BC term, drawn once per rollout
         extra["bc_noise"] = np.random.default_rng([seed, itr, 4]).standard_normal((T * N, *bc_noise_shape)).astype(f32)
-    return {"obs": flat_obs.astype(f32), **{k: v.astype(f32) for k, v in flat_samples.items()}, **extra,
+    return {"obs": sc["obs"].astype(f32), **{k: v.astype(f32) for k, v in sc["samples"].items()}, **extra,
             "logprobs": logprobs.astype(f32), "values": values.reshape(-1).astype(f32),
             "advantages": advantages.reshape(-1).astype(f32), "returns": returns.reshape(-1).astype(f32)}
 
 
 def score_steps(agent: Any, ro: dict[str, Any], s: PPOSettings,
                 scaler: RunningRewardScaler | None) -> dict[str, np.ndarray]:
-    """The rollout's values (T, N), log-probs (T*N, ...), scaled rewards, advantages and returns
-    (T, N, float64), as upstream: the scaler sees first[:-1], whose row 0 is carried over."""
+    """The rollout's observations and samples flattened to (T*N, ...) rows, their values (T, N) and
+    log-probs (T*N, ...), scaled rewards, advantages and returns (T, N, float64), as upstream: the
+    scaler sees first[:-1], whose row 0 is carried over."""
     T, N = ro["rewards"].shape
     flat_obs = ro["obs"].reshape(T * N, *ro["obs"].shape[2:])
     flat_samples = {k: v.reshape(T * N, *v.shape[2:]) for k, v in ro["samples"].items()}
@@ -180,7 +179,8 @@ def score_steps(agent: Any, ro: dict[str, Any], s: PPOSettings,
     next_value = np.asarray(agent.value(ro["next_obs"]), np.float64)
     advantages, returns = gae(rewards * s.reward_scale_const, values, next_value, ro["terminated"], s.gamma,
                               s.gae_lambda)
-    return {"values": values, "logprobs": logprobs, "rewards": rewards, "advantages": advantages, "returns": returns}
+    return {"obs": flat_obs, "samples": flat_samples, "values": values, "logprobs": logprobs, "rewards": rewards,
+            "advantages": advantages, "returns": returns}
 
 
 def evaluate_in_chunks(agent: Any, obs: np.ndarray, samples: dict[str, np.ndarray],

@@ -6,6 +6,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
+import tensorflow as tf
 
 from core_tf.module import Module
 from shared.checkpoint import check_strict
@@ -16,12 +17,12 @@ def parameter_shapes(module: Module) -> OrderedDict:
 
 
 def export_state(module: Module) -> OrderedDict:
-    """Canonical name -> float32 numpy copy of every parameter."""
-    return OrderedDict((name, np.array(v.numpy(), dtype=np.float32)) for name, v in module.named_parameters())
+    """Canonical name -> numpy copy of every parameter (float32; float64 in a float64 parity reference)."""
+    return OrderedDict((name, np.array(v.numpy(), copy=True)) for name, v in module.named_parameters())
 
 
 def load_state(module: Module, state: Mapping[str, np.ndarray], what: str = "model") -> None:
     """Copy a canonical dict into the module; strict on names and shapes."""
     check_strict(parameter_shapes(module), state, what)
     for name, v in module.named_parameters():
-        v.assign(np.asarray(state[name], dtype=np.float32))
+        v.assign(np.asarray(state[name], dtype=tf.as_dtype(v.dtype).as_numpy_dtype))

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-import numpy as np
 import tensorflow as tf
 
 from core_tf.diffusion_mlp import DiffusionMLP
 from core_tf.module import Module
+from core_tf.precision import constant, float_dtype
 from shared.diffusion_schedule import ddpm_tables
 from shared.sampling_plan import DDPM_EVAL_MIN_STD, SamplingPlan, sampling_plan
 from shared.settings import DiffusionConfig
@@ -34,10 +34,6 @@ class Sample(NamedTuple):
     chains: tf.Tensor | None  # (B, S + 1, Ta, Da), x_T first
 
 
-def _f32(a: np.ndarray) -> tf.Tensor:
-    return tf.constant(np.asarray(a, dtype=np.float32))
-
-
 class DiffusionModel(Module):
     def __init__(self, config: DiffusionConfig, network: Module | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -45,8 +41,8 @@ class DiffusionModel(Module):
         self.network = self.add_child(
             "network", network if network is not None else DiffusionMLP.from_config(config.network))
         tables = ddpm_tables(config.denoising_steps)
-        self.sqrt_alphas_cumprod = _f32(tables.sqrt_alphas_cumprod)
-        self.sqrt_one_minus_alphas_cumprod = _f32(tables.sqrt_one_minus_alphas_cumprod)
+        self.sqrt_alphas_cumprod = constant(tables.sqrt_alphas_cumprod)
+        self.sqrt_one_minus_alphas_cumprod = constant(tables.sqrt_one_minus_alphas_cumprod)
         self._plans: dict[tuple[bool, float], SamplingPlan] = {}
         self._samplers: dict[tuple[bool, float], Callable] = {}
 
@@ -111,8 +107,8 @@ class DiffusionModel(Module):
         if key not in self._samplers:
             c, plan = self.config, self.plan(deterministic, min_sampling_std)
             signature = [
-                tf.TensorSpec([None, c.cond_steps, c.obs_dim], tf.float32),
-                tf.TensorSpec([plan.num_steps + 1, None, c.horizon_steps, c.action_dim], tf.float32),
+                tf.TensorSpec([None, c.cond_steps, c.obs_dim], float_dtype()),
+                tf.TensorSpec([plan.num_steps + 1, None, c.horizon_steps, c.action_dim], float_dtype()),
             ]
             self._samplers[key] = tf.function(lambda s, n: self._chain(s, n, plan), input_signature=signature,
                                               jit_compile=True)
@@ -128,9 +124,9 @@ class DiffusionModel(Module):
         generator: tf.random.Generator | None = None,
     ) -> Sample:
         """Run the reverse chain for state (B, To, Do); noise (S + 1, B, Ta, Da) or drawn."""
-        state = tf.convert_to_tensor(state, tf.float32)
+        state = tf.convert_to_tensor(state, float_dtype())
         if noise is None:
             noise = self.draw_noise(int(state.shape[0]), generator)
         sampler = self.compiled_sampler(deterministic, min_sampling_std)
-        x, chain = sampler(state, tf.convert_to_tensor(noise, tf.float32))
+        x, chain = sampler(state, tf.convert_to_tensor(noise, float_dtype()))
         return Sample(x, chain if return_chain else None)

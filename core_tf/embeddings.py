@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from core_tf.module import Module
+from core_tf.precision import constant
 from shared.diffusion_schedule import sinusoidal_frequencies
 
 
@@ -15,8 +15,8 @@ class SinusoidalPosEmb(Module):
     def __init__(self, dim: int, **kwargs) -> None:
         super().__init__(**kwargs)
         self.dim = dim
-        self.freqs = tf.constant(sinusoidal_frequencies(dim).astype(np.float32))
+        self.freqs = constant(sinusoidal_frequencies(dim))
 
     def call(self, t: tf.Tensor) -> tf.Tensor:
-        angles = tf.cast(t, tf.float32)[:, None] * self.freqs[None, :]  # (B, dim/2)
+        angles = tf.cast(t, self.freqs.dtype)[:, None] * self.freqs[None, :]  # (B, dim/2)
         return tf.concat([tf.sin(angles), tf.cos(angles)], axis=-1)

@@ -47,5 +47,5 @@ class GaussianMLP(Module):
             logvar = tf.clip_by_value(self.logvar, self.logvar_min, self.logvar_max)
             std = tf.tile(tf.tile(tf.exp(0.5 * logvar), [c.horizon_steps])[None, :], [B, 1])
         else:
-            std = tf.fill(tf.shape(mean), tf.constant(c.fixed_std, tf.float32))
+            std = tf.fill(tf.shape(mean), tf.constant(c.fixed_std, mean.dtype))
         return mean, std

@@ -8,9 +8,9 @@ while upstream DPPO steps its scheduler once per epoch (or per PPO iteration):
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
+from core_tf.precision import constant
 from shared.lr_schedule import CosineWarmupRestarts
 
 
@@ -20,7 +20,7 @@ class CosineAnnealingWarmupRestarts(keras.optimizers.schedules.LearningRateSched
         self.schedule = schedule
         self.num_updates = int(num_updates)
         self.steps_per_update = int(steps_per_update)
-        self.table = tf.constant(schedule.table(self.num_updates + 1).astype(np.float32))
+        self.table = constant(schedule.table(self.num_updates + 1))
 
     def __call__(self, step: tf.Tensor) -> tf.Tensor:
         update = tf.cast(step, tf.int64) // self.steps_per_update

@@ -13,11 +13,14 @@ from collections.abc import Iterator
 import keras
 import tensorflow as tf
 
+from core_tf.precision import float_dtype
+
 _ACTIVE_TRACE: list[dict[str, tf.Tensor]] = []
 
 
 class Module(keras.layers.Layer):
     def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("dtype", float_dtype().name)  # Keras casts inputs to the layer's dtype
         super().__init__(**kwargs)
         self._child_names: list[str] = []
         self._param_names: list[str] = []
@@ -33,7 +36,7 @@ class Module(keras.layers.Layer):
         return getattr(self, f"child_{name.replace('.', '_')}")
 
     def add_param(self, name: str, shape: tuple[int, ...], initializer: keras.initializers.Initializer) -> tf.Variable:
-        var = self.add_weight(name=name, shape=shape, initializer=initializer, dtype="float32", trainable=True)
+        var = self.add_weight(name=name, shape=shape, initializer=initializer, dtype=float_dtype(), trainable=True)
         setattr(self, f"param_{name}", var)
         self._param_names.append(name)
         return var

@@ -29,9 +29,9 @@ class AdamW(tf.Module):
     def apply(self, grads: Sequence[tf.Tensor], variables: Sequence[tf.Variable], lr: tf.Tensor) -> None:
         b1, b2 = BETAS
         self.step.assign_add(1)
-        k = tf.cast(self.step, tf.float32)
-        bias1 = 1.0 - tf.pow(b1, k)
-        bias2_sqrt = tf.sqrt(1.0 - tf.pow(b2, k))
+        k = tf.cast(self.step, lr.dtype)
+        bias1 = 1.0 - tf.pow(tf.constant(b1, k.dtype), k)
+        bias2_sqrt = tf.sqrt(1.0 - tf.pow(tf.constant(b2, k.dtype), k))
         for g, p, m, v in zip(grads, variables, self.exp_avg, self.exp_avg_sq):
             p.assign(p * (1.0 - lr * self.weight_decay))
             m.assign(m + (1.0 - b1) * (g - m))
@@ -49,8 +49,8 @@ class AdamW(tf.Module):
     def load_state(self, state: dict) -> None:
         self.step.assign(int(state["step"]))
         for name, m, v in zip(self.names, self.exp_avg, self.exp_avg_sq):
-            m.assign(np.asarray(state[f"exp_avg/{name}"], np.float32))
-            v.assign(np.asarray(state[f"exp_avg_sq/{name}"], np.float32))
+            m.assign(np.asarray(state[f"exp_avg/{name}"], m.dtype.as_numpy_dtype))
+            v.assign(np.asarray(state[f"exp_avg_sq/{name}"], v.dtype.as_numpy_dtype))
 
 
 def clip_grad_norm(grads: Sequence[tf.Tensor], max_norm: float | None) -> tuple[list[tf.Tensor], tf.Tensor]:

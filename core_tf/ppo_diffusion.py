@@ -27,17 +27,15 @@ from core_tf.ppo_loss import (
     normalize_advantages,
     value_loss,
 )
+from core_tf.precision import constant, float_dtype
 from shared.errors import CheckpointError
 from shared.param_spec import CriticObsConfig
 from shared.ppo_math import clip_coefficients, denoising_discount
+from shared.precision import as_compute
 from shared.sampling_plan import SamplingPlan, ddim_step_arrays, finetune_tables, sampling_plan
 from shared.settings import DiffusionConfig, DPPOSettings, PPOSettings
 
 _COEFS = ("recon_x", "recon_eps", "mean_x0", "mean_xt")
-
-
-def _f32(a: np.ndarray) -> tf.Tensor:
-    return tf.constant(np.asarray(a, dtype=np.float32))
 
 
 def ddim_mean_sigma(x: tf.Tensor, net_out: tf.Tensor, c: dict[str, tf.Tensor | float], eta: tf.Tensor,
@@ -91,26 +89,26 @@ class PPODiffusionModel(Module):
         if dc.use_ddim:
             for p, steps in zip(self.plans.values(), self.step_coefs.values()):
                 for i, step in enumerate(steps):
-                    step.update({k: float(np.float32(v[i])) for k, v in ddim_step_arrays(p).items()})
+                    step.update({k: float(as_compute(v[i])) for k, v in ddim_step_arrays(p).items()})
         ft = finetune_tables(self.plans[False], self.ft_steps, d.min_logprob_denoising_std)
         self.ft_t = tf.constant(ft.timesteps)  # (K,)
-        self.ft_coefs = {k: _f32(getattr(ft, k)) for k in _COEFS}  # each (K,)
+        self.ft_coefs = {k: constant(getattr(ft, k)) for k in _COEFS}  # each (K,)
         if dc.use_ddim:
             last = slice(self.num_steps - self.ft_steps, self.num_steps)
-            self.ft_coefs.update({k: _f32(v) for k, v in ddim_step_arrays(self.plans[False], last).items()})
-        self.ft_std = _f32(ft.logprob_std)
+            self.ft_coefs.update({k: constant(v) for k, v in ddim_step_arrays(self.plans[False], last).items()})
+        self.ft_std = constant(ft.logprob_std)
 
     # ---------- eta ----------
     def eta_values(self, state: tf.Tensor) -> tf.Tensor:
         """eta per sample (B, E) for stochastic steps; none configured: 0 (B, 1)."""
         if self.eta is None:
-            return tf.zeros([tf.shape(state)[0], 1])
+            return tf.zeros([tf.shape(state)[0], 1], state.dtype)
         return self.eta(state)
 
     def entropy_eta(self, state: tf.Tensor) -> tf.Tensor:
         """What upstream's loss averages into its entropy term: eta (B, E) for DDIM, ones for DDPM."""
         if not self.dc.use_ddim:
-            return tf.ones([tf.shape(state)[0], 1])
+            return tf.ones([tf.shape(state)[0], 1], state.dtype)
         return self.eta_values(state)
 
     # ---------- schedules (upstream VPGDiffusion.step) ----------
@@ -144,7 +142,7 @@ class PPODiffusionModel(Module):
     def check_fixed_eta(self) -> None:
         """The precomputed tables assume EtaFixed's configured value: a loaded logit must give it."""
         if self.eta is not None and self.d.eta.kind == "EtaFixed":
-            got = float(self.eta(tf.zeros([1, 1]))[0, 0])
+            got = float(self.eta(tf.zeros([1, 1], float_dtype()))[0, 0])
             if abs(got - self.fixed_eta) > 1e-6:
                 raise CheckpointError(f"eta.eta_logit gives eta={got}, but model.eta configures {self.fixed_eta}")
 
@@ -165,7 +163,7 @@ class PPODiffusionModel(Module):
         z = tf.clip_by_value(noise[1:], -dc.randn_clip_value, dc.randn_clip_value)  # (S, B, Ta, Da)
         eta = None
         if self.in_graph_eta:
-            eta = tf.zeros(()) if deterministic else self.eta_values(state)[:, None, :]  # (B, 1, E)
+            eta = tf.zeros((), state.dtype) if deterministic else self.eta_values(state)[:, None, :]  # (B, 1, E)
         x = noise[0]
         chain = [x] if K == S else []
         for i, coefs in enumerate(self.step_coefs[deterministic]):
@@ -226,11 +224,11 @@ class PPODiffusionAgent(PPOAgent):
         """Everything sized by K or read as a constant by the compiled functions: discount and clip
         coefficients (K,), and the compiled sampler and update (retraced on first use)."""
         d, K, c = self.model.d, self.model.ft_steps, self.model.dc
-        self.discount = _f32(denoising_discount(K, d.gamma_denoising))
-        self.clip_coefs = _f32(clip_coefficients(K, self.settings.clip_ploss_coef, d.clip_ploss_coef_base,
+        self.discount = constant(denoising_discount(K, d.gamma_denoising))
+        self.clip_coefs = constant(clip_coefficients(K, self.settings.clip_ploss_coef, d.clip_ploss_coef_base,
                                                  d.clip_ploss_coef_rate))
-        obs_spec = tf.TensorSpec([None, c.cond_steps, c.obs_dim], tf.float32)
-        noise_spec = tf.TensorSpec([self.model.num_steps + 1, None, c.horizon_steps, c.action_dim], tf.float32)
+        obs_spec = tf.TensorSpec([None, c.cond_steps, c.obs_dim], float_dtype())
+        noise_spec = tf.TensorSpec([self.model.num_steps + 1, None, c.horizon_steps, c.action_dim], float_dtype())
         self._act = {det: tf.function(lambda o, n, det=det: self.model.sample(o, n, det), jit_compile=True,
                                       input_signature=[obs_spec, noise_spec]) for det in (True, False)}
         self._compiled = {}
@@ -256,9 +254,11 @@ class PPODiffusionAgent(PPOAgent):
     def load_groups(self, groups: dict[str, OrderedDict], actor_steps: int, critic_steps: int) -> None:
         super().load_groups(groups, actor_steps, critic_steps)
         self.model.check_fixed_eta()
-        if "dppo_schedule" in groups:
+        if "dppo_schedule" in groups:  # K and the std floor are constants of the compiled functions
+            before = (self.model.ft_steps, self.model.min_sampling_std)
             self.model.load_schedule_state(groups["dppo_schedule"])
-            self._k_tables()
+            if (self.model.ft_steps, self.model.min_sampling_std) != before:
+                self._k_tables()
 
     def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
         actions, chains = self._act[deterministic](tf.constant(obs), tf.constant(noise))

@@ -48,7 +48,7 @@ def clipped_policy_loss(newlogprobs: tf.Tensor, oldlogprobs: tf.Tensor, advantag
                 - tf.clip_by_value(oldlogprobs, LOGPROB_MIN, LOGPROB_MAX))
     ratio = tf.exp(logratio)
     approx_kl = tf.stop_gradient(tf.reduce_mean((ratio - 1) - logratio))
-    clipfrac = tf.stop_gradient(tf.reduce_mean(tf.cast(tf.abs(ratio - 1.0) > clip_coef, tf.float32)))
+    clipfrac = tf.stop_gradient(tf.reduce_mean(tf.cast(tf.abs(ratio - 1.0) > clip_coef, ratio.dtype)))
     pg1 = -advantages * ratio
     pg2 = -advantages * tf.clip_by_value(ratio, 1 - clip_coef, 1 + clip_coef)
     return tf.reduce_mean(tf.maximum(pg1, pg2)), approx_kl, clipfrac

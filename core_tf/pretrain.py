@@ -15,6 +15,7 @@ from core_tf.canonical import export_state, load_state
 from core_tf.diffusion import DiffusionModel
 from core_tf.lr_schedule import CosineAnnealingWarmupRestarts
 from core_tf.optim import AdamW, clip_grad_norm
+from core_tf.precision import float_dtype
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.settings import DiffusionConfig
 
@@ -35,9 +36,10 @@ class PretrainBackend:
         self.lr_schedule = CosineAnnealingWarmupRestarts(schedule, num_epochs, steps_per_epoch)
         self.max_grad_norm = max_grad_norm
         c = config
-        chunk = tf.TensorSpec([None, c.horizon_steps, c.action_dim], tf.float32)
-        self._step = tf.function(self._train_step, jit_compile=True, input_signature=[
-            chunk, tf.TensorSpec([None, c.cond_steps, c.obs_dim], tf.float32), tf.TensorSpec([None], tf.int64), chunk])
+        chunk = tf.TensorSpec([None, c.horizon_steps, c.action_dim], float_dtype())
+        state = tf.TensorSpec([None, c.cond_steps, c.obs_dim], float_dtype())
+        self._step = tf.function(self._train_step, jit_compile=True,
+                                 input_signature=[chunk, state, tf.TensorSpec([None], tf.int64), chunk])
 
     @property
     def lr(self) -> float:

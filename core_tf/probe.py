@@ -26,7 +26,7 @@ def probe(module: Module, forward: Callable[..., tf.Tensor], inputs: dict[str, n
         weight = tf.ones_like(out) if cotangent is None else tf.constant(cotangent)
         objective = tf.reduce_sum(out * weight)
     grads = tape.gradient(objective, [tensors[k] for k in watched] + list(variables))
-    as_np = [np.zeros(tuple(v.shape), np.float32) if g is None else g.numpy() for g, v in
+    as_np = [np.zeros(tuple(v.shape), tf.as_dtype(v.dtype).as_numpy_dtype) if g is None else g.numpy() for g, v in
              zip(grads, [tensors[k] for k in watched] + list(variables))]
     return Probe(
         layers={k: v.numpy() for k, v in layers.items()},

@@ -17,8 +17,8 @@ def parameter_shapes(module: nn.Module) -> OrderedDict:
 
 
 def export_state(module: nn.Module) -> OrderedDict:
-    """Canonical name -> float32 numpy copy of every parameter."""
-    return OrderedDict((name, p.detach().cpu().numpy().astype(np.float32, copy=True))
+    """Canonical name -> numpy copy of every parameter (float32; float64 in a float64 parity reference)."""
+    return OrderedDict((name, p.detach().cpu().numpy().copy())
                        for name, p in module.named_parameters())
 
 
@@ -27,4 +27,4 @@ def load_state(module: nn.Module, state: Mapping[str, np.ndarray], what: str = "
     """Copy a canonical dict into the module; strict on names and shapes."""
     check_strict(parameter_shapes(module), state, what)
     for name, p in module.named_parameters():
-        p.copy_(torch.from_numpy(np.asarray(state[name], dtype=np.float32)))
+        p.copy_(torch.from_numpy(np.asarray(state[name], dtype=p.detach().cpu().numpy().dtype)))

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import nn
 
 from core_torch.diffusion_mlp import DiffusionMLP
+from core_torch.precision import float_dtype, tensor
 from shared.diffusion_schedule import ddpm_tables
 from shared.sampling_plan import DDPM_EVAL_MIN_STD, SamplingPlan, sampling_plan
 from shared.settings import DiffusionConfig
@@ -28,18 +28,14 @@ def reverse_mean(x: torch.Tensor, net_out: torch.Tensor, coefs: dict[str, torch.
 
 
 def step_tensors(plan: SamplingPlan) -> list[dict[str, torch.Tensor]]:
-    """plan.step_scalars as 0-d float32 tensors, made once per plan: torch wraps and converts a
+    """plan.step_scalars as 0-d tensors (compute dtype), made once per plan: torch wraps and converts a
     Python float on every op, which made each scalar multiply ~3x slower at batch 1."""
-    return [{k: torch.tensor(v, dtype=torch.float32) for k, v in step.items()} for step in plan.step_scalars]
+    return [{k: torch.tensor(v, dtype=float_dtype()) for k, v in step.items()} for step in plan.step_scalars]
 
 
 class Sample(NamedTuple):
     trajectories: torch.Tensor  # (B, Ta, Da)
     chains: torch.Tensor | None  # (B, S + 1, Ta, Da), x_T first
-
-
-def _f32(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(a, dtype=np.float32))
 
 
 class DiffusionModel(nn.Module):
@@ -48,9 +44,9 @@ class DiffusionModel(nn.Module):
         self.config = config
         self.network = network if network is not None else DiffusionMLP.from_config(config.network)
         tables = ddpm_tables(config.denoising_steps)
-        self.register_buffer("sqrt_alphas_cumprod", _f32(tables.sqrt_alphas_cumprod), persistent=False)
+        self.register_buffer("sqrt_alphas_cumprod", tensor(tables.sqrt_alphas_cumprod), persistent=False)
         self.register_buffer(
-            "sqrt_one_minus_alphas_cumprod", _f32(tables.sqrt_one_minus_alphas_cumprod), persistent=False
+            "sqrt_one_minus_alphas_cumprod", tensor(tables.sqrt_one_minus_alphas_cumprod), persistent=False
         )
         self._plans: dict[tuple[bool, float], tuple[SamplingPlan, list[dict[str, torch.Tensor]]]] = {}
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
+from core_torch.precision import tensor
 from shared.diffusion_schedule import sinusoidal_frequencies
 
 
@@ -15,9 +15,9 @@ class SinusoidalPosEmb(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.dim = dim
-        freqs = torch.from_numpy(sinusoidal_frequencies(dim).astype(np.float32))
+        freqs = tensor(sinusoidal_frequencies(dim))
         self.register_buffer("freqs", freqs, persistent=False)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        angles = t.to(torch.float32)[:, None] * self.freqs[None, :]  # (B, dim/2)
+        angles = t.to(self.freqs.dtype)[:, None] * self.freqs[None, :]  # (B, dim/2)
         return torch.cat([angles.sin(), angles.cos()], dim=-1)

@@ -39,7 +39,7 @@ def adamw_state(opt: torch.optim.AdamW, named: Sequence[tuple[str, nn.Parameter]
     for name, p in named:
         st = opt.state.get(p, {})
         step = int(st["step"]) if "step" in st else step
-        zeros = np.zeros(tuple(p.shape), np.float32)
+        zeros = np.zeros(tuple(p.shape), p.detach().numpy().dtype)
         out[f"exp_avg/{name}"] = st["exp_avg"].numpy().copy() if "exp_avg" in st else zeros
         out[f"exp_avg_sq/{name}"] = st["exp_avg_sq"].numpy().copy() if "exp_avg_sq" in st else zeros
     out["step"] = np.array(step, np.int64)
@@ -54,6 +54,6 @@ def load_adamw_state(opt: torch.optim.AdamW, named: Sequence[tuple[str, nn.Param
             continue
         opt.state[p] = {
             "step": torch.tensor(float(step)),
-            "exp_avg": torch.from_numpy(np.array(state[f"exp_avg/{name}"], np.float32)),
-            "exp_avg_sq": torch.from_numpy(np.array(state[f"exp_avg_sq/{name}"], np.float32)),
+            "exp_avg": torch.from_numpy(np.array(state[f"exp_avg/{name}"], p.detach().numpy().dtype)),
+            "exp_avg_sq": torch.from_numpy(np.array(state[f"exp_avg_sq/{name}"], p.detach().numpy().dtype)),
         }

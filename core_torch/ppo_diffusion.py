@@ -31,6 +31,7 @@ from core_torch.ppo_loss import (
     normalize_advantages,
     value_loss,
 )
+from core_torch.precision import float_dtype, tensor
 from shared.errors import CheckpointError
 from shared.param_spec import CriticObsConfig
 from shared.ppo_math import clip_coefficients, denoising_discount
@@ -38,10 +39,6 @@ from shared.sampling_plan import SamplingPlan, ddim_step_arrays, finetune_tables
 from shared.settings import DiffusionConfig, DPPOSettings, PPOSettings
 
 _COEFS = ("recon_x", "recon_eps", "mean_x0", "mean_xt")
-
-
-def _f32(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(a, dtype=np.float32))
 
 
 def ddim_mean_sigma(x: torch.Tensor, net_out: torch.Tensor, c: dict[str, torch.Tensor], eta: torch.Tensor,
@@ -101,27 +98,27 @@ class PPODiffusionModel(nn.Module):
             for p, steps in zip(self.plans.values(), self.step_coefs.values()):
                 arrays = ddim_step_arrays(p)
                 for i, step in enumerate(steps):
-                    step.update({k: torch.tensor(float(v[i]), dtype=torch.float32) for k, v in arrays.items()})
+                    step.update({k: torch.tensor(float(v[i]), dtype=float_dtype()) for k, v in arrays.items()})
         self.step_timesteps = {det: torch.from_numpy(p.timesteps) for det, p in self.plans.items()}  # (S,)
         ft = finetune_tables(self.plans[False], self.ft_steps, d.min_logprob_denoising_std)
         self.ft_t = torch.from_numpy(ft.timesteps)  # (K,)
-        self.ft_coefs = {k: _f32(getattr(ft, k)) for k in _COEFS}  # each (K,)
+        self.ft_coefs = {k: tensor(getattr(ft, k)) for k in _COEFS}  # each (K,)
         if dc.use_ddim:
             last = slice(self.num_steps - self.ft_steps, self.num_steps)
-            self.ft_coefs.update({k: _f32(v) for k, v in ddim_step_arrays(self.plans[False], last).items()})
-        self.ft_std = _f32(ft.logprob_std)
+            self.ft_coefs.update({k: tensor(v) for k, v in ddim_step_arrays(self.plans[False], last).items()})
+        self.ft_std = tensor(ft.logprob_std)
 
     # ---------- eta ----------
     def eta_values(self, state: torch.Tensor) -> torch.Tensor:
         """eta per sample (B, E) for stochastic steps; a fixed eta (or none: 0) as a constant (B, 1)."""
         if self.eta is None:
-            return torch.zeros(state.shape[0], 1)
+            return torch.zeros(state.shape[0], 1, dtype=state.dtype)
         return self.eta(state)
 
     def entropy_eta(self, state: torch.Tensor) -> torch.Tensor:
         """What upstream's loss averages into its entropy term: eta (B, E) for DDIM, ones for DDPM."""
         if not self.dc.use_ddim:
-            return torch.ones(state.shape[0], 1)
+            return torch.ones(state.shape[0], 1, dtype=state.dtype)
         return self.eta_values(state)
 
     # ---------- schedules (upstream VPGDiffusion.step) ----------
@@ -238,8 +235,8 @@ class PPODiffusionAgent(PPOAgent):
     def _k_tables(self) -> None:
         """Everything the loss sizes by K: denoising discount and clip coefficients, each (K,)."""
         d, K = self.model.d, self.model.ft_steps
-        self.discount = _f32(denoising_discount(K, d.gamma_denoising))
-        self.clip_coefs = _f32(clip_coefficients(K, self.settings.clip_ploss_coef, d.clip_ploss_coef_base,
+        self.discount = tensor(denoising_discount(K, d.gamma_denoising))
+        self.clip_coefs = tensor(clip_coefficients(K, self.settings.clip_ploss_coef, d.clip_ploss_coef_base,
                                                  d.clip_ploss_coef_rate))
 
     @property
@@ -264,10 +261,12 @@ class PPODiffusionAgent(PPOAgent):
     def load_groups(self, groups: dict[str, OrderedDict], actor_steps: int, critic_steps: int) -> None:
         super().load_groups(groups, actor_steps, critic_steps)
         self.model.check_fixed_eta()
-        if "dppo_schedule" in groups:
+        if "dppo_schedule" in groups:  # K and the std floor are constants of the compiled functions
+            before = (self.model.ft_steps, self.model.min_sampling_std)
             self.model.load_schedule_state(groups["dppo_schedule"])
-            self._k_tables()
-            self._compiled_sample = None
+            if (self.model.ft_steps, self.model.min_sampling_std) != before:
+                self._k_tables()
+                self._compiled_sample = None
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:

@@ -43,7 +43,7 @@ def clipped_policy_loss(newlogprobs: torch.Tensor, oldlogprobs: torch.Tensor, ad
     ratio = logratio.exp()
     with torch.no_grad():
         approx_kl = ((ratio - 1) - logratio).mean()
-        clipfrac = ((ratio - 1.0).abs() > clip_coef).float().mean()
+        clipfrac = ((ratio - 1.0).abs() > clip_coef).to(ratio.dtype).mean()
     pg1 = -advantages * ratio
     pg2 = -advantages * torch.clamp(ratio, 1 - clip_coef, 1 + clip_coef)
     return torch.max(pg1, pg2).mean(), approx_kl, clipfrac

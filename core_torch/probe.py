@@ -25,6 +25,6 @@ def probe(module: nn.Module, forward: Callable[..., torch.Tensor], inputs: dict[
         layers={k: v.numpy() for k, v in layers.items()},
         output=out.detach().numpy(),
         input_grads={k: t.grad.numpy() for k, t in tensors.items() if t.requires_grad},
-        param_grads={n: (np.zeros(tuple(p.shape), np.float32) if p.grad is None else p.grad.numpy())
+        param_grads={n: (np.zeros(tuple(p.shape), p.detach().numpy().dtype) if p.grad is None else p.grad.numpy())
                      for n, p in module.named_parameters()},
     )

@@ -79,19 +79,22 @@ def _dppo_spec(network: Any, critic: CriticObsConfig) -> OrderedDict:
     return spec
 
 
-def make_diffusion_agent(cfg: FinetuneConfig, backend: str) -> Any:
-    dc, critic, d = cfg.diffusion, cfg.critic, cfg.dppo
-    spec = _dppo_spec(dc.network, critic)
+def initial_params(cfg: FinetuneConfig, warn: bool = True) -> OrderedDict:
+    """The canonical parameters a fine-tuning run starts from: a fresh init from cfg.seed, with the
+    base policy (or a Gaussian PPO checkpoint) loaded over it when base_policy_path is set."""
+    if not cfg.is_diffusion:
+        return _gaussian_params(cfg)
+    d = cfg.dppo
+    spec = _dppo_spec(cfg.diffusion.network, cfg.critic)
     init = torch_default_init(spec, cfg.seed)
     if d.eta is not None:  # upstream builds eta whenever model.eta is given (DDPM never reads it)
         spec.update(eta_spec(d.eta))
         init.update(eta_init(d.eta, cfg.seed))
     if cfg.base_policy_path:
         init.update(base_policy_params(cfg.base_policy_path, spec, cfg))
-    else:
+    elif warn:
         print("warning: no base_policy_path; fine-tuning a randomly initialised diffusion policy", file=sys.stderr)
-    agent_cls = _backend_class(backend, "ppo_diffusion", "PPODiffusionAgent")
-    return agent_cls(dc, critic, cfg.ppo, d, init)
+    return init
 
 
 def bc_noise_shape(cfg: FinetuneConfig) -> tuple[int, ...] | None:
@@ -101,9 +104,7 @@ def bc_noise_shape(cfg: FinetuneConfig) -> tuple[int, ...] | None:
     return noise_shape(cfg, 1)[:1] + (cfg.horizon_steps, cfg.action_dim)
 
 
-def make_agent(cfg: FinetuneConfig, backend: str) -> Any:
-    if cfg.is_diffusion:
-        return make_diffusion_agent(cfg, backend)
+def _gaussian_params(cfg: FinetuneConfig) -> OrderedDict:
     actor, critic = cfg.gaussian_actor, cfg.critic
     overrides = {"actor.logvar": math.log(actor.fixed_std**2)} if actor.learn_fixed_std else None
     spec = gaussian_mlp_spec(actor, "actor.")
@@ -113,8 +114,17 @@ def make_agent(cfg: FinetuneConfig, backend: str) -> Any:
         weights = read_checkpoint(cfg.base_policy_path, cfg).group("model")
         check_strict(spec, weights, f"base policy {cfg.base_policy_path}")
         init.update(weights)
+    return init
+
+
+def make_agent(cfg: FinetuneConfig, backend: str, init: OrderedDict | None = None) -> Any:
+    """A PPO agent for `backend` from `init` (default: initial_params(cfg))."""
+    init = initial_params(cfg) if init is None else init
+    if cfg.is_diffusion:
+        agent_cls = _backend_class(backend, "ppo_diffusion", "PPODiffusionAgent")
+        return agent_cls(cfg.diffusion, cfg.critic, cfg.ppo, cfg.dppo, init)
     agent_cls = _backend_class(backend, "ppo_gaussian", "PPOGaussianAgent")
-    return agent_cls(actor, critic, cfg.ppo, init, cfg.model.randn_clip_value)
+    return agent_cls(cfg.gaussian_actor, cfg.critic, cfg.ppo, init, cfg.model.randn_clip_value)
 
 
 def make_eval_agent(cfg: EvalConfig, backend: str) -> Any:

@@ -1,106 +1,25 @@
 """Torch-vs-TF comparison engine behind `dppo parity` and the parity test suite.
 
-Both twins get the same canonical parameters and the same numpy inputs and noise;
-every compared quantity becomes one row (max abs diff, relative diff, tolerance).
-torch is the reference for the relative difference.
+Both twins get the same canonical parameters and the same numpy inputs and noise (float32 values);
+every compared quantity is measured by each twin in float32 and again in float64 and judged by the
+one rule of shared/tolerances.py (see dppo/parity_report.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from dppo.models import ModelPlan, build_critic, build_policy, canonical_init, canonical_io, model_plan
+from dppo.parity_report import ParityReport, Quantities, probe_quantities
 from shared import tolerances as tol
+from shared.precision import as_compute
 from shared.settings import EvalConfig, FinetuneConfig, LRSchedulerConfig, PretrainConfig
-
-
-@dataclass
-class Row:
-    section: str
-    name: str
-    max_abs: float
-    rel: float
-    tol: float
-
-    @property
-    def ok(self) -> bool:
-        return math.isfinite(self.rel) and self.rel <= self.tol
-
-
-@dataclass
-class ParityReport:
-    rows: list[Row] = field(default_factory=list)
-
-    def compare(self, section: str, name: str, reference: Any, other: Any, tolerance: float,
-                scale_floor: float = tol.SCALE_FLOOR) -> Row:
-        a, b = np.asarray(other, np.float64), np.asarray(reference, np.float64)
-        if a.shape != b.shape:
-            row = Row(section, f"{name} (shape {list(b.shape)} vs {list(a.shape)})", math.inf, math.inf, tolerance)
-        elif not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-            same = np.array_equal(a, b, equal_nan=True)
-            row = Row(section, name, 0.0 if same else math.inf, 0.0 if same else math.inf, tolerance)
-        else:
-            row = Row(section, name, tol.max_abs_diff(a, b), tol.relative_diff(a, b, scale_floor), tolerance)
-        self.rows.append(row)
-        return row
-
-    def missing(self, section: str, name: str, where: str) -> None:
-        self.rows.append(Row(section, f"{name} (only in {where})", math.inf, math.inf, 0.0))
-
-    def compare_probe(self, section: str, ref: Any, other: Any) -> None:
-        """Layer outputs and output (forward tolerance), input and parameter gradients."""
-        for name in ref.layers:
-            if name in other.layers:
-                self.compare(f"{section}/forward", name, ref.layers[name], other.layers[name], tol.FORWARD_RTOL)
-            else:
-                self.missing(f"{section}/forward", name, "torch")
-        for name in set(other.layers) - set(ref.layers):
-            self.missing(f"{section}/forward", name, "tf")
-        self.compare(f"{section}/forward", "output", ref.output, other.output, tol.FORWARD_RTOL)
-        for name, g in ref.input_grads.items():
-            self.compare(f"{section}/grad_input", name, g, other.input_grads[name], tol.GRADIENT_RTOL)
-        for name, g in ref.param_grads.items():
-            self.compare(f"{section}/grad_param", name, g, other.param_grads[name], tol.GRADIENT_RTOL)
-
-    @property
-    def failures(self) -> list[Row]:
-        return [r for r in self.rows if not r.ok]
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.rows) and not self.failures
-
-    def table(self) -> str:
-        width = max([len(f"{r.section}  {r.name}") for r in self.rows] + [20])
-        lines = [f"{'check':<{width}}  {'max_abs':>10}  {'rel':>10}  {'tol':>8}  ok"]
-        for r in self.rows:
-            lines.append(f"{r.section + '  ' + r.name:<{width}}  {r.max_abs:>10.3e}  {r.rel:>10.3e}  "
-                         f"{r.tol:>8.1e}  {'yes' if r.ok else 'NO'}")
-        worst = max(self.rows, key=lambda r: r.rel / r.tol if r.tol else math.inf)
-        lines.append(f"{len(self.rows)} checks, {len(self.failures)} past tolerance; "
-                     f"worst: {worst.section} {worst.name} rel={worst.rel:.3e} (tol {worst.tol:.0e})")
-        return "\n".join(lines)
-
-    def to_json(self) -> dict[str, Any]:
-        def clean(x: float) -> float | str:
-            return x if math.isfinite(x) else "inf"
-
-        return {
-            "ok": self.ok,
-            "num_checks": len(self.rows),
-            "num_failures": len(self.failures),
-            "rows": [{**asdict(r), "max_abs": clean(r.max_abs), "rel": clean(r.rel), "ok": r.ok} for r in self.rows],
-        }
-
-    def write_json(self, path: str) -> None:
-        with open(path, "w") as f:
-            json.dump(self.to_json(), f, indent=2)
 
 
 # ---------------------------------------------------------------- inputs
@@ -123,8 +42,8 @@ def policy_inputs(plan: ModelPlan, batch: int, seed: int) -> PolicyInputs:
     chunk = (batch, c.horizon_steps, c.action_dim)
     steps = c.ddim_steps if c.use_ddim else c.denoising_steps
 
-    def f32(a: np.ndarray) -> np.ndarray:
-        return a.astype(np.float32)
+    def f32(a: np.ndarray) -> np.ndarray:  # float32 values, held in the compute dtype
+        return as_compute(a.astype(np.float32))
 
     return PolicyInputs(
         x0=f32(rng.uniform(-1, 1, chunk)),
@@ -207,101 +126,188 @@ def lr_values(scheduler: LRSchedulerConfig, max_lr: float, num_steps: int) -> di
 
 def run_parity(cfg: PretrainConfig | FinetuneConfig | EvalConfig, seed: int = 0, batch: int = 8) -> ParityReport:
     """Everything `dppo parity` checks for one config (a Gaussian policy skips the diffusion sections)."""
-    if not isinstance(cfg, PretrainConfig):  # parity compares twins from one canonical initialisation
-        cfg = dataclasses.replace(cfg, base_policy_path=None)
-    report = ParityReport()
-    plan = model_plan(cfg)
-    if plan is not None:
-        _policy_parity(report, plan, batch, seed, cfg)
-    if isinstance(cfg, FinetuneConfig):
-        _ppo_parity(report, cfg, batch, seed)
-    for name, max_lr, scheduler in _lr_blocks(cfg):
-        lrs = lr_values(scheduler, max_lr, _lr_horizon(scheduler))
-        report.compare(f"lr/{name}", "torch vs shared", lrs["shared"], lrs["torch"], tol.SCHEDULE_RTOL)
-        report.compare(f"lr/{name}", "tf vs shared", lrs["shared"], lrs["tf"], tol.SCHEDULE_RTOL)
-    return report
+    return TwinBench(cfg, batch).report(seed)
 
 
-def _policy_parity(report: ParityReport, plan: ModelPlan, batch: int, seed: int,
-                   cfg: PretrainConfig | FinetuneConfig | EvalConfig) -> None:
-    """The diffusion network, its loss, sampling chains, the critic and (pre-training) AdamW steps."""
-    twins = build_twins(plan, seed)
+class TwinBench:
+    """The twins a config describes, built once per precision (so TF compiles once) and re-initialised
+    for every seed: one gate run is `report(seed)`; the flake hunt calls it for thousands of seeds."""
+
+    def __init__(self, cfg: PretrainConfig | FinetuneConfig | EvalConfig, batch: int = 8) -> None:
+        from core_tf.precision import compute_precision as tf_precision
+        from core_torch.precision import compute_precision as torch_precision
+
+        if not isinstance(cfg, PretrainConfig):  # parity compares twins from one canonical initialisation
+            cfg = dataclasses.replace(cfg, base_policy_path=None)
+        self.cfg, self.batch = cfg, batch
+        self._contexts = {dt: (lambda dt=dt: (torch_precision(dt), tf_precision(dt)))
+                          for dt in (np.float32, np.float64)}
+        self._benches: dict[type, _Bench] = {}
+        for dt in (np.float32, np.float64):
+            with _entered(self._contexts[dt]()):
+                self._benches[dt] = _Bench(cfg, batch)
+
+    def report(self, seed: int) -> ParityReport:
+        quantities = []
+        for dt in (np.float32, np.float64):
+            with _entered(self._contexts[dt]()):
+                quantities.append(self._benches[dt].quantities(seed))
+        report = ParityReport()
+        report.add(*quantities)
+        for name, max_lr, scheduler in _lr_blocks(self.cfg):
+            lrs = lr_values(scheduler, max_lr, _lr_horizon(scheduler))
+            report.add_table(f"lr/{name}", "torch vs shared", lrs["shared"], lrs["torch"], tol.SCHEDULE_RTOL)
+            report.add_table(f"lr/{name}", "tf vs shared", lrs["shared"], lrs["tf"], tol.SCHEDULE_RTOL)
+        return report
+
+
+@contextmanager
+def _entered(contexts: tuple[Any, ...]) -> Iterator[None]:
+    with ExitStack() as stack:
+        for c in contexts:
+            stack.enter_context(c)
+        yield
+
+
+class _Bench:
+    """Twins of one config in the current compute precision; `quantities(seed)` measures one gate run."""
+
+    def __init__(self, cfg: PretrainConfig | FinetuneConfig | EvalConfig, batch: int) -> None:
+        self.cfg, self.batch = cfg, batch
+        self.plan = model_plan(cfg)
+        self.twins = build_twins(self.plan, 0) if self.plan is not None else None
+        self.pretrain = _pretrain_backends(cfg, self.plan) if isinstance(cfg, PretrainConfig) else None
+        self.agents = None
+        if isinstance(cfg, FinetuneConfig):
+            from dppo.agents import initial_params, make_agent
+
+            init = initial_params(cfg, warn=False)
+            self.agents = {b: make_agent(cfg, b.removesuffix("_forced"), init) for b in ("torch", "tf", "tf_forced")}
+            self.fresh = {b: a.state_groups() for b, a in self.agents.items()}
+
+    def quantities(self, seed: int) -> Quantities:
+        q: Quantities = {}
+        if self.plan is not None:
+            policy_params, critic_params = canonical_init(self.plan, seed)
+            for backend, twin in self.twins.items():
+                io = canonical_io(backend)
+                io.load_state(twin["policy"], policy_params, "policy")
+                if "critic" in twin:
+                    io.load_state(twin["critic"], critic_params, "critic")
+            q.update(_policy_quantities(self.twins, self.plan, self.batch, seed))
+            if self.pretrain is not None:
+                for be in self.pretrain.values():
+                    be.load_groups(_fresh_pretrain_groups(be, policy_params), 0)
+                q.update(_train_step_quantities(self.cfg, self.pretrain, policy_inputs(self.plan, self.batch, seed)))
+        if self.agents is not None:
+            from dppo.agents import initial_params
+
+            init = initial_params(dataclasses.replace(self.cfg, seed=seed), warn=False)
+            for b, agent in self.agents.items():
+                agent.load_groups({**self.fresh[b], "model": init}, 0, 0)
+            q.update(_ppo_quantities(self.cfg, self.agents, self.batch, seed))
+        return q
+
+
+def _pretrain_backends(cfg: PretrainConfig, plan: ModelPlan, steps: int = 3) -> dict[str, Any]:
+    from core_tf.pretrain import PretrainBackend as TFBackend
+    from core_torch.pretrain import PretrainBackend as TorchBackend
+
+    train = cfg.train
+    kwargs = dict(config=plan.diffusion, init_params=canonical_init(plan, 0)[0],
+                  learning_rate=train.learning_rate, weight_decay=train.weight_decay,
+                  schedule=train.lr_scheduler.schedule(train.learning_rate), steps_per_epoch=1,
+                  max_grad_norm=train.max_grad_norm)
+    return {"torch": TorchBackend(**kwargs), "tf": TFBackend(**kwargs, num_epochs=steps + 1),
+            "tf_forced": TFBackend(**kwargs, num_epochs=steps + 1)}
+
+
+def _fresh_pretrain_groups(backend: Any, params: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Model and EMA at `params`, optimizer state zero at step 0."""
+    opt = backend.state_groups()["optimizer"]
+    zeros = {k: (np.zeros_like(v) if k != "step" else np.array(0, np.int64)) for k, v in opt.items()}
+    return {"model": params, "ema": params, "optimizer": zeros}
+
+
+def _policy_quantities(twins: dict[str, dict[str, Any]], plan: ModelPlan, batch: int, seed: int) -> Quantities:
+    """The diffusion network, its loss, sampling chains and the critic."""
     inputs = policy_inputs(plan, batch, seed)
     probes = policy_probes(twins, inputs)
-    report.compare_probe("network", probes["torch"]["network"], probes["tf"]["network"])
-    report.compare_probe("loss", probes["torch"]["loss"], probes["tf"]["loss"])
-
+    q = probe_quantities("network", probes["torch"]["network"], probes["tf"]["network"])
+    q.update(probe_quantities("loss", probes["torch"]["loss"], probes["tf"]["loss"]))
     for deterministic, min_std in ((True, 1e-3), (False, 0.1)):
         chains = sampler_chains(twins, inputs, deterministic, min_std)
         label = "deterministic" if deterministic else f"stochastic(min_std={min_std})"
         for i in range(chains["torch"].shape[1]):
-            report.compare("sampler", f"{label} chain[{i}]", chains["torch"][:, i], chains["tf"][:, i],
-                           tol.CHAIN_RTOL)
-
+            q[("sampler", f"{label} chain[{i}]")] = (chains["torch"][:, i], chains["tf"][:, i])
     if plan.critic is not None:
         from core_tf.probe import probe as tf_probe
         from core_torch.probe import probe as torch_probe
 
         critic_probes = [run(twins[b]["critic"], lambda state, c=twins[b]["critic"]: c(state),
                              {"state": inputs.state}) for b, run in (("torch", torch_probe), ("tf", tf_probe))]
-        report.compare_probe("critic", *critic_probes)
-    if isinstance(cfg, PretrainConfig):
-        _train_step_parity(report, cfg, plan, inputs, seed)
+        q.update(probe_quantities("critic", *critic_probes))
+    return q
 
 
-def _train_step_parity(report: ParityReport, cfg: PretrainConfig, plan: ModelPlan, x: PolicyInputs, seed: int,
-                       steps: int = 3) -> None:
-    """A few AdamW steps of the pre-training loss (with EMA) on both backends."""
-    from core_tf.pretrain import PretrainBackend as TFBackend
-    from core_torch.pretrain import PretrainBackend as TorchBackend
-
-    train = cfg.train
-    kwargs = dict(config=plan.diffusion, init_params=canonical_init(plan, seed)[0],
-                  learning_rate=train.learning_rate, weight_decay=train.weight_decay,
-                  schedule=train.lr_scheduler.schedule(train.learning_rate), steps_per_epoch=1,
-                  max_grad_norm=train.max_grad_norm)
-    backends = {"torch": TorchBackend(**kwargs), "tf": TFBackend(**kwargs, num_epochs=steps + 1)}
+def _train_step_quantities(cfg: PretrainConfig, backends: dict[str, Any], x: PolicyInputs,
+                           steps: int = 3) -> Quantities:
+    """A few AdamW steps of the pre-training loss (with EMA): end to end, and teacher-forced (the
+    third backend, TF, restarts every step from torch's parameters, EMA and optimizer state)."""
+    q: Quantities = {}
     for i in range(steps):
+        backends["tf_forced"].load_groups(backends["torch"].state_groups(), i)
         losses = {}
         for name, be in backends.items():
             losses[name] = be.train_step(x.x0, x.state, x.t, x.noise)
             be.end_epoch()
             be.ema_update(cfg.ema.decay)
-        report.compare("train_step", f"loss step {i}", losses["torch"], losses["tf"], tol.TRAINING_RTOL)
-    groups = {name: be.state_groups() for name, be in backends.items()}
-    for group in ("model", "ema"):
-        for name, value in groups["torch"][group].items():
-            report.compare(f"train_step/{group}", name, value, groups["tf"][group][name], tol.TRAINING_RTOL)
+        q[("train_step", f"loss step {i}")] = (losses["torch"], losses["tf"])
+        q[("train_step/forced", f"loss step {i}")] = (losses["torch"], losses["tf_forced"])
+        groups = {name: be.state_groups() for name, be in backends.items()}
+        for group in ("model", "ema"):
+            for name, value in groups["torch"][group].items():
+                q[(f"train_step/forced/{group}", f"{name} step {i}")] = (value, groups["tf_forced"][group][name])
+                if i == steps - 1:
+                    q[(f"train_step/{group}", name)] = (value, groups["tf"][group][name])
+    return q
 
 
-def _ppo_parity(report: ParityReport, cfg: FinetuneConfig, batch: int, seed: int) -> None:
-    """Fine-tuning agents from one init: sampled actions/chains, values and log-probs, one PPO minibatch update."""
-    from dppo.agents import bc_noise_shape, make_agent, noise_shape
+def _ppo_quantities(cfg: FinetuneConfig, agents: dict[str, Any], batch: int, seed: int,
+                    updates: int = 3) -> Quantities:
+    """Sampled actions/chains, values and log-probs, then a few PPO minibatch updates, end to end and
+    teacher-forced (tf_forced restarts each update from torch's parameters and optimizer state)."""
+    from dppo.agents import bc_noise_shape, noise_shape
 
-    agents = {b: make_agent(cfg, b) for b in ("torch", "tf")}
     rng = np.random.default_rng(seed)
-    obs = rng.uniform(-1, 1, (batch, cfg.cond_steps, cfg.obs_dim)).astype(np.float32)
-    noise = rng.standard_normal(noise_shape(cfg, batch)).astype(np.float32)
-    samples = {b: a.act(obs, noise, deterministic=False) for b, a in agents.items()}
-    for k in samples["torch"]:
-        report.compare("ppo/act", k, samples["torch"][k], samples["tf"][k], tol.CHAIN_RTOL)
-    scored = {b: a.evaluate(obs, samples["torch"]) for b, a in agents.items()}
-    report.compare("ppo/evaluate", "values", scored["torch"][0], scored["tf"][0], tol.FORWARD_RTOL)
-    report.compare("ppo/evaluate", "logprobs", scored["torch"][1], scored["tf"][1], tol.FORWARD_RTOL)
+    f32 = np.float32
+    obs = as_compute(rng.uniform(-1, 1, (batch, cfg.cond_steps, cfg.obs_dim)).astype(f32))
+    noise = as_compute(rng.standard_normal(noise_shape(cfg, batch)).astype(f32))
+    twins = {b: agents[b] for b in ("torch", "tf")}
+    samples = {b: a.act(obs, noise, deterministic=False) for b, a in twins.items()}
+    q: Quantities = {("ppo/act", k): (samples["torch"][k], samples["tf"][k]) for k in samples["torch"]}
+    scored = {b: a.evaluate(obs, samples["torch"]) for b, a in twins.items()}
+    q[("ppo/evaluate", "values")] = (scored["torch"][0], scored["tf"][0])
+    q[("ppo/evaluate", "logprobs")] = (scored["torch"][1], scored["tf"][1])
     data = {"obs": obs, **samples["torch"], "values": scored["torch"][0],
-            "logprobs": scored["torch"][1] + rng.normal(0, 0.05, scored["torch"][1].shape).astype(np.float32),
-            "advantages": rng.standard_normal(batch).astype(np.float32),
-            "returns": rng.standard_normal(batch).astype(np.float32)}
+            "logprobs": scored["torch"][1] + as_compute(rng.normal(0, 0.05, scored["torch"][1].shape).astype(f32)),
+            "advantages": as_compute(rng.standard_normal(batch).astype(f32)),
+            "returns": as_compute(rng.standard_normal(batch).astype(f32))}
     bc_shape = bc_noise_shape(cfg)
     if bc_shape is not None:
-        data["bc_noise"] = rng.standard_normal((batch, *bc_shape)).astype(np.float32)
-    terms = {b: a.update(data, update_actor=True) for b, a in agents.items()}
-    for k in terms["torch"]:
-        scale = float(np.mean(np.abs(data["advantages"])))  # the loss normalizes standard-normal advantages
-        report.compare("ppo/loss", k, terms["torch"][k], terms["tf"][k], *tol.loss_term_budget(k, scale))
-    groups = {b: a.state_groups()["model"] for b, a in agents.items()}
-    for name, value in groups["torch"].items():
-        report.compare("ppo/update", name, value, groups["tf"][name], tol.TRAINING_RTOL)
+        data["bc_noise"] = as_compute(rng.standard_normal((batch, *bc_shape)).astype(f32))
+    for i in range(updates):
+        agents["tf_forced"].load_groups(agents["torch"].state_groups(), i, i)
+        terms = {b: a.update(data, update_actor=True) for b, a in agents.items()}
+        for k in terms["torch"]:
+            q[("ppo/loss", f"{k} update {i}")] = (terms["torch"][k], terms["tf"][k])
+            q[("ppo/forced/loss", f"{k} update {i}")] = (terms["torch"][k], terms["tf_forced"][k])
+        groups = {b: a.state_groups()["model"] for b, a in agents.items()}
+        for name, value in groups["torch"].items():
+            q[("ppo/forced/update", f"{name} update {i}")] = (value, groups["tf_forced"][name])
+            if i == updates - 1:
+                q[("ppo/update", name)] = (value, groups["tf"][name])
+    return q
 
 
 def _lr_blocks(cfg: PretrainConfig | FinetuneConfig | EvalConfig) -> list[tuple[str, float, LRSchedulerConfig]]:

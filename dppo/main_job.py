@@ -15,7 +15,7 @@ from dppo.run_files import RunDir
 from shared.config import load_config
 from shared.errors import ConfigError, DatasetError, UserError
 from shared.settings import FinetuneConfig, load_settings
-from shared.tolerances import CHAIN_RTOL
+from shared.tolerances import SERVING_RTOL
 
 
 def run_backend(job: dict[str, Any], backend: str, workdir: Path, quiet: bool) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def run_backend(job: dict[str, Any], backend: str, workdir: Path, quiet: bool) -
     after = evaluate(ft_config(tuned), backend, n)
     target = export_saved_model(tuned, str(workdir / backend / "saved_model"))
     diff = check_saved_model(target, tuned)
-    if diff > CHAIN_RTOL:
+    if diff > SERVING_RTOL:
         raise UserError(f"the exported SavedModel {target} differs from the in-memory model (rel {diff:.2e})")
     print(f"[{backend}] exported {target}; serving_default matches the in-memory model (rel diff {diff:.1e})")
     return {"backend": backend, "before": before, "after": after, "curve": RunDir(ft_dir).read_metrics(),

@@ -142,6 +142,8 @@ class TwinBench:
         self.cfg, self.batch = cfg, batch
         self._contexts = {dt: (lambda dt=dt: (torch_precision(dt), tf_precision(dt)))
                           for dt in (np.float32, np.float64)}
+        self._lr_tables = {name: lr_values(scheduler, max_lr, _lr_horizon(scheduler))
+                           for name, max_lr, scheduler in _lr_blocks(cfg)}
         self._benches: dict[type, _Bench] = {}
         for dt in (np.float32, np.float64):
             with _entered(self._contexts[dt]()):
@@ -154,8 +156,7 @@ class TwinBench:
                 quantities.append(self._benches[dt].quantities(seed))
         report = ParityReport()
         report.add(*quantities)
-        for name, max_lr, scheduler in _lr_blocks(self.cfg):
-            lrs = lr_values(scheduler, max_lr, _lr_horizon(scheduler))
+        for name, lrs in self._lr_tables.items():  # the same for every seed: computed once
             report.add_table(f"lr/{name}", "torch vs shared", lrs["shared"], lrs["torch"], tol.SCHEDULE_RTOL)
             report.add_table(f"lr/{name}", "tf vs shared", lrs["shared"], lrs["tf"], tol.SCHEDULE_RTOL)
         return report

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from dppo.agents import make_agent, noise_shape
+from shared.precision import as_compute
 from shared.settings import FinetuneConfig, load_settings
 
 DPPO_CONFIG = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
@@ -23,13 +24,14 @@ def agents(path: str, overrides: list[str]) -> tuple[FinetuneConfig, dict[str, A
 
 
 def rollout_buffer(cfg: FinetuneConfig, agent: Any, n: int, seed: int) -> dict[str, np.ndarray]:
-    """A synthetic but self-consistent buffer: samples drawn by `agent`, scored by it, random advantages."""
+    """A synthetic but self-consistent buffer: samples drawn by `agent`, scored by it, random advantages
+    (float32 draws, held in the compute dtype)."""
     rng = np.random.default_rng(seed)
-    obs = rng.uniform(-1, 1, (n, cfg.cond_steps, cfg.obs_dim)).astype(np.float32)
-    noise = rng.standard_normal(noise_shape(cfg, n)).astype(np.float32)
+    f32 = np.float32
+    obs = as_compute(rng.uniform(-1, 1, (n, cfg.cond_steps, cfg.obs_dim)).astype(f32))
+    noise = as_compute(rng.standard_normal(noise_shape(cfg, n)).astype(f32))
     sample = agent.act(obs, noise, deterministic=False)
     values, logprobs = agent.evaluate(obs, sample)
-    f32 = np.float32
-    return {"obs": obs, **{k: v.astype(f32) for k, v in sample.items()}, "logprobs": logprobs.astype(f32),
-            "values": values.astype(f32), "advantages": rng.standard_normal(n).astype(f32),
-            "returns": (values + rng.standard_normal(n)).astype(f32)}
+    return {"obs": obs, **{k: as_compute(v) for k, v in sample.items()}, "logprobs": as_compute(logprobs),
+            "values": as_compute(values), "advantages": as_compute(rng.standard_normal(n).astype(f32)),
+            "returns": as_compute(values + rng.standard_normal(n).astype(f32))}

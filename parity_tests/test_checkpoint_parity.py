@@ -15,8 +15,8 @@ from core_torch.diffusion import DiffusionModel as TorchDiffusion
 from dppo.checkpoints import read_checkpoint, write_checkpoint
 from parity_tests import strategies as s
 from parity_tests.twins import twin_pair
-from shared import tolerances as tol
 from shared.checkpoint import Checkpoint
+from shared.tolerances import SERVING_RTOL, relative_diff
 
 
 def _outputs(model, state, noise, to):
@@ -41,7 +41,8 @@ def test_torch_saved_checkpoint_loads_in_tf_and_back_with_equal_outputs(tmp_path
     assert loaded.meta["step"] == 7
     tf_io.load_state(tf_model, loaded.group("model"))
     ref = _outputs(th_src, state, noise, torch.from_numpy)
-    assert tol.relative_diff(_outputs(tf_model, state, noise, tf.constant), ref) <= tol.CHAIN_RTOL
+    # float32 files between frameworks (the twins' float64 agreement is the other tests' job)
+    assert relative_diff(_outputs(tf_model, state, noise, tf.constant), ref) <= SERVING_RTOL
 
     # tf -> file -> torch: bit-identical parameters, identical outputs
     back = {"canonical": "b.npz", "torch": "b.pt", "tf": "b_tf"}[fmt]

@@ -10,10 +10,9 @@ from hypothesis import strategies as st
 
 from core_tf.probe import probe as tf_probe
 from core_torch.probe import probe as torch_probe
-from dppo.parity import ParityReport
+from dppo.parity_report import probe_quantities, twin_report
 from parity_tests import strategies as s
-from parity_tests.twins import twin_pair
-from shared import tolerances as tol
+from parity_tests.twins import in_compute, twin_pair
 from shared.param_spec import DiffusionMLPConfig
 from shared.settings import DiffusionConfig
 
@@ -30,36 +29,45 @@ def _inputs(cfg, batch, rng):
 
 @given(cfg=s.diffusion_configs(), batch=s.batch_sizes, seed=s.seeds)
 def test_q_sample_and_training_loss_and_gradients_agree(cfg, batch, seed):
-    th, tf_, _ = twin_pair(cfg, seed)
-    inputs = _inputs(cfg, batch, np.random.default_rng(seed))
-    report = ParityReport()
-    report.compare_probe("loss", torch_probe(th, lambda **kw: th.loss(**kw), inputs),
-                         tf_probe(tf_, lambda **kw: tf_.loss(**kw), inputs))
-    q_th = th.q_sample(*(torch.from_numpy(inputs[k]) for k in ("x0", "t", "noise")))
-    q_tf = tf_.q_sample(*(tf.constant(inputs[k]) for k in ("x0", "t", "noise")))
-    report.compare("q_sample", "x_t", q_th.numpy(), q_tf.numpy(), tol.FORWARD_RTOL)
+    drawn = _inputs(cfg, batch, np.random.default_rng(seed))
+
+    def measure():
+        th, tf_, _ = twin_pair(cfg, seed)
+        inputs = in_compute(drawn)
+        q = probe_quantities("loss", torch_probe(th, lambda **kw: th.loss(**kw), inputs),
+                             tf_probe(tf_, lambda **kw: tf_.loss(**kw), inputs))
+        q_th = th.q_sample(*(torch.from_numpy(inputs[k]) for k in ("x0", "t", "noise")))
+        q_tf = tf_.q_sample(*(tf.constant(inputs[k]) for k in ("x0", "t", "noise")))
+        q[("q_sample", "x_t")] = (q_th.numpy(), q_tf.numpy())
+        return q
+
+    report = twin_report(measure)
     assert report.ok, "\n" + report.table()
 
 
 @given(cfg=s.diffusion_configs(), batch=s.batch_sizes, seed=s.seeds, deterministic=st.booleans(),
        min_std=st.sampled_from([1e-3, 0.1]))
 def test_sampling_chains_agree_under_injected_noise(cfg, batch, seed, deterministic, min_std):
-    th, tf_, _ = twin_pair(cfg, seed)
     rng = np.random.default_rng(seed)
-    state = s.bounded_floats(rng, (batch, cfg.cond_steps, cfg.obs_dim))
+    state32 = s.bounded_floats(rng, (batch, cfg.cond_steps, cfg.obs_dim))
     steps = cfg.ddim_steps if cfg.use_ddim else cfg.denoising_steps
-    noise = rng.standard_normal((steps + 1, batch, cfg.horizon_steps, cfg.action_dim)).astype(np.float32)
-    a = th.sample(torch.from_numpy(state), torch.from_numpy(noise), deterministic, min_std, return_chain=True)
-    b = tf_.sample(state, noise, deterministic, min_std, return_chain=True)
-    assert a.chains.shape == (batch, steps + 1, cfg.horizon_steps, cfg.action_dim)
-    report = ParityReport()
-    for i in range(steps + 1):
-        report.compare("chain", f"x[{i}]", a.chains[:, i].numpy(), b.chains.numpy()[:, i], tol.CHAIN_RTOL)
-    report.compare("chain", "final", a.trajectories.numpy(), b.trajectories.numpy(), tol.CHAIN_RTOL)
+    noise32 = rng.standard_normal((steps + 1, batch, cfg.horizon_steps, cfg.action_dim)).astype(np.float32)
+
+    def measure():
+        th, tf_, _ = twin_pair(cfg, seed)
+        state, noise = in_compute({"state": state32, "noise": noise32}).values()
+        a = th.sample(torch.from_numpy(state), torch.from_numpy(noise), deterministic, min_std, return_chain=True)
+        b = tf_.sample(state, noise, deterministic, min_std, return_chain=True)
+        assert a.chains.shape == (batch, steps + 1, cfg.horizon_steps, cfg.action_dim)
+        np.testing.assert_array_equal(a.chains[:, -1].numpy(), a.trajectories.numpy())
+        if cfg.final_action_clip_value is not None:
+            assert np.abs(b.trajectories.numpy()).max() <= cfg.final_action_clip_value
+        q = {("chain", f"x[{i}]"): (a.chains[:, i].numpy(), b.chains.numpy()[:, i]) for i in range(steps + 1)}
+        q[("chain", "final")] = (a.trajectories.numpy(), b.trajectories.numpy())
+        return q
+
+    report = twin_report(measure)
     assert report.ok, "\n" + report.table()
-    np.testing.assert_array_equal(a.chains[:, -1].numpy(), a.trajectories.numpy())
-    if cfg.final_action_clip_value is not None:
-        assert np.abs(b.trajectories.numpy()).max() <= cfg.final_action_clip_value
 
 
 def test_sampler_clips_injected_noise_at_randn_clip_value():

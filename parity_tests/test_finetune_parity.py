@@ -3,6 +3,8 @@ its gradients, and one full PPO update (all epochs and minibatches, same shuffli
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 
 from dppo.agents import noise_shape
 from dppo.finetune import ppo_update
-from dppo.parity import ParityReport
+from dppo.parity_report import twin_report
 from parity_tests.finetune_twins import (
     DPPO_CONFIG,
     GAUSSIAN_CONFIG,
@@ -21,7 +23,7 @@ from parity_tests.finetune_twins import (
     agents,
     rollout_buffer,
 )
-from shared import tolerances as tol
+from shared.precision import as_compute
 
 dppo_variants = st.fixed_dictionaries({
     "steps": st.integers(3, 10), "ft": st.integers(1, 3), "ddim": st.booleans(), "act_steps": st.integers(1, 4),
@@ -43,22 +45,28 @@ def _dppo_overrides(v: dict) -> list[str]:
 @settings(max_examples=6)
 @given(v=dppo_variants)
 def test_dppo_chains_and_logprobs_agree_under_injected_noise(v):
-    cfg, twins = agents(DPPO_CONFIG, _dppo_overrides(v))
     rng = np.random.default_rng(v["seed"])
     n = 5
-    obs = rng.uniform(-1, 1, (n, 1, 11)).astype(np.float32)
+    obs32 = rng.uniform(-1, 1, (n, 1, 11)).astype(np.float32)
     steps = v["steps"] - 1 if v["ddim"] else v["steps"]
-    noise = rng.standard_normal((steps + 1, n, 4, 3)).astype(np.float32)
-    report = ParityReport()
-    for det in (True, False):
-        a, b = twins["torch"].act(obs, noise, det), twins["tf"].act(obs, noise, det)
-        assert a["chains"].shape == (n, v["ft"] + 1, 4, 3)
-        np.testing.assert_array_equal(a["chains"][:, -1], a["actions"])
-        report.compare("chain", f"deterministic={det}", a["chains"], b["chains"], tol.CHAIN_RTOL)
-        lp_a = twins["torch"].evaluate(obs, a)[1]
-        lp_b = twins["tf"].evaluate(obs, a)[1]
-        assert lp_a.shape == (n, v["ft"], 4, 3)
-        report.compare("logprobs", f"deterministic={det}", lp_a, lp_b, tol.FORWARD_RTOL)
+    noise32 = rng.standard_normal((steps + 1, n, 4, 3)).astype(np.float32)
+
+    def measure():
+        _, twins = agents(DPPO_CONFIG, _dppo_overrides(v))
+        obs, noise = as_compute(obs32), as_compute(noise32)
+        q = {}
+        for det in (True, False):
+            a, b = twins["torch"].act(obs, noise, det), twins["tf"].act(obs, noise, det)
+            assert a["chains"].shape == (n, v["ft"] + 1, 4, 3)
+            np.testing.assert_array_equal(a["chains"][:, -1], a["actions"])
+            q[("chain", f"deterministic={det}")] = (a["chains"], b["chains"])
+            lp_a = twins["torch"].evaluate(obs, a)[1]
+            lp_b = twins["tf"].evaluate(obs, a)[1]
+            assert lp_a.shape == (n, v["ft"], 4, 3)
+            q[("logprobs", f"deterministic={det}")] = (lp_a, lp_b)
+        return q
+
+    report = twin_report(measure)
     assert report.ok, "\n" + report.table()
 
 
@@ -102,40 +110,49 @@ def test_every_ppo_loss_term_and_its_gradients_agree(kind):
                                        "model.clip_advantage_upper_quantile=0.7"],
                  "dppo_bc": [*SMALL_DPPO, "train.use_bc_loss=true", "train.bc_loss_coeff=0.5"],
                  "gaussian": SMALL_GAUSSIAN}[kind]
-    cfg, twins = agents(GAUSSIAN_CONFIG if kind == "gaussian" else DPPO_CONFIG, overrides)
-    batch = rollout_buffer(cfg, twins["torch"], 24, seed=1)
-    if kind == "dppo_bc":  # the teacher chains' noise, one (S+1, Ta, Da) block per row
-        batch["bc_noise"] = np.random.default_rng(5).standard_normal((24, 9, 4, 3)).astype(np.float32)
-    # make the ratio move away from 1 so the clipping branch is exercised
-    batch["logprobs"] = batch["logprobs"] + np.random.default_rng(2).normal(0, 0.05, batch["logprobs"].shape).astype(
-        np.float32)
-    terms_a, grads_a = _grads_torch(twins["torch"], batch)
-    terms_b, grads_b = _grads_tf(twins["tf"], batch)
-    report = ParityReport()
-    for k in terms_a:
-        report.compare("loss", k, terms_a[k], terms_b[k], *tol.loss_term_budget(k, _advantage_scale(batch)))
-    for name, g in grads_a.items():
-        report.compare("grad", name, g, grads_b[name], tol.GRADIENT_RTOL)
+    seen: dict[str, Any] = {}
+
+    def measure():
+        cfg, twins = agents(GAUSSIAN_CONFIG if kind == "gaussian" else DPPO_CONFIG, overrides)
+        batch = rollout_buffer(cfg, twins["torch"], 24, seed=1)
+        if kind == "dppo_bc":  # the teacher chains' noise, one (S+1, Ta, Da) block per row
+            batch["bc_noise"] = as_compute(np.random.default_rng(5).standard_normal((24, 9, 4, 3)).astype(np.float32))
+        # make the ratio move away from 1 so the clipping branch is exercised
+        batch["logprobs"] = batch["logprobs"] + as_compute(
+            np.random.default_rng(2).normal(0, 0.05, batch["logprobs"].shape).astype(np.float32))
+        terms_a, grads_a = _grads_torch(twins["torch"], batch)
+        terms_b, grads_b = _grads_tf(twins["tf"], batch)
+        seen.update(terms=terms_a, grads=grads_a)
+        q = {("loss", k): (terms_a[k], terms_b[k]) for k in terms_a}
+        q.update({("grad", name): (g, grads_b[name]) for name, g in grads_a.items()})
+        return q
+
+    report = twin_report(measure)
     assert report.ok, "\n" + report.table()
-    assert terms_a["clipfrac"] > 0  # the clipped branch was exercised
-    assert any(np.abs(g).max() > 0 for n, g in grads_a.items() if n.startswith(("actor_ft.", "actor.")))
+    assert seen["terms"]["clipfrac"] > 0  # the clipped branch was exercised
+    assert any(np.abs(g).max() > 0 for n, g in seen["grads"].items() if n.startswith(("actor_ft.", "actor.")))
 
 
 @pytest.mark.parametrize("kind", ["dppo", "gaussian"])
 def test_one_full_ppo_update_gives_the_same_parameters(kind):
     path, overrides = (DPPO_CONFIG, SMALL_DPPO) if kind == "dppo" else (GAUSSIAN_CONFIG, SMALL_GAUSSIAN)
-    cfg, twins = agents(path, [*overrides, "train.target_kl=null"])
-    s = cfg.ppo
-    data = rollout_buffer(cfg, twins["torch"], 36, seed=3)
-    logs = {b: ppo_update(agent, data, s, seed=0, itr=1) for b, agent in twins.items()}
-    report = ParityReport()
-    for k in logs["torch"]:
-        report.compare("update", k, logs["torch"][k], logs["tf"][k], *tol.loss_term_budget(k, _advantage_scale(data)))
-    groups = {b: a.state_groups() for b, a in twins.items()}
-    for group in ("model", "actor_optimizer", "critic_optimizer"):
-        for name, value in groups["torch"][group].items():
-            report.compare(group, name, value, groups["tf"][group][name], tol.TRAINING_RTOL)
+    seen: dict[str, Any] = {}
+
+    def measure():
+        cfg, twins = agents(path, [*overrides, "train.target_kl=null"])
+        data = rollout_buffer(cfg, twins["torch"], 36, seed=3)
+        logs = {b: ppo_update(agent, data, cfg.ppo, seed=0, itr=1) for b, agent in twins.items()}
+        q = {("update", k): (logs["torch"][k], logs["tf"][k]) for k in logs["torch"]}
+        groups = {b: a.state_groups() for b, a in twins.items()}
+        for group in ("model", "actor_optimizer", "critic_optimizer"):
+            for name, value in groups["torch"][group].items():
+                q[(group, name)] = (value, groups["tf"][group][name])
+        seen.update(cfg=cfg, groups=groups)
+        return q
+
+    report = twin_report(measure)
     assert report.ok, "\n" + report.table()
+    s, groups = seen["cfg"].ppo, seen["groups"]
     assert int(groups["torch"]["actor_optimizer"]["step"]) == s.update_epochs * (36 // s.batch_size)
     if kind == "dppo":  # the frozen base actor did not move
         for name, value in groups["torch"]["model"].items():
@@ -160,47 +177,52 @@ def test_ddim_eta_kinds_agree_in_chains_logprobs_losses_and_gradients(kind, seed
     """In-graph DDIM sigma from a learned / per-dim / per-state eta, and epsilon clipping, in both twins."""
     overrides = [*SMALL_DPPO, "model.use_ddim=true", "model.ddim_steps=5", f"seed={seed}",
                  f"train.ent_coef={ent_coef}", *ETA_VARIANTS[kind]]
-    cfg, twins = agents(DPPO_CONFIG, overrides)
-    obs = np.random.default_rng(seed).uniform(-1, 1, (6, 1, 11)).astype(np.float32)
-    noise = np.random.default_rng(seed + 1).standard_normal((6, 6, 4, 3)).astype(np.float32)
-    report = ParityReport()
-    for det in (True, False):
-        a, b = twins["torch"].act(obs, noise, det), twins["tf"].act(obs, noise, det)
-        report.compare("chain", f"deterministic={det}", a["chains"], b["chains"], tol.CHAIN_RTOL)
-        report.compare("logprobs", f"deterministic={det}", twins["torch"].evaluate(obs, a)[1],
-                       twins["tf"].evaluate(obs, a)[1], tol.FORWARD_RTOL)
-    batch = rollout_buffer(cfg, twins["torch"], 24, seed=seed)
-    batch["logprobs"] = batch["logprobs"] + np.random.default_rng(2).normal(0, 0.05, batch["logprobs"].shape).astype(
-        np.float32)
-    terms_a, grads_a = _grads_torch(twins["torch"], batch)
-    terms_b, grads_b = _grads_tf(twins["tf"], batch)
-    for k in terms_a:
-        report.compare("loss", k, terms_a[k], terms_b[k], *tol.loss_term_budget(k, _advantage_scale(batch)))
-    for name, g in grads_a.items():
-        report.compare("grad", name, g, grads_b[name], tol.GRADIENT_RTOL)
+    seen: dict[str, Any] = {}
+
+    def measure():
+        cfg, twins = agents(DPPO_CONFIG, overrides)
+        obs = as_compute(np.random.default_rng(seed).uniform(-1, 1, (6, 1, 11)).astype(np.float32))
+        noise = as_compute(np.random.default_rng(seed + 1).standard_normal((6, 6, 4, 3)).astype(np.float32))
+        q = {}
+        for det in (True, False):
+            a, b = twins["torch"].act(obs, noise, det), twins["tf"].act(obs, noise, det)
+            q[("chain", f"deterministic={det}")] = (a["chains"], b["chains"])
+            q[("logprobs", f"deterministic={det}")] = (twins["torch"].evaluate(obs, a)[1],
+                                                       twins["tf"].evaluate(obs, a)[1])
+        batch = rollout_buffer(cfg, twins["torch"], 24, seed=seed)
+        batch["logprobs"] = batch["logprobs"] + as_compute(
+            np.random.default_rng(2).normal(0, 0.05, batch["logprobs"].shape).astype(np.float32))
+        terms_a, grads_a = _grads_torch(twins["torch"], batch)
+        terms_b, grads_b = _grads_tf(twins["tf"], batch)
+        q.update({("loss", k): (terms_a[k], terms_b[k]) for k in terms_a})
+        q.update({("grad", name): (g, grads_b[name]) for name, g in grads_a.items()})
+        seen["grads"] = grads_a
+        return q
+
+    report = twin_report(measure)
     assert report.ok, "\n" + report.table()
     if kind != "fixed_eps_clip":
-        assert any(np.abs(g).max() > 0 for n, g in grads_a.items() if n.startswith("eta."))
+        assert any(np.abs(g).max() > 0 for n, g in seen["grads"].items() if n.startswith("eta."))
 
 
 @settings(max_examples=4)
 @given(seed=st.integers(0, 2**16), deterministic=st.booleans())
 def test_gaussian_actions_agree_stochastic_and_deterministic(seed, deterministic):
     """Deterministic Gaussian actions are upstream's low-noise samples (std 1e-4), in both twins."""
-    cfg, twins = agents(GAUSSIAN_CONFIG, SMALL_GAUSSIAN)
-    rng = np.random.default_rng(seed)
-    obs = rng.uniform(-1, 1, (5, cfg.cond_steps, cfg.obs_dim)).astype(np.float32)
-    noise = rng.standard_normal(noise_shape(cfg, 5)).astype(np.float32)
-    a, b = (twins[k].act(obs, noise, deterministic)["actions"] for k in ("torch", "tf"))
-    report = ParityReport()
-    report.compare("act", f"deterministic={deterministic}", a, b, tol.CHAIN_RTOL)
+    seen: dict[str, Any] = {}
+
+    def measure():
+        cfg, twins = agents(GAUSSIAN_CONFIG, SMALL_GAUSSIAN)
+        rng = np.random.default_rng(seed)
+        obs = as_compute(rng.uniform(-1, 1, (5, cfg.cond_steps, cfg.obs_dim)).astype(np.float32))
+        noise = as_compute(rng.standard_normal(noise_shape(cfg, 5)).astype(np.float32))
+        a, b = (twins[k].act(obs, noise, deterministic)["actions"] for k in ("torch", "tf"))
+        seen.update(cfg=cfg, twins=twins, obs=obs, noise=noise, a=a)
+        return {("act", f"deterministic={deterministic}"): (a, b)}
+
+    report = twin_report(measure)
     assert report.ok, "\n" + report.table()
+    cfg, twins, obs, noise, a = (seen[k] for k in ("cfg", "twins", "obs", "noise", "a"))
     if deterministic:  # a sample around the mean with std 1e-4, not the mean itself
         zero = twins["torch"].act(obs, np.zeros_like(noise), True)["actions"]
         assert 0 < np.abs(a - zero).max() <= 1e-4 * cfg.model.randn_clip_value + 1e-7
-
-
-def _advantage_scale(batch: dict[str, np.ndarray]) -> float:
-    """mean|A| the policy loss averages over (advantages normalized as the loss does when norm_adv)."""
-    adv = batch["advantages"].astype(np.float64)
-    return float(np.mean(np.abs((adv - adv.mean()) / (adv.std(ddof=1) + 1e-8))))

@@ -7,31 +7,36 @@ from hypothesis import given
 
 from core_tf.probe import probe as tf_probe
 from core_torch.probe import probe as torch_probe
-from dppo.parity import ParityReport
+from dppo.parity_report import ParityReport, probe_quantities, twin_report
 from parity_tests import strategies as s
-from parity_tests.twins import twin_pair
-from shared.tolerances import FORWARD_RTOL
+from parity_tests.twins import in_compute, twin_pair
 
 
 def _assert_parity(report: ParityReport) -> None:
     assert report.ok, "\n" + report.table()
 
 
+def _probe_report(section, cfg, seed, inputs, cot, call):
+    """Probe the twins built from cfg in float32 and float64 and judge every layer by the rule."""
+    def measure():
+        th, tf_, _ = twin_pair(cfg, seed)
+        x = in_compute(inputs)
+        c = None if cot is None else in_compute({"c": cot})["c"]
+        return probe_quantities(section, torch_probe(th, call(th), x, c), tf_probe(tf_, call(tf_), x, c))
+
+    return twin_report(measure)
+
+
 @given(cfg=s.mlp_configs(), batch=s.batch_sizes, seed=s.seeds)
 def test_mlp_twins_agree_layer_by_layer_with_gradients(cfg, batch, seed):
-    th, tf_, _ = twin_pair(cfg, seed)
     rng = np.random.default_rng(seed)
     inputs = {"x": s.bounded_floats(rng, (batch, cfg.dim_list[0]))}
     cot = s.bounded_floats(rng, (batch, cfg.dim_list[-1]))
-    report = ParityReport()
-    report.compare_probe("mlp", torch_probe(th, lambda x: th(x), inputs, cot),
-                         tf_probe(tf_, lambda x: tf_(x), inputs, cot))
-    _assert_parity(report)
+    _assert_parity(_probe_report("mlp", cfg, seed, inputs, cot, lambda m: lambda x: m(x)))
 
 
 @given(cfg=s.diffusion_mlp_configs(), batch=s.batch_sizes, seed=s.seeds)
 def test_diffusion_mlp_twins_agree_layer_by_layer_with_gradients(cfg, batch, seed):
-    th, tf_, _ = twin_pair(cfg, seed)
     rng = np.random.default_rng(seed)
     inputs = {
         "x": s.bounded_floats(rng, (batch, cfg.horizon_steps, cfg.action_dim), 3.0),
@@ -39,48 +44,50 @@ def test_diffusion_mlp_twins_agree_layer_by_layer_with_gradients(cfg, batch, see
         "state": s.bounded_floats(rng, (batch, 1, cfg.cond_dim)),
     }
     cot = s.bounded_floats(rng, (batch, cfg.horizon_steps, cfg.action_dim))
-    report = ParityReport()
-    report.compare_probe("diffusion_mlp", torch_probe(th, lambda x, t, state: th(x, t, state), inputs, cot),
-                         tf_probe(tf_, lambda x, t, state: tf_(x, t, state), inputs, cot))
+    report = _probe_report("diffusion_mlp", cfg, seed, inputs, cot, lambda m: lambda x, t, state: m(x, t, state))
     _assert_parity(report)
     # the traced layer sets are identical, so nothing was silently skipped
-    assert not [r for r in report.rows if "only in" in r.name]
+    assert not [r for r in report.rows if "(shape" in r.name]
 
 
 @given(cfg=s.critic_configs(), batch=s.batch_sizes, seed=s.seeds)
 def test_critic_twins_agree_layer_by_layer_with_gradients(cfg, batch, seed):
-    th, tf_, _ = twin_pair(cfg, seed)
     rng = np.random.default_rng(seed)
     inputs = {"state": s.bounded_floats(rng, (batch, cfg.cond_dim))}
-    report = ParityReport()
-    report.compare_probe("critic", torch_probe(th, lambda state: th(state), inputs),
-                         tf_probe(tf_, lambda state: tf_(state), inputs))
-    _assert_parity(report)
+    _assert_parity(_probe_report("critic", cfg, seed, inputs, None, lambda m: lambda state: m(state)))
 
 
 @given(cfg=s.diffusion_mlp_configs(), batch=s.batch_sizes, seed=s.seeds)
 def test_denoise_with_per_chain_embeddings_equals_forward_in_both_twins(cfg, batch, seed):
     """The samplers' fast path (time embeddings for all steps and the condition computed once per
-    chain, one (1, time_dim) row broadcast per step) gives the full forward's output in both twins."""
+    chain, one (1, time_dim) row broadcast per step) gives the full forward's output in both twins,
+    and the twins' fast paths agree by the rule."""
     import tensorflow as tf
     import torch
 
-    th, tf_, _ = twin_pair(cfg, seed)
     rng = np.random.default_rng(seed)
-    x = s.bounded_floats(rng, (batch, cfg.horizon_steps, cfg.action_dim), 3.0)
-    state = s.bounded_floats(rng, (batch, 1, cfg.cond_dim))
+    x32 = s.bounded_floats(rng, (batch, cfg.horizon_steps, cfg.action_dim), 3.0)
+    state32 = s.bounded_floats(rng, (batch, 1, cfg.cond_dim))
     steps = rng.permutation(100)[:5].astype(np.int64)  # a chain's timesteps
-    with torch.no_grad():
-        th_embs, th_cond = th.time_embedding(torch.from_numpy(steps)), th.condition(torch.from_numpy(state))
-    tf_embs, tf_cond = tf_.time_embedding(tf.constant(steps)), tf_.condition(tf.constant(state))
-    for i, t in enumerate(steps):
-        full_t = np.full(batch, t, np.int64)
+
+    def measure():
+        th, tf_, _ = twin_pair(cfg, seed)
+        x, state = in_compute({"x": x32, "state": state32}).values()
         with torch.no_grad():
-            th_full = th(torch.from_numpy(x), torch.from_numpy(full_t), torch.from_numpy(state)).numpy()
-            th_fast = th.denoise(torch.from_numpy(x), th_embs[i : i + 1], th_cond).numpy()
-        tf_full = tf_(tf.constant(x), tf.constant(full_t), tf.constant(state)).numpy()
-        tf_fast = tf_.denoise(tf.constant(x), tf_embs[i : i + 1], tf_cond).numpy()
-        scale = max(1.0, float(np.abs(th_full).max()))
-        np.testing.assert_allclose(th_fast, th_full, atol=1e-6 * scale, rtol=0)
-        np.testing.assert_allclose(tf_fast, tf_full, atol=1e-6 * scale, rtol=0)
-        np.testing.assert_allclose(tf_fast, th_fast, atol=FORWARD_RTOL * scale, rtol=0)
+            th_embs, th_cond = th.time_embedding(torch.from_numpy(steps)), th.condition(torch.from_numpy(state))
+        tf_embs, tf_cond = tf_.time_embedding(tf.constant(steps)), tf_.condition(tf.constant(state))
+        q = {}
+        for i, t in enumerate(steps):
+            full_t = np.full(batch, t, np.int64)
+            with torch.no_grad():
+                th_full = th(torch.from_numpy(x), torch.from_numpy(full_t), torch.from_numpy(state)).numpy()
+                th_fast = th.denoise(torch.from_numpy(x), th_embs[i : i + 1], th_cond).numpy()
+            tf_full = tf_(tf.constant(x), tf.constant(full_t), tf.constant(state)).numpy()
+            tf_fast = tf_.denoise(tf.constant(x), tf_embs[i : i + 1], tf_cond).numpy()
+            scale = max(1.0, float(np.abs(th_full).max()))
+            np.testing.assert_allclose(th_fast, th_full, atol=1e-6 * scale, rtol=0)
+            np.testing.assert_allclose(tf_fast, tf_full, atol=1e-6 * scale, rtol=0)
+            q[("denoise", f"fast path t={t}")] = (th_fast, tf_fast)
+        return q
+
+    _assert_parity(twin_report(measure))

@@ -1,4 +1,7 @@
-"""The gate is not vacuous: a one-line drift in either twin makes the comparison fail."""
+"""The gate is not vacuous: a one-line drift in either twin fails it, naming the check.
+
+A drift of the math shows in float64 (the twins rule); a drift that only changes one twin's float32
+arithmetic (a reduced-precision matmul) shows in the float32 rounding row."""
 
 from __future__ import annotations
 
@@ -65,4 +68,38 @@ def test_changed_time_embedding_in_torch_twin_fails(small_cfg, monkeypatch):
                                                    (t.float()[:, None] * self.freqs).sin()], -1))
     report = run_parity(small_cfg, batch=4)
     assert any(r.name == "network.time_embedding.0" or r.name == "time_embedding.0" for r in report.failures)
-    assert np.isfinite([r.rel for r in report.rows]).all()
+    assert np.isfinite([r.value for r in report.rows]).all()
+
+
+def test_one_weight_scaled_by_one_thousandth_in_tf_twin_fails(small_cfg, monkeypatch):
+    import core_tf.canonical as tf_io
+
+    original = tf_io.load_state
+
+    def drifted(module, state, what="model"):
+        original(module, state, what)
+        for name, v in module.named_parameters():
+            if name.endswith("mlp_mean.layers.0.weight"):
+                v.assign(v * 1.001)
+
+    monkeypatch.setattr(tf_io, "load_state", drifted)
+    report = run_parity(small_cfg, batch=4)
+    assert not report.ok
+    assert any(r.section == "network/forward" and "mlp_mean" in r.name for r in report.failures)
+
+
+def test_reduced_precision_matmul_in_tf_twin_fails_the_rounding_check(small_cfg, monkeypatch):
+    """bfloat16 matmuls in float32 only (what TF32 / mixed precision would do): the float64 math is
+    unchanged, so only the float32 rounding row can see it."""
+    from core_tf import layers
+
+    def bf16_call(self, x):
+        if x.dtype != tf.float32:
+            return tf.matmul(x, self.weight, transpose_b=True) + self.bias
+        low = tf.matmul(tf.cast(x, tf.bfloat16), tf.cast(self.weight, tf.bfloat16), transpose_b=True)
+        return tf.cast(low, tf.float32) + self.bias
+
+    monkeypatch.setattr(layers.Linear, "call", bf16_call)
+    report = run_parity(small_cfg, batch=4)
+    assert not report.ok
+    assert [r.kind for r in report.failures] == ["rounding"], "\n" + report.table()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+import numpy as np
+
 import core_tf.canonical as tf_io
 import core_tf.critic as tf_critic
 import core_tf.diffusion as tf_diffusion
@@ -24,7 +26,13 @@ from shared.param_spec import (
     mlp_spec,
     torch_default_init,
 )
+from shared.precision import as_compute
 from shared.settings import DiffusionConfig
+
+
+def in_compute(arrays: dict[str, Any]) -> dict[str, Any]:
+    """Float inputs (drawn as float32) held in the current compute dtype; integers unchanged."""
+    return {k: as_compute(v) if np.asarray(v).dtype.kind == "f" else v for k, v in arrays.items()}
 
 
 def twin_pair(cfg: Any, seed: int) -> tuple[Any, Any, OrderedDict]:

@@ -26,9 +26,13 @@ holds by the triangle inequality, so that rule cannot fail. The float32 distance
 (`d32`), never judged.
 
 What float64 cannot see, a change that alters only one twin's float32 arithmetic (TF32 or bfloat16
-matmuls, a float32-only fast path), shows as one twin rounding much worse than the other. Per section
-the geometric mean over its quantities of (e_f + eps32 s) / (e_t + eps32 s) must stay within
-[1 / K_ROUNDING, K_ROUNDING].
+matmuls, a float32-only fast path), shows as one twin rounding much worse than the other on most
+quantities. The median over all quantities of a gate run of (e_f + eps32 s) / (e_t + eps32 s) must stay
+within [1 / K_ROUNDING, K_ROUNDING]. A median, not a per-quantity or per-section ratio: float32 can
+legitimately land on the other side of a kink than float64 in one twin only (a ReLU input at ~0
+flips its gradient: on the hopper pre-training config at seed 37 TF's float32 loss gradients were 1e5x
+further from float64 than torch's, for 10 of the loss section's 17 quantities), and such a kink never
+reaches half of a gate run's quantities, while a reduced-precision matmul reaches nearly all.
 
 Multi-step training is judged at every step twice: end to end (e_t, e_f and so the budget grow with
 the steps, measured) and teacher-forced (TF restarts each step from torch's parameters and optimizer
@@ -48,8 +52,11 @@ import numpy as np
 EPS32 = float(np.finfo(np.float32).eps)
 EPS64 = float(np.finfo(np.float64).eps)
 K = 16.0  # the stated multiple of the measured float rounding (see the flake hunt in the README)
-K_ROUNDING = 16.0  # how much worse one twin's float32 rounding may be than the other's, per section
+K_ROUNDING = 16.0  # how much worse one twin's float32 rounding may be than the other's (median ratio)
 SCHEDULE_RTOL = 1e-6  # float32 tables and learning rates against the float64 tables of shared/
+# Exported artefacts exist in float32 only (a SavedModel, a checkpoint file read by the other
+# framework): their outputs against the in-memory model they came from, relative to its scale.
+SERVING_RTOL = 1e-5
 TINY = 1e-300  # scale of an all-zero quantity
 
 
@@ -81,9 +88,17 @@ def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b))) if a.size else 0.0
 
 
+def _finite_max_abs(a: np.ndarray) -> float:
+    a = np.abs(np.asarray(a, np.float64))
+    return float(np.max(a, initial=0.0, where=np.isfinite(a)))
+
+
 def _distance(a: np.ndarray, b: np.ndarray) -> float:
     """max|a - b|, with non-finite entries equal only where both hold the same value."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    diff = np.abs(a - b)
+    if np.all(np.isfinite(diff)):
+        return float(diff.max(initial=0.0))
     finite = np.isfinite(a) & np.isfinite(b)
     if not np.array_equal(a[~finite], b[~finite], equal_nan=True):
         return math.inf
@@ -92,21 +107,17 @@ def _distance(a: np.ndarray, b: np.ndarray) -> float:
 
 def judge(t32: np.ndarray, f32: np.ndarray, t64: np.ndarray, f64: np.ndarray) -> Verdict:
     """Apply the rule to one quantity (arrays of one shape)."""
-    t64a, f64a = np.asarray(t64, np.float64), np.asarray(f64, np.float64)
-    finite = np.concatenate([np.abs(t64a[np.isfinite(t64a)]).ravel(), np.abs(f64a[np.isfinite(f64a)]).ravel()])
-    s = max(float(finite.max()) if finite.size else 0.0, TINY)
+    s = max(_finite_max_abs(t64), _finite_max_abs(f64), TINY)
     e_t, e_f = _distance(t32, t64) / s, _distance(f32, f64) / s
     return Verdict(scale=s, d32=_distance(t32, f32) / s, e_torch=e_t, e_tf=e_f, d64=_distance(t64, f64) / s,
                    budget=K * ((EPS64 / EPS32) * (e_t + e_f) + EPS64))
 
 
 def rounding_ratio(verdicts: Sequence[Verdict]) -> float:
-    """Geometric mean over quantities of (e_f + eps32) / (e_t + eps32): > 1 when TF rounds worse."""
-    finite = [v for v in verdicts if math.isfinite(v.e_torch) and math.isfinite(v.e_tf)]
-    if not finite:
-        return 1.0
-    logs = [math.log((v.e_tf + EPS32) / (v.e_torch + EPS32)) for v in finite]
-    return math.exp(sum(logs) / len(logs))
+    """Median over quantities of (e_f + eps32) / (e_t + eps32): > 1 when TF rounds worse."""
+    ratios = [(v.e_tf + EPS32) / (v.e_torch + EPS32) for v in verdicts
+              if math.isfinite(v.e_torch) and math.isfinite(v.e_tf)]
+    return float(np.median(ratios)) if ratios else 1.0
 
 
 def relative_diff(a: np.ndarray, b: np.ndarray, floor: float = 1e-6) -> float:

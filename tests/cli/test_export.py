@@ -20,7 +20,7 @@ from shared.config import load_config
 from shared.dataset import load_normalization
 from shared.param_spec import diffusion_mlp_spec, torch_default_init
 from shared.settings import read_config
-from shared.tolerances import CHAIN_RTOL, relative_diff
+from shared.tolerances import SERVING_RTOL, relative_diff
 
 CONFIG = "configs/hopper/pretrain_diffusion_mlp.yaml"
 NORM = "data/hopper-medium-v2/normalization.npz"
@@ -82,8 +82,8 @@ def test_tf_only_process_matches_torch_and_tf_models(exported, tmp_path, batch, 
         served = np.load(tmp_path / "out.npz")["action" if deterministic else "action_chunk"]
         ref_torch, ref_tf = _reference_actions(dc, params, state, chain_noise, deterministic)
         assert served.shape == ((batch, 4, 3))
-        assert relative_diff(served, ref_tf) <= CHAIN_RTOL, name
-        assert relative_diff(served, ref_torch) <= CHAIN_RTOL, name
+        assert relative_diff(served, ref_tf) <= SERVING_RTOL, name
+        assert relative_diff(served, ref_torch) <= SERVING_RTOL, name
 
 
 def test_serving_default_gives_a_state_the_same_action_in_any_batch(exported):

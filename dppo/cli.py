@@ -19,9 +19,11 @@ def _cmd_parity(args: argparse.Namespace) -> int:
         report.write_json(args.json)
         print(f"wrote {args.json}")
     if not report.ok:
-        print(f"parity FAILED: {len(report.failures)} of {len(report.rows)} checks past tolerance", file=sys.stderr)
+        worst = report.worst
+        print(f"parity FAILED: {len(report.failures)} of {len(report.rows)} checks past their limit; worst "
+              f"{worst.section} {worst.name} (margin {worst.margin:.3g})", file=sys.stderr)
         return 1
-    print("parity OK")
+    print(f"parity OK (worst margin {report.worst.margin:.3f}: {report.worst.section} {report.worst.name})")
     return 0
 
 

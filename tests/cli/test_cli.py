@@ -31,7 +31,11 @@ def test_parity_on_hopper_config_exits_zero_and_writes_table(tmp_path):
     report = json.loads(out.read_text())
     assert report["ok"] and report["num_failures"] == 0 and report["num_checks"] > 80
     sections = {r["section"] for r in report["rows"]}
-    assert {"network/forward", "network/grad_param", "loss/grad_param", "sampler", "lr/lr_scheduler"} <= sections
+    assert {"network/forward", "network/grad_param", "loss/grad_param", "sampler", "lr/lr_scheduler",
+            "train_step/forced/model", "float32 rounding"} <= sections
+    assert 0 < report["worst_margin"] <= 1 and report["rule"]["K"] > 0
+    twins = [r for r in report["rows"] if r["kind"] == "twins"]
+    assert all(r["margin"] <= 1 and r["e_torch"] is not None and r["d32"] is not None for r in twins)
 
 
 def test_parity_on_finetune_config_covers_the_critic(capsys):

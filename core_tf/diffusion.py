@@ -68,9 +68,11 @@ class DiffusionModel(Module):
         s = tf.gather(self.sqrt_one_minus_alphas_cumprod, t)[:, None, None]
         return a * x0 + s * noise
 
-    def loss(self, x0: tf.Tensor, state: tf.Tensor, t: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
-        """Mean squared error of the epsilon (or x0) prediction at timesteps t."""
-        pred = self.network(self.q_sample(x0, t, noise), t, state)
+    def loss(self, x0: tf.Tensor, state: tf.Tensor, t: tf.Tensor, noise: tf.Tensor,
+             training: bool = False) -> tf.Tensor:
+        """Mean squared error of the epsilon (or x0) prediction at timesteps t. training: apply dropout
+        (torch's module mode; its pre-training sets train())."""
+        pred = self.network(self.q_sample(x0, t, noise), t, state, training=training)
         target = noise if self.config.predict_epsilon else x0
         return tf.reduce_mean(tf.square(pred - target))
 

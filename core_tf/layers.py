@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from core_tf.module import Module
+from core_tf.rng import dropout_generator
 
 
 class Linear(Module):
@@ -41,13 +42,16 @@ class LayerNorm(Module):
 
 
 class Dropout(Module):
+    """Inverted dropout, as torch.nn.Dropout; masks drawn from core_tf.rng's seeded generator."""
+
     def __init__(self, rate: float, **kwargs) -> None:
         super().__init__(**kwargs)
         self.rate = rate
 
     def call(self, x: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         if training and self.rate > 0:
-            return tf.nn.dropout(x, rate=self.rate)
+            seed = dropout_generator().make_seeds(1)[:, 0]
+            return tf.nn.experimental.stateless_dropout(x, rate=self.rate, seed=seed)
         return x
 
 

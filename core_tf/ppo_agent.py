@@ -14,6 +14,7 @@ from core_tf.canonical import export_state, load_state
 from core_tf.lr_schedule import CosineAnnealingWarmupRestarts
 from core_tf.module import Module
 from core_tf.optim import AdamW, clip_grad_norm
+from core_tf.rng import seed_dropout
 from shared.settings import PPOSettings
 
 
@@ -98,6 +99,10 @@ class PPOAgent(ABC):
         out = self._compiled[key]({k: tf.constant(v) for k, v in batch.items()})
         return {k: float(v) for k, v in out.items()}
 
+    def seed_rng(self, seed: int) -> None:
+        """Reseed dropout (shared/framework_seeds.py: once per iteration)."""
+        seed_dropout(seed)
+
     def end_iteration(self, update_actor: bool) -> None:
         if update_actor:
             self.actor_updates.assign_add(1)
@@ -109,17 +114,19 @@ class PPOAgent(ABC):
     def state_groups(self) -> dict[str, OrderedDict]:
         return {"model": export_state(self.model), "actor_optimizer": self.actor_opt.state(),
                 "critic_optimizer": self.critic_opt.state(),
-                **({"eta_optimizer": self.eta_opt.state()} if self.eta_opt is not None else {}),
-                "rng": OrderedDict(tf=tf.random.get_global_generator().state.numpy().copy())}
+                **({"eta_optimizer": self.eta_opt.state()} if self.eta_opt is not None else {})}
 
     def load_groups(self, groups: dict[str, OrderedDict], actor_steps: int, critic_steps: int) -> None:
+        """Model, the optimizer states the checkpoint has (those missing start fresh) and the schedules'
+        positions."""
         load_state(self.model, groups["model"], "model")
-        self.actor_opt.load_state(groups["actor_optimizer"])
-        self.critic_opt.load_state(groups["critic_optimizer"])
+        if "actor_optimizer" in groups:
+            self.actor_opt.load_state(groups["actor_optimizer"])
+        if "critic_optimizer" in groups:
+            self.critic_opt.load_state(groups["critic_optimizer"])
         if self.eta_opt is not None:
-            self.eta_opt.load_state(groups["eta_optimizer"])
+            if "eta_optimizer" in groups:
+                self.eta_opt.load_state(groups["eta_optimizer"])
             self.eta_updates.assign(actor_steps)  # stepped with the actor's schedule, as upstream
-        if "rng" in groups and "tf" in groups["rng"]:
-            tf.random.get_global_generator().state.assign(np.asarray(groups["rng"]["tf"]))
         self.actor_updates.assign(actor_steps)
         self.critic_updates.assign(critic_steps)

@@ -16,6 +16,7 @@ from core_tf.diffusion import DiffusionModel
 from core_tf.lr_schedule import CosineAnnealingWarmupRestarts
 from core_tf.optim import AdamW, clip_grad_norm
 from core_tf.precision import float_dtype
+from core_tf.rng import seed_dropout
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.settings import DiffusionConfig
 
@@ -34,6 +35,10 @@ class PretrainBackend:
         self.variables = [v for _, v in self.named]
         self.optimizer = AdamW(self.named, weight_decay)
         self.lr_schedule = CosineAnnealingWarmupRestarts(schedule, num_epochs, steps_per_epoch)
+        self.steps_per_epoch = steps_per_epoch
+        # schedule position = optimizer steps + offset; the offset is non-zero after a resume with a
+        # fresh optimizer (its step count restarts for the bias correction, as torch's)
+        self.schedule_offset = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.max_grad_norm = max_grad_norm
         c = config
         chunk = tf.TensorSpec([None, c.horizon_steps, c.action_dim], float_dtype())
@@ -43,19 +48,23 @@ class PretrainBackend:
 
     @property
     def lr(self) -> float:
-        return float(self.lr_schedule(self.optimizer.step))
+        return float(self.lr_schedule(self.optimizer.step + self.schedule_offset))
 
     def _train_step(self, actions: tf.Tensor, states: tf.Tensor, t: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            loss = self.model.loss(actions, states, t, noise)
+            loss = self.model.loss(actions, states, t, noise, training=True)
         grads = tape.gradient(loss, self.variables)
         grads, _ = clip_grad_norm(grads, self.max_grad_norm)
-        self.optimizer.apply(grads, self.variables, self.lr_schedule(self.optimizer.step))
+        self.optimizer.apply(grads, self.variables, self.lr_schedule(self.optimizer.step + self.schedule_offset))
         return loss
 
     def train_step(self, actions: np.ndarray, states: np.ndarray, t: np.ndarray, noise: np.ndarray) -> float:
         """One AdamW step on a batch: actions (B, Ta, Da), states (B, To, Do), t (B,), noise like actions."""
         return float(self._step(actions, states, t, noise))
+
+    def seed_rng(self, seed: int) -> None:
+        """Reseed dropout (shared/framework_seeds.py: once per epoch)."""
+        seed_dropout(seed)
 
     def end_epoch(self) -> None:
         """The Keras schedule advances with the optimizer's step count; nothing to do."""
@@ -70,14 +79,14 @@ class PretrainBackend:
             e.assign(e * decay + p * (1.0 - decay))
 
     def state_groups(self) -> dict[str, OrderedDict]:
-        rng = tf.random.get_global_generator().state.numpy().copy()
         return {"model": export_state(self.model), "ema": export_state(self.ema),
-                "optimizer": self.optimizer.state(), "rng": OrderedDict(tf=rng)}
+                "optimizer": self.optimizer.state()}
 
     def load_groups(self, groups: dict[str, OrderedDict], epochs_done: int) -> None:
+        """Model, EMA and (when the checkpoint has it) optimizer state; without it the optimizer starts
+        fresh and the learning rate continues from epoch `epochs_done` of the schedule."""
         load_state(self.model, groups["model"], "model")
         load_state(self.ema, groups["ema"], "ema")
-        self.optimizer.load_state(groups["optimizer"])
-        if "rng" in groups and "tf" in groups["rng"]:
-            tf.random.get_global_generator().state.assign(np.asarray(groups["rng"]["tf"]))
-        del epochs_done  # the lr follows from the restored optimizer step
+        if "optimizer" in groups:
+            self.optimizer.load_state(groups["optimizer"])
+        self.schedule_offset.assign(epochs_done * self.steps_per_epoch - int(self.optimizer.step.numpy()))

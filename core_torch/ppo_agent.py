@@ -15,6 +15,7 @@ from torch import nn
 from core_torch.canonical import export_state, load_state
 from core_torch.lr_scheduler import CosineAnnealingWarmupRestarts
 from core_torch.optim import adamw_state, clip_grad_norm, load_adamw_state, make_adamw
+from core_torch.rng import seed_dropout
 from shared.settings import PPOSettings
 
 
@@ -83,6 +84,10 @@ class PPOAgent(ABC):
         self.critic_opt.step()
         return {k: float(v.detach()) for k, v in terms.items() if k != "bc_coef"}
 
+    def seed_rng(self, seed: int) -> None:
+        """Reseed dropout (shared/framework_seeds.py: once per iteration)."""
+        seed_dropout(seed)
+
     def end_iteration(self, update_actor: bool) -> None:
         with warnings.catch_warnings():
             # evaluation iterations step the schedule without an optimizer step, as upstream does
@@ -98,19 +103,21 @@ class PPOAgent(ABC):
         return {"model": export_state(self.model),
                 "actor_optimizer": adamw_state(self.actor_opt, self.actor_named),
                 "critic_optimizer": adamw_state(self.critic_opt, self.critic_named),
-                **({"eta_optimizer": adamw_state(self.eta_opt, self.eta_named)} if self.eta_opt is not None else {}),
-                "rng": OrderedDict(torch=torch.get_rng_state().numpy().copy())}
+                **({"eta_optimizer": adamw_state(self.eta_opt, self.eta_named)} if self.eta_opt is not None else {})}
 
     def load_groups(self, groups: dict[str, OrderedDict], actor_steps: int, critic_steps: int) -> None:
+        """Model, the optimizer states the checkpoint has (those missing start fresh) and the schedules'
+        positions."""
         load_state(self.model, groups["model"], "model")
-        load_adamw_state(self.actor_opt, self.actor_named, groups["actor_optimizer"])
-        load_adamw_state(self.critic_opt, self.critic_named, groups["critic_optimizer"])
+        if "actor_optimizer" in groups:
+            load_adamw_state(self.actor_opt, self.actor_named, groups["actor_optimizer"])
+        if "critic_optimizer" in groups:
+            load_adamw_state(self.critic_opt, self.critic_named, groups["critic_optimizer"])
         scheds = [(self.actor_sched, actor_steps), (self.critic_sched, critic_steps)]
         if self.eta_opt is not None:
-            load_adamw_state(self.eta_opt, self.eta_named, groups["eta_optimizer"])
+            if "eta_optimizer" in groups:
+                load_adamw_state(self.eta_opt, self.eta_named, groups["eta_optimizer"])
             scheds.append((self.eta_sched, actor_steps))  # stepped with the actor's, as upstream
-        if "rng" in groups and "torch" in groups["rng"]:
-            torch.set_rng_state(torch.from_numpy(np.asarray(groups["rng"]["torch"], np.uint8)))
         for sched, steps in scheds:
             sched.last_epoch = steps
             for group in sched.optimizer.param_groups:

@@ -16,6 +16,7 @@ from core_torch.canonical import export_state, load_state
 from core_torch.diffusion import DiffusionModel
 from core_torch.lr_scheduler import CosineAnnealingWarmupRestarts
 from core_torch.optim import adamw_state, clip_grad_norm, load_adamw_state, make_adamw
+from core_torch.rng import seed_dropout
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.settings import DiffusionConfig
 
@@ -52,6 +53,10 @@ class PretrainBackend:
         self.optimizer.step()
         return float(loss.detach())
 
+    def seed_rng(self, seed: int) -> None:
+        """Reseed dropout (shared/framework_seeds.py: once per epoch)."""
+        seed_dropout(seed)
+
     def end_epoch(self) -> None:
         self.scheduler.step()
 
@@ -67,15 +72,15 @@ class PretrainBackend:
 
     def state_groups(self) -> dict[str, OrderedDict]:
         return {"model": export_state(self.model), "ema": export_state(self.ema),
-                "optimizer": adamw_state(self.optimizer, self.named),
-                "rng": OrderedDict(torch=torch.get_rng_state().numpy().copy())}
+                "optimizer": adamw_state(self.optimizer, self.named)}
 
     def load_groups(self, groups: dict[str, OrderedDict], epochs_done: int) -> None:
+        """Model, EMA and (when the checkpoint has it) optimizer state; without it the optimizer starts
+        fresh and the learning rate continues from epoch `epochs_done` of the schedule."""
         load_state(self.model, groups["model"], "model")
         load_state(self.ema, groups["ema"], "ema")
-        load_adamw_state(self.optimizer, self.named, groups["optimizer"])
-        if "rng" in groups and "torch" in groups["rng"]:
-            torch.set_rng_state(torch.from_numpy(np.asarray(groups["rng"]["torch"], np.uint8)))
+        if "optimizer" in groups:
+            load_adamw_state(self.optimizer, self.named, groups["optimizer"])
         self.scheduler.last_epoch = epochs_done
         for group in self.optimizer.param_groups:
             group["lr"] = self.scheduler.schedule(epochs_done)

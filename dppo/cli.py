@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from shared.errors import UserError
+from shared.errors import RunTerminated, UserError
 
 
 def _cmd_parity(args: argparse.Namespace) -> int:
@@ -194,11 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from dppo.run_stop import sigterm_raises
+
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with sigterm_raises():
+            return args.run(args)
     except UserError as exc:
         print(f"dppo {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except RunTerminated as exc:
+        print(f"dppo {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"dppo {args.command}: interrupted", file=sys.stderr)

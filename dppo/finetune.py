@@ -21,17 +21,29 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dppo.checkpoints import read_checkpoint
+from dppo.progress import Progress
 from dppo.run_files import RunDir
-from dppo.runtime import env_spec, progress_bar, set_rollout_threads, set_update_threads
+from dppo.run_lock import LogdirLock
+from dppo.run_stop import close_all, with_kept_checkpoint
+from dppo.runtime import env_spec, set_rollout_threads, set_update_threads
 from dppo.tensorboard import ScalarWriter
 from dppo.wandb_log import WandbLogger
-from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from shared.checkpoint import Checkpoint
 from shared.envs import d4rl_normalized_score, make_vector_env, restore_vector_env_state, vector_env_state
-from shared.errors import CheckpointError, EnvironmentFailedError, TrainingDivergedError
+from shared.errors import (
+    CheckpointError,
+    EnvironmentFailedError,
+    RunTerminated,
+    TrainingDivergedError,
+    WriteFailedError,
+)
+from shared.framework_seeds import framework_seed
 from shared.returns import RunningRewardScaler, gae
 from shared.settings import FinetuneConfig, PPOSettings
 
@@ -197,32 +209,53 @@ def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
 
 
 def run_finetune(cfg: FinetuneConfig, backend: str, quiet: bool = False) -> dict[str, Any]:
+    """Fine-tune (or resume) per cfg, holding the logdir's lock; returns a summary. Raises UserError
+    subclasses on bad input, RunTerminated on SIGTERM."""
+    with LogdirLock(cfg.logdir):
+        return _run_finetune(cfg, backend, quiet)
+
+
+def _resume_point(cfg: FinetuneConfig, run: RunDir) -> tuple[Checkpoint | None, Path | str | None]:
+    """(checkpoint, its path): resume=PATH, else the logdir's latest; (None, None) without one."""
+    resume_from = cfg.resume or run.latest_checkpoint()
+    if not resume_from:
+        return None, None
+    ckpt = read_checkpoint(resume_from)
+    if ckpt.meta.get("kind") != "finetune" or "itr" not in ckpt.meta or "model" not in ckpt.groups:
+        raise CheckpointError(f"{resume_from} is not a fine-tuning checkpoint; to start fine-tuning from its "
+                              "policy pass it as base_policy_path")
+    if "actor_optimizer" not in ckpt.groups and not cfg.resume_fresh_optimizer:
+        raise CheckpointError(f"{resume_from} has no optimizer state (weights only); add resume_fresh_optimizer=true "
+                              "to continue from its weights with fresh optimizers")
+    return ckpt, resume_from
+
+
+def _run_finetune(cfg: FinetuneConfig, backend: str, quiet: bool) -> dict[str, Any]:
     from dppo.agents import bc_noise_shape, make_agent, noise_shape
 
     s = cfg.ppo
     set_rollout_threads(backend)
     seed = cfg.seed
     run = RunDir(cfg.logdir)
+    run.remove_stale_temp_files()
+    ckpt, resume_from = _resume_point(cfg, run)
     agent = make_agent(cfg, backend)
     scaler = make_reward_scaler(s)
-    start, ckpt = 0, None
-    resume_from = cfg.resume or run.latest_checkpoint()
-    if resume_from:
-        ckpt = load_checkpoint(resume_from)
-        if ckpt.meta.get("kind") != "finetune" or "itr" not in ckpt.meta or "actor_optimizer" not in ckpt.groups:
-            raise CheckpointError(f"{resume_from} is not a resumable fine-tuning checkpoint (no optimizer state); "
-                                  "pass it as base_policy_path")
+    start = 0
+    if ckpt is not None:
         done_itr = int(ckpt.meta["itr"])
         agent.load_groups(ckpt.groups, *_scheduler_steps(done_itr + 1, s))
         if scaler is not None and "reward_scaler" in ckpt.groups:
             scaler.load_state(ckpt.groups["reward_scaler"])
-        run.truncate_metrics("itr", done_itr)
         start = done_itr + 1
-        print(f"resumed from {resume_from} (iteration {done_itr})", file=sys.stderr)
+        fresh_opt = "" if "actor_optimizer" in ckpt.groups else " with fresh optimizers"
+        print(f"resumed from {resume_from} (iteration {done_itr}){fresh_opt}", file=sys.stderr)
+    run.truncate_metrics("itr", start - 1 if ckpt is not None else None)  # no checkpoint: start clean
     run.write_config(cfg.raw)
 
     bc_shape = bc_noise_shape(cfg)
     spec = env_spec(cfg)
+    writer = ScalarWriter(run.root / "tensorboard", backend)
     venv = make_vector_env(spec)
     env_failed = False
     # Seeded once, as upstream seeds its vector env once; later resets draw from the envs' own RNGs.
@@ -230,14 +263,15 @@ def run_finetune(cfg: FinetuneConfig, backend: str, quiet: bool = False) -> dict
     done, fresh = np.ones(s.n_envs), True  # fresh: obs come from a reset not yet used by an iteration
     if ckpt is not None:
         obs, done, fresh = _restore_envs(venv, ckpt, obs, s, seed, start)
-    writer, wandb = ScalarWriter(run.root / "tensorboard", backend), WandbLogger(cfg.wandb, cfg.raw)
-    bar = progress_bar(s.n_train_itr, start, "itr", quiet)
+    wandb = WandbLogger(cfg.wandb, cfg.raw)
+    progress = Progress(s.n_train_itr, start, "itr", quiet, f"finetune [{backend}]")
     steps_per_itr = s.n_steps * s.n_envs * cfg.act_steps  # counted in training iterations only, as upstream
     env_steps = sum(steps_per_itr for i in range(start) if not is_eval_iteration(i, s))
     last_saved, record = resume_from, {}
     try:
         for itr in range(start, s.n_train_itr):
             tic = time.perf_counter()
+            agent.seed_rng(framework_seed(seed, itr))
             eval_mode = is_eval_iteration(itr, s)
             obs, first0, reset = iteration_start(venv, obs, done, fresh, itr, s)
             actor_lr, critic_lr = agent.actor_lr, agent.critic_lr
@@ -266,7 +300,6 @@ def run_finetune(cfg: FinetuneConfig, backend: str, quiet: bool = False) -> dict
             writer.scalars(itr, scalars)
             wandb.log(itr, scalars)
             if is_checkpoint_iteration(itr, s):
-                last_saved = run.checkpoint_path(itr)
                 groups = agent.state_groups()
                 if scaler is not None:
                     groups["reward_scaler"] = scaler.state()
@@ -275,16 +308,17 @@ def run_finetune(cfg: FinetuneConfig, backend: str, quiet: bool = False) -> dict
                 if env_state is not None:
                     groups["env"] = env_state
                 meta = {"framework": backend, "itr": itr, "step": itr, "config": cfg.raw, "kind": "finetune"}
-                save_checkpoint(last_saved, Checkpoint(groups, meta))
-            bar.update(1)
+                last_saved = run.save_checkpoint(itr, Checkpoint(groups, meta))
+            progress.update(itr, mode="eval" if eval_mode else "train", reward=record["avg_episode_reward"])
     except EnvironmentFailedError as exc:
         env_failed = True
         kept = f"last checkpoint {last_saved} kept" if last_saved else "no checkpoint yet"
         raise EnvironmentFailedError(f"{exc}; {kept}; rerun the same command to resume") from None
+    except (WriteFailedError, RunTerminated) as exc:
+        raise with_kept_checkpoint(exc, last_saved) from None
     finally:
-        bar.close()
-        writer.close()
-        wandb.close()
+        progress.close()
+        close_all(writer, wandb)
         with contextlib.suppress(Exception):  # after a worker died, stop the others instead of waiting on them
             venv.close(terminate=True) if env_failed and spec.asynchronous else venv.close()
     return {"iterations": s.n_train_itr, "last": record, "checkpoint": str(last_saved), "logdir": str(run.root)}

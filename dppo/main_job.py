@@ -11,7 +11,8 @@ from dppo.evaluate import evaluate
 from dppo.export import check_saved_model, export_saved_model
 from dppo.finetune import run_finetune
 from dppo.pretrain import run_pretrain
-from dppo.run_files import RunDir
+from dppo.run_files import RunDir, writing
+from dppo.run_lock import LogdirLock
 from shared.config import load_config
 from shared.errors import ConfigError, DatasetError, UserError
 from shared.settings import FinetuneConfig, load_settings
@@ -92,9 +93,12 @@ def run_main_job(job_path: str, backends: list[str], workdir: str, quiet: bool =
         if key not in job:
             raise ConfigError(f"missing required config key '{key}' in {job_path}")
     out = Path(workdir)
-    results = [run_backend(job, b, out, quiet) for b in backends]
-    print(results_table(results))
-    plot_curves(results, out / "reward_curve.png")
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    with LogdirLock(out):  # one main job per workdir; its pre-training and fine-tuning lock their own logdirs
+        results = [run_backend(job, b, out, quiet) for b in backends]
+        print(results_table(results))
+        with writing(out / "reward_curve.png"):
+            plot_curves(results, out / "reward_curve.png")
+        with writing(out / "results.json"):
+            (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     print(f"wrote {out / 'reward_curve.png'} and {out / 'results.json'}")
     return results

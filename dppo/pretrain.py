@@ -10,18 +10,23 @@ from __future__ import annotations
 import math
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dppo.checkpoints import read_checkpoint
+from dppo.progress import Progress
 from dppo.run_files import RunDir
-from dppo.runtime import progress_bar
+from dppo.run_lock import LogdirLock
+from dppo.run_stop import close_all, with_kept_checkpoint
 from dppo.tensorboard import ScalarWriter
 from dppo.wandb_log import WandbLogger
-from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from shared.checkpoint import Checkpoint
 from shared.config import locate_data_file
 from shared.dataset import EpochSampler, gather_batch, load_dppo_dataset, stitched_indices, training_draws
-from shared.errors import CheckpointError, TrainingDivergedError, UserError
+from shared.errors import CheckpointError, RunTerminated, TrainingDivergedError, UserError, WriteFailedError
+from shared.framework_seeds import framework_seed
 from shared.param_spec import diffusion_mlp_spec, torch_default_init
 from shared.settings import PretrainConfig
 
@@ -39,41 +44,62 @@ def make_backend(name: str, **kwargs: Any) -> Any:
 
 
 def run_pretrain(cfg: PretrainConfig, backend: str, quiet: bool = False) -> dict[str, Any]:
-    """Train (or resume) per cfg; returns a summary. Raises UserError subclasses on bad input."""
+    """Train (or resume) per cfg, holding the logdir's lock; returns a summary. Raises UserError
+    subclasses on bad input, RunTerminated on SIGTERM."""
+    with LogdirLock(cfg.logdir):
+        return _run_pretrain(cfg, backend, quiet)
+
+
+def _resume_point(cfg: PretrainConfig, run: RunDir) -> tuple[Checkpoint | None, Path | str | None, int]:
+    """(checkpoint, its path, epochs it has done): resume=PATH, else the logdir's latest; None, 0 without one."""
+    resume_from = cfg.resume or run.latest_checkpoint()
+    if not resume_from:
+        return None, None, 0
+    ckpt = read_checkpoint(resume_from)
+    done = int(ckpt.meta.get("epoch", -1))
+    if done < 0:
+        raise CheckpointError(f"{resume_from} has no epoch in its metadata; cannot resume from it")
+    missing = [g for g in ("model", "ema") if g not in ckpt.groups]
+    if missing:
+        raise CheckpointError(f"{resume_from} has no '{missing[0]}' tensors; cannot resume pre-training from it")
+    if "optimizer" not in ckpt.groups and not cfg.resume_fresh_optimizer:
+        raise CheckpointError(f"{resume_from} has no optimizer state (weights only); add resume_fresh_optimizer=true "
+                              "to continue from its weights with a fresh optimizer")
+    return ckpt, resume_from, done
+
+
+def _run_pretrain(cfg: PretrainConfig, backend: str, quiet: bool) -> dict[str, Any]:
     dc, train, seed = cfg.model, cfg.train, cfg.seed
     data = load_dppo_dataset(locate_data_file(cfg.train_dataset_path), dc.obs_dim, dc.action_dim, dc.horizon_steps,
                              train.max_n_episodes)
     indices = stitched_indices(data.traj_lengths, dc.horizon_steps)
     sampler = EpochSampler(len(indices), train.batch_size, seed)
     run = RunDir(cfg.logdir)
+    run.remove_stale_temp_files()
+    ckpt, resume_from, done = _resume_point(cfg, run)
     model = make_backend(
         backend, config=dc, init_params=torch_default_init(diffusion_mlp_spec(dc.network, "network."), seed),
         learning_rate=train.learning_rate, weight_decay=train.weight_decay,
         schedule=train.lr_scheduler.schedule(train.learning_rate), steps_per_epoch=len(sampler),
         max_grad_norm=train.max_grad_norm, num_epochs=train.n_epochs)
-
-    start = 1
-    resume_from = cfg.resume or run.latest_checkpoint()
-    if resume_from:
-        ckpt = load_checkpoint(resume_from)
-        done = int(ckpt.meta.get("epoch", -1))
-        if done < 0:
-            raise CheckpointError(f"{resume_from} has no epoch in its metadata; cannot resume from it")
+    if ckpt is not None:
         model.load_groups(ckpt.groups, done)
-        run.truncate_metrics("epoch", done)
-        start = done + 1
-        print(f"resumed from {resume_from} (epoch {done})", file=sys.stderr)
+        fresh = "" if "optimizer" in ckpt.groups else " with a fresh optimizer"
+        print(f"resumed from {resume_from} (epoch {done}){fresh}", file=sys.stderr)
+    run.truncate_metrics("epoch", done if ckpt is not None else None)  # no checkpoint: start clean
     run.write_config(cfg.raw)
+    start = done + 1
 
     writer = ScalarWriter(run.root / "tensorboard", backend)
     wandb = WandbLogger(cfg.wandb, cfg.raw)
-    bar = progress_bar(train.n_epochs, start - 1, "epoch", quiet)
+    progress = Progress(train.n_epochs, start - 1, "epoch", quiet, f"pretrain [{backend}]")
     last_saved = resume_from
     loss = float("nan")
     try:
         for epoch in range(start, train.n_epochs + 1):
             tic = time.perf_counter()
             lr = model.lr
+            model.seed_rng(framework_seed(seed, epoch))
             losses = []
             for b, rows in enumerate(sampler.batches(epoch)):
                 actions, states = gather_batch(data, indices[rows], dc.horizon_steps, dc.cond_steps)
@@ -97,13 +123,12 @@ def run_pretrain(cfg: PretrainConfig, backend: str, quiet: bool = False) -> dict
             writer.scalars(epoch, {"loss/train": loss, "lr": lr})
             wandb.log(epoch, {"loss - train": loss, "lr": lr})
             if epoch % train.save_model_freq == 0 or epoch == train.n_epochs:
-                last_saved = run.checkpoint_path(epoch)
                 meta = {"framework": backend, "epoch": epoch, "step": epoch, "config": cfg.raw, "kind": "pretrain"}
-                save_checkpoint(last_saved, Checkpoint(model.state_groups(), meta))
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}")
+                last_saved = run.save_checkpoint(epoch, Checkpoint(model.state_groups(), meta))
+            progress.update(epoch, loss=loss, lr=lr)
+    except (WriteFailedError, RunTerminated) as exc:
+        raise with_kept_checkpoint(exc, last_saved) from None
     finally:
-        bar.close()
-        writer.close()
-        wandb.close()
+        progress.close()
+        close_all(writer, wandb)
     return {"epochs": train.n_epochs, "final_loss": loss, "checkpoint": str(last_saved), "logdir": str(run.root)}

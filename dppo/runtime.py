@@ -1,11 +1,9 @@
 """Run plumbing shared by the drivers (pretrain, finetune, eval, collect): environments from a
-config, torch threads for rollouts, the progress bar."""
+config, torch threads for rollouts and updates."""
 
 from __future__ import annotations
 
 import os
-import sys
-from typing import Any
 
 from shared.config import locate_data_file
 from shared.dataset import load_normalization
@@ -40,9 +38,3 @@ def env_spec(cfg: FinetuneConfig | EvalConfig, n_envs: int | None = None) -> Env
     return EnvSpec(cfg.env_name, n_envs or env.n_envs, cfg.cond_steps, cfg.act_steps, env.max_episode_steps, norm,
                    env.asynchronous)
 
-
-def progress_bar(total: int, initial: int, unit: str, quiet: bool) -> Any:
-    """tqdm on a terminal; silent with --quiet or when stderr is not a TTY."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit=unit, disable=quiet or not sys.stderr.isatty())

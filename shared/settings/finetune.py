@@ -136,6 +136,8 @@ class FinetuneConfig(PolicyRunConfig):
 
     train: PPOTrainConfig = setting()
     resume: str | None = None
+    resume_fresh_optimizer: bool = setting(
+        False, doc="resume from a checkpoint without optimizer state (weights only): fresh AdamW, schedules kept")
     use_ddim: bool | None = None
     ddim_steps: int | None = setting(None, check=positive)
 

@@ -42,6 +42,8 @@ class PretrainConfig:
     ema: EMAConfig = setting()
     normalization_path: str | None = None
     resume: str | None = None
+    resume_fresh_optimizer: bool = setting(
+        False, doc="resume from a checkpoint without optimizer state (weights only): fresh AdamW, schedule kept")
     env: str | None = None
     obs_dim: int | None = setting(None, check=positive)
     action_dim: int | None = setting(None, check=positive)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import tensorflow as tf
 
 from shared.checkpoint import Checkpoint
 from shared.errors import CheckpointError
+from shared.temp_dirs import make_temp_dir
 
 _PREFIX = "ckpt"
 _SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
@@ -38,7 +38,7 @@ def _unescape(name: str) -> str:
 def save_tf_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = make_temp_dir(path.parent, f".{path.name}.")
     try:
         root = tf.Module()
         for group, tensors in ckpt.groups.items():

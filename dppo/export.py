@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,14 @@ from shared.config import locate_data_file
 from shared.dataset import load_normalization
 from shared.errors import CheckpointError, ConfigError
 from shared.settings import EvalConfig, FinetuneConfig, PretrainConfig, read_config
+from shared.temp_dirs import make_temp_dir
 
 
 def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, act_steps: int | None = None,
-                         xla: bool = True) -> Any:
+                         xla: bool = True, max_bucket: int | None = None) -> Any:
+    """max_bucket: the largest batch the XLA chain is compiled for (default core_tf.export.MAX_BUCKET)."""
     import core_tf.canonical as tf_io
-    from core_tf.export import PolicyShape, ServingPolicy
+    from core_tf.export import MAX_BUCKET, PolicyShape, ServingPolicy
 
     ckpt = read_checkpoint(ckpt_path)
     if not ckpt.config:
@@ -62,7 +63,7 @@ def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, 
         raise ConfigError(f"act_steps={act} must be in [1, horizon_steps={dc.horizon_steps}]")
     shape = PolicyShape(dc.cond_steps, dc.obs_dim, dc.horizon_steps, dc.action_dim, act, steps)
     norm = load_normalization(locate_data_file(norm_path), dc.obs_dim, dc.action_dim)
-    return ServingPolicy(sampler, norm, shape, policy, xla), shape
+    return ServingPolicy(sampler, norm, shape, policy, xla, max_bucket or MAX_BUCKET), shape
 
 
 def check_saved_model(saved_model_dir: Path, ckpt_path: str, num_states: int = 16, seed: int = 0) -> float:
@@ -97,7 +98,7 @@ def export_saved_model(ckpt_path: str, out_dir: str, version: int | None = None,
         raise ConfigError(f"{target} already exists; TF Serving versions are immutable, pick another --version")
     serving, _ = build_serving_policy(ckpt_path, normalization_path, act_steps, xla)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=out))
+    tmp = make_temp_dir(out, f".{version}.")
     try:
         serving.save(str(tmp))
         os.replace(tmp, target)

@@ -117,7 +117,8 @@ def test_wrong_input_shape_or_dtype_is_a_clear_error(exported, bad):
     with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)) as err:
         fn(state=tf.constant(bad))
     message = str(err.value)
-    assert "state must be float32 [batch, 1, 11]" in message or "expected to be a float tensor" in message
+    expected = "state must be float32 [batch, cond_steps=1, obs_dim=11]"
+    assert expected in message or "expected to be a float tensor" in message
 
 
 def test_existing_version_is_never_overwritten(exported, capsys):

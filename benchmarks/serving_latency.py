@@ -1,0 +1,109 @@
+"""First-call and warm latency of an exported SavedModel per batch size, each model in a fresh process.
+
+    python -m benchmarks.serving_latency [--checkpoint CKPT] [--batches 1,2,3,...] [--repeats 20] [--json OUT]
+
+Exports the checkpoint twice (XLA and --no-xla) into a temporary directory, then loads each in a new
+process and calls serving_default once per batch size (first call: what the first client request of
+that size waits) and `repeats` more times (warm: the median). The XLA model is measured twice: loaded
+bare, and loaded the way TF Serving loads it, replaying assets.extra/tf_serving_warmup_requests before
+the first request (the replay's time is reported as load time, which TF Serving spends before the
+version takes traffic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+DEFAULT_CHECKPOINT = "data/checkpoints/hopper_pretrain_diffusion_mlp_e40.npz"
+DEFAULT_BATCHES = (1, 2, 3, 5, 7, 16, 100, 257, 1024)
+MODES = {"xla": (True, False), "xla + warm-up replay": (True, True), "no-xla + warm-up replay": (False, True)}
+
+
+def measure(model_dir: str, batches: list[int], repeats: int, replay: bool) -> dict[str, Any]:
+    """In this process: load, optionally replay the warm-up file, then time serving_default per batch."""
+    import numpy as np
+    import tensorflow as tf
+
+    from core_tf.serving_warmup import read_warmup_requests
+
+    tic = time.perf_counter()
+    loaded = tf.saved_model.load(model_dir)
+    if replay:
+        for signature, inputs in read_warmup_requests(model_dir):
+            loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+    load_s = time.perf_counter() - tic
+    fn = loaded.signatures["serving_default"]
+    shape = fn.structured_input_signature[1]["state"].shape
+    rng = np.random.default_rng(0)
+    rows = []
+    for batch in batches:
+        state = tf.constant(rng.uniform(-1, 1, (batch, *shape[1:])).astype(np.float32))
+        tic = time.perf_counter()
+        fn(state=state)["action"].numpy()
+        first = time.perf_counter() - tic
+        warm = []
+        for _ in range(repeats):
+            tic = time.perf_counter()
+            fn(state=state)["action"].numpy()
+            warm.append(time.perf_counter() - tic)
+        rows.append({"batch": batch, "first_s": first, "warm_s": statistics.median(warm)})
+    return {"load_s": load_s, "rows": rows}
+
+
+def run(checkpoint: str, batches: list[int], repeats: int) -> dict[str, Any]:
+    from dppo.export import export_saved_model
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = {xla: str(export_saved_model(checkpoint, f"{tmp}/m", version=int(not xla) + 1, xla=xla))
+                for xla in (True, False)}
+        for mode, (xla, replay) in MODES.items():
+            cmd = [sys.executable, "-m", "benchmarks.serving_latency", "--measure", dirs[xla],
+                   "--batches", ",".join(map(str, batches)), "--repeats", str(repeats)]
+            out = subprocess.run(cmd + (["--replay"] if replay else []), capture_output=True, text=True, check=True)
+            results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    return results
+
+
+def format_table(results: dict[str, Any]) -> str:
+    modes = list(results)
+    head = "| batch | " + " | ".join(f"{m}: first / warm ms" for m in modes) + " |"
+    lines = [head, "|" + " --- |" * (len(modes) + 1)]
+    for i, row in enumerate(results[modes[0]]["rows"]):
+        cells = [f"{results[m]['rows'][i]['first_s'] * 1e3:.0f} / {results[m]['rows'][i]['warm_s'] * 1e3:.1f}"
+                 for m in modes]
+        lines.append(f"| {row['batch']} | " + " | ".join(cells) + " |")
+    lines.append("| load (s) | " + " | ".join(f"{results[m]['load_s']:.1f}" for m in modes) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="checkpoint to export (default: %(default)s)")
+    p.add_argument("--batches", default=",".join(map(str, DEFAULT_BATCHES)),
+                   help="comma-separated batch sizes, called in this order (default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=20, help="warm calls per batch size (default: %(default)s)")
+    p.add_argument("--json", help="also write the figures here")
+    p.add_argument("--measure", metavar="SAVED_MODEL", help=argparse.SUPPRESS)  # the child process's job
+    p.add_argument("--replay", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    batches = [int(b) for b in args.batches.split(",")]
+    if args.measure:
+        print(json.dumps(measure(args.measure, batches, args.repeats, args.replay)))
+        return
+    results = run(args.checkpoint, batches, args.repeats)
+    print(format_table(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

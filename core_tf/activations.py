@@ -7,8 +7,17 @@ import tensorflow as tf
 from core_tf.module import Module
 
 
+TORCH_SOFTPLUS_THRESHOLD = 20.0
+
+
+def _softplus(x: tf.Tensor) -> tf.Tensor:
+    """torch's Softplus: log(1 + e^x), and x itself above threshold 20 (TF's own switches at another
+    point; the two differ by up to e^-20 ~ 2e-9 relative, seen by the float64 parity rule)."""
+    return tf.where(x > TORCH_SOFTPLUS_THRESHOLD, x, tf.math.softplus(tf.minimum(x, TORCH_SOFTPLUS_THRESHOLD)))
+
+
 def _mish(x: tf.Tensor) -> tf.Tensor:
-    return x * tf.tanh(tf.math.softplus(x))
+    return x * tf.tanh(_softplus(x))
 
 
 _FUNCTIONS = {
@@ -18,7 +27,7 @@ _FUNCTIONS = {
     "Tanh": tf.tanh,
     "Mish": _mish,
     "Identity": tf.identity,
-    "Softplus": tf.math.softplus,
+    "Softplus": _softplus,
 }
 
 

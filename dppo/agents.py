@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from collections import OrderedDict
 from typing import Any
 
@@ -86,10 +85,8 @@ def make_diffusion_agent(cfg: FinetuneConfig, backend: str) -> Any:
     if d.eta is not None:  # upstream builds eta whenever model.eta is given (DDPM never reads it)
         spec.update(eta_spec(d.eta))
         init.update(eta_init(d.eta, cfg.seed))
-    if cfg.base_policy_path:
+    if cfg.base_policy_path:  # else a fresh policy (`dppo finetune` warns; parity and bench want it)
         init.update(base_policy_params(cfg.base_policy_path, spec, cfg))
-    else:
-        print("warning: no base_policy_path; fine-tuning a randomly initialised diffusion policy", file=sys.stderr)
     agent_cls = _backend_class(backend, "ppo_diffusion", "PPODiffusionAgent")
     return agent_cls(dc, critic, cfg.ppo, d, init)
 

@@ -8,7 +8,6 @@ torch is the reference for the relative difference.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -97,10 +96,6 @@ class ParityReport:
             "num_failures": len(self.failures),
             "rows": [{**asdict(r), "max_abs": clean(r.max_abs), "rel": clean(r.rel), "ok": r.ok} for r in self.rows],
         }
-
-    def write_json(self, path: str) -> None:
-        with open(path, "w") as f:
-            json.dump(self.to_json(), f, indent=2)
 
 
 # ---------------------------------------------------------------- inputs

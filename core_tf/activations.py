@@ -6,7 +6,6 @@ import tensorflow as tf
 
 from core_tf.module import Module
 
-
 TORCH_SOFTPLUS_THRESHOLD = 20.0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from shared.checkpoint import Checkpoint
+from shared.checkpoint import Checkpoint, check_meta
 from shared.errors import CheckpointError
 from shared.temp_dirs import make_temp_dir
 
@@ -69,5 +69,6 @@ def load_tf_checkpoint(path: str | os.PathLike) -> Checkpoint:
             continue
         group, _, name = key[: -len(_SUFFIX)].partition("/")
         groups.setdefault(_unescape(group), OrderedDict())[_unescape(name)] = reader.get_tensor(key)
+    check_meta(meta, path)
     meta.pop("framework_native", None)
     return Checkpoint(groups=groups, meta=meta)

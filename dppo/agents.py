@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from collections import OrderedDict
 from typing import Any
 
@@ -79,7 +78,7 @@ def _dppo_spec(network: Any, critic: CriticObsConfig) -> OrderedDict:
     return spec
 
 
-def initial_params(cfg: FinetuneConfig, warn: bool = True) -> OrderedDict:
+def initial_params(cfg: FinetuneConfig) -> OrderedDict:
     """The canonical parameters a fine-tuning run starts from: a fresh init from cfg.seed, with the
     base policy (or a Gaussian PPO checkpoint) loaded over it when base_policy_path is set."""
     if not cfg.is_diffusion:
@@ -90,10 +89,8 @@ def initial_params(cfg: FinetuneConfig, warn: bool = True) -> OrderedDict:
     if d.eta is not None:  # upstream builds eta whenever model.eta is given (DDPM never reads it)
         spec.update(eta_spec(d.eta))
         init.update(eta_init(d.eta, cfg.seed))
-    if cfg.base_policy_path:
+    if cfg.base_policy_path:  # else a fresh policy (`dppo finetune` warns; parity and bench want it)
         init.update(base_policy_params(cfg.base_policy_path, spec, cfg))
-    elif warn:
-        print("warning: no base_policy_path; fine-tuning a randomly initialised diffusion policy", file=sys.stderr)
     return init
 
 

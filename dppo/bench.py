@@ -3,7 +3,6 @@ upstream-style eager reference and a matmul roofline. Prints a table; writes JSO
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import tempfile
@@ -12,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from dppo.arguments import write_json
 
 HOPPER_FT = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
 HOPPER_PRE = "configs/hopper/pretrain_diffusion_mlp.yaml"
@@ -177,6 +178,5 @@ def main_bench(json_path: str | None, repeats: int) -> dict[str, Any]:
     result = run_bench(repeats)
     print(format_table(result))
     if json_path:
-        with open(json_path, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(json_path, result)
     return result

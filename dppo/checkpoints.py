@@ -48,16 +48,37 @@ def read_checkpoint(path: str | os.PathLike, config: Any = None) -> Checkpoint:
     return load_checkpoint(path)
 
 
+def check_checkpoint_out(path: str | os.PathLike, fmt: str, option: str = "--out") -> None:
+    """Refuse, before any work, an output path a checkpoint of format fmt cannot be written to: a
+    file where the TF format's directory goes (or the reverse), a directory that is not a dppo TF
+    checkpoint (writing would replace it whole), an unwritable or read-only place."""
+    from dppo.arguments import check_output_file, check_parent_writable
+
+    target = Path(path)
+    if fmt != "tf":
+        check_output_file(str(target), option)
+        return
+    if target.is_dir() and not (target / "meta.json").is_file():
+        raise CheckpointError(f"{option} {target} is a directory but not a dppo TF checkpoint; refusing to replace it")
+    if target.exists() and not target.is_dir():
+        raise CheckpointError(f"{option} {target} is a file; --to tf writes a checkpoint directory")
+    check_parent_writable(target, option)  # the new directory is written beside it, then renamed
+
+
 def write_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, fmt: str) -> None:
-    if fmt == "torch":
-        from core_torch.checkpoint import save_torch_checkpoint
+    """Write ckpt in format fmt (atomically); a failing write is one CheckpointError naming the path."""
+    try:
+        if fmt == "torch":
+            from core_torch.checkpoint import save_torch_checkpoint
 
-        save_torch_checkpoint(path, ckpt)
-    elif fmt == "tf":
-        from core_tf.checkpoint import save_tf_checkpoint
+            save_torch_checkpoint(path, ckpt)
+        elif fmt == "tf":
+            from core_tf.checkpoint import save_tf_checkpoint
 
-        save_tf_checkpoint(path, ckpt)
-    elif fmt == "canonical":
-        save_checkpoint(path, ckpt)
-    else:
-        raise CheckpointError(f"unknown checkpoint format {fmt!r}; choose one of {', '.join(FORMATS)}")
+            save_tf_checkpoint(path, ckpt)
+        elif fmt == "canonical":
+            save_checkpoint(path, ckpt)
+        else:
+            raise CheckpointError(f"unknown checkpoint format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    except OSError as exc:
+        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from dppo.arguments import check_output_dir, positive_int, seed
 from shared.d4rl import convert_d4rl_hdf5, locate_d4rl_dataset
 
 
 def _cmd_data_convert(args: argparse.Namespace) -> int:
+    check_output_dir(args.out, "--out")
     source = args.d4rl if args.d4rl is not None else locate_d4rl_dataset(args.d4rl_name)
     summary = convert_d4rl_hdf5(source, args.out, drop_zero_reward_episodes=not args.keep_zero_reward_episodes)
     print(
@@ -32,6 +34,7 @@ def _cmd_data_collect(args: argparse.Namespace) -> int:
     from dppo.collect import collect_dataset
     from shared.settings import load_settings
 
+    check_output_dir(args.out, "--out")
     cfg = load_settings(args.config, args.overrides, ("finetune",))
     stats = collect_dataset(cfg, args.teacher, args.out, args.transitions, args.backend, args.seed)
     print(f"collected {stats['episodes']} episodes, {stats['transitions']} transitions: return mean "
@@ -57,9 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = data_sub.add_parser("collect", help="roll out a trained Gaussian PPO teacher into a DPPO dataset")
     p.add_argument("--config", required=True, help="the teacher's fine-tuning config (Gaussian actor)")
     p.add_argument("--teacher", required=True, help="the teacher's fine-tuning checkpoint")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--transitions", type=int, default=150_000)
-    p.add_argument("--backend", choices=("torch", "tf"), default="torch")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory (train.npz, normalization.npz, stats.json)")
+    p.add_argument("--transitions", type=positive_int, default=150_000,
+                   help="collect complete episodes until at least this many steps (default 150000)")
+    p.add_argument("--backend", choices=("torch", "tf"), default="torch",
+                   help="framework that runs the teacher (default torch)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the env resets and action noise (default 0)")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the teacher config")
     p.set_defaults(run=_cmd_data_collect)

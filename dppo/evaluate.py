@@ -9,6 +9,7 @@ import numpy as np
 from dppo.agents import make_agent, make_eval_agent, noise_shape
 from dppo.runtime import env_spec, set_rollout_threads
 from shared.envs import d4rl_normalized_score, make_vector_env
+from shared.errors import ConfigError
 from shared.settings import EvalConfig, FinetuneConfig
 
 
@@ -34,6 +35,8 @@ def evaluate(cfg: FinetuneConfig | EvalConfig, backend: str, n_episodes: int = 1
              seed: int = 10_000) -> dict[str, Any]:
     """Deterministic returns of n_episodes whole episodes: the policy of a fine-tuning config (its
     base_policy_path) or of an upstream eval config."""
+    if not cfg.base_policy_path:
+        raise ConfigError("evaluation needs base_policy_path=CKPT: the policy to evaluate")
     set_rollout_threads(backend)
     agent = make_eval_agent(cfg, backend) if isinstance(cfg, EvalConfig) else make_agent(cfg, backend)
     returns = episode_returns(agent, cfg, n_episodes, seed)

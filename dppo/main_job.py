@@ -15,8 +15,43 @@ from dppo.run_files import RunDir, writing
 from dppo.run_lock import LogdirLock
 from shared.config import load_config
 from shared.errors import ConfigError, DatasetError, UserError
-from shared.settings import FinetuneConfig, load_settings
+from shared.settings import FinetuneConfig, PretrainConfig, load_settings
 from shared.tolerances import SERVING_RTOL
+
+
+def _pretrain_config(job: dict[str, Any], backend: str, workdir: Path) -> PretrainConfig:
+    data = Path(job["data_dir"])
+    return load_settings(job["pretrain_config"], [f"train_dataset_path={data / 'train.npz'}",
+                                                  f"logdir={workdir / backend / 'pretrain'}",
+                                                  *job["pretrain_overrides"]], ("pretrain",))
+
+
+def _finetune_config(job: dict[str, Any], backend: str, workdir: Path, policy: str) -> FinetuneConfig:
+    data = Path(job["data_dir"])
+    return load_settings(job["finetune_config"], [f"base_policy_path={policy}",
+                                                  f"logdir={workdir / backend / 'finetune'}",
+                                                  f"normalization_path={data / 'normalization.npz'}",
+                                                  *job["finetune_overrides"]], ("finetune",))
+
+
+def check_job(job: Any, job_path: str, workdir: Path) -> None:
+    """The job file and both configs it names (with their overrides), read before any work starts."""
+    if not isinstance(job, dict):
+        raise ConfigError(f"{job_path} must be a mapping")
+    for key in ("pretrain_config", "finetune_config", "data_dir", "pretrain_overrides", "finetune_overrides"):
+        if key not in job:
+            raise ConfigError(f"missing required config key '{key}' in {job_path}")
+    for key in ("pretrain_config", "finetune_config", "data_dir"):
+        if not isinstance(job[key], str):
+            raise ConfigError(f"config key '{key}' in {job_path} must be a path, got {job[key]!r}")
+    for key in ("pretrain_overrides", "finetune_overrides"):
+        if not isinstance(job[key], list) or not all(isinstance(o, str) for o in job[key]):
+            raise ConfigError(f"config key '{key}' in {job_path} must be a list of key=value strings")
+    episodes = job.get("eval_episodes", 10)
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ConfigError(f"config key 'eval_episodes' in {job_path} must be a positive integer, got {episodes!r}")
+    pre = _pretrain_config(job, "torch", workdir)
+    _finetune_config(job, "torch", workdir, str(Path(pre.logdir) / "checkpoint" / "state_1.npz"))
 
 
 def run_backend(job: dict[str, Any], backend: str, workdir: Path, quiet: bool) -> dict[str, Any]:
@@ -24,18 +59,15 @@ def run_backend(job: dict[str, Any], backend: str, workdir: Path, quiet: bool) -
     for name in ("train.npz", "normalization.npz"):
         if not (data / name).is_file():
             raise DatasetError(f"shipped dataset file {data / name} is missing (see data/README.md to remake it)")
-    pre_dir, ft_dir = workdir / backend / "pretrain", workdir / backend / "finetune"
-    pre_cfg = load_settings(job["pretrain_config"], [f"train_dataset_path={data / 'train.npz'}", f"logdir={pre_dir}",
-                                                   *job["pretrain_overrides"]], ("pretrain",))
+    pre_cfg = _pretrain_config(job, backend, workdir)
     print(f"[{backend}] pre-training on {data / 'train.npz'}")
     base = run_pretrain(pre_cfg, backend, quiet)["checkpoint"]
 
-    def ft_config(policy: str, extra: list[str] = ()) -> FinetuneConfig:
-        return load_settings(job["finetune_config"], [f"base_policy_path={policy}", f"logdir={ft_dir}",
-                                                      f"normalization_path={data / 'normalization.npz'}",
-                                                      *job["finetune_overrides"], *extra], ("finetune",))
+    def ft_config(policy: str) -> FinetuneConfig:
+        return _finetune_config(job, backend, workdir, policy)
 
-    n = int(job.get("eval_episodes", 10))
+    ft_dir = workdir / backend / "finetune"
+    n = job.get("eval_episodes", 10)
     print(f"[{backend}] evaluating the pre-trained policy over {n} episodes")
     before = evaluate(ft_config(base), backend, n)
     print(f"[{backend}] fine-tuning with DPPO")
@@ -89,10 +121,8 @@ def plot_curves(results: list[dict[str, Any]], path: Path) -> None:
 
 def run_main_job(job_path: str, backends: list[str], workdir: str, quiet: bool = False) -> list[dict[str, Any]]:
     job = load_config(job_path)
-    for key in ("pretrain_config", "finetune_config", "data_dir", "pretrain_overrides", "finetune_overrides"):
-        if key not in job:
-            raise ConfigError(f"missing required config key '{key}' in {job_path}")
     out = Path(workdir)
+    check_job(job, job_path, out)
     with LogdirLock(out):  # one main job per workdir; its pre-training and fine-tuning lock their own logdirs
         results = [run_backend(job, b, out, quiet) for b in backends]
         print(results_table(results))

@@ -182,7 +182,7 @@ class _Bench:
         if isinstance(cfg, FinetuneConfig):
             from dppo.agents import initial_params, make_agent
 
-            init = initial_params(cfg, warn=False)
+            init = initial_params(cfg)
             self.agents = {b: make_agent(cfg, b.removesuffix("_forced"), init) for b in ("torch", "tf", "tf_forced")}
             self.fresh = {b: a.state_groups() for b, a in self.agents.items()}
 
@@ -203,7 +203,7 @@ class _Bench:
         if self.agents is not None:
             from dppo.agents import initial_params
 
-            init = initial_params(dataclasses.replace(self.cfg, seed=seed), warn=False)
+            init = initial_params(dataclasses.replace(self.cfg, seed=seed))
             for b, agent in self.agents.items():
                 agent.load_groups({**self.fresh[b], "model": init}, 0, 0)
             q.update(_ppo_quantities(self.cfg, self.agents, self.batch, seed))

@@ -7,7 +7,6 @@ judges every quantity with the one rule (`shared.tolerances.judge`).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -142,10 +141,6 @@ class ParityReport:
                       "limit": clean(r.limit), "margin": clean(r.margin), "d32": clean(r.d32),
                       "e_torch": clean(r.e_torch), "e_tf": clean(r.e_tf), "ok": r.ok} for r in self.rows],
         }
-
-    def write_json(self, path: str) -> None:
-        with open(path, "w") as f:
-            json.dump(self.to_json(), f, indent=2)
 
 
 def twin_report(measure: Callable[[], Quantities]) -> ParityReport:

@@ -40,31 +40,33 @@ _CONSTANT_SUFFIXES = (".logvar_min", ".logvar_max")
 
 
 def _load_pt(path: str | os.PathLike) -> dict[str, Any]:
-    import torch
+    """An upstream state_<n>.pt: {'model' and/or 'ema': state_dict, ...}, state_dicts as numpy arrays."""
+    from core_torch.checkpoint import load_torch_file, tensor_group
 
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"cannot read upstream checkpoint {path}: {exc}") from None
+    payload = load_torch_file(path, "upstream checkpoint")
     if not isinstance(payload, dict) or not any(k in payload for k in ("model", "ema")):
         raise CheckpointError(f"{path} is not an upstream DPPO checkpoint (no 'model' or 'ema' entry)")
-    return payload
+    for key in ("epoch", "itr"):
+        if key in payload and (isinstance(payload[key], bool) or not isinstance(payload[key], int)):
+            raise CheckpointError(f"{path}: '{key}' must be an integer, got {payload[key]!r}")
+    return {k: tensor_group(payload, k, path) if k in ("model", "ema") else v for k, v in payload.items()}
 
 
 def _numpy(state: dict[str, Any]) -> OrderedDict:
-    return OrderedDict((k, v.detach().cpu().numpy().astype(np.float32)) for k, v in state.items()
-                       if not k.endswith(_CONSTANT_SUFFIXES))
+    return OrderedDict((k, v.astype(np.float32)) for k, v in state.items() if not k.endswith(_CONSTANT_SUFFIXES))
 
 
 def is_upstream_checkpoint(path: str | os.PathLike) -> bool:
     """True for a torch file in upstream's layout ({'model'/'ema': state_dict, 'epoch'/'itr'}, no 'meta')."""
     if Path(path).suffix not in (".pt", ".pth") or not Path(path).is_file():
         return False
+    from core_torch.checkpoint import load_torch_file
+
     try:
-        payload = _load_pt(path)
+        payload = load_torch_file(path)
     except CheckpointError:
         return False
-    return "meta" not in payload
+    return isinstance(payload, dict) and "meta" not in payload and any(k in payload for k in ("model", "ema"))
 
 
 def _same_tensors(state: OrderedDict, source: str, copy: str, path: str | os.PathLike) -> None:

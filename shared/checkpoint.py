@@ -60,6 +60,15 @@ def atomic_write(path: str | os.PathLike, write: Any, suffix: str = "") -> None:
         raise
 
 
+def check_meta(meta: Any, path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's metadata as read from any format: a mapping, whose config (if any) is a mapping."""
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: its metadata must be a mapping, got {type(meta).__name__}")
+    if "config" in meta and not isinstance(meta["config"], dict):
+        raise CheckpointError(f"{path}: its metadata's config must be a mapping, got {type(meta['config']).__name__}")
+    return meta
+
+
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> None:
     arrays: dict[str, np.ndarray] = {}
     for group, tensors in ckpt.groups.items():
@@ -98,6 +107,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise
     except Exception as exc:  # zip/npz/json corruption
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
+    check_meta(meta, path)
     if meta.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path} has format {meta.get('format')!r}, expected {FORMAT_NAME!r}")
     if meta.get("format_version", 0) > FORMAT_VERSION:

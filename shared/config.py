@@ -17,11 +17,13 @@ import ast
 import datetime
 import operator
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+import yaml
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from shared.errors import ConfigError
@@ -91,13 +93,21 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict[
         raise ConfigError(f"config file not found: {path}")
     try:
         cfg = OmegaConf.load(path)
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError(f"cannot parse config {path}: {yaml_problem(exc)}") from None
     except Exception as exc:
-        raise ConfigError(f"cannot parse config {path}: {exc}") from None
+        raise ConfigError(f"cannot parse config {path}: {one_line(str(exc))}") from None
     if not isinstance(cfg, DictConfig):
         raise ConfigError(f"config {path} must be a mapping at top level")
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value")
+        try:
+            OmegaConf.from_dotlist([item])
+        except yaml.MarkedYAMLError as exc:
+            raise ConfigError(f"cannot parse override {item!r}: {yaml_problem(exc)}") from None
+        except Exception as exc:
+            raise ConfigError(f"cannot parse override {item!r}: {one_line(str(exc))}") from None
     _LOAD_TIME[0] = datetime.datetime.now()
     try:
         if overrides:
@@ -107,12 +117,67 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict[
         raise
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None)
+        blamed = _blame_interpolated_key(cfg, key) if key else None
+        if blamed:
+            raise ConfigError(blamed) from None
         where = f" at key '{key}'" if key else ""
         message = str(exc).splitlines()[0]
         raise ConfigError(f"config {path}{where}: {message}") from None
     for drop in ("defaults", "hydra"):
         resolved.pop(drop, None)
     return resolved
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    """A YAML syntax error as one phrase: where (1-based line and column) and what, and where the
+    construct it broke started."""
+    mark = exc.problem_mark or exc.context_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    what = one_line(exc.problem or exc.context or "invalid YAML")
+    context = ""
+    if exc.context and exc.problem:
+        started = exc.context_mark
+        at = f" at line {started.line + 1}, column {started.column + 1}" if started else ""
+        context = f" ({one_line(exc.context)}{at})"
+    return f"{where}{what}{context}"
+
+
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
+
+
+def _unresolved(cfg: DictConfig, key: str) -> Any:
+    """The value at dotted `key` as written (interpolations not resolved), or None."""
+    node: Any = OmegaConf.to_container(cfg, resolve=False)
+    for part in re.findall(r"[^.\[\]]+", key):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _blame_interpolated_key(cfg: DictConfig, key: str, depth: int = 0) -> str | None:
+    """When resolving `key` failed inside `${eval:...}` arithmetic, the key it reads that holds no
+    number is the one to name (e.g. obs_dim={a: 1} breaks model.network.cond_dim's
+    `${eval:'${obs_dim} * ${cond_steps}'}`). None when no such key is found."""
+    text = _unresolved(cfg, key)
+    if depth > 10 or not isinstance(text, str) or "${eval:" not in text:
+        return None
+    for ref in _REFERENCE.findall(text):
+        try:
+            value = OmegaConf.select(cfg, ref)
+        except OmegaConfBaseException:
+            return _blame_interpolated_key(cfg, ref, depth + 1)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            shown = OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
+            return f"config key '{ref}' must be a number, got {shown!r} ('{key}' computes {text} from it)"
+    return None
 
 
 def locate_data_file(path: str | os.PathLike) -> Path:

@@ -9,7 +9,8 @@ an error.
 
 Value checks beyond the type (> 0, in [0, 1], one of a set) are given per field with
 `setting(default, check=...)`; checks that involve several keys live in the dataclass's
-`__post_init__` and raise ConfigError (or ValueError, reported with the section's name).
+`__post_init__` and raise SettingError naming the key (reported with its dotted path), ConfigError
+(reported as it is) or ValueError (reported with the section's name).
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ PLUMBING_KEYS = frozenset({
 _REQUIRED = dataclasses.MISSING
 
 
+class SettingError(ValueError):
+    """A settings dataclass refusing one of its keys: `key` is relative to the dataclass (dotted
+    for a key of a nested section), `problem` completes "config key '<dotted key>' ..."."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key} {problem}")
+        self.key, self.problem = key, problem
+
+
 def setting(default: Any = _REQUIRED, *, check: Check | None = None, doc: str = "") -> Any:
     """A dataclass field with an optional value check and a one-line description."""
     meta = {"check": check, "doc": doc}
@@ -50,6 +60,13 @@ def positive(value: Any) -> str | None:
 
 def non_negative(value: Any) -> str | None:
     return None if value is None or value >= 0 else "must be >= 0"
+
+
+MAX_SEED = 2**31 - 1  # every RNG the runs seed (numpy, torch, TF, gymnasium) takes it, with room for offsets
+
+
+def seed_range(value: Any) -> str | None:
+    return None if value is None or 0 <= value <= MAX_SEED else f"must be in [0, {MAX_SEED}]"
 
 
 def unit_interval(value: Any) -> str | None:
@@ -174,6 +191,8 @@ def read(cls: type[T], raw: Any, where: str = "", given: dict[str, Any] | None =
         return cls(**kwargs)
     except ConfigError:
         raise
+    except SettingError as exc:
+        raise ConfigError(f"config key '{dotted(where, exc.key)}' {exc.problem}") from None
     except ValueError as exc:
         raise ConfigError(f"config section '{where or '<root>'}': {exc}") from None
 

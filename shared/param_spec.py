@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shared.config_reader import one_of, setting
+from shared.config_reader import SettingError, one_of, setting
 
 ACTIVATIONS = ("ReLU", "ELU", "GELU", "Tanh", "Mish", "Identity", "Softplus")
 _ACTIVATION = one_of(*ACTIVATIONS)
@@ -71,8 +71,13 @@ class DiffusionMLPConfig:
     def __post_init__(self) -> None:
         _check_dims(action_dim=self.action_dim, horizon_steps=self.horizon_steps, cond_dim=self.cond_dim)
         if self.time_dim < 4 or self.time_dim % 2:
-            raise ValueError(f"time_dim must be an even number >= 4 (sinusoidal embedding), got {self.time_dim}")
+            raise SettingError("time_dim", "must be an even number >= 4 (the sinusoidal time embedding uses "
+                                           f"time_dim / 2 >= 2 frequencies), got {self.time_dim}")
         _check_dims(mlp_dims=self.mlp_dims, cond_mlp_dims=self.cond_mlp_dims)
+        if not 0.0 <= self.dropout < 1.0:
+            raise SettingError("dropout", f"must be in [0, 1), got {self.dropout}")
+        if self.residual_style:
+            _check_residual_hidden("mlp_dims", self.mlp_dims)
         self.cond_mlp()
         self.mlp_mean()  # MLPConfig checks activations, dropout and the residual layout
 
@@ -108,6 +113,8 @@ class CriticObsConfig:
 
     def __post_init__(self) -> None:
         _check_dims(cond_dim=self.cond_dim, mlp_dims=self.mlp_dims)
+        if self.residual_style:
+            _check_residual_hidden("mlp_dims", self.mlp_dims)
         self.q1()
 
     def q1(self) -> MLPConfig:
@@ -127,7 +134,23 @@ def _check_dims(**dims: int | Sequence[int] | None) -> None:
         if values is None:
             continue
         if not values or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values):
-            raise ValueError(f"{name} must be positive integers, got {value!r}")
+            if isinstance(value, int):
+                raise SettingError(name, f"must be a positive integer, got {value!r}")
+            raise SettingError(name, f"must be positive integers, got {list(value)!r}")
+
+
+def _check_residual_hidden(key: str, dims: Sequence[int], ends_in_output: bool = False) -> None:
+    """A residual MLP (upstream's ResidualMLP, residual_style: true) is an input layer, residual blocks of
+    two layers each, and an output layer, all hidden layers one width: its hidden dims must be an odd
+    number of equal values. `dims` is the config's list; with `ends_in_output` its last value is the
+    MLP's output width rather than a hidden dim (Gaussian_MLP's base network)."""
+    hidden = dims[:-1] if ends_in_output else dims
+    if len(hidden) % 2 == 0 or len(set(hidden)) > 1:
+        layout = ("an odd number of equal hidden widths, then the output width", "1 + 2 per residual block, "
+                  "then 1, e.g. [256, 256]") if ends_in_output else ("an odd number of equal widths",
+                                                                  "1 + 2 per residual block, e.g. [512, 512, 512]")
+        raise SettingError(key, f"must be {layout[0]} for a residual MLP (residual_style: true; {layout[1]}), "
+                                f"got {list(dims)}")
 
 
 def _linear(spec: OrderedDict, name: str, fan_in: int, fan_out: int) -> None:
@@ -229,10 +252,16 @@ class GaussianMLPConfig:
     def __post_init__(self) -> None:
         _check_dims(action_dim=self.action_dim, horizon_steps=self.horizon_steps, cond_dim=self.cond_dim,
                     mlp_dims=self.mlp_dims)
+        if self.fixed_std is not None and not self.fixed_std > 0:
+            raise SettingError("fixed_std", f"must be > 0 (or null: a learned std head), got {self.fixed_std}")
         if self.learn_fixed_std and self.fixed_std is None:
-            raise ValueError("learn_fixed_std needs fixed_std (its initial value)")
-        if not 0 < self.std_min <= self.std_max:
-            raise ValueError(f"need 0 < std_min <= std_max, got {self.std_min}, {self.std_max}")
+            raise SettingError("learn_fixed_std", "needs fixed_std (its initial value)")
+        if not self.std_min > 0:
+            raise SettingError("std_min", f"must be > 0, got {self.std_min}")
+        if not self.std_min <= self.std_max:
+            raise SettingError("std_max", f"must be >= std_min={self.std_min}, got {self.std_max}")
+        if self.residual_style:  # without fixed_std the base MLP's output is mlp_dims[-1] wide, heads follow
+            _check_residual_hidden("mlp_dims", self.mlp_dims, ends_in_output=self.fixed_std is None)
         self.mlp_base()
         self.mean_only()
 

@@ -16,6 +16,7 @@ from shared.settings.model import (
     DiffusionConfig,
     DiffusionPPOModelConfig,
     LRSchedulerConfig,
+    StdScheduleConfig,
 )
 from shared.settings.run import PolicyRunConfig
 
@@ -57,6 +58,12 @@ class PPOTrainConfig:
     eta_weight_decay: float = setting(0.0, check=non_negative)
     eta_lr_scheduler: LRSchedulerConfig | None = None
     eta_update_interval: int = setting(1, check=positive)
+
+    def __post_init__(self) -> None:
+        # one scheduler step per iteration; the TF twin tabulates one step past the last iteration
+        for key in ("actor_lr_scheduler", "critic_lr_scheduler", "eta_lr_scheduler"):
+            if getattr(self, key) is not None:
+                getattr(self, key).check_steps(self.n_train_itr + 1, key)
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,9 @@ class FinetuneConfig(PolicyRunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        std = getattr(self.model, "min_sampling_denoising_std", None)
+        if isinstance(std, StdScheduleConfig):
+            std.check_steps(self.train.n_train_itr + 1, "model.min_sampling_denoising_std")
         if self.is_diffusion and self.model.learn_eta and (self.train.eta_lr is None
                                                             or self.train.eta_lr_scheduler is None):
             raise ConfigError("model.learn_eta needs train.eta_lr and train.eta_lr_scheduler (as upstream)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.config_reader import non_negative, one_of, positive, setting, unit_interval
+from shared.config_reader import SettingError, non_negative, one_of, positive, setting, unit_interval
 from shared.errors import ConfigError
 from shared.eta import EtaConfig, eta_config
 from shared.param_spec import CriticObsConfig, DiffusionMLPConfig, GaussianMLPConfig
@@ -19,9 +19,10 @@ from shared.param_spec import CriticObsConfig, DiffusionMLPConfig, GaussianMLPCo
 
 def _steps_check(denoising_steps: int, use_ddim: bool, ddim_steps: int | None) -> None:
     if denoising_steps < 1:
-        raise ConfigError(f"denoising_steps must be >= 1, got {denoising_steps}")
+        raise SettingError("denoising_steps", f"must be >= 1, got {denoising_steps}")
     if use_ddim and not (ddim_steps and 1 <= ddim_steps <= denoising_steps):
-        raise ConfigError(f"use_ddim needs ddim_steps in [1, {denoising_steps}], got {ddim_steps}")
+        raise SettingError("ddim_steps", f"must be in [1, denoising_steps={denoising_steps}] with use_ddim: true, "
+                                         f"got {ddim_steps}")
 
 
 def _network_matches(net: Any, action_dim: int, horizon_steps: int, cond_dim: int, where: str) -> None:
@@ -92,7 +93,22 @@ class LRSchedulerConfig:
 
     def __post_init__(self) -> None:
         if self.warmup_steps >= self.first_cycle_steps:
-            raise ConfigError(f"warmup_steps={self.warmup_steps} must be < first_cycle_steps={self.first_cycle_steps}")
+            raise SettingError("warmup_steps", f"must be < first_cycle_steps={self.first_cycle_steps}, "
+                                              f"got {self.warmup_steps}")
+
+    def check_steps(self, steps: int, key: str) -> None:
+        """Refuse a cycle_mult that shrinks a cycle to no longer than the warm-up within the `steps`
+        scheduler steps a run takes (the schedule would fail there, mid-run). key: this section's."""
+        from shared.lr_schedule import CosineWarmupRestarts
+
+        if self.cycle_mult >= 1:  # cycles never shrink
+            return
+        try:
+            CosineWarmupRestarts(self.first_cycle_steps, 1.0, 0.0, self.warmup_steps, self.cycle_mult,
+                                 self.gamma).position(steps)
+        except ValueError as exc:
+            raise SettingError(f"{key}.cycle_mult", f"is too small for this run's {steps} scheduler steps: "
+                                                    f"{exc}") from None
 
     def schedule(self, max_lr: float) -> Any:
         from shared.lr_schedule import CosineWarmupRestarts
@@ -154,13 +170,16 @@ class DiffusionPPOModelConfig:
         _steps_check(self.denoising_steps, self.use_ddim, self.ddim_steps)
         steps = self.ddim_steps if self.use_ddim else self.denoising_steps
         if not 1 <= self.ft_denoising_steps <= steps:
-            raise ConfigError(f"ft_denoising_steps must be in [1, {steps}], got {self.ft_denoising_steps}")
+            raise SettingError("ft_denoising_steps", f"must be in [1, {steps}] (the sampling chain's steps), "
+                                                     f"got {self.ft_denoising_steps}")
         if self.learn_eta and not self.use_ddim:
-            raise ConfigError("model.learn_eta needs use_ddim: eta only exists in DDIM sampling")
+            raise SettingError("learn_eta", "needs use_ddim: true (eta only exists in DDIM sampling)")
         if self.clip_advantage_lower_quantile > self.clip_advantage_upper_quantile:
-            raise ConfigError("model.clip_advantage_lower_quantile must not exceed clip_advantage_upper_quantile")
+            raise SettingError("clip_advantage_lower_quantile", "must not exceed clip_advantage_upper_quantile="
+                                                                f"{self.clip_advantage_upper_quantile}, got "
+                                                                f"{self.clip_advantage_lower_quantile}")
         if isinstance(self.min_sampling_denoising_std, float) and self.min_sampling_denoising_std < 0:
-            raise ConfigError("model.min_sampling_denoising_std must be >= 0")
+            raise SettingError("min_sampling_denoising_std", f"must be >= 0, got {self.min_sampling_denoising_std}")
         self.eta_config()  # checks model.eta
 
     def eta_config(self) -> EtaConfig | None:

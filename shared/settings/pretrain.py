@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.config_reader import non_negative, positive, setting, unit_interval
+from shared.config_reader import non_negative, positive, seed_range, setting, unit_interval
 from shared.errors import ConfigError
 from shared.settings.model import DiffusionConfig, LRSchedulerConfig
 
@@ -23,6 +23,9 @@ class PretrainTrainConfig:
     max_grad_norm: float | None = setting(None, check=positive)
     max_n_episodes: int | None = setting(None, check=positive)
 
+    def __post_init__(self) -> None:
+        self.lr_scheduler.check_steps(self.n_epochs, "lr_scheduler")  # one scheduler step per epoch
+
 
 @dataclass(frozen=True)
 class EMAConfig:
@@ -36,7 +39,7 @@ class PretrainConfig:
 
     logdir: str
     train_dataset_path: str
-    seed: int = setting(check=non_negative)
+    seed: int = setting(check=seed_range)
     train: PretrainTrainConfig = setting()
     model: DiffusionConfig = setting()
     ema: EMAConfig = setting()

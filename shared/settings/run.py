@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.config_reader import non_negative, positive, setting
+from shared.config_reader import positive, seed_range, setting
 from shared.errors import ConfigError
 
 
@@ -38,7 +38,7 @@ class PolicyRunConfig:
     act_steps: int = setting(check=positive)
     env: EnvConfig = setting()
     model: Any = setting()
-    seed: int = setting(42, check=non_negative)
+    seed: int = setting(42, check=seed_range)
     base_policy_path: str | None = None
     normalization_path: str | None = None
     denoising_steps: int | None = setting(None, check=positive)

@@ -87,10 +87,10 @@ def test_sigkill_then_resume_logs_the_same_losses_as_an_uninterrupted_run(tmp_pa
     ("ema=null", "config key 'ema' must not be null"),
     ("ema=3", "config key 'ema' must be a mapping"),
     ("model.network.activation_type=Swish", "model.network.activation_type"),
-    ("model.network.mlp_dims=[32,64,32]", "residual MLP needs equal hidden dims"),
-    ("model.network.time_dim=2", "time_dim must be an even number"),
+    ("model.network.mlp_dims=[32,64,32]", "'model.network.mlp_dims' must be an odd number of equal widths"),
+    ("model.network.time_dim=2", "'model.network.time_dim' must be an even number >= 4"),
     ("train.learning_rate=.nan", "'train.learning_rate' must be a finite number"),
-    ("train.lr_scheduler.warmup_steps=5000", "warmup_steps=5000 must be < first_cycle_steps"),
+    ("train.lr_scheduler.warmup_steps=5000", "'train.lr_scheduler.warmup_steps' must be < first_cycle_steps"),
 ])
 def test_bad_config_gets_one_message_and_exit_2(tmp_path, dataset, capsys, override, message):
     assert main(["pretrain", "--config", CONFIG, "--backend", "torch", "--quiet",

@@ -17,7 +17,7 @@ import numpy as np
 from shared import tolerances as tol
 
 Key = tuple[str, str]  # (section, name)
-Quantities = dict[Key, tuple[Any, Any]]  # (torch value, tf value)
+Quantities = dict[Key, tuple[Any, ...]]  # (torch value, tf value[, summand scale: tolerances.summand_scale])
 
 
 def in_both_precisions(measure: Callable[[], Quantities]) -> tuple[Quantities, Quantities]:
@@ -76,15 +76,15 @@ class ParityReport:
     def add(self, q32: Quantities, q64: Quantities) -> None:
         """Judge every quantity measured in both precisions; then the float32 rounding of the two twins."""
         verdicts: list[tol.Verdict] = []
-        for key, (t32, f32) in q32.items():
+        for key, (t32, f32, *_) in q32.items():
             section, name = key
-            t64, f64 = q64[key]
+            t64, f64, *floor = q64[key]
             arrays = [np.asarray(a, np.float64) for a in (t32, f32, t64, f64)]
             if len({a.shape for a in arrays}) != 1:
                 shapes = " vs ".join(str(list(a.shape)) for a in arrays[:2])
                 self.rows.append(Row(section, f"{name} (shape {shapes})", "twins", math.inf, 0.0))
                 continue
-            v = tol.judge(*arrays)
+            v = tol.judge(*arrays, summand_scale=floor[0] if floor else 0.0)
             self.rows.append(Row(section, name, "twins", v.d64, v.budget, v.d32, v.e_torch, v.e_tf))
             verdicts.append(v)
         if verdicts:

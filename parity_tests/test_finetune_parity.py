@@ -24,6 +24,7 @@ from parity_tests.finetune_twins import (
     rollout_buffer,
 )
 from shared.precision import as_compute
+from shared.tolerances import summand_scale
 
 dppo_variants = st.fixed_dictionaries({
     "steps": st.integers(3, 10), "ft": st.integers(1, 3), "ddim": st.booleans(), "act_steps": st.integers(1, 4),
@@ -123,7 +124,7 @@ def test_every_ppo_loss_term_and_its_gradients_agree(kind):
         terms_a, grads_a = _grads_torch(twins["torch"], batch)
         terms_b, grads_b = _grads_tf(twins["tf"], batch)
         seen.update(terms=terms_a, grads=grads_a)
-        q = {("loss", k): (terms_a[k], terms_b[k]) for k in terms_a}
+        q = {("loss", k): (terms_a[k], terms_b[k], summand_scale(k, batch["advantages"])) for k in terms_a}
         q.update({("grad", name): (g, grads_b[name]) for name, g in grads_a.items()})
         return q
 
@@ -142,7 +143,8 @@ def test_one_full_ppo_update_gives_the_same_parameters(kind):
         cfg, twins = agents(path, [*overrides, "train.target_kl=null"])
         data = rollout_buffer(cfg, twins["torch"], 36, seed=3)
         logs = {b: ppo_update(agent, data, cfg.ppo, seed=0, itr=1) for b, agent in twins.items()}
-        q = {("update", k): (logs["torch"][k], logs["tf"][k]) for k in logs["torch"]}
+        q = {("update", k): (logs["torch"][k], logs["tf"][k], summand_scale(k, data["advantages"]))
+             for k in logs["torch"]}
         groups = {b: a.state_groups() for b, a in twins.items()}
         for group in ("model", "actor_optimizer", "critic_optimizer"):
             for name, value in groups["torch"][group].items():
@@ -194,7 +196,7 @@ def test_ddim_eta_kinds_agree_in_chains_logprobs_losses_and_gradients(kind, seed
             np.random.default_rng(2).normal(0, 0.05, batch["logprobs"].shape).astype(np.float32))
         terms_a, grads_a = _grads_torch(twins["torch"], batch)
         terms_b, grads_b = _grads_tf(twins["tf"], batch)
-        q.update({("loss", k): (terms_a[k], terms_b[k]) for k in terms_a})
+        q.update({("loss", k): (terms_a[k], terms_b[k], summand_scale(k, batch["advantages"])) for k in terms_a})
         q.update({("grad", name): (g, grads_b[name]) for name, g in grads_a.items()})
         seen["grads"] = grads_a
         return q

@@ -302,5 +302,5 @@ class PPODiffusionAgent(PPOAgent):
                                                use_base_policy=True)
             bc = tf.reduce_mean(tf.clip_by_value(self.model.logprobs(b["obs"], base_chains), LOGPROB_MIN,
                                                  LOGPROB_MAX), axis=[-1, -2])
-            terms.update(bc_loss=-tf.reduce_mean(bc), bc_coef=tf.constant(self.model.d.bc_loss_coeff))
+            terms.update(bc_loss=-tf.reduce_mean(bc), bc_coef=tf.constant(self.model.d.bc_loss_coeff, float_dtype()))
         return terms

@@ -1,4 +1,5 @@
-"""Build the PPO agent a fine-tuning (or evaluation) config describes, for either backend."""
+"""Build the agent a fine-tuning (or evaluation) config describes, for either backend: DPPO, Gaussian
+PPO or RWR."""
 
 from __future__ import annotations
 
@@ -25,10 +26,11 @@ from shared.settings import (
     FinetuneConfig,
     GaussianModelConfig,
     PPOSettings,
+    RWRConfig,
 )
 
 
-def noise_shape(cfg: FinetuneConfig | EvalConfig, n: int) -> tuple[int, ...]:
+def noise_shape(cfg: FinetuneConfig | RWRConfig | EvalConfig, n: int) -> tuple[int, ...]:
     """Shape of the numpy noise one policy step of n envs consumes."""
     ta, da = cfg.horizon_steps, cfg.action_dim
     if cfg.is_diffusion:
@@ -36,7 +38,7 @@ def noise_shape(cfg: FinetuneConfig | EvalConfig, n: int) -> tuple[int, ...]:
     return (n, ta * da)
 
 
-def _diffusion(cfg: FinetuneConfig | EvalConfig) -> DiffusionConfig:
+def _diffusion(cfg: FinetuneConfig | RWRConfig | EvalConfig) -> DiffusionConfig:
     return cfg.model if isinstance(cfg, EvalConfig) else cfg.diffusion
 
 
@@ -117,8 +119,31 @@ def _gaussian_params(cfg: FinetuneConfig) -> OrderedDict:
     return init
 
 
-def make_agent(cfg: FinetuneConfig, backend: str, init: OrderedDict | None = None) -> Any:
-    """A PPO agent for `backend` from `init` (default: initial_params(cfg))."""
+def rwr_initial_params(cfg: RWRConfig, warn: bool = True) -> OrderedDict:
+    """The policy an RWR run starts from: a fresh init from cfg.seed, with base_policy_path's loaded over it
+    (a pre-training checkpoint's EMA policy, as upstream, or an RWR fine-tuning checkpoint's policy)."""
+    spec = diffusion_mlp_spec(cfg.diffusion.network, "network.")
+    init = torch_default_init(spec, cfg.seed)
+    if not cfg.base_policy_path:
+        if warn:
+            print("warning: no base_policy_path; fine-tuning a randomly initialised diffusion policy",
+                  file=sys.stderr)
+        return init
+    ckpt = read_checkpoint(cfg.base_policy_path, cfg)
+    group = "ema" if "ema" in ckpt.groups else "model"
+    weights = OrderedDict((k, v) for k, v in ckpt.group(group).items() if k.startswith("network."))
+    if not weights:
+        raise CheckpointError(f"{cfg.base_policy_path} [{group}] holds no diffusion policy (network.* tensors)")
+    check_strict(spec, weights, f"base policy {cfg.base_policy_path}")
+    init.update(weights)
+    return init
+
+
+def make_agent(cfg: FinetuneConfig | RWRConfig, backend: str, init: OrderedDict | None = None) -> Any:
+    """The config's agent for `backend` from `init` (default: initial_params(cfg), or rwr_initial_params)."""
+    if isinstance(cfg, RWRConfig):
+        init = rwr_initial_params(cfg) if init is None else init
+        return _backend_class(backend, "rwr_diffusion", "RWRDiffusionAgent")(cfg.diffusion, cfg.rwr, init)
     init = initial_params(cfg) if init is None else init
     if cfg.is_diffusion:
         agent_cls = _backend_class(backend, "ppo_diffusion", "PPODiffusionAgent")

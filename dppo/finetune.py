@@ -1,6 +1,6 @@
 """Fine-tuning driver shared by both frameworks and every algorithm: the iteration loop
 (`run_iterations`: rollouts, evaluation iterations, metrics, checkpoints, exact resume) and PPO's
-part of it (`PPOTrainer`, DPPO and Gaussian PPO); RWR's part is dppo/rwr.py.
+part of it (`PPOTrainer`, DPPO and Gaussian PPO); RWR's and AWR's parts are dppo/rwr.py and dppo/awr.py.
 
 PPO, read top to bottom like CleanRL: collect n_steps x n_envs policy steps, score them
 (values, log-probs), scale rewards, GAE, then update_epochs of shuffled minibatches.
@@ -47,10 +47,10 @@ from shared.errors import (
 )
 from shared.framework_seeds import framework_seed
 from shared.returns import RunningRewardScaler, gae
-from shared.settings import FinetuneConfig, PPOSettings, RWRConfig, RWRSettings
+from shared.settings import AWRConfig, AWRSettings, FinetuneConfig, PPOSettings, RWRConfig, RWRSettings
 
-# The iteration loop reads these keys of PPOSettings or RWRSettings (the same names in both).
-LoopSettings = PPOSettings | RWRSettings
+# The iteration loop reads these keys of PPOSettings, RWRSettings or AWRSettings (the same names in each).
+LoopSettings = PPOSettings | RWRSettings | AWRSettings
 
 # Upstream builds its RunningRewardScaler(n_envs) without passing train.gamma, so its running
 # return is always discounted with the scaler's default.
@@ -213,7 +213,7 @@ def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
     return float("nan") if var == 0 else float(1.0 - np.var(returns - values) / var)
 
 
-def run_finetune(cfg: FinetuneConfig | RWRConfig, backend: str, quiet: bool = False) -> dict[str, Any]:
+def run_finetune(cfg: FinetuneConfig | RWRConfig | AWRConfig, backend: str, quiet: bool = False) -> dict[str, Any]:
     """Fine-tune (or resume) per cfg, holding the logdir's lock; returns a summary. Raises UserError
     subclasses on bad input, RunTerminated on SIGTERM."""
     with LogdirLock(cfg.logdir):
@@ -221,6 +221,10 @@ def run_finetune(cfg: FinetuneConfig | RWRConfig, backend: str, quiet: bool = Fa
             from dppo.rwr import RWRTrainer
 
             return run_iterations(cfg, backend, RWRTrainer(cfg, backend), quiet)
+        if isinstance(cfg, AWRConfig):
+            from dppo.awr import AWRTrainer
+
+            return run_iterations(cfg, backend, AWRTrainer(cfg, backend), quiet)
         return run_iterations(cfg, backend, PPOTrainer(cfg, backend), quiet)
 
 
@@ -273,7 +277,7 @@ class PPOTrainer:
         return groups
 
 
-def _resume_point(cfg: FinetuneConfig | RWRConfig, run: RunDir, trainer: Any
+def _resume_point(cfg: FinetuneConfig | RWRConfig | AWRConfig, run: RunDir, trainer: Any
                   ) -> tuple[Checkpoint | None, Path | str | None]:
     """(checkpoint, its path): resume=PATH, else the logdir's latest; (None, None) without one."""
     resume_from = cfg.resume or run.latest_checkpoint()
@@ -293,7 +297,8 @@ def _resume_point(cfg: FinetuneConfig | RWRConfig, run: RunDir, trainer: Any
     return ckpt, resume_from
 
 
-def run_iterations(cfg: FinetuneConfig | RWRConfig, backend: str, trainer: Any, quiet: bool) -> dict[str, Any]:
+def run_iterations(cfg: FinetuneConfig | RWRConfig | AWRConfig, backend: str, trainer: Any,
+                   quiet: bool) -> dict[str, Any]:
     """The fine-tuning loop every algorithm shares: rollouts (evaluation ones deterministic), the trainer's
     update on training iterations, metrics, checkpoints with the envs' state, exact resume."""
     s = trainer.settings

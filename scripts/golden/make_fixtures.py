@@ -32,6 +32,7 @@ SECTIONS: dict[str, str] = {
     "lr_schedule": "scripts.golden.lr_schedule",
     "d4rl": "scripts.golden.d4rl",
     "rwr": "scripts.golden.rwr",
+    "awr": "scripts.golden.awr",
 }
 
 

@@ -1,4 +1,5 @@
-"""Build the PPO agent a fine-tuning (or evaluation) config describes, for either backend."""
+"""Build the agent a fine-tuning (or evaluation) config describes, for either backend: DPPO, Gaussian
+PPO, RWR or AWR."""
 
 from __future__ import annotations
 
@@ -18,16 +19,18 @@ from shared.param_spec import (
     torch_default_init,
 )
 from shared.settings import (
+    AWRConfig,
     DiffusionConfig,
     DPPOSettings,
     EvalConfig,
     FinetuneConfig,
     GaussianModelConfig,
     PPOSettings,
+    RWRConfig,
 )
 
 
-def noise_shape(cfg: FinetuneConfig | EvalConfig, n: int) -> tuple[int, ...]:
+def noise_shape(cfg: FinetuneConfig | RWRConfig | AWRConfig | EvalConfig, n: int) -> tuple[int, ...]:
     """Shape of the numpy noise one policy step of n envs consumes."""
     ta, da = cfg.horizon_steps, cfg.action_dim
     if cfg.is_diffusion:
@@ -35,7 +38,7 @@ def noise_shape(cfg: FinetuneConfig | EvalConfig, n: int) -> tuple[int, ...]:
     return (n, ta * da)
 
 
-def _diffusion(cfg: FinetuneConfig | EvalConfig) -> DiffusionConfig:
+def _diffusion(cfg: FinetuneConfig | RWRConfig | AWRConfig | EvalConfig) -> DiffusionConfig:
     return cfg.model if isinstance(cfg, EvalConfig) else cfg.diffusion
 
 
@@ -114,8 +117,38 @@ def _gaussian_params(cfg: FinetuneConfig) -> OrderedDict:
     return init
 
 
-def make_agent(cfg: FinetuneConfig, backend: str, init: OrderedDict | None = None) -> Any:
-    """A PPO agent for `backend` from `init` (default: initial_params(cfg))."""
+def regression_initial_params(cfg: RWRConfig | AWRConfig) -> OrderedDict:
+    """What an RWR or AWR run starts from: a fresh init from cfg.seed (AWR: policy and critic), with
+    base_policy_path's policy loaded over it (a pre-training checkpoint's EMA policy, as upstream, or a
+    fine-tuning checkpoint's network.*; an AWR checkpoint's critic too)."""
+    spec = diffusion_mlp_spec(cfg.diffusion.network, "network.")
+    if isinstance(cfg, AWRConfig):
+        spec.update(critic_obs_spec(cfg.critic, "critic."))
+    init = torch_default_init(spec, cfg.seed)
+    if not cfg.base_policy_path:  # `dppo finetune` warns; parity wants a fresh policy
+        return init
+    ckpt = read_checkpoint(cfg.base_policy_path, cfg)
+    group = "ema" if "ema" in ckpt.groups else "model"
+    weights = OrderedDict((k, v) for k, v in ckpt.group(group).items() if k.startswith("network."))
+    if not weights:
+        raise CheckpointError(f"{cfg.base_policy_path} [{group}] holds no diffusion policy (network.* tensors)")
+    if isinstance(cfg, AWRConfig) and ckpt.meta.get("algorithm") == "awr":
+        weights.update((k, v) for k, v in ckpt.group(group).items() if k.startswith("critic."))
+    check_strict({k: v for k, v in spec.items() if k in weights or k.startswith("network.")}, weights,
+                 f"base policy {cfg.base_policy_path}")
+    init.update(weights)
+    return init
+
+
+def make_agent(cfg: FinetuneConfig | RWRConfig | AWRConfig, backend: str, init: OrderedDict | None = None) -> Any:
+    """The config's agent for `backend` from `init` (default: initial_params, or regression_initial_params)."""
+    if isinstance(cfg, RWRConfig):
+        init = regression_initial_params(cfg) if init is None else init
+        return _backend_class(backend, "rwr_diffusion", "RWRDiffusionAgent")(cfg.diffusion, cfg.rwr, init)
+    if isinstance(cfg, AWRConfig):
+        init = regression_initial_params(cfg) if init is None else init
+        return _backend_class(backend, "awr_diffusion", "AWRDiffusionAgent")(cfg.diffusion, cfg.critic, cfg.awr,
+                                                                             init)
     init = initial_params(cfg) if init is None else init
     if cfg.is_diffusion:
         agent_cls = _backend_class(backend, "ppo_diffusion", "PPODiffusionAgent")

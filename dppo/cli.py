@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_main)
 
     p = sub.add_parser("export", help="export a diffusion policy checkpoint as a TF Serving SavedModel")
-    p.add_argument("--checkpoint", required=True, help="pretrain or DPPO checkpoint (.npz, .pt or TF directory)")
+    p.add_argument("--checkpoint", required=True, help="pretrain, DPPO or RWR checkpoint (.npz, .pt or TF directory)")
     p.add_argument("--out", required=True, help="model base directory; the SavedModel goes to OUT/<version>")
     p.add_argument("--version", type=non_negative_int,
                    help="version number (default: one past the highest present)")

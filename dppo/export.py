@@ -13,7 +13,7 @@ from dppo.checkpoints import read_checkpoint
 from shared.config import locate_data_file
 from shared.dataset import load_normalization
 from shared.errors import CheckpointError, ConfigError
-from shared.settings import EvalConfig, FinetuneConfig, PretrainConfig, read_config
+from shared.settings import AWRConfig, EvalConfig, FinetuneConfig, PretrainConfig, RWRConfig, read_config
 from shared.temp_dirs import make_temp_dir
 
 
@@ -33,13 +33,17 @@ def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, 
     if not norm_path:
         raise ConfigError("export needs the dataset's normalization file: the checkpoint's config has no "
                           "normalization_path; pass --normalization")
-    if isinstance(cfg, (PretrainConfig, EvalConfig)):  # a pre-training checkpoint: EMA weights, as upstream
+    if isinstance(cfg, (PretrainConfig, EvalConfig, RWRConfig, AWRConfig)):
+        # one diffusion policy: a pre-training checkpoint's EMA weights, as upstream; AWR's without its critic
         from core_tf.diffusion import DiffusionModel
 
-        dc = cfg.model
+        regression = isinstance(cfg, (RWRConfig, AWRConfig))
+        dc = cfg.diffusion if regression else cfg.model
         policy = DiffusionModel(dc)
-        tf_io.load_state(policy, ckpt.group("ema" if "ema" in ckpt.groups else "model"), f"{ckpt_path}")
-        plans = {True: policy.plan(True), False: policy.plan(False, 0.1)}
+        weights = ckpt.group("ema" if "ema" in ckpt.groups else "model")
+        tf_io.load_state(policy, {k: v for k, v in weights.items() if k.startswith("network.")}, f"{ckpt_path}")
+        min_std = cfg.model.min_sampling_denoising_std if regression else 0.1
+        plans = {True: policy.plan(True), False: policy.plan(False, min_std)}
 
         def sampler(state: Any, noise: Any, deterministic: bool) -> Any:
             return policy._chain(state, noise, plans[deterministic])[0]

@@ -1,6 +1,8 @@
-"""PPO fine-tuning driver shared by both frameworks and both policy kinds (DPPO, Gaussian).
+"""Fine-tuning driver shared by both frameworks and every algorithm: the iteration loop
+(`run_iterations`: rollouts, evaluation iterations, metrics, checkpoints, exact resume) and PPO's
+part of it (`PPOTrainer`, DPPO and Gaussian PPO); RWR's and AWR's parts are dppo/rwr.py and dppo/awr.py.
 
-Read top to bottom like CleanRL: collect n_steps x n_envs policy steps, score them
+PPO, read top to bottom like CleanRL: collect n_steps x n_envs policy steps, score them
 (values, log-probs), scale rewards, GAE, then update_epochs of shuffled minibatches.
 All randomness the policy uses (sampling noise, minibatch order) is drawn in numpy
 keyed by (seed, iteration, step), so a torch run and a TF run see the same numbers,
@@ -45,7 +47,10 @@ from shared.errors import (
 )
 from shared.framework_seeds import framework_seed
 from shared.returns import RunningRewardScaler, gae
-from shared.settings import FinetuneConfig, PPOSettings
+from shared.settings import AWRConfig, AWRSettings, FinetuneConfig, PPOSettings, RWRConfig, RWRSettings
+
+# The iteration loop reads these keys of PPOSettings, RWRSettings or AWRSettings (the same names in each).
+LoopSettings = PPOSettings | RWRSettings | AWRSettings
 
 # Upstream builds its RunningRewardScaler(n_envs) without passing train.gamma, so its running
 # return is always discounted with the scaler's default.
@@ -64,12 +69,12 @@ def make_reward_scaler(s: PPOSettings) -> RunningRewardScaler | None:
     return RunningRewardScaler(s.n_envs, gamma=gamma)
 
 
-def is_eval_iteration(itr: int, s: PPOSettings) -> bool:
+def is_eval_iteration(itr: int, s: LoopSettings) -> bool:
     """Every val_freq-th iteration evaluates (deterministic sampling, no update) unless train.force_train."""
     return itr % s.val_freq == 0 and not s.force_train
 
 
-def resets_envs(itr: int, s: PPOSettings) -> bool:
+def resets_envs(itr: int, s: LoopSettings) -> bool:
     """Whether all envs are reset before iteration `itr`, as upstream's driver actually decides it:
     env.reset_at_iteration, or an evaluation iteration. Upstream also names "right after an
     evaluation iteration", but it overwrites last_itr_eval with this iteration's eval_mode just
@@ -78,13 +83,13 @@ def resets_envs(itr: int, s: PPOSettings) -> bool:
     return s.reset_at_iteration or is_eval_iteration(itr, s) or (s.reset_after_eval_iteration and after_eval)
 
 
-def is_checkpoint_iteration(itr: int, s: PPOSettings) -> bool:
+def is_checkpoint_iteration(itr: int, s: LoopSettings) -> bool:
     """Upstream's schedule: after iterations 0, save_model_freq, 2 * save_model_freq, ... and the last."""
     return itr % s.save_model_freq == 0 or itr == s.n_train_itr - 1
 
 
 def iteration_start(venv: Any, obs: np.ndarray, done: np.ndarray, fresh: bool, itr: int,
-                    s: PPOSettings) -> tuple[np.ndarray, np.ndarray, bool]:
+                    s: LoopSettings) -> tuple[np.ndarray, np.ndarray, bool]:
     """(observations, first0, reset) to start iteration `itr` from: all envs reset (first0 = 1) when
     resets_envs says so, else the running episodes go on and first0 is the last iteration's done flags.
     `fresh`: obs come from a reset no iteration has used yet (the run's first, seeded one)."""
@@ -208,14 +213,72 @@ def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
     return float("nan") if var == 0 else float(1.0 - np.var(returns - values) / var)
 
 
-def run_finetune(cfg: FinetuneConfig, backend: str, quiet: bool = False) -> dict[str, Any]:
+def run_finetune(cfg: FinetuneConfig | RWRConfig | AWRConfig, backend: str, quiet: bool = False) -> dict[str, Any]:
     """Fine-tune (or resume) per cfg, holding the logdir's lock; returns a summary. Raises UserError
     subclasses on bad input, RunTerminated on SIGTERM."""
     with LogdirLock(cfg.logdir):
-        return _run_finetune(cfg, backend, quiet)
+        if isinstance(cfg, RWRConfig):
+            from dppo.rwr import RWRTrainer
+
+            return run_iterations(cfg, backend, RWRTrainer(cfg, backend), quiet)
+        if isinstance(cfg, AWRConfig):
+            from dppo.awr import AWRTrainer
+
+            return run_iterations(cfg, backend, AWRTrainer(cfg, backend), quiet)
+        return run_iterations(cfg, backend, PPOTrainer(cfg, backend), quiet)
 
 
-def _resume_point(cfg: FinetuneConfig, run: RunDir) -> tuple[Checkpoint | None, Path | str | None]:
+class PPOTrainer:
+    """PPO's part of the fine-tuning loop (DPPO and Gaussian PPO): score the rollout, GAE, minibatch updates.
+
+    What run_iterations asks of a trainer: `algorithm`, `optimizer_group` (the checkpoint group a
+    weights-only checkpoint lacks), `settings` (the loop's keys), `agent` (act, seed_rng),
+    `noise_shape(n)`, `restore(ckpt, done_itr)`, `learning_rates()`, `train(rollout, itr)`,
+    `end_iteration(itr)` and `state_groups()`."""
+
+    algorithm = "ppo"
+    optimizer_group = "actor_optimizer"
+
+    def __init__(self, cfg: FinetuneConfig, backend: str) -> None:
+        from dppo.agents import bc_noise_shape, make_agent
+
+        self.cfg, self.settings = cfg, cfg.ppo
+        self.agent = make_agent(cfg, backend)
+        self.scaler = make_reward_scaler(self.settings)
+        self.bc_shape = bc_noise_shape(cfg)
+
+    def noise_shape(self, n: int) -> tuple[int, ...]:
+        from dppo.agents import noise_shape
+
+        return noise_shape(self.cfg, n)
+
+    def restore(self, ckpt: Checkpoint, done_itr: int) -> None:
+        self.agent.load_groups(ckpt.groups, *_scheduler_steps(done_itr + 1, self.settings))
+        if self.scaler is not None and "reward_scaler" in ckpt.groups:
+            self.scaler.load_state(ckpt.groups["reward_scaler"])
+
+    def learning_rates(self) -> dict[str, float]:
+        return {"actor_lr": self.agent.actor_lr, "critic_lr": self.agent.critic_lr}
+
+    def train(self, ro: dict[str, Any], itr: int, seed: int) -> dict[str, float]:
+        s = self.settings
+        data = score_rollout(self.agent, ro, s, self.scaler, seed, itr, self.bc_shape)
+        record = ppo_update(self.agent, data, s, seed, itr)
+        record["explained_variance"] = explained_variance(data["values"], data["returns"])
+        return record
+
+    def end_iteration(self, itr: int) -> None:
+        self.agent.end_iteration(itr >= self.settings.n_critic_warmup_itr)
+
+    def state_groups(self) -> dict[str, Any]:
+        groups = self.agent.state_groups()
+        if self.scaler is not None:
+            groups["reward_scaler"] = self.scaler.state()
+        return groups
+
+
+def _resume_point(cfg: FinetuneConfig | RWRConfig | AWRConfig, run: RunDir, trainer: Any
+                  ) -> tuple[Checkpoint | None, Path | str | None]:
     """(checkpoint, its path): resume=PATH, else the logdir's latest; (None, None) without one."""
     resume_from = cfg.resume or run.latest_checkpoint()
     if not resume_from:
@@ -224,36 +287,37 @@ def _resume_point(cfg: FinetuneConfig, run: RunDir) -> tuple[Checkpoint | None, 
     if ckpt.meta.get("kind") != "finetune" or "itr" not in ckpt.meta or "model" not in ckpt.groups:
         raise CheckpointError(f"{resume_from} is not a fine-tuning checkpoint; to start fine-tuning from its "
                               "policy pass it as base_policy_path")
-    if "actor_optimizer" not in ckpt.groups and not cfg.resume_fresh_optimizer:
+    algorithm = ckpt.meta.get("algorithm", "ppo")
+    if algorithm != trainer.algorithm:
+        raise CheckpointError(f"{resume_from} is a {algorithm.upper()} checkpoint; this config fine-tunes with "
+                              f"{trainer.algorithm.upper()}")
+    if trainer.optimizer_group not in ckpt.groups and not cfg.resume_fresh_optimizer:
         raise CheckpointError(f"{resume_from} has no optimizer state (weights only); add resume_fresh_optimizer=true "
                               "to continue from its weights with fresh optimizers")
     return ckpt, resume_from
 
 
-def _run_finetune(cfg: FinetuneConfig, backend: str, quiet: bool) -> dict[str, Any]:
-    from dppo.agents import bc_noise_shape, make_agent, noise_shape
-
-    s = cfg.ppo
+def run_iterations(cfg: FinetuneConfig | RWRConfig | AWRConfig, backend: str, trainer: Any,
+                   quiet: bool) -> dict[str, Any]:
+    """The fine-tuning loop every algorithm shares: rollouts (evaluation ones deterministic), the trainer's
+    update on training iterations, metrics, checkpoints with the envs' state, exact resume."""
+    s = trainer.settings
     set_rollout_threads(backend)
     seed = cfg.seed
     run = RunDir(cfg.logdir)
     run.remove_stale_temp_files()
-    ckpt, resume_from = _resume_point(cfg, run)
-    agent = make_agent(cfg, backend)
-    scaler = make_reward_scaler(s)
+    ckpt, resume_from = _resume_point(cfg, run, trainer)
+    agent = trainer.agent
     start = 0
     if ckpt is not None:
         done_itr = int(ckpt.meta["itr"])
-        agent.load_groups(ckpt.groups, *_scheduler_steps(done_itr + 1, s))
-        if scaler is not None and "reward_scaler" in ckpt.groups:
-            scaler.load_state(ckpt.groups["reward_scaler"])
+        trainer.restore(ckpt, done_itr)
         start = done_itr + 1
-        fresh_opt = "" if "actor_optimizer" in ckpt.groups else " with fresh optimizers"
+        fresh_opt = "" if trainer.optimizer_group in ckpt.groups else " with fresh optimizers"
         print(f"resumed from {resume_from} (iteration {done_itr}){fresh_opt}", file=sys.stderr)
     run.truncate_metrics("itr", start - 1 if ckpt is not None else None)  # no checkpoint: start clean
     run.write_config(cfg.raw)
 
-    bc_shape = bc_noise_shape(cfg)
     spec = env_spec(cfg)
     writer = ScalarWriter(run.root / "tensorboard", backend)
     venv = make_vector_env(spec)
@@ -274,22 +338,20 @@ def _run_finetune(cfg: FinetuneConfig, backend: str, quiet: bool) -> dict[str, A
             agent.seed_rng(framework_seed(seed, itr))
             eval_mode = is_eval_iteration(itr, s)
             obs, first0, reset = iteration_start(venv, obs, done, fresh, itr, s)
-            actor_lr, critic_lr = agent.actor_lr, agent.critic_lr
+            lrs = trainer.learning_rates()
             set_rollout_threads(backend)
-            ro = rollout(agent, venv, obs, s.n_steps, cfg.act_steps, eval_mode, seed, itr,
-                         lambda n: noise_shape(cfg, n), first0)
+            ro = rollout(agent, venv, obs, s.n_steps, cfg.act_steps, eval_mode, seed, itr, trainer.noise_shape,
+                         first0)
             obs, done, fresh = ro["next_obs"], ro["first"][-1], False
             env_steps += 0 if eval_mode else steps_per_itr
             returns = finished_episode_returns(ro["rewards"], ro["first"])
             record = {"itr": itr, "env_steps": env_steps, "eval": eval_mode, "env_reset": bool(reset),
                       "avg_episode_reward": float(np.mean(returns)) if returns else None,
-                      "num_episodes": len(returns), "actor_lr": actor_lr, "critic_lr": critic_lr}
+                      "num_episodes": len(returns), **lrs}
             if not eval_mode:
                 set_update_threads(backend)
-                data = score_rollout(agent, ro, s, scaler, seed, itr, bc_shape)
-                record.update(ppo_update(agent, data, s, seed, itr))
-                record["explained_variance"] = explained_variance(data["values"], data["returns"])
-            agent.end_iteration(itr >= s.n_critic_warmup_itr)
+                record.update(trainer.train(ro, itr, seed))
+            trainer.end_iteration(itr)
             score = d4rl_normalized_score(cfg.env_name, record["avg_episode_reward"] or 0.0)
             if score is not None and returns:
                 record["d4rl_score"] = float(score)
@@ -300,14 +362,13 @@ def _run_finetune(cfg: FinetuneConfig, backend: str, quiet: bool) -> dict[str, A
             writer.scalars(itr, scalars)
             wandb.log(itr, scalars)
             if is_checkpoint_iteration(itr, s):
-                groups = agent.state_groups()
-                if scaler is not None:
-                    groups["reward_scaler"] = scaler.state()
+                groups = trainer.state_groups()
                 groups["rollout"] = {"obs": obs, "done": done}
                 env_state = vector_env_state(venv)
                 if env_state is not None:
                     groups["env"] = env_state
-                meta = {"framework": backend, "itr": itr, "step": itr, "config": cfg.raw, "kind": "finetune"}
+                meta = {"framework": backend, "itr": itr, "step": itr, "config": cfg.raw, "kind": "finetune",
+                        "algorithm": trainer.algorithm}
                 last_saved = run.save_checkpoint(itr, Checkpoint(groups, meta))
             progress.update(itr, mode="eval" if eval_mode else "train", reward=record["avg_episode_reward"])
     except EnvironmentFailedError as exc:
@@ -324,7 +385,7 @@ def _run_finetune(cfg: FinetuneConfig, backend: str, quiet: bool) -> dict[str, A
     return {"iterations": s.n_train_itr, "last": record, "checkpoint": str(last_saved), "logdir": str(run.root)}
 
 
-def _restore_envs(venv: Any, ckpt: Checkpoint, obs: np.ndarray, s: PPOSettings, seed: int,
+def _restore_envs(venv: Any, ckpt: Checkpoint, obs: np.ndarray, s: LoopSettings, seed: int,
                   start: int) -> tuple[np.ndarray, np.ndarray, bool]:
     """(obs, done flags, fresh) to continue from a checkpoint: its simulator state when it has one
     for this many envs; otherwise (an env that is not MuJoCo, an older checkpoint) every env is

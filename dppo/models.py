@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.errors import ConfigError
 from shared.param_spec import CriticObsConfig, critic_obs_spec, diffusion_mlp_spec, torch_default_init
-from shared.settings import DiffusionConfig, EvalConfig, FinetuneConfig, PretrainConfig
+from shared.settings import AWRConfig, DiffusionConfig, EvalConfig, FinetuneConfig, PretrainConfig, RWRConfig
 
 BACKENDS = ("torch", "tf")
 
@@ -27,10 +27,14 @@ class ModelPlan:
         return OrderedDict() if self.critic is None else critic_obs_spec(self.critic)
 
 
-def model_plan(cfg: PretrainConfig | FinetuneConfig | EvalConfig) -> ModelPlan | None:
+def model_plan(cfg: PretrainConfig | FinetuneConfig | RWRConfig | AWRConfig | EvalConfig) -> ModelPlan | None:
     """The diffusion policy (and critic) a config describes; None for a Gaussian policy."""
     if isinstance(cfg, PretrainConfig):
         return ModelPlan(cfg.model, None)
+    if isinstance(cfg, RWRConfig):
+        return ModelPlan(cfg.diffusion, None)
+    if isinstance(cfg, AWRConfig):
+        return ModelPlan(cfg.diffusion, cfg.critic)
     if isinstance(cfg, EvalConfig):
         return ModelPlan(cfg.model, None) if cfg.is_diffusion else None
     return ModelPlan(cfg.diffusion, cfg.critic) if cfg.is_diffusion else None

@@ -19,7 +19,9 @@ from dppo.models import ModelPlan, build_critic, build_policy, canonical_init, c
 from dppo.parity_report import ParityReport, Quantities, probe_quantities
 from shared import tolerances as tol
 from shared.precision import as_compute
-from shared.settings import EvalConfig, FinetuneConfig, LRSchedulerConfig, PretrainConfig
+from shared.settings import AWRConfig, EvalConfig, FinetuneConfig, LRSchedulerConfig, PretrainConfig, RWRConfig
+
+AnyConfig = PretrainConfig | FinetuneConfig | RWRConfig | AWRConfig | EvalConfig
 
 
 # ---------------------------------------------------------------- inputs
@@ -124,7 +126,7 @@ def lr_values(scheduler: LRSchedulerConfig, max_lr: float, num_steps: int) -> di
     return {"shared": schedule.table(num_steps), "torch": np.array(torch_lrs), "tf": keras_lrs}
 
 
-def run_parity(cfg: PretrainConfig | FinetuneConfig | EvalConfig, seed: int = 0, batch: int = 8) -> ParityReport:
+def run_parity(cfg: AnyConfig, seed: int = 0, batch: int = 8) -> ParityReport:
     """Everything `dppo parity` checks for one config (a Gaussian policy skips the diffusion sections)."""
     return TwinBench(cfg, batch).report(seed)
 
@@ -133,7 +135,7 @@ class TwinBench:
     """The twins a config describes, built once per precision (so TF compiles once) and re-initialised
     for every seed: one gate run is `report(seed)`; the flake hunt calls it for thousands of seeds."""
 
-    def __init__(self, cfg: PretrainConfig | FinetuneConfig | EvalConfig, batch: int = 8) -> None:
+    def __init__(self, cfg: AnyConfig, batch: int = 8) -> None:
         from core_tf.precision import compute_precision as tf_precision
         from core_torch.precision import compute_precision as torch_precision
 
@@ -173,7 +175,7 @@ def _entered(contexts: tuple[Any, ...]) -> Iterator[None]:
 class _Bench:
     """Twins of one config in the current compute precision; `quantities(seed)` measures one gate run."""
 
-    def __init__(self, cfg: PretrainConfig | FinetuneConfig | EvalConfig, batch: int) -> None:
+    def __init__(self, cfg: AnyConfig, batch: int) -> None:
         self.cfg, self.batch = cfg, batch
         self.plan = model_plan(cfg)
         self.twins = build_twins(self.plan, 0) if self.plan is not None else None
@@ -183,6 +185,12 @@ class _Bench:
             from dppo.agents import initial_params, make_agent
 
             init = initial_params(cfg)
+            self.agents = {b: make_agent(cfg, b.removesuffix("_forced"), init) for b in ("torch", "tf", "tf_forced")}
+            self.fresh = {b: a.state_groups() for b, a in self.agents.items()}
+        if isinstance(cfg, (RWRConfig, AWRConfig)):
+            from dppo.agents import make_agent, regression_initial_params
+
+            init = regression_initial_params(cfg)
             self.agents = {b: make_agent(cfg, b.removesuffix("_forced"), init) for b in ("torch", "tf", "tf_forced")}
             self.fresh = {b: a.state_groups() for b, a in self.agents.items()}
 
@@ -200,7 +208,15 @@ class _Bench:
                 for be in self.pretrain.values():
                     be.load_groups(_fresh_pretrain_groups(be, policy_params), 0)
                 q.update(_train_step_quantities(self.cfg, self.pretrain, policy_inputs(self.plan, self.batch, seed)))
-        if self.agents is not None:
+        if self.agents is not None and isinstance(self.cfg, (RWRConfig, AWRConfig)):
+            from dppo.agents import regression_initial_params
+
+            init = regression_initial_params(dataclasses.replace(self.cfg, seed=seed))
+            for b, agent in self.agents.items():
+                agent.load_groups({**self.fresh[b], "model": init}, 0)
+            measure = _rwr_quantities if isinstance(self.cfg, RWRConfig) else _awr_quantities
+            q.update(measure(self.cfg, self.agents, self.batch, seed))
+        elif self.agents is not None:
             from dppo.agents import initial_params
 
             init = initial_params(dataclasses.replace(self.cfg, seed=seed))
@@ -312,11 +328,146 @@ def _ppo_quantities(cfg: FinetuneConfig, agents: dict[str, Any], batch: int, see
     return q
 
 
-def _lr_blocks(cfg: PretrainConfig | FinetuneConfig | EvalConfig) -> list[tuple[str, float, LRSchedulerConfig]]:
+def rwr_inputs(cfg: RWRConfig, agent: Any, batch: int, seed: int) -> dict[str, np.ndarray]:
+    """One RWR minibatch (float32 values in the compute dtype): chunks sampled by `agent`, weights from
+    random returns through shared/rwr.py (so both the clipped and the unclipped branch occur), and the
+    timesteps and training noise the driver would draw."""
+    from dppo.agents import noise_shape
+    from dppo.rwr import rwr_minibatch_noise
+    from shared.rwr import reward_weights
+
+    rng = np.random.default_rng([seed, 7])
+    f32, s = np.float32, cfg.rwr
+    obs = as_compute(rng.uniform(-1, 1, (batch, cfg.cond_steps, cfg.obs_dim)).astype(f32))
+    chunk_noise = as_compute(rng.standard_normal(noise_shape(cfg, batch)).astype(f32))
+    actions = as_compute(agent.act(obs, chunk_noise, deterministic=False)["actions"])
+    weights = reward_weights(rng.standard_normal(batch), s.beta, s.max_reward_weight)
+    t, noise = rwr_minibatch_noise(seed, 0, 0, 0, batch, cfg.diffusion.denoising_steps,
+                                   (cfg.horizon_steps, cfg.action_dim))
+    return {"obs": obs, "actions": actions, "weights": as_compute(weights), "t": t, "noise": noise}
+
+
+def rwr_loss_probes(agents: dict[str, Any], data: dict[str, np.ndarray]) -> tuple[Any, Any]:
+    """(torch probe, tf probe) of the weighted denoising loss: layers, loss, input and parameter gradients."""
+    from core_tf.probe import probe as tf_probe
+    from core_tf.rwr_diffusion import weighted_denoising_loss as tf_loss
+    from core_torch.probe import probe as torch_probe
+    from core_torch.rwr_diffusion import weighted_denoising_loss as torch_loss
+
+    out = []
+    for backend, run, loss in (("torch", torch_probe, torch_loss), ("tf", tf_probe, tf_loss)):
+        model = agents[backend].model
+        out.append(run(model, lambda obs, actions, t, noise, weights, m=model, f=loss: f(m, actions, obs, t, noise,
+                                                                                          weights), data))
+    return out[0], out[1]
+
+
+def _rwr_quantities(cfg: RWRConfig, agents: dict[str, Any], batch: int, seed: int, updates: int = 3) -> Quantities:
+    """RWR's sampled chunks, its weighted loss with every gradient, and a few AdamW updates, end to end and
+    teacher-forced (tf_forced restarts each update from torch's parameters and optimizer state)."""
+    from dppo.agents import noise_shape
+
+    rng = np.random.default_rng(seed)
+    obs = as_compute(rng.uniform(-1, 1, (batch, cfg.cond_steps, cfg.obs_dim)).astype(np.float32))
+    noise = as_compute(rng.standard_normal(noise_shape(cfg, batch)).astype(np.float32))
+    q: Quantities = {}
+    for det in (False, True):
+        acts = {b: agents[b].act(obs, noise, deterministic=det)["actions"] for b in ("torch", "tf")}
+        q[("rwr/act", f"deterministic={det}")] = (acts["torch"], acts["tf"])
+    data = rwr_inputs(cfg, agents["torch"], batch, seed)
+    q.update(probe_quantities("rwr/loss", *rwr_loss_probes(agents, data)))
+    for i in range(updates):
+        agents["tf_forced"].load_groups(agents["torch"].state_groups(), 0)
+        losses = {b: a.update(data)["loss"] for b, a in agents.items()}
+        q[("rwr/update", f"loss update {i}")] = (losses["torch"], losses["tf"])
+        q[("rwr/forced/update", f"loss update {i}")] = (losses["torch"], losses["tf_forced"])
+        groups = {b: a.state_groups()["model"] for b, a in agents.items()}
+        for name, value in groups["torch"].items():
+            q[("rwr/forced/update", f"{name} update {i}")] = (value, groups["tf_forced"][name])
+            if i == updates - 1:
+                q[("rwr/update", name)] = (value, groups["tf"][name])
+    return q
+
+
+def awr_inputs(cfg: AWRConfig, agent: Any, batch: int, seed: int) -> dict[str, np.ndarray]:
+    """One AWR actor and critic minibatch (float32 values in the compute dtype): chunks sampled by `agent`,
+    advantage weights through shared/awr.py, TD-like targets, timesteps and training noise."""
+    from dppo.agents import noise_shape
+    from shared.awr import advantage_weights
+
+    rng = np.random.default_rng([seed, 9])
+    f32, s = np.float32, cfg.awr
+    obs = as_compute(rng.uniform(-1, 1, (batch, cfg.cond_steps, cfg.obs_dim)).astype(f32))
+    chunk_noise = as_compute(rng.standard_normal(noise_shape(cfg, batch)).astype(f32))
+    actions = as_compute(agent.act(obs, chunk_noise, deterministic=False)["actions"])
+    weights = advantage_weights(rng.standard_normal(batch).astype(f32), s.beta, s.max_adv_weight)
+    t = rng.integers(0, cfg.diffusion.denoising_steps, batch).astype(np.int64)
+    noise = as_compute(rng.standard_normal((batch, cfg.horizon_steps, cfg.action_dim)).astype(f32))
+    targets = as_compute(rng.normal(0.0, 1.0, batch).astype(f32))
+    return {"obs": obs, "actions": actions, "weights": as_compute(weights), "t": t, "noise": noise,
+            "targets": targets}
+
+
+def awr_loss_probes(agents: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, tuple[Any, Any]]:
+    """{'critic': (torch probe, tf probe), 'actor': (...)}: the critic loss and the weighted denoising loss
+    with layer outputs, input and parameter gradients."""
+    from core_tf.awr_diffusion import critic_loss as tf_critic_loss
+    from core_tf.probe import probe as tf_probe
+    from core_tf.rwr_diffusion import weighted_denoising_loss as tf_loss
+    from core_torch.awr_diffusion import critic_loss as torch_critic_loss
+    from core_torch.probe import probe as torch_probe
+    from core_torch.rwr_diffusion import weighted_denoising_loss as torch_loss
+
+    out: dict[str, list[Any]] = {"critic": [], "actor": []}
+    actor_in = {k: data[k] for k in ("obs", "actions", "t", "noise", "weights")}
+    for backend, run, closs, aloss in (("torch", torch_probe, torch_critic_loss, torch_loss),
+                                       ("tf", tf_probe, tf_critic_loss, tf_loss)):
+        agent = agents[backend]
+        out["critic"].append(run(agent.critic, lambda obs, targets, c=agent.critic, f=closs,
+                                 p=agent.settings.critic_loss_all_pairs: f(c(obs), targets, p),
+                                 {"obs": data["obs"], "targets": data["targets"]}))
+        out["actor"].append(run(agent.model, lambda obs, actions, t, noise, weights, m=agent.model, f=aloss:
+                                f(m, actions, obs, t, noise, weights), actor_in))
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _awr_quantities(cfg: AWRConfig, agents: dict[str, Any], batch: int, seed: int, updates: int = 3) -> Quantities:
+    """AWR's sampled chunks and values, both losses with every gradient, and a few critic-then-actor
+    updates, end to end and teacher-forced."""
+    data = awr_inputs(cfg, agents["torch"], batch, seed)
+    q: Quantities = {}
+    for det in (False, True):
+        noise = as_compute(np.random.default_rng([seed, 10]).standard_normal(
+            (cfg.diffusion.denoising_steps + 1, batch, cfg.horizon_steps, cfg.action_dim)).astype(np.float32))
+        acts = {b: agents[b].act(data["obs"], noise, deterministic=det)["actions"] for b in ("torch", "tf")}
+        q[("awr/act", f"deterministic={det}")] = (acts["torch"], acts["tf"])
+    q[("awr/values", "V(s)")] = (agents["torch"].values(data["obs"]), agents["tf"].values(data["obs"]))
+    for name, probes in awr_loss_probes(agents, data).items():
+        q.update(probe_quantities(f"awr/{name}_loss", *probes))
+    critic_batch = {"obs": data["obs"], "targets": data["targets"]}
+    actor_batch = {k: data[k] for k in ("obs", "actions", "t", "noise", "weights")}
+    for i in range(updates):
+        agents["tf_forced"].load_groups(agents["torch"].state_groups(), 0)
+        losses = {b: (a.update_critic(critic_batch)["critic_loss"], a.update_actor(actor_batch, True)["actor_loss"])
+                  for b, a in agents.items()}
+        for j, name in enumerate(("critic loss", "actor loss")):
+            q[("awr/update", f"{name} update {i}")] = (losses["torch"][j], losses["tf"][j])
+            q[("awr/forced/update", f"{name} update {i}")] = (losses["torch"][j], losses["tf_forced"][j])
+        groups = {b: a.state_groups()["model"] for b, a in agents.items()}
+        for name, value in groups["torch"].items():
+            q[("awr/forced/update", f"{name} update {i}")] = (value, groups["tf_forced"][name])
+            if i == updates - 1:
+                q[("awr/update", name)] = (value, groups["tf"][name])
+    return q
+
+
+def _lr_blocks(cfg: AnyConfig) -> list[tuple[str, float, LRSchedulerConfig]]:
     """(scheduler key, peak lr, scheduler) for each schedule the config trains with."""
     if isinstance(cfg, PretrainConfig):
         return [("lr_scheduler", cfg.train.learning_rate, cfg.train.lr_scheduler)]
-    if isinstance(cfg, FinetuneConfig):
+    if isinstance(cfg, RWRConfig):
+        return [("lr_scheduler", cfg.train.lr, cfg.train.lr_scheduler)]
+    if isinstance(cfg, (FinetuneConfig, AWRConfig)):
         t = cfg.train
         return [("actor_lr_scheduler", t.actor_lr, t.actor_lr_scheduler),
                 ("critic_lr_scheduler", t.critic_lr, t.critic_lr_scheduler)]

@@ -112,7 +112,8 @@ def import_upstream(path: str | os.PathLike, cfg: PretrainConfig | FinetuneConfi
         if isinstance(cfg, EvalConfig) and not cfg.is_diffusion:
             raise CheckpointError(f"{path}: an upstream Gaussian policy is imported with its PPO config "
                                   "(ppo_gaussian_mlp.yaml), not an eval config")
-        network = cfg.diffusion.network if isinstance(cfg, FinetuneConfig) else cfg.model.network
+        # the policy's network: a pre-training or eval config's model.network; a fine-tuning config's policy
+        network = cfg.model.network if isinstance(cfg, (PretrainConfig, EvalConfig)) else cfg.diffusion.network
         spec = diffusion_mlp_spec(network, "network.")
         groups = {}
         for group in ("model", "ema"):

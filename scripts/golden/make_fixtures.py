@@ -31,6 +31,8 @@ SECTIONS: dict[str, str] = {
     "pretrain": "scripts.golden.pretrain",
     "lr_schedule": "scripts.golden.lr_schedule",
     "d4rl": "scripts.golden.d4rl",
+    "rwr": "scripts.golden.rwr",
+    "awr": "scripts.golden.awr",
 }
 
 

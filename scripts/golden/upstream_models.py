@@ -10,7 +10,6 @@ import dataclasses
 from typing import Any
 
 import numpy as np
-from shared.model_config import DiffusionConfig
 
 from scripts.golden.common import Context, f32, load_weights
 from shared.param_spec import (
@@ -20,6 +19,7 @@ from shared.param_spec import (
     diffusion_mlp_spec,
     torch_default_init,
 )
+from shared.settings import DiffusionConfig
 
 B, TA, DA, TO, DO = 6, 4, 2, 1, 3  # batch, horizon, action dim, obs history, obs dim
 NET = DiffusionMLPConfig(DA, TA, TO * DO, time_dim=8, mlp_dims=(16, 16))
@@ -96,4 +96,16 @@ def ppo_diffusion(ctx: Context, dc: DiffusionConfig, dppo: dict, params: dict[st
                          min_sampling_denoising_std=dppo["min_sampling_denoising_std"],
                          min_logprob_denoising_std=dppo["min_logprob_denoising_std"], **ppo, **_model_kwargs(dc))
     load_weights(model, params, {"network.": "actor."})
+    return model
+
+
+def rwr_diffusion(ctx: Context, dc: DiffusionConfig, min_sampling_denoising_std: float,
+                  params: dict[str, np.ndarray]) -> Any:
+    """Upstream RWRDiffusion (reward-weighted loss, exploration std floor) with network.* = params (no prefix)."""
+    ctx.inject("model.diffusion.diffusion", "model.diffusion.diffusion_rwr")
+    from model.diffusion.diffusion_rwr import RWRDiffusion
+
+    model = RWRDiffusion(network=_network(), min_sampling_denoising_std=min_sampling_denoising_std,
+                         **_model_kwargs(dc))
+    load_weights(model, {f"network.{k}": v for k, v in params.items()})
     return model

@@ -1,9 +1,11 @@
 """Typed settings: a resolved config mapping is read once, at the CLI boundary, into frozen
 dataclasses (`read_config`); everything below takes those, never the raw mapping.
 
-Kinds: PretrainConfig (dppo pretrain), FinetuneConfig (DPPO or Gaussian PPO fine-tuning) and
-EvalConfig (upstream's eval configs). Upstream's own config files are accepted as they are: the
-kind comes from their `_target_` where present, else from the keys.
+Kinds: PretrainConfig (dppo pretrain), FinetuneConfig (DPPO or Gaussian PPO fine-tuning), RWRConfig
+and AWRConfig (reward- and advantage-weighted regression fine-tuning) and EvalConfig (upstream's eval
+configs). Upstream's own config files are accepted as they are: the kind comes from their `_target_`
+where present, else from the keys; a fine-tuning config's algorithm from its top-level or
+`model._target_` (PPO without either).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from shared.config_reader import read
 from shared.errors import ConfigError
+from shared.settings.awr import AWRConfig, AWRModelConfig, AWRSettings, AWRTrainConfig
 from shared.settings.evaluation import EvalConfig
 from shared.settings.finetune import (
     DPPOSettings,
@@ -28,20 +31,25 @@ from shared.settings.model import (
 )
 from shared.settings.pretrain import PretrainConfig
 from shared.settings.run import EnvConfig, PolicyRunConfig
+from shared.settings.rwr import RWRConfig, RWRModelConfig, RWRSettings, RWRTrainConfig
 
 __all__ = [
+    "AWRConfig", "AWRModelConfig", "AWRSettings", "AWRTrainConfig",
     "DPPOSettings", "DiffusionConfig", "DiffusionPPOModelConfig", "EnvConfig",
     "EvalConfig", "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig",
-    "PPOSettings", "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "config_kind", "load_settings", "read_config",
+    "PPOSettings", "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "RWRConfig", "RWRModelConfig", "RWRSettings",
+    "RWRTrainConfig", "config_kind", "finetune_algorithm", "load_settings", "read_config",
 ]
 
-AnyConfig = PretrainConfig | FinetuneConfig | EvalConfig
+AnyConfig = PretrainConfig | FinetuneConfig | RWRConfig | AWRConfig | EvalConfig
 
 # Upstream agents (top-level _target_) this project runs, by kind.
 _UPSTREAM_AGENTS = {
     "agent.pretrain.train_diffusion_agent.TrainDiffusionAgent": "pretrain",
     "agent.finetune.train_ppo_diffusion_agent.TrainPPODiffusionAgent": "finetune",
     "agent.finetune.train_ppo_gaussian_agent.TrainPPOGaussianAgent": "finetune",
+    "agent.finetune.train_rwr_diffusion_agent.TrainRWRDiffusionAgent": "finetune",
+    "agent.finetune.train_awr_diffusion_agent.TrainAWRDiffusionAgent": "finetune",
     "agent.eval.eval_diffusion_agent.EvalDiffusionAgent": "eval",
     "agent.eval.eval_gaussian_agent.EvalGaussianAgent": "eval",
 }
@@ -69,6 +77,24 @@ def config_kind(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
                       "(fine-tuning) or a top-level n_steps (evaluation)")
 
 
+# Fine-tuning algorithms other than PPO, by upstream's agent (top level) and model (`model._target_`).
+_FINETUNE_AGENTS = {"agent.finetune.train_rwr_diffusion_agent.TrainRWRDiffusionAgent": "rwr",
+                    "agent.finetune.train_awr_diffusion_agent.TrainAWRDiffusionAgent": "awr"}
+_FINETUNE_MODELS = {"model.diffusion.diffusion_rwr.RWRDiffusion": "rwr",
+                    "model.diffusion.diffusion_awr.AWRDiffusion": "awr"}
+
+
+def finetune_algorithm(raw: dict[str, Any]) -> str:
+    """'ppo' (DPPO or Gaussian PPO), 'rwr' or 'awr': the top-level `_target_` says, else `model._target_`."""
+    model = raw.get("model")
+    by_agent = _FINETUNE_AGENTS.get(raw.get("_target_"), "ppo" if raw.get("_target_") else None)
+    by_model = _FINETUNE_MODELS.get(model.get("_target_")) if isinstance(model, dict) else None
+    if by_agent is not None and by_model is not None and by_agent != by_model:
+        raise ConfigError(f"_target_ {raw.get('_target_')!r} and model._target_ {model.get('_target_')!r} "
+                          "name different algorithms")
+    return by_agent or by_model or "ppo"
+
+
 def _is_diffusion_network(section: dict[str, Any], target: Any, model: dict[str, Any]) -> bool:
     """A diffusion policy (DiffusionMLP) or a Gaussian one: `model._target_` says, else the keys."""
     if isinstance(target, str):
@@ -91,6 +117,10 @@ def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
     if kind == "pretrain":
         cls: type = PretrainConfig
         model_cls: type = DiffusionConfig
+    elif kind == "finetune" and finetune_algorithm(raw) == "rwr":
+        cls, model_cls = RWRConfig, RWRModelConfig
+    elif kind == "finetune" and finetune_algorithm(raw) == "awr":
+        cls, model_cls = AWRConfig, AWRModelConfig
     elif kind == "finetune":
         cls = FinetuneConfig
         actor = model.get("actor")

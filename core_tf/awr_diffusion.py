@@ -1,0 +1,130 @@
+"""AWR: a diffusion policy fine-tuned by advantage-weighted denoising regression on replayed action
+chunks, with a state-value critic fitted to TD(lambda) targets (TF side; twin of
+core_torch/awr_diffusion.py). Both updates are compiled tf.functions.
+
+Canonical names: network.* (the policy, as a pre-trained DiffusionModel) and critic.*.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import tensorflow as tf
+
+from core_tf.canonical import export_state, load_state
+from core_tf.critic import CriticObs
+from core_tf.diffusion import DiffusionModel
+from core_tf.lr_schedule import CosineAnnealingWarmupRestarts
+from core_tf.optim import AdamW, clip_grad_norm
+from core_tf.precision import float_dtype
+from core_tf.rng import seed_dropout
+from core_tf.rwr_diffusion import weighted_denoising_loss
+from shared.param_spec import CriticObsConfig
+from shared.settings import AWRSettings, DiffusionConfig
+
+
+def critic_loss(values: tf.Tensor, targets: tf.Tensor, all_pairs: bool) -> tf.Tensor:
+    """values (B, 1), targets (B,); twin of the torch function (all_pairs: upstream's B x B broadcast)."""
+    if all_pairs:
+        return tf.reduce_mean(tf.square(values - targets))
+    return tf.reduce_mean(tf.square(values[:, 0] - targets))
+
+
+class AWRDiffusionAgent:
+    """act / values / critic and actor updates / checkpoint groups on numpy arrays for AWR."""
+
+    def __init__(self, dc: DiffusionConfig, critic: CriticObsConfig, settings: AWRSettings,
+                 init_params: OrderedDict) -> None:
+        self.settings = s = settings
+        self.model = DiffusionModel(dc)
+        self.critic = self.model.add_child("critic", CriticObs.from_config(critic))
+        load_state(self.model, init_params)
+        named = list(self.model.named_parameters())
+        self.actor_named = [(n, v) for n, v in named if n.startswith("network.")]
+        self.critic_named = [(n, v) for n, v in named if n.startswith("critic.")]
+        self.actor_vars = [v for _, v in self.actor_named]
+        self.critic_vars = [v for _, v in self.critic_named]
+        self.actor_opt = AdamW(self.actor_named, s.actor_weight_decay)
+        self.critic_opt = AdamW(self.critic_named, s.critic_weight_decay)
+        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)  # schedule steps so far
+        self.actor_sched = CosineAnnealingWarmupRestarts(s.actor_schedule, s.n_train_itr + 1)
+        self.critic_sched = CosineAnnealingWarmupRestarts(s.critic_schedule, s.n_train_itr + 1)
+        chunk = tf.TensorSpec([None, dc.horizon_steps, dc.action_dim], float_dtype())
+        rows = tf.TensorSpec([None], float_dtype())
+        state = tf.TensorSpec([None, dc.cond_steps, dc.obs_dim], float_dtype())
+        self._critic_step = tf.function(self._update_critic, jit_compile=True,
+                                        input_signature=[{"obs": state, "targets": rows}])
+        actor_sig = [{"obs": state, "actions": chunk, "t": tf.TensorSpec([None], tf.int64), "noise": chunk,
+                      "weights": rows}]
+        self._actor_step = {step: tf.function(lambda b, step=step: self._update_actor(b, step), jit_compile=True,
+                                              input_signature=actor_sig) for step in (True, False)}
+
+    @property
+    def actor_lr(self) -> float:
+        return float(self.actor_sched(self.iterations))
+
+    @property
+    def critic_lr(self) -> float:
+        return float(self.critic_sched(self.iterations))
+
+    def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
+        """obs (B, To, Do), noise (S+1, B, Ta, Da) -> {'actions': (B, Ta, Da)}, as RWR samples. No dropout."""
+        out = self.model.sample(obs, noise, deterministic=deterministic,
+                                min_sampling_std=self.settings.min_sampling_denoising_std)
+        return {"actions": out.trajectories.numpy()}
+
+    def values(self, obs: np.ndarray) -> np.ndarray:
+        """V(s) (B,) of observations (B, To, Do)."""
+        return tf.reshape(self.critic(tf.constant(obs)), [-1]).numpy()
+
+    def critic_loss(self, batch: dict[str, tf.Tensor]) -> tf.Tensor:
+        return critic_loss(self.critic(batch["obs"]), batch["targets"], self.settings.critic_loss_all_pairs)
+
+    def actor_loss(self, batch: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        return weighted_denoising_loss(self.model, batch["actions"], batch["obs"], batch["t"], batch["noise"],
+                                       batch["weights"], training)
+
+    def _update_critic(self, batch: dict[str, tf.Tensor]) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = self.critic_loss(batch)
+        grads = tape.gradient(loss, self.critic_vars)
+        self.critic_opt.apply(grads, self.critic_vars, self.critic_sched(self.iterations))
+        return loss
+
+    def _update_actor(self, batch: dict[str, tf.Tensor], step: bool) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = self.actor_loss(batch, training=True)
+        if step:
+            grads, _ = clip_grad_norm(tape.gradient(loss, self.actor_vars), self.settings.max_grad_norm)
+            self.actor_opt.apply(grads, self.actor_vars, self.actor_sched(self.iterations))
+        return loss
+
+    def update_critic(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
+        """One AdamW step of the critic on {'obs', 'targets'} (no gradient clipping, as upstream)."""
+        return {"critic_loss": float(self._critic_step({k: tf.constant(v) for k, v in batch.items()}))}
+
+    def update_actor(self, batch: dict[str, np.ndarray], step: bool) -> dict[str, float]:
+        """The weighted denoising loss; an AdamW step (gradients clipped at max_grad_norm) only when `step`."""
+        return {"actor_loss": float(self._actor_step[step]({k: tf.constant(v) for k, v in batch.items()}))}
+
+    def seed_rng(self, seed: int) -> None:
+        """Reseed dropout (shared/framework_seeds.py: once per iteration)."""
+        seed_dropout(seed)
+
+    def end_iteration(self) -> None:
+        """Both schedules step once per iteration, evaluation and warm-up ones included (as upstream)."""
+        self.iterations.assign_add(1)
+
+    def state_groups(self) -> dict[str, OrderedDict]:
+        return {"model": export_state(self.model), "actor_optimizer": self.actor_opt.state(),
+                "critic_optimizer": self.critic_opt.state()}
+
+    def load_groups(self, groups: dict[str, OrderedDict], scheduler_steps: int) -> None:
+        """Model, the optimizer states the checkpoint has (else fresh AdamW) and the schedules' position."""
+        load_state(self.model, groups["model"], "model")
+        if "actor_optimizer" in groups:
+            self.actor_opt.load_state(groups["actor_optimizer"])
+        if "critic_optimizer" in groups:
+            self.critic_opt.load_state(groups["critic_optimizer"])
+        self.iterations.assign(scheduler_steps)

@@ -1,0 +1,129 @@
+"""AWR: a diffusion policy fine-tuned by advantage-weighted denoising regression on replayed action
+chunks, with a state-value critic fitted to TD(lambda) targets (torch side; upstream AWRDiffusion and
+TrainAWRDiffusionAgent's updates).
+
+The replay buffer, the targets, the advantage weights and every random number live in numpy
+(shared/awr.py, dppo/awr.py); this class turns minibatches into AdamW steps. Canonical names:
+network.* (the policy, as a pre-trained DiffusionModel) and critic.*.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import OrderedDict
+
+import numpy as np
+import torch
+
+from core_torch.canonical import export_state, load_state
+from core_torch.critic import CriticObs
+from core_torch.diffusion import DiffusionModel
+from core_torch.lr_scheduler import CosineAnnealingWarmupRestarts
+from core_torch.optim import adamw_state, clip_grad_norm, load_adamw_state, make_adamw
+from core_torch.rng import seed_dropout
+from core_torch.rwr_diffusion import weighted_denoising_loss
+from shared.param_spec import CriticObsConfig
+from shared.settings import AWRSettings, DiffusionConfig
+
+
+def critic_loss(values: torch.Tensor, targets: torch.Tensor, all_pairs: bool) -> torch.Tensor:
+    """values (B, 1), targets (B,). all_pairs: upstream's mean over the B x B broadcast of V_i - target_j;
+    else the per-row mean squared error."""
+    if all_pairs:
+        return ((values - targets) ** 2).mean()
+    return ((values[:, 0] - targets) ** 2).mean()
+
+
+class AWRDiffusionAgent:
+    """act / values / critic and actor updates / checkpoint groups on numpy arrays for AWR."""
+
+    def __init__(self, dc: DiffusionConfig, critic: CriticObsConfig, settings: AWRSettings,
+                 init_params: OrderedDict) -> None:
+        self.settings = s = settings
+        self.model = DiffusionModel(dc)
+        self.model.critic = CriticObs.from_config(critic)
+        load_state(self.model, init_params)
+        self.critic = self.model.critic
+        named = list(self.model.named_parameters())
+        self.actor_named = [(n, p) for n, p in named if n.startswith("network.")]
+        self.critic_named = [(n, p) for n, p in named if n.startswith("critic.")]
+        self.actor_opt = make_adamw([p for _, p in self.actor_named], s.actor_lr, s.actor_weight_decay)
+        self.critic_opt = make_adamw([p for _, p in self.critic_named], s.critic_lr, s.critic_weight_decay)
+        self.actor_sched = CosineAnnealingWarmupRestarts(self.actor_opt, s.actor_schedule)
+        self.critic_sched = CosineAnnealingWarmupRestarts(self.critic_opt, s.critic_schedule)
+
+    @property
+    def actor_lr(self) -> float:
+        return float(self.actor_opt.param_groups[0]["lr"])
+
+    @property
+    def critic_lr(self) -> float:
+        return float(self.critic_opt.param_groups[0]["lr"])
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
+        """obs (B, To, Do), noise (S+1, B, Ta, Da) -> {'actions': (B, Ta, Da)}, as RWR samples. No dropout."""
+        self.model.eval()
+        out = self.model.sample(torch.from_numpy(obs), torch.from_numpy(noise), deterministic=deterministic,
+                                min_sampling_std=self.settings.min_sampling_denoising_std)
+        return {"actions": out.trajectories.numpy()}
+
+    @torch.no_grad()
+    def values(self, obs: np.ndarray) -> np.ndarray:
+        """V(s) (B,) of observations (B, To, Do)."""
+        return self.critic(torch.from_numpy(obs)).reshape(-1).numpy()
+
+    def critic_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return critic_loss(self.critic(batch["obs"]), batch["targets"], self.settings.critic_loss_all_pairs)
+
+    def actor_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return weighted_denoising_loss(self.model, batch["actions"], batch["obs"], batch["t"], batch["noise"],
+                                       batch["weights"])
+
+    def update_critic(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
+        """One AdamW step of the critic on {'obs', 'targets'} (no gradient clipping, as upstream)."""
+        self.model.train()
+        loss = self.critic_loss({k: torch.from_numpy(v) for k, v in batch.items()})
+        self.critic_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_opt.step()
+        return {"critic_loss": float(loss.detach())}
+
+    def update_actor(self, batch: dict[str, np.ndarray], step: bool) -> dict[str, float]:
+        """The weighted denoising loss of {'obs', 'actions', 't', 'noise', 'weights'}; an AdamW step (gradients
+        clipped at max_grad_norm) only when `step` (after the critic's warm-up)."""
+        self.model.train()
+        loss = self.actor_loss({k: torch.from_numpy(v) for k, v in batch.items()})
+        if step:
+            self.actor_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            clip_grad_norm([p for _, p in self.actor_named], self.settings.max_grad_norm)
+            self.actor_opt.step()
+        return {"actor_loss": float(loss.detach())}
+
+    def seed_rng(self, seed: int) -> None:
+        """Reseed dropout (shared/framework_seeds.py: once per iteration)."""
+        seed_dropout(seed)
+
+    def end_iteration(self) -> None:
+        """Both schedules step once per iteration, evaluation and warm-up ones included (as upstream)."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+            self.actor_sched.step()
+            self.critic_sched.step()
+
+    def state_groups(self) -> dict[str, OrderedDict]:
+        return {"model": export_state(self.model), "actor_optimizer": adamw_state(self.actor_opt, self.actor_named),
+                "critic_optimizer": adamw_state(self.critic_opt, self.critic_named)}
+
+    def load_groups(self, groups: dict[str, OrderedDict], scheduler_steps: int) -> None:
+        """Model, the optimizer states the checkpoint has (else fresh AdamW) and the schedules' position."""
+        load_state(self.model, groups["model"], "model")
+        for key, opt, named in (("actor_optimizer", self.actor_opt, self.actor_named),
+                                ("critic_optimizer", self.critic_opt, self.critic_named)):
+            if key in groups:
+                load_adamw_state(opt, named, groups[key])
+        for sched in (self.actor_sched, self.critic_sched):
+            sched.last_epoch = scheduler_steps
+            for group in sched.optimizer.param_groups:
+                group["lr"] = sched.schedule(scheduler_steps)

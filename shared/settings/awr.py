@@ -1,0 +1,183 @@
+"""An advantage-weighted regression fine-tuning config (upstream cfg/gym/finetune/<env>/ft_awr_diffusion_mlp.yaml),
+read once, and AWRSettings, the typed view the twins and the driver take.
+
+AWR (upstream AWRDiffusion / TrainAWRDiffusionAgent) keeps a replay buffer of executed action chunks,
+fits a state-value critic to TD(lambda) targets, and trains the diffusion policy by denoising regression
+on buffered chunks weighted by exp(beta * normalised advantage), clipped at max_adv_weight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.config_reader import non_negative, positive, setting, unit_interval
+from shared.errors import ConfigError
+from shared.lr_schedule import CosineWarmupRestarts
+from shared.param_spec import CriticObsConfig, DiffusionMLPConfig
+from shared.settings.model import DiffusionConfig, LRSchedulerConfig
+from shared.settings.run import PolicyRunConfig
+
+
+@dataclass(frozen=True)
+class AWRTrainConfig:
+    """The `train` section of an AWR config (upstream's names and defaults)."""
+
+    n_train_itr: int = setting(check=positive)
+    n_steps: int = setting(check=positive)
+    gamma: float = setting(check=unit_interval, doc="upstream reads it but its TD targets use 0.99 (td_gamma)")
+    actor_lr: float = setting(check=positive)
+    actor_lr_scheduler: LRSchedulerConfig = setting()
+    critic_lr: float = setting(check=positive)
+    critic_lr_scheduler: LRSchedulerConfig = setting()
+    save_model_freq: int = setting(check=positive)
+    val_freq: int = setting(check=positive)
+    batch_size: int = setting(check=positive)
+    beta: float = setting(check=non_negative, doc="weight = exp(beta * normalised advantage)")
+    max_adv_weight: float = setting(check=positive, doc="weights are clipped at this value")
+    scale_reward_factor: float = setting(check=positive, doc="rewards are stored in the buffer times this")
+    buffer_size: int = setting(check=positive, doc="policy steps (of all envs) the replay buffer keeps")
+    replay_ratio: float = setting(check=positive, doc="actor minibatches = n_steps * n_envs / batch_size * this")
+    critic_update_ratio: int = setting(check=positive, doc="critic minibatches = actor minibatches // this")
+    n_critic_warmup_itr: int = setting(0, check=non_negative)
+    actor_weight_decay: float = setting(0.0, check=non_negative)
+    critic_weight_decay: float = setting(0.0, check=non_negative)
+    max_grad_norm: float | None = setting(None, check=positive, doc="actor gradient clipping (upstream: actor only)")
+    force_train: bool = setting(False, doc="no evaluation iterations")
+    n_eval_episodes: int = setting(10, check=positive)
+    td_gamma: float | None = setting(
+        None, check=unit_interval, doc="discount of the TD(lambda) targets; null = upstream's fixed 0.99")
+    critic_loss_all_pairs: bool = setting(
+        True, doc="upstream's critic loss: V (B, 1) minus targets (B,) broadcasts to all B x B pairs; false: "
+                  "per row")
+    critic_rows_first_steps: bool = setting(
+        True, doc="upstream draws critic rows among the first S of the S x n_envs buffer rows; false: all rows")
+
+    def __post_init__(self) -> None:
+        for name in ("actor_lr_scheduler", "critic_lr_scheduler"):
+            sched = getattr(self, name)
+            if sched.cycle_mult != 1.0 or sched.gamma != 1.0:
+                raise ConfigError(f"train.{name}: AWR's schedules have cycle_mult = gamma = 1 (upstream fixes both)")
+
+
+@dataclass(frozen=True)
+class AWRModelConfig:
+    """The `model` section of an AWR config (upstream AWRDiffusion's arguments)."""
+
+    actor: DiffusionMLPConfig
+    critic: CriticObsConfig
+    horizon_steps: int = setting(check=positive)
+    obs_dim: int = setting(check=positive)
+    action_dim: int = setting(check=positive)
+    cond_steps: int = setting(1, check=positive)
+    denoising_steps: int = setting(100, check=positive)
+    min_sampling_denoising_std: float = setting(0.1, check=non_negative, doc="exploration std floor, every step")
+    predict_epsilon: bool = True
+    denoised_clip_value: float | None = setting(1.0, check=positive)
+    randn_clip_value: float = setting(10.0, check=positive)
+    final_action_clip_value: float | None = setting(None, check=positive)
+    use_ddim: bool = setting(False, doc="must stay false: upstream's AWR samples with DDPM only")
+
+    def __post_init__(self) -> None:
+        if self.use_ddim:
+            raise ConfigError("model.use_ddim: AWR samples with DDPM only (as upstream AWRDiffusion)")
+        if self.critic.cond_dim != self.obs_dim * self.cond_steps:
+            raise ConfigError(f"model.critic.cond_dim={self.critic.cond_dim} must equal obs_dim * cond_steps "
+                              f"= {self.obs_dim * self.cond_steps}")
+        self.diffusion()
+
+    def diffusion(self) -> DiffusionConfig:
+        return DiffusionConfig(
+            network=self.actor, horizon_steps=self.horizon_steps, obs_dim=self.obs_dim,
+            action_dim=self.action_dim, cond_steps=self.cond_steps, denoising_steps=self.denoising_steps,
+            predict_epsilon=self.predict_epsilon, denoised_clip_value=self.denoised_clip_value,
+            randn_clip_value=self.randn_clip_value, final_action_clip_value=self.final_action_clip_value)
+
+
+@dataclass(frozen=True)
+class AWRSettings:
+    """Everything the AWR loop and its updates need besides the models."""
+
+    n_train_itr: int
+    n_steps: int
+    n_envs: int
+    batch_size: int
+    actor_lr: float
+    critic_lr: float
+    actor_weight_decay: float
+    critic_weight_decay: float
+    actor_schedule: CosineWarmupRestarts
+    critic_schedule: CosineWarmupRestarts
+    max_grad_norm: float | None
+    beta: float
+    max_adv_weight: float
+    scale_reward_factor: float
+    buffer_size: int
+    replay_ratio: float
+    critic_update_ratio: int
+    n_critic_warmup_itr: int
+    td_gamma: float
+    critic_loss_all_pairs: bool
+    critic_rows_first_steps: bool
+    min_sampling_denoising_std: float
+    val_freq: int
+    save_model_freq: int
+    n_eval_episodes: int = 10
+    force_train: bool = False
+    reset_at_iteration: bool = True
+    reset_after_eval_iteration: bool = False
+
+    @property
+    def actor_batches(self) -> int:
+        """Actor minibatches per training iteration (upstream: int(n_steps * n_envs / batch_size * replay_ratio))."""
+        return int(self.n_steps * self.n_envs / self.batch_size * self.replay_ratio)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AWRConfig(PolicyRunConfig):
+    """Everything `dppo finetune` reads for AWR (`model` is AWRModelConfig)."""
+
+    train: AWRTrainConfig = setting()
+    resume: str | None = None
+    resume_fresh_optimizer: bool = setting(
+        False, doc="resume from a checkpoint without optimizer state (weights only): fresh AdamW, schedules kept")
+
+    algorithm = "awr"
+    is_diffusion = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        m = self.model
+        for key in ("obs_dim", "action_dim", "cond_steps", "horizon_steps", "denoising_steps"):
+            top = getattr(self, key)
+            if top is not None and top != getattr(m, key):
+                raise ConfigError(f"config key '{key}'={top} disagrees with 'model.{key}'={getattr(m, key)}")
+        if self.ft_denoising_steps is not None:
+            raise ConfigError("ft_denoising_steps is a DPPO key; AWR trains every denoising step")
+        if self.act_steps != self.horizon_steps:
+            raise ConfigError(f"AWR stores the executed actions and regresses whole chunks on them, so act_steps "
+                              f"({self.act_steps}) must equal horizon_steps ({self.horizon_steps}), as upstream")
+
+    @property
+    def diffusion(self) -> DiffusionConfig:
+        return self.model.diffusion()
+
+    @property
+    def critic(self) -> CriticObsConfig:
+        return self.model.critic
+
+    @property
+    def awr(self) -> AWRSettings:
+        t, m = self.train, self.model
+        return AWRSettings(
+            n_train_itr=t.n_train_itr, n_steps=t.n_steps, n_envs=self.env.n_envs, batch_size=t.batch_size,
+            actor_lr=t.actor_lr, critic_lr=t.critic_lr, actor_weight_decay=t.actor_weight_decay,
+            critic_weight_decay=t.critic_weight_decay, actor_schedule=t.actor_lr_scheduler.schedule(t.actor_lr),
+            critic_schedule=t.critic_lr_scheduler.schedule(t.critic_lr), max_grad_norm=t.max_grad_norm,
+            beta=t.beta, max_adv_weight=t.max_adv_weight, scale_reward_factor=t.scale_reward_factor,
+            buffer_size=t.buffer_size, replay_ratio=t.replay_ratio, critic_update_ratio=t.critic_update_ratio,
+            n_critic_warmup_itr=t.n_critic_warmup_itr, td_gamma=0.99 if t.td_gamma is None else t.td_gamma,
+            critic_loss_all_pairs=t.critic_loss_all_pairs, critic_rows_first_steps=t.critic_rows_first_steps,
+            min_sampling_denoising_std=m.min_sampling_denoising_std, val_freq=t.val_freq,
+            save_model_freq=t.save_model_freq, n_eval_episodes=t.n_eval_episodes, force_train=t.force_train,
+            reset_at_iteration=self.env.reset_at_iteration,
+            reset_after_eval_iteration=self.env.reset_after_eval_iteration)

@@ -15,7 +15,7 @@ from shared.errors import ConfigError
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.param_spec import CriticObsConfig, DiffusionMLPConfig
 from shared.settings.model import DiffusionConfig, LRSchedulerConfig
-from shared.settings.run import PolicyRunConfig
+from shared.settings.regression import DiffusionRegressionConfig
 
 
 @dataclass(frozen=True)
@@ -133,33 +133,18 @@ class AWRSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AWRConfig(PolicyRunConfig):
+class AWRConfig(DiffusionRegressionConfig):
     """Everything `dppo finetune` reads for AWR (`model` is AWRModelConfig)."""
 
     train: AWRTrainConfig = setting()
-    resume: str | None = None
-    resume_fresh_optimizer: bool = setting(
-        False, doc="resume from a checkpoint without optimizer state (weights only): fresh AdamW, schedules kept")
 
     algorithm = "awr"
-    is_diffusion = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        m = self.model
-        for key in ("obs_dim", "action_dim", "cond_steps", "horizon_steps", "denoising_steps"):
-            top = getattr(self, key)
-            if top is not None and top != getattr(m, key):
-                raise ConfigError(f"config key '{key}'={top} disagrees with 'model.{key}'={getattr(m, key)}")
-        if self.ft_denoising_steps is not None:
-            raise ConfigError("ft_denoising_steps is a DPPO key; AWR trains every denoising step")
         if self.act_steps != self.horizon_steps:
             raise ConfigError(f"AWR stores the executed actions and regresses whole chunks on them, so act_steps "
                               f"({self.act_steps}) must equal horizon_steps ({self.horizon_steps}), as upstream")
-
-    @property
-    def diffusion(self) -> DiffusionConfig:
-        return self.model.diffusion()
 
     @property
     def critic(self) -> CriticObsConfig:

@@ -16,7 +16,7 @@ from shared.errors import ConfigError
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.param_spec import DiffusionMLPConfig
 from shared.settings.model import DiffusionConfig, LRSchedulerConfig
-from shared.settings.run import PolicyRunConfig
+from shared.settings.regression import DiffusionRegressionConfig
 
 
 @dataclass(frozen=True)
@@ -103,30 +103,12 @@ class RWRSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RWRConfig(PolicyRunConfig):
+class RWRConfig(DiffusionRegressionConfig):
     """Everything `dppo finetune` reads for RWR (`model` is RWRModelConfig)."""
 
     train: RWRTrainConfig = setting()
-    resume: str | None = None
-    resume_fresh_optimizer: bool = setting(
-        False, doc="resume from a checkpoint without optimizer state (weights only): fresh AdamW, schedule kept")
 
     algorithm = "rwr"
-    is_diffusion = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        m = self.model
-        for key in ("obs_dim", "action_dim", "cond_steps", "horizon_steps", "denoising_steps"):
-            top = getattr(self, key)
-            if top is not None and top != getattr(m, key):
-                raise ConfigError(f"config key '{key}'={top} disagrees with 'model.{key}'={getattr(m, key)}")
-        if self.ft_denoising_steps is not None:
-            raise ConfigError("ft_denoising_steps is a DPPO key; RWR trains every denoising step")
-
-    @property
-    def diffusion(self) -> DiffusionConfig:
-        return self.model.diffusion()
 
     @property
     def rwr(self) -> RWRSettings:

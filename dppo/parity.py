@@ -314,7 +314,8 @@ def _ppo_quantities(cfg: FinetuneConfig, agents: dict[str, Any], batch: int, see
     if bc_shape is not None:
         data["bc_noise"] = as_compute(rng.standard_normal((batch, *bc_shape)).astype(f32))
     for i in range(updates):
-        agents["tf_forced"].load_groups(agents["torch"].state_groups(), i, i)
+        # minibatch updates of one iteration: the schedules have not stepped (0 completed iterations)
+        agents["tf_forced"].load_groups(agents["torch"].state_groups(), 0, 0)
         terms = {b: a.update(data, update_actor=True) for b, a in agents.items()}
         for k in terms["torch"]:
             floor = tol.summand_scale(k, data["advantages"])

@@ -49,6 +49,7 @@ CONFIGS: list[tuple[str, str, list[str]]] = [
 
 def hunt(seeds: int, out: Path, only: list[str] | None) -> None:
     from dppo.parity import TwinBench
+    from shared import tolerances as tol
     from shared.settings import load_settings
 
     done = {(r["config"], r["seed"]) for r in _records(out)}
@@ -68,7 +69,7 @@ def hunt(seeds: int, out: Path, only: list[str] | None) -> None:
             worst: dict[str, float] = defaultdict(float)
             for r in report.rows:
                 worst[f"{r.kind}:{r.section}"] = max(worst[f"{r.kind}:{r.section}"], r.margin)
-            record = {"config": label, "seed": seed, "ok": report.ok, "checks": len(report.rows),
+            record = {"config": label, "seed": seed, "ok": report.ok, "checks": len(report.rows), "K": tol.K,
                       "failures": [f"{r.section} {r.name}" for r in report.failures],
                       "worst_margin": report.worst.margin, "worst_check": f"{report.worst.section} {report.worst.name}",
                       "section_margins": worst, "seconds": round(time.perf_counter() - start, 2)}
@@ -84,10 +85,21 @@ def _records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _at_current_k(record: dict, k_now: float) -> dict:
+    """A run recorded under another K, re-judged under k_now: twins margins scale as K_then / K_now
+    (runs recorded before K was stored used K = 16)."""
+    scale = record.get("K", 16.0) / k_now
+    margins = {k: (m * scale if k.startswith("twins:") else m) for k, m in record["section_margins"].items()}
+    worst = max(margins, key=margins.get)
+    check = record["worst_check"] if scale == 1.0 else f"{worst} (section)"
+    return {**record, "section_margins": margins, "worst_margin": margins[worst], "worst_check": check,
+            "ok": margins[worst] <= 1.0}
+
+
 def summary(path: Path) -> str:
     from shared import tolerances as tol
 
-    records = _records(path)
+    records = [_at_current_k(r, tol.K) for r in _records(path)]
     by_config: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_config[r["config"]].append(r)
@@ -105,8 +117,8 @@ def summary(path: Path) -> str:
     for k in sorted(sections, key=lambda k: -sections[k]):
         lines.append(f"{k:<40} {sections[k]:>12.3f}")
     twins = max((m for k, m in sections.items() if k.startswith("twins:")), default=0.0)
-    rounding = max((m for k, m in sections.items() if k.startswith("rounding:")), default=0.0)
     failures = sum(not r["ok"] for r in records)
+    rounding = max((m for k, m in sections.items() if k.startswith("rounding:")), default=0.0)
     lines.append("")
     lines.append(f"{failures} failures in {len(records)} gate runs "
                  f"({sum(r['checks'] for r in records)} checks, {len(by_config)} configs)")

@@ -8,15 +8,13 @@ one rule of shared/tolerances.py (see dppo/parity_report.py).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from dppo.models import ModelPlan, build_critic, build_policy, canonical_init, canonical_io, model_plan
-from dppo.parity_report import ParityReport, Quantities, probe_quantities
+from dppo.parity_report import ParityReport, Quantities, probe_quantities, twin_precision
 from shared import tolerances as tol
 from shared.precision import as_compute
 from shared.settings import AWRConfig, EvalConfig, FinetuneConfig, LRSchedulerConfig, PretrainConfig, RWRConfig
@@ -136,25 +134,20 @@ class TwinBench:
     for every seed: one gate run is `report(seed)`; the flake hunt calls it for thousands of seeds."""
 
     def __init__(self, cfg: AnyConfig, batch: int = 8) -> None:
-        from core_tf.precision import compute_precision as tf_precision
-        from core_torch.precision import compute_precision as torch_precision
-
         if not isinstance(cfg, PretrainConfig):  # parity compares twins from one canonical initialisation
             cfg = dataclasses.replace(cfg, base_policy_path=None)
         self.cfg, self.batch = cfg, batch
-        self._contexts = {dt: (lambda dt=dt: (torch_precision(dt), tf_precision(dt)))
-                          for dt in (np.float32, np.float64)}
         self._lr_tables = {name: lr_values(scheduler, max_lr, _lr_horizon(scheduler))
                            for name, max_lr, scheduler in _lr_blocks(cfg)}
         self._benches: dict[type, _Bench] = {}
         for dt in (np.float32, np.float64):
-            with _entered(self._contexts[dt]()):
+            with twin_precision(dt):
                 self._benches[dt] = _Bench(cfg, batch)
 
     def report(self, seed: int) -> ParityReport:
         quantities = []
         for dt in (np.float32, np.float64):
-            with _entered(self._contexts[dt]()):
+            with twin_precision(dt):
                 quantities.append(self._benches[dt].quantities(seed))
         report = ParityReport()
         report.add(*quantities)
@@ -162,14 +155,6 @@ class TwinBench:
             report.add_table(f"lr/{name}", "torch vs shared", lrs["shared"], lrs["torch"], tol.SCHEDULE_RTOL)
             report.add_table(f"lr/{name}", "tf vs shared", lrs["shared"], lrs["tf"], tol.SCHEDULE_RTOL)
         return report
-
-
-@contextmanager
-def _entered(contexts: tuple[Any, ...]) -> Iterator[None]:
-    with ExitStack() as stack:
-        for c in contexts:
-            stack.enter_context(c)
-        yield
 
 
 class _Bench:

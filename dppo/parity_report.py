@@ -8,7 +8,8 @@ judges every quantity with the one rule (`shared.tolerances.judge`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,14 +21,21 @@ Key = tuple[str, str]  # (section, name)
 Quantities = dict[Key, tuple[Any, ...]]  # (torch value, tf value[, summand scale: tolerances.summand_scale])
 
 
-def in_both_precisions(measure: Callable[[], Quantities]) -> tuple[Quantities, Quantities]:
-    """Run `measure` with both twins built and run in float32, then again in float64."""
+@contextmanager
+def twin_precision(dtype: type[np.floating]) -> Iterator[None]:
+    """Both twins build and compute in `dtype` inside the block."""
     from core_tf.precision import compute_precision as tf_precision
     from core_torch.precision import compute_precision as torch_precision
 
+    with torch_precision(dtype), tf_precision(dtype):
+        yield
+
+
+def in_both_precisions(measure: Callable[[], Quantities]) -> tuple[Quantities, Quantities]:
+    """Run `measure` with both twins built and run in float32, then again in float64."""
     out = []
     for dtype in (np.float32, np.float64):
-        with torch_precision(dtype), tf_precision(dtype):
+        with twin_precision(dtype):
             out.append(measure())
     return out[0], out[1]
 

@@ -14,8 +14,8 @@ from shared.config_reader import non_negative, positive, setting, unit_interval
 from shared.errors import ConfigError
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.param_spec import CriticObsConfig, DiffusionMLPConfig
-from shared.settings.model import DiffusionConfig, LRSchedulerConfig
-from shared.settings.regression import DiffusionRegressionConfig
+from shared.settings.model import LRSchedulerConfig
+from shared.settings.regression import DiffusionRegressionConfig, DiffusionRegressionModelConfig
 
 
 @dataclass(frozen=True)
@@ -59,38 +59,24 @@ class AWRTrainConfig:
                 raise ConfigError(f"train.{name}: AWR's schedules have cycle_mult = gamma = 1 (upstream fixes both)")
 
 
-@dataclass(frozen=True)
-class AWRModelConfig:
+@dataclass(frozen=True, kw_only=True)
+class AWRModelConfig(DiffusionRegressionModelConfig):
     """The `model` section of an AWR config (upstream AWRDiffusion's arguments)."""
 
     actor: DiffusionMLPConfig
     critic: CriticObsConfig
-    horizon_steps: int = setting(check=positive)
-    obs_dim: int = setting(check=positive)
-    action_dim: int = setting(check=positive)
-    cond_steps: int = setting(1, check=positive)
-    denoising_steps: int = setting(100, check=positive)
-    min_sampling_denoising_std: float = setting(0.1, check=non_negative, doc="exploration std floor, every step")
-    predict_epsilon: bool = True
-    denoised_clip_value: float | None = setting(1.0, check=positive)
-    randn_clip_value: float = setting(10.0, check=positive)
-    final_action_clip_value: float | None = setting(None, check=positive)
-    use_ddim: bool = setting(False, doc="must stay false: upstream's AWR samples with DDPM only")
+
+    algorithm = "AWR"
 
     def __post_init__(self) -> None:
-        if self.use_ddim:
-            raise ConfigError("model.use_ddim: AWR samples with DDPM only (as upstream AWRDiffusion)")
+        super().__post_init__()
         if self.critic.cond_dim != self.obs_dim * self.cond_steps:
             raise ConfigError(f"model.critic.cond_dim={self.critic.cond_dim} must equal obs_dim * cond_steps "
                               f"= {self.obs_dim * self.cond_steps}")
         self.diffusion()
 
-    def diffusion(self) -> DiffusionConfig:
-        return DiffusionConfig(
-            network=self.actor, horizon_steps=self.horizon_steps, obs_dim=self.obs_dim,
-            action_dim=self.action_dim, cond_steps=self.cond_steps, denoising_steps=self.denoising_steps,
-            predict_epsilon=self.predict_epsilon, denoised_clip_value=self.denoised_clip_value,
-            randn_clip_value=self.randn_clip_value, final_action_clip_value=self.final_action_clip_value)
+    def policy_network(self) -> DiffusionMLPConfig:
+        return self.actor
 
 
 @dataclass(frozen=True)

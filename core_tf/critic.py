@@ -1,4 +1,5 @@
-"""CriticObs: state value V(s) from the flattened observation history."""
+"""CriticObs: state value V(s) from the flattened observation history; CriticObsAct: Q(s, a) with one
+or two Q networks on the flattened history and the flattened action chunk."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import tensorflow as tf
 
 from core_tf.mlp import build_mlp
 from core_tf.module import Module
-from shared.param_spec import CriticObsConfig, as_tuple
+from shared.param_spec import CriticObsActConfig, CriticObsConfig, as_tuple
 
 
 class CriticObs(Module):
@@ -32,3 +33,18 @@ class CriticObs(Module):
     def call(self, state: tf.Tensor) -> tf.Tensor:
         """state (B, To, Do) or (B, To*Do) -> (B, 1)."""
         return self.Q1(tf.reshape(state, [tf.shape(state)[0], self.config.cond_dim]))
+
+
+class CriticObsAct(Module):
+    def __init__(self, cfg: CriticObsActConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.config = cfg
+        for head in cfg.heads:
+            self.add_child(head, build_mlp(cfg.q()))
+
+    def call(self, state: tf.Tensor, action: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        """state (B, To, Do), action (B, Ta, Da) -> (q1 (B,), q2 (B,)), or (q1,) without double_q."""
+        c = self.config
+        x = tf.concat([tf.reshape(state, [-1, c.cond_dim]), tf.reshape(action, [-1, c.action_steps * c.action_dim])],
+                      axis=-1)
+        return tuple(self.child(head)(x)[:, 0] for head in c.heads)

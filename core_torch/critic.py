@@ -1,4 +1,5 @@
-"""CriticObs: state value V(s) from the flattened observation history."""
+"""CriticObs: state value V(s) from the flattened observation history; CriticObsAct: Q(s, a) with one
+or two Q networks on the flattened history and the flattened action chunk."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 from torch import nn
 
 from core_torch.mlp import build_mlp
-from shared.param_spec import CriticObsConfig, as_tuple
+from shared.param_spec import CriticObsActConfig, CriticObsConfig, as_tuple
 
 
 class CriticObs(nn.Module):
@@ -31,3 +32,16 @@ class CriticObs(nn.Module):
     def forward(self, state: torch.Tensor) -> torch.Tensor:
         """state (B, To, Do) or (B, To*Do) -> (B, 1)."""
         return self.Q1(state.reshape(state.shape[0], -1))
+
+
+class CriticObsAct(nn.Module):
+    def __init__(self, cfg: CriticObsActConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        for head in cfg.heads:
+            self.add_module(head, build_mlp(cfg.q()))
+
+    def forward(self, state: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """state (B, To, Do), action (B, Ta, Da) -> (q1 (B,), q2 (B,)), or (q1,) without double_q."""
+        x = torch.cat([state.reshape(state.shape[0], -1), action.reshape(action.shape[0], -1)], dim=-1)
+        return tuple(getattr(self, head)(x)[:, 0] for head in self.config.heads)

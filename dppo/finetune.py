@@ -104,9 +104,11 @@ def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int
             first0: np.ndarray | None = None) -> dict[str, Any]:
     """n_steps policy steps in every env. Arrays are (T, N, ...); `first` marks episode starts (T+1, N):
     first[0] = first0 (1 where the env was just reset, else the last iteration's done flag; all 1 if
-    None), first[t + 1] = the episode ended at step t (the env was reset within that step)."""
+    None), first[t + 1] = the episode ended at step t (the env was reset within that step).
+    `next_obs_steps` (T, N, To, Do) is where each step led (an ended episode's final observation, not
+    the reset one), for the replay-buffer algorithms' transitions; `next_obs` the envs' observations now."""
     n = obs.shape[0]
-    obs_t, rewards, terminated = [], np.zeros((n_steps, n)), np.zeros((n_steps, n))
+    obs_t, next_obs_t, rewards, terminated = [], [], np.zeros((n_steps, n)), np.zeros((n_steps, n))
     first = np.zeros((n_steps + 1, n))
     first[0] = 1.0 if first0 is None else first0
     samples: dict[str, list[np.ndarray]] = {}
@@ -117,7 +119,7 @@ def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int
         for k, v in sample.items():
             samples.setdefault(k, []).append(v)
         try:
-            obs, reward, term, trunc, _ = venv.step(sample["actions"][:, :act_steps])
+            obs, reward, term, trunc, info = venv.step(sample["actions"][:, :act_steps])
         except (EOFError, BrokenPipeError, ConnectionError, RuntimeError, OSError) as exc:
             raise EnvironmentFailedError(
                 f"environment step failed at iteration {itr}, step {step} ({type(exc).__name__}: "
@@ -126,8 +128,22 @@ def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int
             raise TrainingDivergedError(f"environment returned a non-finite reward at iteration {itr}, step {step}")
         rewards[step], terminated[step] = reward, term
         first[step + 1] = np.logical_or(term, trunc)
+        next_obs_t.append(step_next_obs(obs, info))
     return {"obs": np.stack(obs_t), "samples": {k: np.stack(v) for k, v in samples.items()},
-            "rewards": rewards, "terminated": terminated, "first": first, "next_obs": obs}
+            "rewards": rewards, "terminated": terminated, "first": first, "next_obs": obs,
+            "next_obs_steps": np.stack(next_obs_t)}
+
+
+def step_next_obs(obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+    """The observation each env reached in a step (N, To, Do): the returned one, except where the episode
+    ended within the step (the env was reset), whose last observation is in info["final_obs"]."""
+    ended = np.flatnonzero(info.get("_final_obs", ())) if "final_obs" in info else ()
+    if len(ended) == 0:
+        return obs
+    out = np.array(obs, copy=True)
+    for i in ended:
+        out[i] = info["final_obs"][i]
+    return out
 
 
 def finished_episode_returns(rewards: np.ndarray, first: np.ndarray) -> list[float]:
@@ -213,19 +229,26 @@ def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
     return float("nan") if var == 0 else float(1.0 - np.var(returns - values) / var)
 
 
-def run_finetune(cfg: FinetuneConfig | RWRConfig | AWRConfig, backend: str, quiet: bool = False) -> dict[str, Any]:
+# Trainers of the fine-tuning algorithms besides PPO, by the config's `algorithm`: (module, class).
+BASELINE_TRAINERS = {"rwr": ("dppo.rwr", "RWRTrainer"), "awr": ("dppo.awr", "AWRTrainer")}
+
+
+def make_trainer(cfg: Any, backend: str) -> Any:
+    """The trainer (the algorithm's part of the loop) for a fine-tuning config: PPO, or a baseline's."""
+    name = getattr(cfg, "algorithm", "ppo")
+    if name in BASELINE_TRAINERS:
+        import importlib
+
+        module, cls = BASELINE_TRAINERS[name]
+        return getattr(importlib.import_module(module), cls)(cfg, backend)
+    return PPOTrainer(cfg, backend)
+
+
+def run_finetune(cfg: Any, backend: str, quiet: bool = False) -> dict[str, Any]:
     """Fine-tune (or resume) per cfg, holding the logdir's lock; returns a summary. Raises UserError
     subclasses on bad input, RunTerminated on SIGTERM."""
     with LogdirLock(cfg.logdir):
-        if isinstance(cfg, RWRConfig):
-            from dppo.rwr import RWRTrainer
-
-            return run_iterations(cfg, backend, RWRTrainer(cfg, backend), quiet)
-        if isinstance(cfg, AWRConfig):
-            from dppo.awr import AWRTrainer
-
-            return run_iterations(cfg, backend, AWRTrainer(cfg, backend), quiet)
-        return run_iterations(cfg, backend, PPOTrainer(cfg, backend), quiet)
+        return run_iterations(cfg, backend, make_trainer(cfg, backend), quiet)
 
 
 class PPOTrainer:

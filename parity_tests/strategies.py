@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from shared.param_spec import ACTIVATIONS, CriticObsConfig, DiffusionMLPConfig, MLPConfig
+from shared.param_spec import ACTIVATIONS, CriticObsActConfig, CriticObsConfig, DiffusionMLPConfig, MLPConfig
 from shared.settings import DiffusionConfig
 
 activations = st.sampled_from(ACTIVATIONS)
@@ -66,6 +66,23 @@ def critic_configs(draw: st.DrawFn) -> CriticObsConfig:
         activation_type=draw(activations),
         use_layernorm=draw(st.booleans()),
         residual_style=residual,
+    )
+
+
+@st.composite
+def q_critic_configs(draw: st.DrawFn) -> CriticObsActConfig:
+    """Q(s, a) critics: one or two heads, plain or residual (upstream's residual_tyle)."""
+    residual = draw(st.booleans())
+    hidden = draw(hidden_dims(residual)) or (draw(widths),)
+    return CriticObsActConfig(
+        cond_dim=draw(st.integers(1, 12)),
+        mlp_dims=hidden,
+        action_dim=draw(st.integers(1, 3)),
+        action_steps=draw(st.integers(1, 4)),
+        activation_type=draw(activations),
+        use_layernorm=draw(st.booleans()),
+        residual_tyle=residual,
+        double_q=draw(st.booleans()),
     )
 
 

@@ -18,9 +18,11 @@ import core_torch.diffusion as torch_diffusion
 import core_torch.diffusion_mlp as torch_dmlp
 import core_torch.mlp as torch_mlp
 from shared.param_spec import (
+    CriticObsActConfig,
     CriticObsConfig,
     DiffusionMLPConfig,
     MLPConfig,
+    critic_obs_act_spec,
     critic_obs_spec,
     diffusion_mlp_spec,
     mlp_spec,
@@ -46,6 +48,9 @@ def twin_pair(cfg: Any, seed: int) -> tuple[Any, Any, OrderedDict]:
     elif isinstance(cfg, CriticObsConfig):
         spec = critic_obs_spec(cfg)
         th, tf_ = torch_critic.CriticObs.from_config(cfg), tf_critic.CriticObs.from_config(cfg)
+    elif isinstance(cfg, CriticObsActConfig):
+        spec = critic_obs_act_spec(cfg)
+        th, tf_ = torch_critic.CriticObsAct(cfg), tf_critic.CriticObsAct(cfg)
     elif isinstance(cfg, DiffusionConfig):
         spec = diffusion_mlp_spec(cfg.network, "network.")
         th, tf_ = torch_diffusion.DiffusionModel(cfg), tf_diffusion.DiffusionModel(cfg)

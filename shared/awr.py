@@ -13,6 +13,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from shared.offpolicy import minibatch_rows  # noqa: F401  (AWR's minibatch rows: the shared draw)
+
 TD_GAMMA = 0.99  # upstream calls its td_values without train.gamma: the function's default
 TD_ALPHA, TD_LAMBDA = 0.95, 0.95  # upstream's td_values defaults
 ADV_STD_EPS = 1e-6  # upstream's denominator floor when normalising a minibatch's advantages
@@ -77,9 +79,3 @@ def advantage_weights(advantages: np.ndarray, beta: float, max_weight: float) ->
     with np.errstate(over="ignore"):
         weights = np.exp(np.float32(beta) * norm)
     return np.minimum(weights, np.float32(max_weight)).astype(np.float32)
-
-
-def minibatch_rows(seed: int, itr: int, kind: int, k: int, n_rows: int, batch_size: int) -> np.ndarray:
-    """batch_size row indices in [0, n_rows), drawn with replacement (upstream's np.random.choice);
-    kind 0 for the critic's minibatches, 1 for the actor's."""
-    return np.random.default_rng([seed, itr, kind, k, 8]).integers(0, n_rows, batch_size)

@@ -127,6 +127,50 @@ class CriticObsConfig:
         )
 
 
+@dataclass(frozen=True)
+class CriticObsActConfig:
+    """Upstream CriticObsAct: Q(s, a) of the flattened observation history and the flattened executed
+    chunk (action_steps x action_dim), two independent MLPs Q1, Q2 when double_q.
+
+    Upstream spells the residual switch `residual_tyle`; its configs pass `residual_style`, which that
+    class swallows unused, so upstream's critics are plain MLPs. Both keys are read with that meaning."""
+
+    cond_dim: int
+    mlp_dims: tuple[int, ...] = field(default=(256, 256))
+    action_dim: int = 1
+    action_steps: int = 1
+    activation_type: str = setting("Mish", check=_ACTIVATION)
+    use_layernorm: bool = False
+    residual_tyle: bool = setting(False, doc="upstream's (misspelt) switch for residual Q networks")
+    residual_style: bool = setting(False, doc="accepted and unused, as upstream CriticObsAct (see residual_tyle)")
+    double_q: bool = True
+
+    def __post_init__(self) -> None:
+        _check_dims(cond_dim=self.cond_dim, mlp_dims=self.mlp_dims, action_dim=self.action_dim,
+                    action_steps=self.action_steps)
+        if self.residual_tyle:
+            _check_residual_hidden("mlp_dims", self.mlp_dims)
+        self.q()
+
+    @property
+    def input_dim(self) -> int:
+        return self.cond_dim + self.action_dim * self.action_steps
+
+    def q(self) -> MLPConfig:
+        """Each Q network: (cond_dim + Ta * Da) -> mlp_dims -> 1."""
+        return MLPConfig(
+            (self.input_dim, *self.mlp_dims, 1),
+            self.activation_type,
+            "Identity",
+            use_layernorm=self.use_layernorm,
+            residual_style=self.residual_tyle,
+        )
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        return ("Q1", "Q2") if self.double_q else ("Q1",)
+
+
 def _check_dims(**dims: int | Sequence[int] | None) -> None:
     """Each given dim (or list of dims) must be a positive int; lists must not be empty."""
     for name, value in dims.items():
@@ -202,6 +246,13 @@ def diffusion_mlp_spec(cfg: DiffusionMLPConfig, prefix: str = "") -> OrderedDict
 
 def critic_obs_spec(cfg: CriticObsConfig, prefix: str = "") -> OrderedDict:
     return mlp_spec(cfg.q1(), f"{prefix}Q1.")
+
+
+def critic_obs_act_spec(cfg: CriticObsActConfig, prefix: str = "") -> OrderedDict:
+    spec: OrderedDict = OrderedDict()
+    for head in cfg.heads:
+        spec.update(mlp_spec(cfg.q(), f"{prefix}{head}."))
+    return spec
 
 
 def torch_default_init(spec: OrderedDict, seed: int, overrides: dict[str, float] | None = None) -> OrderedDict:

@@ -43,13 +43,21 @@ __all__ = [
 
 AnyConfig = PretrainConfig | FinetuneConfig | RWRConfig | AWRConfig | EvalConfig
 
+# Fine-tuning algorithms besides PPO (DPPO, Gaussian PPO): name -> (upstream agent, upstream model,
+# config class, model config class). One line per algorithm.
+_BASELINES: dict[str, tuple[str, str, type, type]] = {
+    "rwr": ("agent.finetune.train_rwr_diffusion_agent.TrainRWRDiffusionAgent",
+            "model.diffusion.diffusion_rwr.RWRDiffusion", RWRConfig, RWRModelConfig),
+    "awr": ("agent.finetune.train_awr_diffusion_agent.TrainAWRDiffusionAgent",
+            "model.diffusion.diffusion_awr.AWRDiffusion", AWRConfig, AWRModelConfig),
+}
+
 # Upstream agents (top-level _target_) this project runs, by kind.
 _UPSTREAM_AGENTS = {
     "agent.pretrain.train_diffusion_agent.TrainDiffusionAgent": "pretrain",
     "agent.finetune.train_ppo_diffusion_agent.TrainPPODiffusionAgent": "finetune",
     "agent.finetune.train_ppo_gaussian_agent.TrainPPOGaussianAgent": "finetune",
-    "agent.finetune.train_rwr_diffusion_agent.TrainRWRDiffusionAgent": "finetune",
-    "agent.finetune.train_awr_diffusion_agent.TrainAWRDiffusionAgent": "finetune",
+    **{agent: "finetune" for agent, *_ in _BASELINES.values()},
     "agent.eval.eval_diffusion_agent.EvalDiffusionAgent": "eval",
     "agent.eval.eval_gaussian_agent.EvalGaussianAgent": "eval",
 }
@@ -77,15 +85,13 @@ def config_kind(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
                       "(fine-tuning) or a top-level n_steps (evaluation)")
 
 
-# Fine-tuning algorithms other than PPO, by upstream's agent (top level) and model (`model._target_`).
-_FINETUNE_AGENTS = {"agent.finetune.train_rwr_diffusion_agent.TrainRWRDiffusionAgent": "rwr",
-                    "agent.finetune.train_awr_diffusion_agent.TrainAWRDiffusionAgent": "awr"}
-_FINETUNE_MODELS = {"model.diffusion.diffusion_rwr.RWRDiffusion": "rwr",
-                    "model.diffusion.diffusion_awr.AWRDiffusion": "awr"}
+_FINETUNE_AGENTS = {agent: name for name, (agent, *_) in _BASELINES.items()}
+_FINETUNE_MODELS = {model: name for name, (_, model, *_) in _BASELINES.items()}
 
 
 def finetune_algorithm(raw: dict[str, Any]) -> str:
-    """'ppo' (DPPO or Gaussian PPO), 'rwr' or 'awr': the top-level `_target_` says, else `model._target_`."""
+    """'ppo' (DPPO or Gaussian PPO) or a baseline's name ('rwr', 'awr', ...): the top-level `_target_` says,
+    else `model._target_`."""
     model = raw.get("model")
     by_agent = _FINETUNE_AGENTS.get(raw.get("_target_"), "ppo" if raw.get("_target_") else None)
     by_model = _FINETUNE_MODELS.get(model.get("_target_")) if isinstance(model, dict) else None
@@ -117,10 +123,8 @@ def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
     if kind == "pretrain":
         cls: type = PretrainConfig
         model_cls: type = DiffusionConfig
-    elif kind == "finetune" and finetune_algorithm(raw) == "rwr":
-        cls, model_cls = RWRConfig, RWRModelConfig
-    elif kind == "finetune" and finetune_algorithm(raw) == "awr":
-        cls, model_cls = AWRConfig, AWRModelConfig
+    elif kind == "finetune" and finetune_algorithm(raw) in _BASELINES:
+        cls, model_cls = _BASELINES[finetune_algorithm(raw)][2:]
     elif kind == "finetune":
         cls = FinetuneConfig
         actor = model.get("actor")

@@ -1,0 +1,14 @@
+"""Target networks: a frozen copy of a network's parameters that trails it by Polyak averaging."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+@torch.no_grad()
+def polyak_update(target: Sequence[torch.Tensor], source: Sequence[torch.Tensor], tau: float) -> None:
+    """target <- target * (1 - tau) + source * tau, parameter by parameter (upstream's soft update)."""
+    for t, s in zip(target, source, strict=True):
+        t.copy_(t * (1.0 - tau) + s * tau)

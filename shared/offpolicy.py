@@ -1,0 +1,109 @@
+"""What the replay-buffer baselines (DIPO, DQL, IDQL, QSM) share, in numpy for both frameworks: the
+transition buffer, the number of minibatches per iteration, and every random number their updates
+draw (minibatch rows, training noise), keyed by (seed, iteration, stream, minibatch) so that a torch
+run and a TF run train on the same minibatches, and a resumed run on the same as an uninterrupted one.
+
+Upstream keeps five deques (obs, next_obs, actions, rewards times scale_reward_factor, terminated)
+filled in training iterations only, and draws minibatch rows uniformly with replacement. DIPO and DQL
+append transition by transition (capacity buffer_size transitions); IDQL and QSM append a whole policy
+step of every env at a time (capacity buffer_size policy steps, that is buffer_size x n_envs
+transitions). Either way the rows are in time order, env by env within a step; `TransitionBuffer`
+takes the capacity in transitions.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated")
+
+
+class TransitionBuffer:
+    """The last `capacity` transitions, oldest first: obs and next_obs (To, Do) float32, the executed
+    actions (Ta, Da) float32, rewards (already scaled) float64, terminated bool."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = int(capacity)
+        self.data: dict[str, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.data is None else len(self.data["rewards"])
+
+    def extend(self, obs: np.ndarray, next_obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+               terminated: np.ndarray) -> None:
+        """Append T policy steps of N envs: obs, next_obs (T, N, To, Do), actions (T, N, Ta, Da), rewards and
+        terminated (T, N); row order is step-major, env-minor (upstream's append order)."""
+        T, N = np.shape(rewards)
+        new = {"obs": np.asarray(obs, np.float32).reshape(T * N, *np.shape(obs)[2:]),
+               "next_obs": np.asarray(next_obs, np.float32).reshape(T * N, *np.shape(next_obs)[2:]),
+               "actions": np.asarray(actions, np.float32).reshape(T * N, *np.shape(actions)[2:]),
+               "rewards": np.asarray(rewards, np.float64).reshape(T * N),
+               "terminated": np.asarray(terminated).astype(bool).reshape(T * N)}
+        if self.data is not None:
+            new = {k: np.concatenate([self.data[k], v]) for k, v in new.items()}
+        self.data = {k: v[-self.capacity:] for k, v in new.items()}
+
+    def rows(self, index: np.ndarray) -> dict[str, np.ndarray]:
+        """The transitions at `index` (copies), keyed by field."""
+        if self.data is None:
+            raise ValueError("the replay buffer is empty")
+        return {k: v[index] for k, v in self.data.items()}
+
+    def set_actions(self, index: np.ndarray, actions: np.ndarray) -> None:
+        """Overwrite the stored actions at `index` (DIPO keeps its improved actions)."""
+        assert self.data is not None
+        self.data["actions"][index] = np.asarray(actions, np.float32).reshape(len(index),
+                                                                            *self.data["actions"].shape[1:])
+
+    def state(self) -> OrderedDict:
+        out = OrderedDict(capacity=np.array(self.capacity, np.int64))
+        if self.data is not None:
+            out.update((k, self.data[k]) for k in FIELDS)
+        return out
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        if "rewards" not in state:
+            self.data = None
+            return
+        self.data = {k: np.array(state[k])[-self.capacity:] for k in FIELDS}
+        self.data["terminated"] = self.data["terminated"].astype(bool)
+
+
+def transitions_of(rollout: dict[str, Any], act_steps: int, scale_reward_factor: float) -> dict[str, np.ndarray]:
+    """A training rollout's transitions as the buffer stores them: observations, where each step led
+    (rollout["next_obs_steps"]: an ended episode's final observation), the executed actions
+    (the first act_steps of each sampled chunk), rewards times scale_reward_factor, terminated flags."""
+    return {"obs": rollout["obs"], "next_obs": rollout["next_obs_steps"],
+            "actions": rollout["samples"]["actions"][:, :, :act_steps],
+            "rewards": rollout["rewards"] * scale_reward_factor, "terminated": rollout["terminated"]}
+
+
+def minibatches_per_iteration(n_steps: int, n_envs: int, batch_size: int, replay_ratio: float) -> int:
+    """Upstream's num_batch = int(n_steps * n_envs / batch_size * replay_ratio)."""
+    return int(n_steps * n_envs / batch_size * replay_ratio)
+
+
+def minibatch_rows(seed: int, itr: int, stream: int, k: int, n_rows: int, batch_size: int) -> np.ndarray:
+    """batch_size row indices in [0, n_rows), drawn with replacement (upstream's np.random.choice) for
+    minibatch k of iteration itr; `stream` tells apart the draws one minibatch makes (critic rows,
+    actor rows, ...)."""
+    return np.random.default_rng([seed, itr, stream, k, 8]).integers(0, n_rows, batch_size)
+
+
+def minibatch_noise(seed: int, itr: int, stream: int, k: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard normal float32 noise of `shape` for minibatch k's `stream` (what upstream draws with
+    torch.randn inside a loss or a sampler)."""
+    return np.random.default_rng([seed, itr, stream, k, 9]).standard_normal(shape).astype(np.float32)
+
+
+def minibatch_timesteps(seed: int, itr: int, stream: int, k: int, rows: int, denoising_steps: int) -> np.ndarray:
+    """Denoising step indices (rows,) int64 uniform in [0, denoising_steps) (upstream's torch.randint)."""
+    return np.random.default_rng([seed, itr, stream, k, 10]).integers(0, denoising_steps, rows).astype(np.int64)
+
+
+def minibatch_uniform(seed: int, itr: int, stream: int, k: int, shape: tuple[int, ...] = ()) -> np.ndarray:
+    """Uniform [0, 1) float64 draws (upstream's np.random.uniform / torch.multinomial inputs)."""
+    return np.random.default_rng([seed, itr, stream, k, 11]).random(shape)

@@ -1,0 +1,90 @@
+"""The replay baselines' shared numpy machinery: the transition buffer (FIFO order, capacity,
+checkpoint round trip, DIPO's action write-back), the transitions a rollout gives it (an ended
+episode's final observation as next_obs), upstream's minibatch count and the seeded draws."""
+
+import numpy as np
+import pytest
+
+from dppo.finetune import rollout
+from shared.envs import EnvSpec, make_vector_env
+from shared.offpolicy import (
+    TransitionBuffer,
+    minibatch_noise,
+    minibatch_rows,
+    minibatches_per_iteration,
+    transitions_of,
+)
+
+
+def _steps(T, N, start=0):
+    """T steps of N envs whose every field encodes (step, env) so row order can be read back."""
+    code = (np.arange(start, start + T)[:, None] * 10 + np.arange(N)[None, :]).astype(np.float32)
+    return dict(obs=np.broadcast_to(code[..., None, None], (T, N, 1, 2)).copy(),
+                next_obs=np.broadcast_to(code[..., None, None] + 0.5, (T, N, 1, 2)).copy(),
+                actions=np.broadcast_to(code[..., None, None], (T, N, 4, 3)).copy(),
+                rewards=code.astype(np.float64) / 100, terminated=(code % 3 == 0))
+
+
+def test_buffer_keeps_the_last_capacity_transitions_step_major_env_minor():
+    buf = TransitionBuffer(7)
+    buf.extend(**_steps(2, 3))
+    assert len(buf) == 6
+    buf.extend(**_steps(2, 3, start=2))
+    assert len(buf) == 7
+    codes = buf.data["obs"][:, 0, 0]
+    np.testing.assert_array_equal(codes, [12, 20, 21, 22, 30, 31, 32])  # oldest first, env by env in a step
+    np.testing.assert_array_equal(buf.data["next_obs"][:, 0, 0], codes + 0.5)
+    np.testing.assert_array_equal(buf.data["rewards"], codes.astype(np.float64) / 100)
+    np.testing.assert_array_equal(buf.data["terminated"], codes % 3 == 0)
+    assert buf.data["rewards"].dtype == np.float64 and buf.data["obs"].dtype == np.float32
+
+
+def test_buffer_state_round_trips_and_set_actions_writes_back():
+    buf = TransitionBuffer(10)
+    assert len(TransitionBuffer(3)) == 0
+    buf.extend(**_steps(3, 2))
+    buf.set_actions(np.array([0, 4]), np.full((2, 12), -1.0))
+    other = TransitionBuffer(10)
+    other.load_state({k: np.array(v) for k, v in buf.state().items()})
+    for k in buf.data:
+        np.testing.assert_array_equal(other.data[k], buf.data[k])
+    assert np.all(other.data["actions"][[0, 4]] == -1) and np.all(other.data["actions"][[1, 2, 3, 5]] >= 0)
+    empty = TransitionBuffer(4)
+    empty.load_state(TransitionBuffer(4).state())
+    assert len(empty) == 0
+    with pytest.raises(ValueError):
+        empty.rows(np.array([0]))
+
+
+def test_minibatch_count_and_draws_are_upstreams_and_seeded():
+    assert minibatches_per_iteration(500, 40, 1000, 64) == 1280  # upstream hopper DIPO
+    assert minibatches_per_iteration(5, 3, 4, 0.5) == 1  # int() truncation
+    a = minibatch_rows(0, 3, 1, 7, 50, 1000)
+    assert a.min() >= 0 and a.max() < 50 and len(np.unique(a)) == 50  # with replacement, covers the rows
+    np.testing.assert_array_equal(a, minibatch_rows(0, 3, 1, 7, 50, 1000))
+    assert not np.array_equal(a, minibatch_rows(0, 3, 2, 7, 50, 1000))  # streams differ
+    assert minibatch_noise(1, 2, 3, 4, (5, 6)).dtype == np.float32
+
+
+class _ZeroAgent:
+    def act(self, obs, noise, deterministic):
+        return {"actions": np.zeros((len(obs), 4, 3), np.float32)}
+
+
+def test_rollout_transitions_lead_to_the_final_observation_of_an_ended_episode():
+    venv = make_vector_env(EnvSpec("hopper-medium-v2", 2, 1, 4, max_episode_steps=12))
+    try:
+        obs = venv.reset(seed=[0, 1])[0]
+        ro = rollout(_ZeroAgent(), venv, obs, 5, 4, False, 0, 1, lambda n: (2, n, 4, 3))
+    finally:
+        venv.close()
+    tr = transitions_of(ro, 4, 0.01)
+    ended = ro["first"][1:] == 1  # (T, N): truncated at 12 env steps = 3 policy steps
+    assert ended[2].all() and ended.sum() == 2
+    # where an episode ended, next_obs is its last observation, not the reset one that obs continues from
+    assert not np.allclose(tr["next_obs"][2], ro["obs"][3])
+    np.testing.assert_array_equal(tr["next_obs"][:2], ro["obs"][1:3])
+    np.testing.assert_array_equal(tr["next_obs"][3], ro["obs"][4])
+    np.testing.assert_array_equal(tr["next_obs"][4], ro["next_obs"])
+    np.testing.assert_allclose(tr["rewards"], ro["rewards"] * 0.01)
+    assert tr["actions"].shape == (5, 2, 4, 3)

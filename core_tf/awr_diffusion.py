@@ -15,11 +15,10 @@ import tensorflow as tf
 from core_tf.canonical import export_state, load_state
 from core_tf.critic import CriticObs
 from core_tf.diffusion import DiffusionModel
-from core_tf.lr_schedule import CosineAnnealingWarmupRestarts
-from core_tf.optim import AdamW, clip_grad_norm
 from core_tf.precision import float_dtype
 from core_tf.rng import seed_dropout
 from core_tf.rwr_diffusion import weighted_denoising_loss
+from core_tf.scheduled_optimizer import ScheduledAdamW
 from shared.param_spec import CriticObsConfig
 from shared.settings import AWRSettings, DiffusionConfig
 
@@ -41,15 +40,11 @@ class AWRDiffusionAgent:
         self.critic = self.model.add_child("critic", CriticObs.from_config(critic))
         load_state(self.model, init_params)
         named = list(self.model.named_parameters())
-        self.actor_named = [(n, v) for n, v in named if n.startswith("network.")]
-        self.critic_named = [(n, v) for n, v in named if n.startswith("critic.")]
-        self.actor_vars = [v for _, v in self.actor_named]
-        self.critic_vars = [v for _, v in self.critic_named]
-        self.actor_opt = AdamW(self.actor_named, s.actor_weight_decay)
-        self.critic_opt = AdamW(self.critic_named, s.critic_weight_decay)
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)  # schedule steps so far
-        self.actor_sched = CosineAnnealingWarmupRestarts(s.actor_schedule, s.n_train_itr + 1)
-        self.critic_sched = CosineAnnealingWarmupRestarts(s.critic_schedule, s.n_train_itr + 1)
+        self.actor_opt = ScheduledAdamW([(n, v) for n, v in named if n.startswith("network.")], s.actor_weight_decay,
+                                        s.actor_schedule, s.n_train_itr, self.iterations)
+        self.critic_opt = ScheduledAdamW([(n, v) for n, v in named if n.startswith("critic.")],
+                                         s.critic_weight_decay, s.critic_schedule, s.n_train_itr, self.iterations)
         chunk = tf.TensorSpec([None, dc.horizon_steps, dc.action_dim], float_dtype())
         rows = tf.TensorSpec([None], float_dtype())
         state = tf.TensorSpec([None, dc.cond_steps, dc.obs_dim], float_dtype())
@@ -62,11 +57,11 @@ class AWRDiffusionAgent:
 
     @property
     def actor_lr(self) -> float:
-        return float(self.actor_sched(self.iterations))
+        return self.actor_opt.lr
 
     @property
     def critic_lr(self) -> float:
-        return float(self.critic_sched(self.iterations))
+        return self.critic_opt.lr
 
     def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
         """obs (B, To, Do), noise (S+1, B, Ta, Da) -> {'actions': (B, Ta, Da)}, as RWR samples. No dropout."""
@@ -88,16 +83,14 @@ class AWRDiffusionAgent:
     def _update_critic(self, batch: dict[str, tf.Tensor]) -> tf.Tensor:
         with tf.GradientTape() as tape:
             loss = self.critic_loss(batch)
-        grads = tape.gradient(loss, self.critic_vars)
-        self.critic_opt.apply(grads, self.critic_vars, self.critic_sched(self.iterations))
+        self.critic_opt.apply(tape.gradient(loss, self.critic_opt.variables))
         return loss
 
     def _update_actor(self, batch: dict[str, tf.Tensor], step: bool) -> tf.Tensor:
         with tf.GradientTape() as tape:
             loss = self.actor_loss(batch, training=True)
         if step:
-            grads, _ = clip_grad_norm(tape.gradient(loss, self.actor_vars), self.settings.max_grad_norm)
-            self.actor_opt.apply(grads, self.actor_vars, self.actor_sched(self.iterations))
+            self.actor_opt.apply(tape.gradient(loss, self.actor_opt.variables), self.settings.max_grad_norm)
         return loss
 
     def update_critic(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
@@ -123,8 +116,6 @@ class AWRDiffusionAgent:
     def load_groups(self, groups: dict[str, OrderedDict], scheduler_steps: int) -> None:
         """Model, the optimizer states the checkpoint has (else fresh AdamW) and the schedules' position."""
         load_state(self.model, groups["model"], "model")
-        if "actor_optimizer" in groups:
-            self.actor_opt.load_state(groups["actor_optimizer"])
-        if "critic_optimizer" in groups:
-            self.critic_opt.load_state(groups["critic_optimizer"])
+        self.actor_opt.load_state(groups.get("actor_optimizer"))
+        self.critic_opt.load_state(groups.get("critic_optimizer"))
         self.iterations.assign(scheduler_steps)

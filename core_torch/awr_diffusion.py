@@ -9,7 +9,6 @@ network.* (the policy, as a pre-trained DiffusionModel) and critic.*.
 
 from __future__ import annotations
 
-import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -18,10 +17,9 @@ import torch
 from core_torch.canonical import export_state, load_state
 from core_torch.critic import CriticObs
 from core_torch.diffusion import DiffusionModel
-from core_torch.lr_scheduler import CosineAnnealingWarmupRestarts
-from core_torch.optim import adamw_state, clip_grad_norm, load_adamw_state, make_adamw
 from core_torch.rng import seed_dropout
 from core_torch.rwr_diffusion import weighted_denoising_loss
+from core_torch.scheduled_optimizer import ScheduledAdamW
 from shared.param_spec import CriticObsConfig
 from shared.settings import AWRSettings, DiffusionConfig
 
@@ -45,20 +43,18 @@ class AWRDiffusionAgent:
         load_state(self.model, init_params)
         self.critic = self.model.critic
         named = list(self.model.named_parameters())
-        self.actor_named = [(n, p) for n, p in named if n.startswith("network.")]
-        self.critic_named = [(n, p) for n, p in named if n.startswith("critic.")]
-        self.actor_opt = make_adamw([p for _, p in self.actor_named], s.actor_lr, s.actor_weight_decay)
-        self.critic_opt = make_adamw([p for _, p in self.critic_named], s.critic_lr, s.critic_weight_decay)
-        self.actor_sched = CosineAnnealingWarmupRestarts(self.actor_opt, s.actor_schedule)
-        self.critic_sched = CosineAnnealingWarmupRestarts(self.critic_opt, s.critic_schedule)
+        self.actor_opt = ScheduledAdamW([(n, p) for n, p in named if n.startswith("network.")], s.actor_lr,
+                                        s.actor_weight_decay, s.actor_schedule)
+        self.critic_opt = ScheduledAdamW([(n, p) for n, p in named if n.startswith("critic.")], s.critic_lr,
+                                         s.critic_weight_decay, s.critic_schedule)
 
     @property
     def actor_lr(self) -> float:
-        return float(self.actor_opt.param_groups[0]["lr"])
+        return self.actor_opt.lr
 
     @property
     def critic_lr(self) -> float:
-        return float(self.critic_opt.param_groups[0]["lr"])
+        return self.critic_opt.lr
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
@@ -84,9 +80,7 @@ class AWRDiffusionAgent:
         """One AdamW step of the critic on {'obs', 'targets'} (no gradient clipping, as upstream)."""
         self.model.train()
         loss = self.critic_loss({k: torch.from_numpy(v) for k, v in batch.items()})
-        self.critic_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.critic_opt.step()
+        self.critic_opt.step(loss)
         return {"critic_loss": float(loss.detach())}
 
     def update_actor(self, batch: dict[str, np.ndarray], step: bool) -> dict[str, float]:
@@ -95,10 +89,7 @@ class AWRDiffusionAgent:
         self.model.train()
         loss = self.actor_loss({k: torch.from_numpy(v) for k, v in batch.items()})
         if step:
-            self.actor_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            clip_grad_norm([p for _, p in self.actor_named], self.settings.max_grad_norm)
-            self.actor_opt.step()
+            self.actor_opt.step(loss, self.settings.max_grad_norm)
         return {"actor_loss": float(loss.detach())}
 
     def seed_rng(self, seed: int) -> None:
@@ -107,23 +98,15 @@ class AWRDiffusionAgent:
 
     def end_iteration(self) -> None:
         """Both schedules step once per iteration, evaluation and warm-up ones included (as upstream)."""
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
-            self.actor_sched.step()
-            self.critic_sched.step()
+        self.actor_opt.end_iteration()
+        self.critic_opt.end_iteration()
 
     def state_groups(self) -> dict[str, OrderedDict]:
-        return {"model": export_state(self.model), "actor_optimizer": adamw_state(self.actor_opt, self.actor_named),
-                "critic_optimizer": adamw_state(self.critic_opt, self.critic_named)}
+        return {"model": export_state(self.model), "actor_optimizer": self.actor_opt.state(),
+                "critic_optimizer": self.critic_opt.state()}
 
     def load_groups(self, groups: dict[str, OrderedDict], scheduler_steps: int) -> None:
         """Model, the optimizer states the checkpoint has (else fresh AdamW) and the schedules' position."""
         load_state(self.model, groups["model"], "model")
-        for key, opt, named in (("actor_optimizer", self.actor_opt, self.actor_named),
-                                ("critic_optimizer", self.critic_opt, self.critic_named)):
-            if key in groups:
-                load_adamw_state(opt, named, groups[key])
-        for sched in (self.actor_sched, self.critic_sched):
-            sched.last_epoch = scheduler_steps
-            for group in sched.optimizer.param_groups:
-                group["lr"] = sched.schedule(scheduler_steps)
+        self.actor_opt.load_state(groups.get("actor_optimizer"), scheduler_steps)
+        self.critic_opt.load_state(groups.get("critic_optimizer"), scheduler_steps)

@@ -16,6 +16,7 @@ from shared.config_reader import read
 from shared.errors import ConfigError
 from shared.settings.awr import AWRConfig, AWRModelConfig, AWRSettings, AWRTrainConfig
 from shared.settings.evaluation import EvalConfig
+from shared.settings.exact import ExactDiffusionPPOModelConfig, ExactLikelihoodSettings
 from shared.settings.finetune import (
     DPPOSettings,
     FinetuneConfig,
@@ -36,7 +37,8 @@ from shared.settings.rwr import RWRConfig, RWRModelConfig, RWRSettings, RWRTrain
 __all__ = [
     "AWRConfig", "AWRModelConfig", "AWRSettings", "AWRTrainConfig",
     "DPPOSettings", "DiffusionConfig", "DiffusionPPOModelConfig", "EnvConfig",
-    "EvalConfig", "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig",
+    "EvalConfig", "ExactDiffusionPPOModelConfig", "ExactLikelihoodSettings",
+    "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig",
     "PPOSettings", "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "RWRConfig", "RWRModelConfig", "RWRSettings",
     "RWRTrainConfig", "config_kind", "finetune_algorithm", "load_settings", "read_config",
 ]
@@ -50,6 +52,7 @@ _UPSTREAM_AGENTS = {
     "agent.finetune.train_ppo_gaussian_agent.TrainPPOGaussianAgent": "finetune",
     "agent.finetune.train_rwr_diffusion_agent.TrainRWRDiffusionAgent": "finetune",
     "agent.finetune.train_awr_diffusion_agent.TrainAWRDiffusionAgent": "finetune",
+    "agent.finetune.train_ppo_exact_diffusion_agent.TrainPPOExactDiffusionAgent": "finetune",
     "agent.eval.eval_diffusion_agent.EvalDiffusionAgent": "eval",
     "agent.eval.eval_gaussian_agent.EvalGaussianAgent": "eval",
 }
@@ -79,13 +82,16 @@ def config_kind(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
 
 # Fine-tuning algorithms other than PPO, by upstream's agent (top level) and model (`model._target_`).
 _FINETUNE_AGENTS = {"agent.finetune.train_rwr_diffusion_agent.TrainRWRDiffusionAgent": "rwr",
-                    "agent.finetune.train_awr_diffusion_agent.TrainAWRDiffusionAgent": "awr"}
+                    "agent.finetune.train_awr_diffusion_agent.TrainAWRDiffusionAgent": "awr",
+                    "agent.finetune.train_ppo_exact_diffusion_agent.TrainPPOExactDiffusionAgent": "ppo_exact"}
 _FINETUNE_MODELS = {"model.diffusion.diffusion_rwr.RWRDiffusion": "rwr",
-                    "model.diffusion.diffusion_awr.AWRDiffusion": "awr"}
+                    "model.diffusion.diffusion_awr.AWRDiffusion": "awr",
+                    "model.diffusion.diffusion_ppo_exact.PPOExactDiffusion": "ppo_exact"}
 
 
 def finetune_algorithm(raw: dict[str, Any]) -> str:
-    """'ppo' (DPPO or Gaussian PPO), 'rwr' or 'awr': the top-level `_target_` says, else `model._target_`."""
+    """'ppo' (DPPO or Gaussian PPO), 'ppo_exact' (DPPO with the exact likelihood), 'rwr' or 'awr': the top-level
+    `_target_` says, else `model._target_`."""
     model = raw.get("model")
     by_agent = _FINETUNE_AGENTS.get(raw.get("_target_"), "ppo" if raw.get("_target_") else None)
     by_model = _FINETUNE_MODELS.get(model.get("_target_")) if isinstance(model, dict) else None
@@ -128,6 +134,8 @@ def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
             raise ConfigError("missing required config section 'model.actor'")
         diffusion = _is_diffusion_network(actor, model.get("_target_"), model)
         model_cls = DiffusionPPOModelConfig if diffusion else GaussianPPOModelConfig
+        if finetune_algorithm(raw) == "ppo_exact":
+            model_cls = ExactDiffusionPPOModelConfig
     else:
         cls = EvalConfig
         net = model.get("network")

@@ -103,7 +103,7 @@ class ExactDiffusionPPOModelConfig(DiffusionPPOModelConfig):
         try:
             self.likelihood().plan()
         except ValueError as exc:
-            raise SettingError("sde_step_size", f"={self.sde_step_size} does not fit the schedule: {exc}") from None
+            raise SettingError("sde_step_size", f"({self.sde_step_size}) does not fit the schedule: {exc}") from None
 
     def likelihood(self) -> ExactLikelihoodSettings:
         return ExactLikelihoodSettings(

@@ -52,7 +52,7 @@ def test_upstream_exact_config_runs_on_both_backends_with_the_same_numbers(tmp_p
     ("model.sde_method=dopri5", "config key 'model.sde_method' must be one of euler"),
     ("model.gamma_denoising=0.99", "model.gamma_denoising' is a DPPO key"),
     ("model.sde.N=10", "config key 'model.sde.N' must equal denoising_steps=20"),
-    ("model.sde_step_size=0.03", "config key 'model.sde_step_size'=0.03 does not fit the schedule"),
+    ("model.sde_step_size=0.03", "config key 'model.sde_step_size' (0.03) does not fit the schedule"),
     ("train.use_bc_loss=true", "train.use_bc_loss: upstream's exact-likelihood loss has no BC term"),
 ])
 def test_exact_config_refuses_what_it_cannot_run_in_one_line(override, message, capsys, monkeypatch, tmp_path):

@@ -19,6 +19,8 @@ from shared.settings import PPOSettings
 
 
 class PPOAgent(ABC):
+    compile_update = True  # the minibatch update as an XLA-compiled tf.function; False: eager
+
     def __init__(self, model: Module, actor_prefix: str, settings: PPOSettings, trainable: set[str]) -> None:
         """model holds the trainable actor (names starting with actor_prefix) and `critic`; trainable lists
         the canonical names that get gradients (Keras variables have no requires_grad)."""
@@ -57,7 +59,7 @@ class PPOAgent(ABC):
 
     @abstractmethod
     def loss_terms(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """pg_loss, entropy_loss, v_loss (differentiable), approx_kl, clipfrac; optionally bc_loss and bc_coef."""
+        """pg_loss, v_loss (differentiable), approx_kl, clipfrac; optionally entropy_loss, bc_loss and bc_coef."""
 
     def _update(self, batch: dict[str, tf.Tensor], update_actor: bool, step_eta: bool) -> dict[str, tf.Tensor]:
         s = self.settings
@@ -66,7 +68,9 @@ class PPOAgent(ABC):
         eta_vars = [v for _, v in self.eta_named]
         with tf.GradientTape() as tape:
             terms = self.loss_terms(batch)
-            loss = terms["pg_loss"] + s.ent_coef * terms["entropy_loss"] + s.vf_coef * terms["v_loss"]
+            loss = terms["pg_loss"] + s.vf_coef * terms["v_loss"]
+            if "entropy_loss" in terms:
+                loss = loss + s.ent_coef * terms["entropy_loss"]
             if "bc_loss" in terms:
                 loss = loss + terms["bc_coef"] * terms["bc_loss"]
         every = actor_vars + critic_vars + eta_vars
@@ -94,8 +98,11 @@ class PPOAgent(ABC):
         minibatch: the batch's index within its epoch (for eta_update_interval)."""
         key = (update_actor, self.step_eta(update_actor, minibatch))
         if key not in self._compiled:
-            self._compiled[key] = tf.function(lambda b, k=key: self._update(b, *k), reduce_retracing=True,
-                                              jit_compile=True)
+            def step(b: dict[str, tf.Tensor], k: tuple[bool, bool] = key) -> dict[str, tf.Tensor]:
+                return self._update(b, *k)
+
+            self._compiled[key] = (tf.function(step, reduce_retracing=True, jit_compile=True) if self.compile_update
+                                   else step)
         out = self._compiled[key]({k: tf.constant(v) for k, v in batch.items()})
         return {k: float(v) for k, v in out.items()}
 

@@ -54,8 +54,11 @@ class _OneDNNLinearFunction(torch.autograd.Function):
     def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # g (N, out)
         x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        gx = _onednn_matmul(g, weight.t(), None) if need_x else None  # (N, in)
-        gw = _onednn_matmul(g.t(), x.t(), None) if need_w else None  # (out, in)
+        # create_graph (grad mode on here: the gradient is differentiated again, as the exact likelihood's
+        # divergence term is): oneDNN's linear has no autograd kernel, so take torch's differentiable matmul
+        mm = (lambda a, b, _: F.linear(a, b)) if torch.is_grad_enabled() else _onednn_matmul
+        gx = mm(g, weight.t(), None) if need_x else None  # (N, in)
+        gw = mm(g.t(), x.t(), None) if need_w else None  # (out, in)
         gb = g.sum(0) if ctx.has_bias and need_b else None
         return gx, gw, gb
 

@@ -52,7 +52,7 @@ class PPOAgent(ABC):
 
     @abstractmethod
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """pg_loss, entropy_loss, v_loss (differentiable), approx_kl, clipfrac; optionally bc_loss and bc_coef."""
+        """pg_loss, v_loss (differentiable), approx_kl, clipfrac; optionally entropy_loss, bc_loss and bc_coef."""
 
     def step_eta(self, update_actor: bool, minibatch: int | None) -> bool:
         """Upstream steps eta after critic warm-up on minibatches with `batch % eta_update_interval == 0`,
@@ -68,7 +68,9 @@ class PPOAgent(ABC):
         s = self.settings
         step_eta = self.step_eta(update_actor, minibatch)
         terms = self.loss_terms({k: torch.from_numpy(v) for k, v in batch.items()})
-        loss = terms["pg_loss"] + s.ent_coef * terms["entropy_loss"] + s.vf_coef * terms["v_loss"]
+        loss = terms["pg_loss"] + s.vf_coef * terms["v_loss"]
+        if "entropy_loss" in terms:
+            loss = loss + s.ent_coef * terms["entropy_loss"]
         if "bc_loss" in terms:
             loss = loss + terms["bc_coef"] * terms["bc_loss"]
         self.actor_opt.zero_grad(set_to_none=True)

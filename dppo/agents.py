@@ -1,5 +1,5 @@
-"""Build the agent a fine-tuning (or evaluation) config describes, for either backend: DPPO, Gaussian
-PPO, RWR or AWR."""
+"""Build the agent a fine-tuning (or evaluation) config describes, for either backend: DPPO (with
+per-step or exact likelihoods), Gaussian PPO, RWR or AWR."""
 
 from __future__ import annotations
 
@@ -150,6 +150,9 @@ def make_agent(cfg: FinetuneConfig | RWRConfig | AWRConfig, backend: str, init: 
         return _backend_class(backend, "awr_diffusion", "AWRDiffusionAgent")(cfg.diffusion, cfg.critic, cfg.awr,
                                                                              init)
     init = initial_params(cfg) if init is None else init
+    if cfg.is_exact:
+        agent_cls = _backend_class(backend, "ppo_exact_diffusion", "PPOExactDiffusionAgent")
+        return agent_cls(cfg.diffusion, cfg.critic, cfg.ppo, cfg.dppo, cfg.model.likelihood(), init)
     if cfg.is_diffusion:
         agent_cls = _backend_class(backend, "ppo_diffusion", "PPODiffusionAgent")
         return agent_cls(cfg.diffusion, cfg.critic, cfg.ppo, cfg.dppo, init)

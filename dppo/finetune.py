@@ -266,6 +266,7 @@ class PPOTrainer:
         from dppo.agents import bc_noise_shape, make_agent
 
         self.cfg, self.settings = cfg, cfg.ppo
+        self.algorithm = "ppo_exact" if cfg.is_exact else "ppo"  # checkpoints record it
         self.agent = make_agent(cfg, backend)
         self.scaler = make_reward_scaler(self.settings)
         self.bc_shape = bc_noise_shape(cfg)

@@ -5,7 +5,7 @@ hints say what each value must be, its defaults are upstream DPPO's. `read(cls, 
 checks every key once and builds the dataclass; nested sections are dataclasses themselves.
 Every problem is one ConfigError naming the dotted key. Keys that only upstream's Hydra
 plumbing uses (`_target_`, `device`, ...) are accepted and ignored; any other unknown key is
-an error.
+an error, and so is a key a subclass names in its REFUSED_KEYS (an inherited field it has no use for).
 
 Value checks beyond the type (> 0, in [0, 1], one of a set) are given per field with
 `setting(default, check=...)`; checks that involve several keys live in the dataclass's
@@ -168,7 +168,10 @@ def read(cls: type[T], raw: Any, where: str = "", given: dict[str, Any] | None =
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     ignored = PLUMBING_KEYS | frozenset(getattr(cls, "IGNORED_KEYS", ()))
+    refused = getattr(cls, "REFUSED_KEYS", {})  # inherited fields a subclass does not take: {key: problem}
     for key in raw:
+        if key in refused:
+            raise ConfigError(f"config key '{dotted(where, key)}' {refused[key]}")
         if key not in fields and key not in ignored:
             raise ConfigError(f"unknown config key '{dotted(where, key)}'")
     kwargs = dict(given or {})

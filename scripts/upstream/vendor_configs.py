@@ -19,15 +19,20 @@ PINNED_COMMIT = "7b10df690d54f3d29524f20daa8cf78288a21a9b"
 ENVS = {"hopper": ("hopper-medium-v2", "hopper-v2"), "walker2d": ("walker2d-medium-v2", "walker2d-v2"),
         "halfcheetah": ("halfcheetah-medium-v2", "halfcheetah-v2")}
 
+EXACT_TASKS = ("hopper-v2", "halfcheetah-v2")  # upstream ships ft_ppo_exact_diffusion_mlp.yaml for these two only
+
 
 def config_paths(root: Path) -> list[Path]:
-    """The 12 DPPO / Gaussian PPO gym configs, the 3 RWR and 3 AWR ones and every gym eval config."""
+    """The 12 DPPO / Gaussian PPO gym configs, the 3 RWR, 3 AWR and 2 exact-likelihood DPPO ones and every gym
+    eval config."""
     paths = []
     for data_env, task in ENVS.values():
         paths.append(Path("cfg/gym/pretrain") / data_env / "pre_diffusion_mlp.yaml")
         for name in ("ft_ppo_diffusion_mlp", "ppo_diffusion_mlp", "ppo_gaussian_mlp", "ft_rwr_diffusion_mlp",
                      "ft_awr_diffusion_mlp"):
             paths.append(Path("cfg/gym/finetune") / task / f"{name}.yaml")
+        if task in EXACT_TASKS:
+            paths.append(Path("cfg/gym/finetune") / task / "ft_ppo_exact_diffusion_mlp.yaml")
     paths += sorted(p.relative_to(root) for p in (root / "cfg/gym/eval").rglob("*.yaml"))
     return paths
 

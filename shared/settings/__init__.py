@@ -16,6 +16,7 @@ from shared.config_reader import read
 from shared.errors import ConfigError
 from shared.settings.awr import AWRConfig, AWRModelConfig, AWRSettings, AWRTrainConfig
 from shared.settings.evaluation import EvalConfig
+from shared.settings.exact import ExactDiffusionPPOModelConfig, ExactLikelihoodSettings
 from shared.settings.finetune import (
     DPPOSettings,
     FinetuneConfig,
@@ -36,7 +37,8 @@ from shared.settings.rwr import RWRConfig, RWRModelConfig, RWRSettings, RWRTrain
 __all__ = [
     "AWRConfig", "AWRModelConfig", "AWRSettings", "AWRTrainConfig",
     "DPPOSettings", "DiffusionConfig", "DiffusionPPOModelConfig", "EnvConfig",
-    "EvalConfig", "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig",
+    "EvalConfig", "ExactDiffusionPPOModelConfig", "ExactLikelihoodSettings",
+    "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig",
     "PPOSettings", "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "RWRConfig", "RWRModelConfig", "RWRSettings",
     "RWRTrainConfig", "config_kind", "finetune_algorithm", "load_settings", "read_config",
 ]
@@ -52,12 +54,17 @@ _BASELINES: dict[str, tuple[str, str, type, type]] = {
             "model.diffusion.diffusion_awr.AWRDiffusion", AWRConfig, AWRModelConfig),
 }
 
+# DPPO with the exact (probability-flow ODE) likelihood: a PPO config (FinetuneConfig) with its own model section.
+_EXACT_PPO = ("agent.finetune.train_ppo_exact_diffusion_agent.TrainPPOExactDiffusionAgent",
+              "model.diffusion.diffusion_ppo_exact.PPOExactDiffusion")
+
 # Upstream agents (top-level _target_) this project runs, by kind.
 _UPSTREAM_AGENTS = {
     "agent.pretrain.train_diffusion_agent.TrainDiffusionAgent": "pretrain",
     "agent.finetune.train_ppo_diffusion_agent.TrainPPODiffusionAgent": "finetune",
     "agent.finetune.train_ppo_gaussian_agent.TrainPPOGaussianAgent": "finetune",
     **{agent: "finetune" for agent, *_ in _BASELINES.values()},
+    _EXACT_PPO[0]: "finetune",
     "agent.eval.eval_diffusion_agent.EvalDiffusionAgent": "eval",
     "agent.eval.eval_gaussian_agent.EvalGaussianAgent": "eval",
 }
@@ -85,13 +92,13 @@ def config_kind(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
                       "(fine-tuning) or a top-level n_steps (evaluation)")
 
 
-_FINETUNE_AGENTS = {agent: name for name, (agent, *_) in _BASELINES.items()}
-_FINETUNE_MODELS = {model: name for name, (_, model, *_) in _BASELINES.items()}
+_FINETUNE_AGENTS = {agent: name for name, (agent, *_) in _BASELINES.items()} | {_EXACT_PPO[0]: "ppo_exact"}
+_FINETUNE_MODELS = {model: name for name, (_, model, *_) in _BASELINES.items()} | {_EXACT_PPO[1]: "ppo_exact"}
 
 
 def finetune_algorithm(raw: dict[str, Any]) -> str:
-    """'ppo' (DPPO or Gaussian PPO) or a baseline's name ('rwr', 'awr', ...): the top-level `_target_` says,
-    else `model._target_`."""
+    """'ppo' (DPPO or Gaussian PPO), 'ppo_exact' (DPPO with the exact likelihood) or a baseline's name ('rwr',
+    'awr', ...): the top-level `_target_` says, else `model._target_`."""
     model = raw.get("model")
     by_agent = _FINETUNE_AGENTS.get(raw.get("_target_"), "ppo" if raw.get("_target_") else None)
     by_model = _FINETUNE_MODELS.get(model.get("_target_")) if isinstance(model, dict) else None
@@ -132,6 +139,8 @@ def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
             raise ConfigError("missing required config section 'model.actor'")
         diffusion = _is_diffusion_network(actor, model.get("_target_"), model)
         model_cls = DiffusionPPOModelConfig if diffusion else GaussianPPOModelConfig
+        if finetune_algorithm(raw) == "ppo_exact":
+            model_cls = ExactDiffusionPPOModelConfig
     else:
         cls = EvalConfig
         net = model.get("network")

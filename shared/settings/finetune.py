@@ -12,6 +12,7 @@ from shared.errors import ConfigError
 from shared.eta import EtaConfig
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.param_spec import CriticObsConfig, GaussianMLPConfig
+from shared.settings.exact import ExactDiffusionPPOModelConfig
 from shared.settings.model import (
     DiffusionConfig,
     DiffusionPPOModelConfig,
@@ -159,6 +160,8 @@ class FinetuneConfig(PolicyRunConfig):
         if (self.model.horizon_steps or self.horizon_steps) != self.horizon_steps:
             raise ConfigError(f"model.horizon_steps={self.model.horizon_steps} disagrees with "
                               f"horizon_steps={self.horizon_steps}")
+        if self.is_exact:
+            self.model.check_train(self.train)
         if self.is_diffusion:
             for key in ("obs_dim", "action_dim", "cond_steps", "denoising_steps", "ft_denoising_steps", "use_ddim",
                         "ddim_steps"):
@@ -170,6 +173,11 @@ class FinetuneConfig(PolicyRunConfig):
     @property
     def is_diffusion(self) -> bool:
         return isinstance(self.model, DiffusionPPOModelConfig)
+
+    @property
+    def is_exact(self) -> bool:
+        """DPPO scored by the exact likelihood of the final chunk (upstream PPOExactDiffusion)."""
+        return isinstance(self.model, ExactDiffusionPPOModelConfig)
 
     @property
     def diffusion(self) -> DiffusionConfig:

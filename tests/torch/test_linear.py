@@ -60,3 +60,22 @@ def test_onednn_switch_reads_the_environment(monkeypatch):
         assert not onednn_enabled()
     finally:
         onednn_enabled.cache_clear()
+
+
+@pytest.mark.skipif(not onednn_enabled(), reason="this torch build has no oneDNN linear")
+def test_onednn_linear_gradient_is_differentiable_again():
+    """create_graph (the exact likelihood's Hutchinson divergence differentiates an input gradient): the second
+    derivative through a Mish between two oneDNN layers equals F.linear's."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(64, 96, generator=gen, requires_grad=True)
+    first, second = Linear(96, 128), Linear(128, 8)
+    probe = torch.randn(64, 8, generator=gen)
+
+    def second_derivative(fast: bool) -> list[torch.Tensor]:
+        lin = (lambda m, h: m(h)) if fast else (lambda m, h: F.linear(h, m.weight, m.bias))
+        out = lin(second, F.mish(lin(first, x)))
+        (gx,) = torch.autograd.grad((out * probe).sum(), x, create_graph=True)
+        return list(torch.autograd.grad((gx * gx).sum(), [x, first.weight]))
+
+    for a, b in zip(second_derivative(True), second_derivative(False)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5 * float(b.abs().max()))

@@ -111,6 +111,19 @@ def _cmd_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from dppo.compare import run_compare
+    from dppo.compare_report import results_markdown
+
+    check_output_dir(args.out, "--out")
+    backends = ["torch", "tf"] if args.backend == "both" else [args.backend]
+    report, code = run_compare(args.config, backends, args.seeds, args.overrides, args.out, args.eval_episodes,
+                               quiet=args.quiet)
+    print(results_markdown(report["env_name"], report["rows"], report["eval_episodes"]))
+    print(f"wrote {args.out}/compare.png, results.md and results.json")
+    return code
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from dppo.export import export_saved_model
 
@@ -180,6 +193,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where runs, the SavedModel, results.json and the plot go (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=_cmd_main)
+
+    p = sub.add_parser("compare", help="fine-tune with several configs on one task; one reward plot and table")
+    p.add_argument("--config", action="append", required=True,
+                   help="a fine-tuning YAML (DPPO, Gaussian PPO, RWR, AWR, ...); repeat it, one per algorithm, all "
+                        "for the same task")
+    p.add_argument("--backend", required=True, choices=("torch", "tf", "both"),
+                   help="framework to run every config on, or both (same colour, torch solid, tf dashed)")
+    p.add_argument("--out", required=True,
+                   help="output directory: runs in OUT/<config>/<backend>/seed<k>/ (finished ones are reused, "
+                        "unfinished ones resume), compare.png, results.md, results.json")
+    p.add_argument("--seeds", type=seed, nargs="+", default=[0],
+                   help="seeds to run each config with (default 0); give overrides before --seeds")
+    p.add_argument("--eval-episodes", type=non_negative_int, default=10,
+                   help="whole episodes the final policy of each run is evaluated on, deterministically, from env "
+                        "seeds 10000+i; 0: use the last evaluation iteration's episodes (default 10)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("overrides", nargs="*",
+                   help="key=value overrides for every config (the budget: env.n_envs, train.n_steps, "
+                        "train.n_train_itr, train.val_freq, ...), or NAME:key=value for the config NAME.yaml only")
+    p.set_defaults(run=_cmd_compare)
 
     p = sub.add_parser("export", help="export a diffusion policy checkpoint as a TF Serving SavedModel")
     p.add_argument("--checkpoint", required=True, help="pretrain, DPPO or RWR checkpoint (.npz, .pt or TF directory)")

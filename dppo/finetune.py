@@ -372,6 +372,8 @@ def run_iterations(cfg: FinetuneConfig | RWRConfig | AWRConfig, backend: str, tr
             record = {"itr": itr, "env_steps": env_steps, "eval": eval_mode, "env_reset": bool(reset),
                       "avg_episode_reward": float(np.mean(returns)) if returns else None,
                       "num_episodes": len(returns), **lrs}
+            if eval_mode:  # each episode's return, for a spread over episodes (dppo compare)
+                record["episode_returns"] = returns
             if not eval_mode:
                 set_update_threads(backend)
                 record.update(trainer.train(ro, itr, seed))

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The README's recorded comparison (`dppo compare`): fine-tuning algorithms on Hopper-v5
+# (hopper-medium-v2's normalization), both backends, each diffusion policy starting from the shipped
+# pre-trained checkpoint, one common budget, final policies evaluated over 10 episodes.
+# Outputs: runs/compare/compare.png, results.md, results.json; runs in runs/compare/<config>/<backend>/seed<k>/
+# (rerunning reuses finished runs and resumes unfinished ones).
+#
+# Budget (environment variables): ITR iterations (iteration 0 and every VAL-th evaluate, the others
+# train), ENVS envs, STEPS policy steps of 4-action chunks per iteration; the Gaussian policy acts one
+# action per step, so it gets 4 x STEPS steps: every algorithm sees the same environment steps per
+# training iteration. Arguments go to `dppo compare` after the script's: key=value overrides (later
+# ones win, e.g. a tiny trial: train.n_train_itr=2 env.n_envs=2 train.n_steps=5), then options
+# such as --seeds 0 1 2 or --eval-episodes N.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+ITR=${ITR:-11}
+VAL=${VAL:-2}
+ENVS=${ENVS:-40}
+STEPS=${STEPS:-250}
+SHIPPED=data/checkpoints/hopper_pretrain_diffusion_mlp_e40.npz
+UPSTREAM=tests/fixtures/upstream_cfg/cfg/gym/finetune/hopper-v2
+
+CONFIGS=(
+    --config configs/hopper/finetune_ppo_diffusion_mlp.yaml   # DPPO
+    --config configs/hopper/ppo_gaussian_mlp.yaml             # Gaussian PPO, from scratch (upstream's baseline)
+    --config "$UPSTREAM/ft_rwr_diffusion_mlp.yaml"            # RWR, upstream's config
+    --config "$UPSTREAM/ft_awr_diffusion_mlp.yaml"            # AWR, upstream's config
+    # --- DIPO, DQL, IDQL, QSM: add each when its config lands (same driver, same metrics) ---
+    # --config configs/hopper/ft_dipo_diffusion_mlp.yaml
+    # --config configs/hopper/ft_dql_diffusion_mlp.yaml
+    # --config configs/hopper/ft_idql_diffusion_mlp.yaml
+    # --config configs/hopper/ft_qsm_diffusion_mlp.yaml
+)
+
+BUDGET=(
+    "train.n_train_itr=$ITR" "train.val_freq=$VAL" "env.n_envs=$ENVS" "train.n_steps=$STEPS"
+    "train.save_model_freq=$VAL" normalization_path=data/hopper-medium-v2/normalization.npz wandb=null
+    "ppo_gaussian_mlp:train.n_steps=$((4 * STEPS))"
+    # the diffusion policies start from the shipped pre-trained checkpoint
+    "finetune_ppo_diffusion_mlp:base_policy_path=$SHIPPED"
+    "ft_rwr_diffusion_mlp:base_policy_path=$SHIPPED"
+    "ft_awr_diffusion_mlp:base_policy_path=$SHIPPED"
+    # AWR replays its buffer: upstream's replay_ratio 64 (640 actor minibatches of 1000 rows per iteration
+    # at the default budget) cut to 16, so that an AWR iteration costs about what a DPPO one does
+    ft_awr_diffusion_mlp:train.replay_ratio=16
+    # --- DIPO, DQL, IDQL, QSM: their base_policy_path and replay budget (NAME:train.<key>=...,
+    # replay_ratio / batch_size as their configs name them) go here, e.g.
+    # "ft_dipo_diffusion_mlp:base_policy_path=$SHIPPED"
+    # "ft_dql_diffusion_mlp:base_policy_path=$SHIPPED"
+    # "ft_idql_diffusion_mlp:base_policy_path=$SHIPPED"
+    # "ft_qsm_diffusion_mlp:base_policy_path=$SHIPPED"
+)
+
+exec .venv/bin/python -m dppo.cli compare "${CONFIGS[@]}" --backend both --out "${OUT:-runs/compare}" \
+    --eval-episodes 10 "${BUDGET[@]}" "$@"

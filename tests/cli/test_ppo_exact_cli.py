@@ -16,7 +16,8 @@ from tests.cli.test_upstream_configs import UPSTREAM, upstream_env  # noqa: F401
 
 EXACT = {env: str(UPSTREAM / f"finetune/{env}-v2/ft_ppo_exact_diffusion_mlp.yaml") for env in ("hopper",
                                                                                                  "halfcheetah")}
-SHORT = ["train.n_steps=2", "env.n_envs=2", "train.batch_size=4", "train.update_epochs=1",
+SHORT = ["train.n_steps=2", "env.n_envs=2", "train.batch_size=4", "train.update_epochs=1", "denoising_steps=5",
+         "ft_denoising_steps=2", "model.sde_step_size=0.2",
          "env.max_episode_steps=16", "wandb=null"]
 
 

@@ -30,6 +30,7 @@ from shared.settings.model import (
     LRSchedulerConfig,
 )
 from shared.settings.pretrain import PretrainConfig
+from shared.settings.qsm import QSMConfig, QSMModelConfig, QSMSettings, QSMTrainConfig
 from shared.settings.run import EnvConfig, PolicyRunConfig
 from shared.settings.rwr import RWRConfig, RWRModelConfig, RWRSettings, RWRTrainConfig
 
@@ -37,7 +38,8 @@ __all__ = [
     "AWRConfig", "AWRModelConfig", "AWRSettings", "AWRTrainConfig",
     "DPPOSettings", "DiffusionConfig", "DiffusionPPOModelConfig", "EnvConfig",
     "EvalConfig", "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig",
-    "PPOSettings", "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "RWRConfig", "RWRModelConfig", "RWRSettings",
+    "PPOSettings", "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "QSMConfig", "QSMModelConfig",
+    "QSMSettings", "QSMTrainConfig", "RWRConfig", "RWRModelConfig", "RWRSettings",
     "RWRTrainConfig", "config_kind", "finetune_algorithm", "load_settings", "read_config",
 ]
 
@@ -50,6 +52,8 @@ _BASELINES: dict[str, tuple[str, str, type, type]] = {
             "model.diffusion.diffusion_rwr.RWRDiffusion", RWRConfig, RWRModelConfig),
     "awr": ("agent.finetune.train_awr_diffusion_agent.TrainAWRDiffusionAgent",
             "model.diffusion.diffusion_awr.AWRDiffusion", AWRConfig, AWRModelConfig),
+    "qsm": ("agent.finetune.train_qsm_diffusion_agent.TrainQSMDiffusionAgent",
+            "model.diffusion.diffusion_qsm.QSMDiffusion", QSMConfig, QSMModelConfig),
 }
 
 # Upstream agents (top-level _target_) this project runs, by kind.

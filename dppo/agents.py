@@ -149,6 +149,11 @@ def make_agent(cfg: FinetuneConfig | RWRConfig | AWRConfig, backend: str, init: 
         init = regression_initial_params(cfg) if init is None else init
         return _backend_class(backend, "awr_diffusion", "AWRDiffusionAgent")(cfg.diffusion, cfg.critic, cfg.awr,
                                                                              init)
+    if getattr(cfg, "algorithm", "") == "qsm":
+        from dppo.qsm import qsm_initial_params
+
+        init = qsm_initial_params(cfg) if init is None else init
+        return _backend_class(backend, "qsm_diffusion", "QSMDiffusionAgent")(cfg.diffusion, cfg.critic, cfg.qsm, init)
     init = initial_params(cfg) if init is None else init
     if cfg.is_exact:
         agent_cls = _backend_class(backend, "ppo_exact_diffusion", "PPOExactDiffusionAgent")

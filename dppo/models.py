@@ -8,7 +8,15 @@ from typing import Any
 
 from shared.errors import ConfigError
 from shared.param_spec import CriticObsConfig, critic_obs_spec, diffusion_mlp_spec, torch_default_init
-from shared.settings import AWRConfig, DiffusionConfig, EvalConfig, FinetuneConfig, PretrainConfig, RWRConfig
+from shared.settings import (
+    AWRConfig,
+    DiffusionConfig,
+    EvalConfig,
+    FinetuneConfig,
+    PretrainConfig,
+    QSMConfig,
+    RWRConfig,
+)
 
 BACKENDS = ("torch", "tf")
 
@@ -31,7 +39,7 @@ def model_plan(cfg: PretrainConfig | FinetuneConfig | RWRConfig | AWRConfig | Ev
     """The diffusion policy (and critic) a config describes; None for a Gaussian policy."""
     if isinstance(cfg, PretrainConfig):
         return ModelPlan(cfg.model, None)
-    if isinstance(cfg, RWRConfig):
+    if isinstance(cfg, (RWRConfig, QSMConfig)):  # QSM's Q critic is judged by `dppo parity`'s qsm/ section
         return ModelPlan(cfg.diffusion, None)
     if isinstance(cfg, AWRConfig):
         return ModelPlan(cfg.diffusion, cfg.critic)

@@ -23,13 +23,13 @@ EXACT_TASKS = ("hopper-v2", "halfcheetah-v2")  # upstream ships ft_ppo_exact_dif
 
 
 def config_paths(root: Path) -> list[Path]:
-    """The 12 DPPO / Gaussian PPO gym configs, the 3 RWR, 3 AWR and 2 exact-likelihood DPPO ones and every gym
-    eval config."""
+    """The 12 DPPO / Gaussian PPO gym configs, each diffusion baseline's three (ft_<algo>_diffusion_mlp), the 2
+    exact-likelihood DPPO ones and every gym eval config."""
     paths = []
     for data_env, task in ENVS.values():
         paths.append(Path("cfg/gym/pretrain") / data_env / "pre_diffusion_mlp.yaml")
         for name in ("ft_ppo_diffusion_mlp", "ppo_diffusion_mlp", "ppo_gaussian_mlp", "ft_rwr_diffusion_mlp",
-                     "ft_awr_diffusion_mlp"):
+                     "ft_awr_diffusion_mlp", "ft_qsm_diffusion_mlp"):
             paths.append(Path("cfg/gym/finetune") / task / f"{name}.yaml")
         if task in EXACT_TASKS:
             paths.append(Path("cfg/gym/finetune") / task / "ft_ppo_exact_diffusion_mlp.yaml")

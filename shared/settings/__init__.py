@@ -31,16 +31,17 @@ from shared.settings.model import (
     LRSchedulerConfig,
 )
 from shared.settings.pretrain import PretrainConfig
+from shared.settings.qsm import QSMConfig, QSMModelConfig, QSMSettings, QSMTrainConfig
 from shared.settings.run import EnvConfig, PolicyRunConfig
 from shared.settings.rwr import RWRConfig, RWRModelConfig, RWRSettings, RWRTrainConfig
 
 __all__ = [
-    "AWRConfig", "AWRModelConfig", "AWRSettings", "AWRTrainConfig",
-    "DPPOSettings", "DiffusionConfig", "DiffusionPPOModelConfig", "EnvConfig",
-    "EvalConfig", "ExactDiffusionPPOModelConfig", "ExactLikelihoodSettings",
-    "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig",
-    "PPOSettings", "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "RWRConfig", "RWRModelConfig", "RWRSettings",
-    "RWRTrainConfig", "config_kind", "finetune_algorithm", "load_settings", "read_config",
+    "AWRConfig", "AWRModelConfig", "AWRSettings", "AWRTrainConfig", "DPPOSettings", "DiffusionConfig",
+    "DiffusionPPOModelConfig", "EnvConfig", "EvalConfig", "ExactDiffusionPPOModelConfig", "ExactLikelihoodSettings",
+    "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig", "PPOSettings",
+    "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "QSMConfig", "QSMModelConfig", "QSMSettings",
+    "QSMTrainConfig", "RWRConfig", "RWRModelConfig", "RWRSettings", "RWRTrainConfig", "config_kind",
+    "finetune_algorithm", "load_settings", "read_config",
 ]
 
 AnyConfig = PretrainConfig | FinetuneConfig | RWRConfig | AWRConfig | EvalConfig
@@ -52,6 +53,8 @@ _BASELINES: dict[str, tuple[str, str, type, type]] = {
             "model.diffusion.diffusion_rwr.RWRDiffusion", RWRConfig, RWRModelConfig),
     "awr": ("agent.finetune.train_awr_diffusion_agent.TrainAWRDiffusionAgent",
             "model.diffusion.diffusion_awr.AWRDiffusion", AWRConfig, AWRModelConfig),
+    "qsm": ("agent.finetune.train_qsm_diffusion_agent.TrainQSMDiffusionAgent",
+            "model.diffusion.diffusion_qsm.QSMDiffusion", QSMConfig, QSMModelConfig),
 }
 
 # DPPO with the exact (probability-flow ODE) likelihood: a PPO config (FinetuneConfig) with its own model section.

@@ -1,0 +1,94 @@
+"""QSM's part of the fine-tuning loop (dppo/finetune.py runs the iterations, evaluation, checkpoints and
+resume; dppo/replay.py fills the replay buffer), as upstream TrainQSMDiffusionAgent after each training
+rollout. The buffer keeps buffer_size policy steps of every env (buffer_size x n_envs transitions);
+each iteration runs int(n_steps * n_envs / batch_size * replay_ratio) minibatches, and each minibatch:
+
+1. draws batch_size rows with replacement;
+2. critic: next chunks sampled by the current policy at the next observations (stochastic, std floored at
+   min_sampling_denoising_std), y = r + gamma * (1 - terminated) * min(Q1', Q2') from the target critic,
+   one AdamW step on the sum of both heads' squared errors;
+3. actor: a random timestep and noise per row, x_t = q_sample(chunk, t, noise), and the mean squared error
+   between -eps_theta(x_t, t, s) and q_grad_coeff * dQ/da at a = x_t (the mean over both heads, a
+   constant); the actor's AdamW step (clipped at max_grad_norm) only after n_critic_warmup_itr;
+4. the target critic's Polyak step at critic_tau.
+
+Rows, chain noise, timesteps and training noise are numpy draws keyed by (seed, iteration, stream,
+minibatch) (shared/offpolicy.py), so both frameworks train on the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from dppo.replay import ReplayTrainer
+from shared.errors import TrainingDivergedError
+from shared.offpolicy import minibatch_noise, minibatch_rows, minibatch_timesteps
+from shared.param_spec import critic_obs_act_spec, diffusion_mlp_spec, torch_default_init
+from shared.precision import as_compute
+from shared.settings import QSMConfig, QSMSettings
+
+ROWS, CHAIN_NOISE, TIMESTEPS, NOISE = 0, 1, 2, 3  # the draw streams of one minibatch
+
+
+def qsm_initial_params(cfg: QSMConfig) -> OrderedDict:
+    """A fresh critic from cfg.seed (drawn after a fresh policy, as AWR's) with its target an exact copy
+    (upstream deep-copies it), and the policy regression_initial_params gives (base_policy_path's policy:
+    a pre-training checkpoint's EMA network.*; upstream loads nothing else)."""
+    from dppo.agents import regression_initial_params
+
+    spec = diffusion_mlp_spec(cfg.diffusion.network, "network.")
+    spec.update(critic_obs_act_spec(cfg.critic, "critic."))
+    critic = OrderedDict((k, v) for k, v in torch_default_init(spec, cfg.seed).items() if k.startswith("critic."))
+    params = regression_initial_params(cfg)
+    params.update(critic)
+    params.update((f"critic_target.{k[len('critic.'):]}", v.copy()) for k, v in critic.items())
+    return params
+
+
+def qsm_minibatch(buffer_rows: dict[str, np.ndarray], s: QSMSettings, seed: int, itr: int, k: int,
+                  n_rows: int) -> dict[str, np.ndarray]:
+    """Minibatch k of iteration itr: its buffer rows and every random number its update uses (compute dtype)."""
+    rows = minibatch_rows(seed, itr, ROWS, k, n_rows, s.batch_size)
+    b = {key: v[rows] for key, v in buffer_rows.items()}
+    B, chunk = s.batch_size, b["actions"].shape[1:]
+    return {"obs": as_compute(b["obs"]), "next_obs": as_compute(b["next_obs"]), "actions": as_compute(b["actions"]),
+            "rewards": as_compute(b["rewards"].astype(np.float32)),
+            "terminated": as_compute(b["terminated"].astype(np.float32)),
+            "chain_noise": as_compute(minibatch_noise(seed, itr, CHAIN_NOISE, k, (s.denoising_steps + 1, B, *chunk))),
+            "t": minibatch_timesteps(seed, itr, TIMESTEPS, k, B, s.denoising_steps),
+            "noise": as_compute(minibatch_noise(seed, itr, NOISE, k, (B, *chunk)))}
+
+
+def qsm_update(agent: Any, buffer_rows: dict[str, np.ndarray], s: QSMSettings, seed: int, itr: int
+               ) -> dict[str, float]:
+    """The iteration's minibatch updates on the buffer's rows (see the module docstring)."""
+    n_rows = len(buffer_rows["rewards"])
+    step_actor = itr >= s.n_critic_warmup_itr
+    critic_losses, actor_losses = [], []
+    for k in range(s.minibatches):
+        logs = agent.update(qsm_minibatch(buffer_rows, s, seed, itr, k, n_rows), step_actor)
+        critic_losses.append(logs["critic_loss"])
+        actor_losses.append(logs["actor_loss"])
+    if not all(math.isfinite(v) for v in critic_losses + actor_losses):
+        raise TrainingDivergedError(f"non-finite QSM loss at iteration {itr}")
+    if not critic_losses:
+        return {}
+    return {"critic_loss": float(np.mean(critic_losses)), "actor_loss": float(np.mean(actor_losses))}
+
+
+class QSMTrainer(ReplayTrainer):
+    """QSM for dppo.finetune.run_iterations."""
+
+    algorithm = "qsm"
+
+    def __init__(self, cfg: QSMConfig, backend: str) -> None:
+        self.settings = cfg.qsm
+        super().__init__(cfg, backend)
+
+    def update(self, itr: int, seed: int) -> dict[str, float]:
+        assert self.buffer.data is not None
+        return qsm_update(self.agent, self.buffer.data, self.settings, seed, itr)

@@ -34,6 +34,7 @@ SECTIONS: dict[str, str] = {
     "rwr": "scripts.golden.rwr",
     "awr": "scripts.golden.awr",
     "ppo_exact": "scripts.golden.ppo_exact",
+    "qsm": "scripts.golden.qsm",
 }
 
 

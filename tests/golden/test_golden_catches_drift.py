@@ -19,8 +19,10 @@ import pytest
 
 import core_tf.diffusion
 import core_tf.ppo_diffusion
+import core_tf.qsm_diffusion
 import core_torch.diffusion
 import core_torch.ppo_diffusion
+import core_torch.qsm_diffusion
 import dppo.finetune
 import shared.d4rl
 import shared.ppo_math
@@ -30,9 +32,10 @@ import tests.golden.test_d4rl as d4rl_golden
 import tests.golden.test_golden_driver as driver_golden
 import tests.golden.test_lr_schedule as lr_golden
 import tests.golden.test_ppo_loss as ppo_golden
+import tests.golden.test_qsm as qsm_golden
 import tests.golden.test_sampling as sampling_golden
 from shared.lr_schedule import CosineWarmupRestarts
-from tests.golden.golden import Case, assert_matches_upstream
+from tests.golden.golden import Case, assert_gradient_matches_upstream, assert_matches_upstream
 
 BACKENDS = ["torch", "tf"]
 DRIVER_FILES = sorted(driver_golden.META["files"])
@@ -261,3 +264,65 @@ def test_d4rl_conversion_drift_fails_d4rl_golden(drift, tmp_path, monkeypatch):
     # the first array compared is train/states (obs_dim 3): the drift keeps a different set of transitions
     with pytest.raises(AssertionError, match=r"shape \(\d+, 3\) differs from upstream's \(51, 3\)"):
         d4rl_golden.test_d4rl_conversion_matches_upstream_script(tmp_path / "drift")
+
+
+# ---------------------------------------------------------------- QSM (shared/sampling_plan.py, the twins' actor loss)
+
+def _qsm_check(backend: str, keys: tuple[str, ...], grads: str) -> None:
+    case = qsm_golden._case()
+    out = qsm_golden.run_losses(case, backend)  # a fresh agent every call
+    for key in keys:
+        assert_matches_upstream(out[key], case, key, backend)
+    assert_gradient_matches_upstream(out, case, grads, backend)
+
+
+def _no_floor_at_last_exploration_step(monkeypatch):
+    """Exploration DDPM sampling with its std floor skipped at t = 0 (the schedule's own tiny std there)."""
+    original = shared.sampling_plan.sampling_plan
+
+    def drifted(*args, **kwargs):
+        plan = original(*args, **kwargs)
+        if plan.alpha is None and plan.std[-1] > 0.0:  # a stochastic DDPM plan
+            std = plan.std.copy()
+            std[-1] = np.exp(0.5 * plan.log_variance[-1])
+            return type(plan)(**{**plan.__dict__, "std": std})
+        return plan
+
+    assert set(_drift(monkeypatch, shared.sampling_plan, "sampling_plan", drifted)) >= TWIN_SAMPLERS
+
+
+class _GradientAtCleanChunk:
+    """A critic that, asked at the noisy chunk a, answers Q(s, x0 + a - sg(a)): its action gradient is
+    dQ/da at the clean chunk x0 (the paper's algorithm block) instead of at a (upstream's code)."""
+
+    def __init__(self, critic, x0, stop_gradient):
+        self.critic, self.x0, self.stop_gradient = critic, x0, stop_gradient
+
+    def __call__(self, obs, a):
+        return self.critic(obs, self.x0 + (a - self.stop_gradient(a)))
+
+
+def _action_gradient_at_clean_chunk(monkeypatch):
+    import tensorflow as tf
+
+    for module, stop_gradient in ((core_torch.qsm_diffusion, lambda a: a.detach()),
+                                  (core_tf.qsm_diffusion, tf.stop_gradient)):
+        original = module.qsm_actor_loss
+
+        def drifted(model, critic, obs, x0, *rest, original=original, stop_gradient=stop_gradient, **kw):
+            return original(model, _GradientAtCleanChunk(critic, x0, stop_gradient), obs, x0, *rest, **kw)
+
+        monkeypatch.setattr(module, "qsm_actor_loss", drifted)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("drift", "keys", "grads", "failing"),
+                         [(_no_floor_at_last_exploration_step, ("next_actions", "critic_loss"), "grad/critic.",
+                           "next_actions"),
+                          (_action_gradient_at_clean_chunk, ("actor_loss",), "grad/network.", "actor_loss")],
+                         ids=["no_std_floor_at_t0", "dQda_at_clean_chunk"])
+def test_qsm_drift_fails_qsm_golden(drift, keys, grads, failing, backend, monkeypatch):
+    _qsm_check(backend, keys, grads)
+    drift(monkeypatch)
+    with pytest.raises(AssertionError, match=rf"qsm/losses/{failing} {backend}: .*exceeds the budget"):
+        _qsm_check(backend, keys, grads)

@@ -12,12 +12,12 @@ from collections import OrderedDict
 import numpy as np
 import tensorflow as tf
 
-from core_tf.canonical import export_state, load_state
+from core_tf.canonical import load_state
 from core_tf.critic import CriticObs
 from core_tf.diffusion import DiffusionModel
 from core_tf.precision import float_dtype
-from core_tf.rng import seed_dropout
 from core_tf.rwr_diffusion import weighted_denoising_loss
+from core_tf.scheduled_agent import ScheduledAgent
 from core_tf.scheduled_optimizer import ScheduledAdamW
 from shared.param_spec import CriticObsConfig
 from shared.settings import AWRSettings, DiffusionConfig
@@ -30,7 +30,7 @@ def critic_loss(values: tf.Tensor, targets: tf.Tensor, all_pairs: bool) -> tf.Te
     return tf.reduce_mean(tf.square(values[:, 0] - targets))
 
 
-class AWRDiffusionAgent:
+class AWRDiffusionAgent(ScheduledAgent):
     """act / values / critic and actor updates / checkpoint groups on numpy arrays for AWR."""
 
     def __init__(self, dc: DiffusionConfig, critic: CriticObsConfig, settings: AWRSettings,
@@ -45,6 +45,7 @@ class AWRDiffusionAgent:
                                         s.actor_schedule, s.n_train_itr, self.iterations)
         self.critic_opt = ScheduledAdamW([(n, v) for n, v in named if n.startswith("critic.")],
                                          s.critic_weight_decay, s.critic_schedule, s.n_train_itr, self.iterations)
+        self.optimizers = {"actor_optimizer": self.actor_opt, "critic_optimizer": self.critic_opt}
         chunk = tf.TensorSpec([None, dc.horizon_steps, dc.action_dim], float_dtype())
         rows = tf.TensorSpec([None], float_dtype())
         state = tf.TensorSpec([None, dc.cond_steps, dc.obs_dim], float_dtype())
@@ -54,14 +55,6 @@ class AWRDiffusionAgent:
                       "weights": rows}]
         self._actor_step = {step: tf.function(lambda b, step=step: self._update_actor(b, step), jit_compile=True,
                                               input_signature=actor_sig) for step in (True, False)}
-
-    @property
-    def actor_lr(self) -> float:
-        return self.actor_opt.lr
-
-    @property
-    def critic_lr(self) -> float:
-        return self.critic_opt.lr
 
     def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
         """obs (B, To, Do), noise (S+1, B, Ta, Da) -> {'actions': (B, Ta, Da)}, as RWR samples. No dropout."""
@@ -100,22 +93,3 @@ class AWRDiffusionAgent:
     def update_actor(self, batch: dict[str, np.ndarray], step: bool) -> dict[str, float]:
         """The weighted denoising loss; an AdamW step (gradients clipped at max_grad_norm) only when `step`."""
         return {"actor_loss": float(self._actor_step[step]({k: tf.constant(v) for k, v in batch.items()}))}
-
-    def seed_rng(self, seed: int) -> None:
-        """Reseed dropout (shared/framework_seeds.py: once per iteration)."""
-        seed_dropout(seed)
-
-    def end_iteration(self) -> None:
-        """Both schedules step once per iteration, evaluation and warm-up ones included (as upstream)."""
-        self.iterations.assign_add(1)
-
-    def state_groups(self) -> dict[str, OrderedDict]:
-        return {"model": export_state(self.model), "actor_optimizer": self.actor_opt.state(),
-                "critic_optimizer": self.critic_opt.state()}
-
-    def load_groups(self, groups: dict[str, OrderedDict], scheduler_steps: int) -> None:
-        """Model, the optimizer states the checkpoint has (else fresh AdamW) and the schedules' position."""
-        load_state(self.model, groups["model"], "model")
-        self.actor_opt.load_state(groups.get("actor_optimizer"))
-        self.critic_opt.load_state(groups.get("critic_optimizer"))
-        self.iterations.assign(scheduler_steps)

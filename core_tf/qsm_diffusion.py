@@ -13,11 +13,11 @@ from collections import OrderedDict
 import numpy as np
 import tensorflow as tf
 
-from core_tf.canonical import export_state, load_state
+from core_tf.canonical import load_state
 from core_tf.critic import CriticObsAct
 from core_tf.diffusion import DiffusionModel
 from core_tf.precision import float_dtype
-from core_tf.rng import seed_dropout
+from core_tf.scheduled_agent import ScheduledAgent
 from core_tf.scheduled_optimizer import ScheduledAdamW
 from core_tf.target_network import polyak_update
 from shared.param_spec import CriticObsActConfig
@@ -49,7 +49,7 @@ def qsm_actor_loss(model: DiffusionModel, critic: CriticObsAct, obs: tf.Tensor, 
     return tf.reduce_mean(tf.square(-eps - q_grad_coeff * g))
 
 
-class QSMDiffusionAgent:
+class QSMDiffusionAgent(ScheduledAgent):
     """act / minibatch update / checkpoint groups on numpy arrays for QSM: AdamW for the policy and for
     the critic, each with its cosine schedule stepped once per iteration (as upstream)."""
 
@@ -67,6 +67,7 @@ class QSMDiffusionAgent:
                                         s.actor_schedule, s.n_train_itr, self.iterations)
         self.critic_opt = ScheduledAdamW([(n, v) for n, v in named if n.startswith("critic.")],
                                          s.critic_weight_decay, s.critic_schedule, s.n_train_itr, self.iterations)
+        self.optimizers = {"actor_optimizer": self.actor_opt, "critic_optimizer": self.critic_opt}
         self.plan = self.model.plan(deterministic=False, min_sampling_std=s.min_sampling_denoising_std)
         state = tf.TensorSpec([None, dc.cond_steps, dc.obs_dim], float_dtype())
         chunk = tf.TensorSpec([None, dc.horizon_steps, dc.action_dim], float_dtype())
@@ -112,26 +113,3 @@ class QSMDiffusionAgent:
         max_grad_norm, only when `step_actor`), target Polyak step; see the torch twin for the batch keys."""
         critic_loss, actor_loss = self._update_step[step_actor]({k: tf.constant(v) for k, v in batch.items()})
         return {"critic_loss": float(critic_loss), "actor_loss": float(actor_loss)}
-
-    def learning_rates(self) -> dict[str, float]:
-        return {"actor_lr": self.actor_opt.lr, "critic_lr": self.critic_opt.lr}
-
-    def seed_rng(self, seed: int) -> None:
-        """Reseed dropout (shared/framework_seeds.py: once per iteration)."""
-        seed_dropout(seed)
-
-    def end_iteration(self) -> None:
-        """Both schedules step once per iteration, evaluation and warm-up ones included (as upstream)."""
-        self.iterations.assign_add(1)
-
-    def state_groups(self) -> dict[str, OrderedDict]:
-        return {"model": export_state(self.model), "actor_optimizer": self.actor_opt.state(),
-                "critic_optimizer": self.critic_opt.state()}
-
-    def load_groups(self, groups: dict[str, OrderedDict], iterations: int) -> None:
-        """Model (target critic included), the optimizer states the checkpoint has (else fresh AdamW) and the
-        schedules' position after `iterations` steps."""
-        load_state(self.model, groups["model"], "model")
-        self.actor_opt.load_state(groups.get("actor_optimizer"))
-        self.critic_opt.load_state(groups.get("critic_optimizer"))
-        self.iterations.assign(iterations)

@@ -14,11 +14,11 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from core_torch.canonical import export_state, load_state
+from core_torch.canonical import load_state
 from core_torch.critic import CriticObs
 from core_torch.diffusion import DiffusionModel
-from core_torch.rng import seed_dropout
 from core_torch.rwr_diffusion import weighted_denoising_loss
+from core_torch.scheduled_agent import ScheduledAgent
 from core_torch.scheduled_optimizer import ScheduledAdamW
 from shared.param_spec import CriticObsConfig
 from shared.settings import AWRSettings, DiffusionConfig
@@ -32,7 +32,7 @@ def critic_loss(values: torch.Tensor, targets: torch.Tensor, all_pairs: bool) ->
     return ((values[:, 0] - targets) ** 2).mean()
 
 
-class AWRDiffusionAgent:
+class AWRDiffusionAgent(ScheduledAgent):
     """act / values / critic and actor updates / checkpoint groups on numpy arrays for AWR."""
 
     def __init__(self, dc: DiffusionConfig, critic: CriticObsConfig, settings: AWRSettings,
@@ -47,14 +47,7 @@ class AWRDiffusionAgent:
                                         s.actor_weight_decay, s.actor_schedule)
         self.critic_opt = ScheduledAdamW([(n, p) for n, p in named if n.startswith("critic.")], s.critic_lr,
                                          s.critic_weight_decay, s.critic_schedule)
-
-    @property
-    def actor_lr(self) -> float:
-        return self.actor_opt.lr
-
-    @property
-    def critic_lr(self) -> float:
-        return self.critic_opt.lr
+        self.optimizers = {"actor_optimizer": self.actor_opt, "critic_optimizer": self.critic_opt}
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
@@ -91,22 +84,3 @@ class AWRDiffusionAgent:
         if step:
             self.actor_opt.step(loss, self.settings.max_grad_norm)
         return {"actor_loss": float(loss.detach())}
-
-    def seed_rng(self, seed: int) -> None:
-        """Reseed dropout (shared/framework_seeds.py: once per iteration)."""
-        seed_dropout(seed)
-
-    def end_iteration(self) -> None:
-        """Both schedules step once per iteration, evaluation and warm-up ones included (as upstream)."""
-        self.actor_opt.end_iteration()
-        self.critic_opt.end_iteration()
-
-    def state_groups(self) -> dict[str, OrderedDict]:
-        return {"model": export_state(self.model), "actor_optimizer": self.actor_opt.state(),
-                "critic_optimizer": self.critic_opt.state()}
-
-    def load_groups(self, groups: dict[str, OrderedDict], scheduler_steps: int) -> None:
-        """Model, the optimizer states the checkpoint has (else fresh AdamW) and the schedules' position."""
-        load_state(self.model, groups["model"], "model")
-        self.actor_opt.load_state(groups.get("actor_optimizer"), scheduler_steps)
-        self.critic_opt.load_state(groups.get("critic_optimizer"), scheduler_steps)

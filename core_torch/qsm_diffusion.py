@@ -14,10 +14,10 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from core_torch.canonical import export_state, load_state
+from core_torch.canonical import load_state
 from core_torch.critic import CriticObsAct
 from core_torch.diffusion import DiffusionModel
-from core_torch.rng import seed_dropout
+from core_torch.scheduled_agent import ScheduledAgent
 from core_torch.scheduled_optimizer import ScheduledAdamW
 from core_torch.target_network import polyak_update
 from shared.param_spec import CriticObsActConfig
@@ -49,7 +49,7 @@ def qsm_actor_loss(model: DiffusionModel, critic: CriticObsAct, obs: torch.Tenso
     return ((-eps - q_grad_coeff * g) ** 2).mean()
 
 
-class QSMDiffusionAgent:
+class QSMDiffusionAgent(ScheduledAgent):
     """act / minibatch update / checkpoint groups on numpy arrays for QSM: AdamW for the policy and for
     the critic, each with its cosine schedule stepped once per iteration (as upstream)."""
 
@@ -66,6 +66,7 @@ class QSMDiffusionAgent:
                                         s.actor_weight_decay, s.actor_schedule)
         self.critic_opt = ScheduledAdamW([(n, p) for n, p in named if n.startswith("critic.")], s.critic_lr,
                                          s.critic_weight_decay, s.critic_schedule)
+        self.optimizers = {"actor_optimizer": self.actor_opt, "critic_optimizer": self.critic_opt}
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
@@ -102,26 +103,3 @@ class QSMDiffusionAgent:
             self.actor_opt.step(actor_loss, self.settings.max_grad_norm)
         polyak_update(list(self.critic_target.parameters()), list(self.critic.parameters()), self.settings.critic_tau)
         return {"critic_loss": float(critic_loss.detach()), "actor_loss": float(actor_loss.detach())}
-
-    def learning_rates(self) -> dict[str, float]:
-        return {"actor_lr": self.actor_opt.lr, "critic_lr": self.critic_opt.lr}
-
-    def seed_rng(self, seed: int) -> None:
-        """Reseed dropout (shared/framework_seeds.py: once per iteration)."""
-        seed_dropout(seed)
-
-    def end_iteration(self) -> None:
-        """Both schedules step once per iteration, evaluation and warm-up ones included (as upstream)."""
-        self.actor_opt.end_iteration()
-        self.critic_opt.end_iteration()
-
-    def state_groups(self) -> dict[str, OrderedDict]:
-        return {"model": export_state(self.model), "actor_optimizer": self.actor_opt.state(),
-                "critic_optimizer": self.critic_opt.state()}
-
-    def load_groups(self, groups: dict[str, OrderedDict], iterations: int) -> None:
-        """Model (target critic included), the optimizer states the checkpoint has (else fresh AdamW) and the
-        schedules' position after `iterations` steps."""
-        load_state(self.model, groups["model"], "model")
-        self.actor_opt.load_state(groups.get("actor_optimizer"), iterations)
-        self.critic_opt.load_state(groups.get("critic_optimizer"), iterations)

@@ -101,7 +101,7 @@ class AWRTrainer:
         self.buffer.load_state(ckpt.groups["replay_buffer"])
 
     def learning_rates(self) -> dict[str, float]:
-        return {"actor_lr": self.agent.actor_lr, "critic_lr": self.agent.critic_lr}
+        return self.agent.learning_rates()
 
     def train(self, ro: dict[str, Any], itr: int, seed: int) -> dict[str, float]:
         s = self.settings

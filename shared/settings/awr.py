@@ -14,36 +14,19 @@ from shared.config_reader import non_negative, positive, setting, unit_interval
 from shared.errors import ConfigError
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.param_spec import CriticObsConfig, DiffusionMLPConfig
-from shared.settings.model import LRSchedulerConfig
 from shared.settings.regression import DiffusionRegressionConfig, DiffusionRegressionModelConfig
+from shared.settings.replay import ReplayTrainConfig
 
 
-@dataclass(frozen=True)
-class AWRTrainConfig:
-    """The `train` section of an AWR config (upstream's names and defaults)."""
+@dataclass(frozen=True, kw_only=True)
+class AWRTrainConfig(ReplayTrainConfig):
+    """The `train` section of an AWR config: the replay baselines' common keys (upstream's names and
+    defaults) plus AWR's own."""
 
-    n_train_itr: int = setting(check=positive)
-    n_steps: int = setting(check=positive)
     gamma: float = setting(check=unit_interval, doc="upstream reads it but its TD targets use 0.99 (td_gamma)")
-    actor_lr: float = setting(check=positive)
-    actor_lr_scheduler: LRSchedulerConfig = setting()
-    critic_lr: float = setting(check=positive)
-    critic_lr_scheduler: LRSchedulerConfig = setting()
-    save_model_freq: int = setting(check=positive)
-    val_freq: int = setting(check=positive)
-    batch_size: int = setting(check=positive)
     beta: float = setting(check=non_negative, doc="weight = exp(beta * normalised advantage)")
     max_adv_weight: float = setting(check=positive, doc="weights are clipped at this value")
-    scale_reward_factor: float = setting(check=positive, doc="rewards are stored in the buffer times this")
-    buffer_size: int = setting(check=positive, doc="policy steps (of all envs) the replay buffer keeps")
-    replay_ratio: float = setting(check=positive, doc="actor minibatches = n_steps * n_envs / batch_size * this")
     critic_update_ratio: int = setting(check=positive, doc="critic minibatches = actor minibatches // this")
-    n_critic_warmup_itr: int = setting(0, check=non_negative)
-    actor_weight_decay: float = setting(0.0, check=non_negative)
-    critic_weight_decay: float = setting(0.0, check=non_negative)
-    max_grad_norm: float | None = setting(None, check=positive, doc="actor gradient clipping (upstream: actor only)")
-    force_train: bool = setting(False, doc="no evaluation iterations")
-    n_eval_episodes: int = setting(10, check=positive)
     td_gamma: float | None = setting(
         None, check=unit_interval, doc="discount of the TD(lambda) targets; null = upstream's fixed 0.99")
     critic_loss_all_pairs: bool = setting(
@@ -51,12 +34,6 @@ class AWRTrainConfig:
                   "per row")
     critic_rows_first_steps: bool = setting(
         True, doc="upstream draws critic rows among the first S of the S x n_envs buffer rows; false: all rows")
-
-    def __post_init__(self) -> None:
-        for name in ("actor_lr_scheduler", "critic_lr_scheduler"):
-            sched = getattr(self, name)
-            if sched.cycle_mult != 1.0 or sched.gamma != 1.0:
-                raise ConfigError(f"train.{name}: AWR's schedules have cycle_mult = gamma = 1 (upstream fixes both)")
 
 
 @dataclass(frozen=True, kw_only=True)

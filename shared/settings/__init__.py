@@ -15,6 +15,7 @@ from typing import Any
 from shared.config_reader import read
 from shared.errors import ConfigError
 from shared.settings.awr import AWRConfig, AWRModelConfig, AWRSettings, AWRTrainConfig
+from shared.settings.dipo import DIPOConfig, DIPOModelConfig, DIPOSettings, DIPOTrainConfig
 from shared.settings.evaluation import EvalConfig
 from shared.settings.finetune import (
     DPPOSettings,
@@ -35,6 +36,7 @@ from shared.settings.rwr import RWRConfig, RWRModelConfig, RWRSettings, RWRTrain
 
 __all__ = [
     "AWRConfig", "AWRModelConfig", "AWRSettings", "AWRTrainConfig",
+    "DIPOConfig", "DIPOModelConfig", "DIPOSettings", "DIPOTrainConfig",
     "DPPOSettings", "DiffusionConfig", "DiffusionPPOModelConfig", "EnvConfig",
     "EvalConfig", "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig",
     "PPOSettings", "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "RWRConfig", "RWRModelConfig", "RWRSettings",
@@ -50,6 +52,8 @@ _BASELINES: dict[str, tuple[str, str, type, type]] = {
             "model.diffusion.diffusion_rwr.RWRDiffusion", RWRConfig, RWRModelConfig),
     "awr": ("agent.finetune.train_awr_diffusion_agent.TrainAWRDiffusionAgent",
             "model.diffusion.diffusion_awr.AWRDiffusion", AWRConfig, AWRModelConfig),
+    "dipo": ("agent.finetune.train_dipo_diffusion_agent.TrainDIPODiffusionAgent",
+             "model.diffusion.diffusion_dipo.DIPODiffusion", DIPOConfig, DIPOModelConfig),
 }
 
 # Upstream agents (top-level _target_) this project runs, by kind.

@@ -1,5 +1,5 @@
 """Upstream's DIPO configs (ft_dipo_diffusion_mlp.yaml of hopper, walker2d, halfcheetah; values unchanged)
-read as DIPO, run from upstream's state_3000.pt on both backends with only length overrides, resume
+read as DIPO, run on both backends with only length and size overrides, resume
 exactly with their replay buffer (whose actions the action gradient rewrites), and refuse a single-Q
 critic."""
 
@@ -17,9 +17,11 @@ from tests.cli.test_upstream_configs import UPSTREAM, upstream_env  # noqa: F401
 
 DIPO = {env: str(UPSTREAM / f"finetune/{env}-v2/ft_dipo_diffusion_mlp.yaml") for env in ("hopper", "walker2d",
                                                                                            "halfcheetah")}
-# replay_ratio sets how many minibatches an iteration runs; the warm-up ends after the first iteration
+# replay_ratio sets how many minibatches an iteration runs; the warm-up ends after the first iteration. A fresh
+# small policy (no base_policy_path) keeps the TF compile of a whole DIPO minibatch short.
 SHORT = ["train.n_steps=6", "env.n_envs=2", "train.batch_size=8", "train.replay_ratio=2", "train.val_freq=5",
          "train.n_critic_warmup_itr=1", "train.action_gradient_steps=3", "model.critic.mlp_dims=[32,32,32]",
+         "base_policy_path=null", "model.actor.mlp_dims=[32,32,32]", "denoising_steps=4",
          "env.max_episode_steps=16", "wandb=null"]
 
 

@@ -31,8 +31,8 @@ def model_plan(cfg: PretrainConfig | FinetuneConfig | RWRConfig | AWRConfig | Ev
     """The diffusion policy (and critic) a config describes; None for a Gaussian policy."""
     if isinstance(cfg, PretrainConfig):
         return ModelPlan(cfg.model, None)
-    if isinstance(cfg, RWRConfig):
-        return ModelPlan(cfg.diffusion, None)
+    if isinstance(cfg, RWRConfig) or getattr(cfg, "algorithm", "") == "dipo":  # DIPO: the policy (its Q critic
+        return ModelPlan(cfg.diffusion, None)  # and the updates are judged by parity_tests/test_dipo_parity.py)
     if isinstance(cfg, AWRConfig):
         return ModelPlan(cfg.diffusion, cfg.critic)
     if isinstance(cfg, EvalConfig):

@@ -154,6 +154,12 @@ def make_agent(cfg: FinetuneConfig | RWRConfig | AWRConfig, backend: str, init: 
 
         init = qsm_initial_params(cfg) if init is None else init
         return _backend_class(backend, "qsm_diffusion", "QSMDiffusionAgent")(cfg.diffusion, cfg.critic, cfg.qsm, init)
+    if getattr(cfg, "algorithm", "") == "dipo":
+        from dppo.dipo import dipo_initial_params
+
+        init = dipo_initial_params(cfg) if init is None else init
+        return _backend_class(backend, "dipo_diffusion", "DIPODiffusionAgent")(cfg.diffusion, cfg.critic, cfg.dipo,
+                                                                               init)
     init = initial_params(cfg) if init is None else init
     if cfg.is_exact:
         agent_cls = _backend_class(backend, "ppo_exact_diffusion", "PPOExactDiffusionAgent")

@@ -13,8 +13,20 @@ from dppo.checkpoints import read_checkpoint
 from shared.config import locate_data_file
 from shared.dataset import load_normalization
 from shared.errors import CheckpointError, ConfigError
-from shared.settings import AWRConfig, EvalConfig, FinetuneConfig, PretrainConfig, QSMConfig, RWRConfig, read_config
+from shared.settings import (
+    AWRConfig,
+    DIPOConfig,
+    EvalConfig,
+    FinetuneConfig,
+    PretrainConfig,
+    QSMConfig,
+    RWRConfig,
+    read_config,
+)
 from shared.temp_dirs import make_temp_dir
+
+# Fine-tuning baselines whose export is their diffusion policy (network.*) only.
+POLICY_ONLY = (RWRConfig, AWRConfig, QSMConfig, DIPOConfig)
 
 
 def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, act_steps: int | None = None,
@@ -33,11 +45,11 @@ def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, 
     if not norm_path:
         raise ConfigError("export needs the dataset's normalization file: the checkpoint's config has no "
                           "normalization_path; pass --normalization")
-    if isinstance(cfg, (PretrainConfig, EvalConfig, RWRConfig, AWRConfig, QSMConfig)):
-        # one diffusion policy: a pre-training checkpoint's EMA weights, as upstream; AWR's, QSM's without critics
+    if isinstance(cfg, (PretrainConfig, EvalConfig, *POLICY_ONLY)):
+        # one diffusion policy: a pre-training checkpoint's EMA weights, as upstream; the baselines' without critics
         from core_tf.diffusion import DiffusionModel
 
-        regression = isinstance(cfg, (RWRConfig, AWRConfig, QSMConfig))
+        regression = isinstance(cfg, POLICY_ONLY)
         dc = cfg.diffusion if regression else cfg.model
         policy = DiffusionModel(dc)
         weights = ckpt.group("ema" if "ema" in ckpt.groups else "model")

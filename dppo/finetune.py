@@ -230,8 +230,12 @@ def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
 
 
 # Trainers of the fine-tuning algorithms besides PPO, by the config's `algorithm`: (module, class).
-BASELINE_TRAINERS = {"rwr": ("dppo.rwr", "RWRTrainer"), "awr": ("dppo.awr", "AWRTrainer")}
-BASELINE_TRAINERS["qsm"] = ("dppo.qsm", "QSMTrainer")
+BASELINE_TRAINERS = {
+    "rwr": ("dppo.rwr", "RWRTrainer"),
+    "awr": ("dppo.awr", "AWRTrainer"),
+    "qsm": ("dppo.qsm", "QSMTrainer"),
+    "dipo": ("dppo.dipo", "DIPOTrainer"),
+}
 
 
 def make_trainer(cfg: Any, backend: str) -> Any:

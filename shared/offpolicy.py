@@ -37,11 +37,12 @@ class TransitionBuffer:
         """Append T policy steps of N envs: obs, next_obs (T, N, To, Do), actions (T, N, Ta, Da), rewards and
         terminated (T, N); row order is step-major, env-minor (upstream's append order)."""
         T, N = np.shape(rewards)
-        new = {"obs": np.asarray(obs, np.float32).reshape(T * N, *np.shape(obs)[2:]),
-               "next_obs": np.asarray(next_obs, np.float32).reshape(T * N, *np.shape(next_obs)[2:]),
-               "actions": np.asarray(actions, np.float32).reshape(T * N, *np.shape(actions)[2:]),
-               "rewards": np.asarray(rewards, np.float64).reshape(T * N),
-               "terminated": np.asarray(terminated).astype(bool).reshape(T * N)}
+        # copies: the buffer owns its rows (set_actions must never write into the caller's arrays)
+        new = {"obs": np.array(obs, np.float32).reshape(T * N, *np.shape(obs)[2:]),
+               "next_obs": np.array(next_obs, np.float32).reshape(T * N, *np.shape(next_obs)[2:]),
+               "actions": np.array(actions, np.float32).reshape(T * N, *np.shape(actions)[2:]),
+               "rewards": np.array(rewards, np.float64).reshape(T * N),
+               "terminated": np.array(terminated).astype(bool).reshape(T * N)}
         if self.data is not None:
             new = {k: np.concatenate([self.data[k], v]) for k, v in new.items()}
         self.data = {k: v[-self.capacity:] for k, v in new.items()}

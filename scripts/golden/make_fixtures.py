@@ -35,6 +35,7 @@ SECTIONS: dict[str, str] = {
     "awr": "scripts.golden.awr",
     "ppo_exact": "scripts.golden.ppo_exact",
     "qsm": "scripts.golden.qsm",
+    "dipo": "scripts.golden.dipo",
 }
 
 

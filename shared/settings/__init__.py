@@ -15,6 +15,7 @@ from typing import Any
 from shared.config_reader import read
 from shared.errors import ConfigError
 from shared.settings.awr import AWRConfig, AWRModelConfig, AWRSettings, AWRTrainConfig
+from shared.settings.dipo import DIPOConfig, DIPOModelConfig, DIPOSettings, DIPOTrainConfig
 from shared.settings.evaluation import EvalConfig
 from shared.settings.exact import ExactDiffusionPPOModelConfig, ExactLikelihoodSettings
 from shared.settings.finetune import (
@@ -36,7 +37,8 @@ from shared.settings.run import EnvConfig, PolicyRunConfig
 from shared.settings.rwr import RWRConfig, RWRModelConfig, RWRSettings, RWRTrainConfig
 
 __all__ = [
-    "AWRConfig", "AWRModelConfig", "AWRSettings", "AWRTrainConfig", "DPPOSettings", "DiffusionConfig",
+    "AWRConfig", "AWRModelConfig", "AWRSettings", "AWRTrainConfig", "DIPOConfig", "DIPOModelConfig", "DIPOSettings",
+    "DIPOTrainConfig", "DPPOSettings", "DiffusionConfig",
     "DiffusionPPOModelConfig", "EnvConfig", "EvalConfig", "ExactDiffusionPPOModelConfig", "ExactLikelihoodSettings",
     "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig", "PPOSettings",
     "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "QSMConfig", "QSMModelConfig", "QSMSettings",
@@ -55,6 +57,8 @@ _BASELINES: dict[str, tuple[str, str, type, type]] = {
             "model.diffusion.diffusion_awr.AWRDiffusion", AWRConfig, AWRModelConfig),
     "qsm": ("agent.finetune.train_qsm_diffusion_agent.TrainQSMDiffusionAgent",
             "model.diffusion.diffusion_qsm.QSMDiffusion", QSMConfig, QSMModelConfig),
+    "dipo": ("agent.finetune.train_dipo_diffusion_agent.TrainDIPODiffusionAgent",
+             "model.diffusion.diffusion_dipo.DIPODiffusion", DIPOConfig, DIPOModelConfig),
 }
 
 # DPPO with the exact (probability-flow ODE) likelihood: a PPO config (FinetuneConfig) with its own model section.

@@ -39,11 +39,13 @@ def test_buffer_keeps_the_last_capacity_transitions_step_major_env_minor():
     assert buf.data["rewards"].dtype == np.float64 and buf.data["obs"].dtype == np.float32
 
 
-def test_buffer_state_round_trips_and_set_actions_writes_back():
+def test_buffer_state_round_trips_and_set_actions_writes_back_into_its_own_copy():
     buf = TransitionBuffer(10)
     assert len(TransitionBuffer(3)) == 0
-    buf.extend(**_steps(3, 2))
+    given = _steps(3, 2)
+    buf.extend(**given)
     buf.set_actions(np.array([0, 4]), np.full((2, 12), -1.0))
+    assert given["actions"].min() >= 0  # the caller's rollout arrays are untouched
     other = TransitionBuffer(10)
     other.load_state({k: np.array(v) for k, v in buf.state().items()})
     for k in buf.data:

@@ -21,12 +21,12 @@ ENVS = {"hopper": ("hopper-medium-v2", "hopper-v2"), "walker2d": ("walker2d-medi
 
 
 def config_paths(root: Path) -> list[Path]:
-    """The 12 DPPO / Gaussian PPO gym configs, the 3 RWR and 3 AWR ones and every gym eval config."""
+    """The 12 DPPO / Gaussian PPO gym configs, the 3 RWR, 3 AWR and 3 DQL ones and every gym eval config."""
     paths = []
     for data_env, task in ENVS.values():
         paths.append(Path("cfg/gym/pretrain") / data_env / "pre_diffusion_mlp.yaml")
         for name in ("ft_ppo_diffusion_mlp", "ppo_diffusion_mlp", "ppo_gaussian_mlp", "ft_rwr_diffusion_mlp",
-                     "ft_awr_diffusion_mlp"):
+                     "ft_awr_diffusion_mlp", "ft_dql_diffusion_mlp"):
             paths.append(Path("cfg/gym/finetune") / task / f"{name}.yaml")
     paths += sorted(p.relative_to(root) for p in (root / "cfg/gym/eval").rglob("*.yaml"))
     return paths

@@ -15,6 +15,7 @@ from typing import Any
 from shared.config_reader import read
 from shared.errors import ConfigError
 from shared.settings.awr import AWRConfig, AWRModelConfig, AWRSettings, AWRTrainConfig
+from shared.settings.dql import DQLConfig, DQLModelConfig, DQLSettings, DQLTrainConfig
 from shared.settings.evaluation import EvalConfig
 from shared.settings.finetune import (
     DPPOSettings,
@@ -35,7 +36,8 @@ from shared.settings.rwr import RWRConfig, RWRModelConfig, RWRSettings, RWRTrain
 
 __all__ = [
     "AWRConfig", "AWRModelConfig", "AWRSettings", "AWRTrainConfig",
-    "DPPOSettings", "DiffusionConfig", "DiffusionPPOModelConfig", "EnvConfig",
+    "DPPOSettings", "DQLConfig", "DQLModelConfig", "DQLSettings", "DQLTrainConfig",
+    "DiffusionConfig", "DiffusionPPOModelConfig", "EnvConfig",
     "EvalConfig", "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig",
     "PPOSettings", "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "RWRConfig", "RWRModelConfig", "RWRSettings",
     "RWRTrainConfig", "config_kind", "finetune_algorithm", "load_settings", "read_config",
@@ -50,6 +52,8 @@ _BASELINES: dict[str, tuple[str, str, type, type]] = {
             "model.diffusion.diffusion_rwr.RWRDiffusion", RWRConfig, RWRModelConfig),
     "awr": ("agent.finetune.train_awr_diffusion_agent.TrainAWRDiffusionAgent",
             "model.diffusion.diffusion_awr.AWRDiffusion", AWRConfig, AWRModelConfig),
+    "dql": ("agent.finetune.train_dql_diffusion_agent.TrainDQLDiffusionAgent",
+            "model.diffusion.diffusion_dql.DQLDiffusion", DQLConfig, DQLModelConfig),
 }
 
 # Upstream agents (top-level _target_) this project runs, by kind.

@@ -8,7 +8,15 @@ from typing import Any
 
 from shared.errors import ConfigError
 from shared.param_spec import CriticObsConfig, critic_obs_spec, diffusion_mlp_spec, torch_default_init
-from shared.settings import AWRConfig, DiffusionConfig, EvalConfig, FinetuneConfig, PretrainConfig, RWRConfig
+from shared.settings import (
+    AWRConfig,
+    DiffusionConfig,
+    DQLConfig,
+    EvalConfig,
+    FinetuneConfig,
+    PretrainConfig,
+    RWRConfig,
+)
 
 BACKENDS = ("torch", "tf")
 
@@ -32,6 +40,8 @@ def model_plan(cfg: PretrainConfig | FinetuneConfig | RWRConfig | AWRConfig | Ev
     if isinstance(cfg, PretrainConfig):
         return ModelPlan(cfg.model, None)
     if isinstance(cfg, RWRConfig):
+        return ModelPlan(cfg.diffusion, None)
+    if isinstance(cfg, DQLConfig):  # the policy; its Q critics are judged by parity_tests/test_dql_parity.py
         return ModelPlan(cfg.diffusion, None)
     if isinstance(cfg, AWRConfig):
         return ModelPlan(cfg.diffusion, cfg.critic)

@@ -56,16 +56,17 @@ def test_upstream_dql_config_runs_on_both_backends_with_the_same_numbers(tmp_pat
 def test_dql_run_resumes_exactly_with_its_replay_buffer_and_target_critic(tmp_path, capsys):
     whole, split = tmp_path / "whole", tmp_path / "split"
     run = ["finetune", "--config", DQL["hopper"], "--backend", "torch", "--quiet", *SHORT, "train.save_model_freq=1",
-           "train.val_freq=3", "train.n_critic_warmup_itr=2"]  # itr 0 evaluates, 1 warms the critic up, 2 both
-    assert main([*run, "train.n_train_itr=3", f"logdir={whole}"]) == 0
-    assert main([*run, "train.n_train_itr=2", f"logdir={split}"]) == 0
-    saved = load_checkpoint(str(split / "checkpoint" / "state_1.npz"))
+           "train.force_train=true", "train.n_critic_warmup_itr=1"]  # itr 0 warms the critic up, itr 1 trains both
+    assert main([*run, "train.n_train_itr=2", f"logdir={whole}"]) == 0
+    assert main([*run, "train.n_train_itr=1", f"logdir={split}"]) == 0
+    saved = load_checkpoint(str(split / "checkpoint" / "state_0.npz"))
     assert saved.meta["algorithm"] == "dql" and saved.group("replay_buffer")["rewards"].shape == (12,)
     assert int(saved.group("actor_optimizer")["step"]) == 0  # warm-up: the critic only
-    assert main([*run, "train.n_train_itr=3", f"logdir={split}"]) == 0
+    assert main([*run, "train.n_train_itr=2", f"logdir={split}"]) == 0
     assert "resumed from" in capsys.readouterr().err
-    a, b = (load_checkpoint(str(d / "checkpoint" / "state_2.npz")) for d in (whole, split))
+    a, b = (load_checkpoint(str(d / "checkpoint" / "state_1.npz")) for d in (whole, split))
     assert a.group("replay_buffer")["rewards"].shape == (24,)  # two training iterations buffered
+    assert int(a.group("actor_optimizer")["step"]) == 3  # int(6 * 2 / 8 * 2) minibatches of itr 1
     assert any(k.startswith("critic_target.") for k in a.group("model"))
     for group in ("model", "actor_optimizer", "critic_optimizer", "replay_buffer"):
         for name, value in a.group(group).items():

@@ -13,6 +13,7 @@ from shared.errors import CheckpointError, ConfigError
 from shared.eta import eta_init, eta_spec
 from shared.param_spec import (
     CriticObsConfig,
+    critic_obs_act_spec,
     critic_obs_spec,
     diffusion_mlp_spec,
     gaussian_mlp_spec,
@@ -22,6 +23,7 @@ from shared.settings import (
     AWRConfig,
     DiffusionConfig,
     DPPOSettings,
+    DQLConfig,
     EvalConfig,
     FinetuneConfig,
     GaussianModelConfig,
@@ -140,6 +142,16 @@ def regression_initial_params(cfg: RWRConfig | AWRConfig) -> OrderedDict:
     return init
 
 
+def dql_initial_params(cfg: DQLConfig) -> OrderedDict:
+    """DQL starts as RWR does (base_policy_path's policy over a fresh init from cfg.seed) with a fresh double-Q
+    critic (from cfg.seed + 1) and its target, a copy of it (upstream deep-copies the critic)."""
+    init = regression_initial_params(cfg)
+    critic = torch_default_init(critic_obs_act_spec(cfg.critic, "critic."), cfg.seed + 1)
+    init.update(critic)
+    init.update((f"critic_target.{k[len('critic.'):]}", v.copy()) for k, v in critic.items())
+    return init
+
+
 def make_agent(cfg: FinetuneConfig | RWRConfig | AWRConfig, backend: str, init: OrderedDict | None = None) -> Any:
     """The config's agent for `backend` from `init` (default: initial_params, or regression_initial_params)."""
     if isinstance(cfg, RWRConfig):
@@ -160,6 +172,9 @@ def make_agent(cfg: FinetuneConfig | RWRConfig | AWRConfig, backend: str, init: 
         init = dipo_initial_params(cfg) if init is None else init
         return _backend_class(backend, "dipo_diffusion", "DIPODiffusionAgent")(cfg.diffusion, cfg.critic, cfg.dipo,
                                                                                init)
+    if isinstance(cfg, DQLConfig):
+        init = dql_initial_params(cfg) if init is None else init
+        return _backend_class(backend, "dql_diffusion", "DQLDiffusionAgent")(cfg.diffusion, cfg.critic, cfg.dql, init)
     init = initial_params(cfg) if init is None else init
     if cfg.is_exact:
         agent_cls = _backend_class(backend, "ppo_exact_diffusion", "PPOExactDiffusionAgent")

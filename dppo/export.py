@@ -16,6 +16,7 @@ from shared.errors import CheckpointError, ConfigError
 from shared.settings import (
     AWRConfig,
     DIPOConfig,
+    DQLConfig,
     EvalConfig,
     FinetuneConfig,
     PretrainConfig,
@@ -26,7 +27,7 @@ from shared.settings import (
 from shared.temp_dirs import make_temp_dir
 
 # Fine-tuning baselines whose export is their diffusion policy (network.*) only.
-POLICY_ONLY = (RWRConfig, AWRConfig, QSMConfig, DIPOConfig)
+POLICY_ONLY = (RWRConfig, AWRConfig, QSMConfig, DIPOConfig, DQLConfig)
 
 
 def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, act_steps: int | None = None,

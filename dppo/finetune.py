@@ -235,6 +235,7 @@ BASELINE_TRAINERS = {
     "awr": ("dppo.awr", "AWRTrainer"),
     "qsm": ("dppo.qsm", "QSMTrainer"),
     "dipo": ("dppo.dipo", "DIPOTrainer"),
+    "dql": ("dppo.dql", "DQLTrainer"),
 }
 
 

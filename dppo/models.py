@@ -14,11 +14,12 @@ from shared.settings import (
     EvalConfig,
     FinetuneConfig,
     PretrainConfig,
-    QSMConfig,
     RWRConfig,
 )
 
 BACKENDS = ("torch", "tf")
+
+REPLAY_BASELINES = ("dipo", "dql", "idql", "qsm")
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ def model_plan(cfg: PretrainConfig | FinetuneConfig | RWRConfig | AWRConfig | Ev
     """The diffusion policy (and critic) a config describes; None for a Gaussian policy."""
     if isinstance(cfg, PretrainConfig):
         return ModelPlan(cfg.model, None)
-    if isinstance(cfg, (RWRConfig, QSMConfig)) or getattr(cfg, "algorithm", "") == "dipo":
-        # QSM's and DIPO's Q critics and updates are judged by their parity tests (parity_tests/test_<algo>_parity.py)
+    if isinstance(cfg, RWRConfig) or getattr(cfg, "algorithm", "") in REPLAY_BASELINES:
+        # the replay baselines' Q critics and updates are judged by parity_tests/test_<algo>_parity.py
         return ModelPlan(cfg.diffusion, None)
     if isinstance(cfg, AWRConfig):
         return ModelPlan(cfg.diffusion, cfg.critic)

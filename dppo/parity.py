@@ -17,7 +17,15 @@ from dppo.models import ModelPlan, build_critic, build_policy, canonical_init, c
 from dppo.parity_report import ParityReport, Quantities, probe_quantities, twin_precision
 from shared import tolerances as tol
 from shared.precision import as_compute
-from shared.settings import AWRConfig, EvalConfig, FinetuneConfig, LRSchedulerConfig, PretrainConfig, RWRConfig
+from shared.settings import (
+    AWRConfig,
+    DQLConfig,
+    EvalConfig,
+    FinetuneConfig,
+    LRSchedulerConfig,
+    PretrainConfig,
+    RWRConfig,
+)
 
 AnyConfig = PretrainConfig | FinetuneConfig | RWRConfig | AWRConfig | EvalConfig
 
@@ -453,7 +461,7 @@ def _lr_blocks(cfg: AnyConfig) -> list[tuple[str, float, LRSchedulerConfig]]:
         return [("lr_scheduler", cfg.train.learning_rate, cfg.train.lr_scheduler)]
     if isinstance(cfg, RWRConfig):
         return [("lr_scheduler", cfg.train.lr, cfg.train.lr_scheduler)]
-    if isinstance(cfg, (FinetuneConfig, AWRConfig)):
+    if isinstance(cfg, (FinetuneConfig, AWRConfig, DQLConfig)):
         t = cfg.train
         return [("actor_lr_scheduler", t.actor_lr, t.actor_lr_scheduler),
                 ("critic_lr_scheduler", t.critic_lr, t.critic_lr_scheduler)]

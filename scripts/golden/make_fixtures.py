@@ -36,6 +36,7 @@ SECTIONS: dict[str, str] = {
     "ppo_exact": "scripts.golden.ppo_exact",
     "qsm": "scripts.golden.qsm",
     "dipo": "scripts.golden.dipo",
+    "dql": "scripts.golden.dql",
 }
 
 

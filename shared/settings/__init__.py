@@ -16,6 +16,7 @@ from shared.config_reader import read
 from shared.errors import ConfigError
 from shared.settings.awr import AWRConfig, AWRModelConfig, AWRSettings, AWRTrainConfig
 from shared.settings.dipo import DIPOConfig, DIPOModelConfig, DIPOSettings, DIPOTrainConfig
+from shared.settings.dql import DQLConfig, DQLModelConfig, DQLSettings, DQLTrainConfig
 from shared.settings.evaluation import EvalConfig
 from shared.settings.exact import ExactDiffusionPPOModelConfig, ExactLikelihoodSettings
 from shared.settings.finetune import (
@@ -38,12 +39,12 @@ from shared.settings.rwr import RWRConfig, RWRModelConfig, RWRSettings, RWRTrain
 
 __all__ = [
     "AWRConfig", "AWRModelConfig", "AWRSettings", "AWRTrainConfig", "DIPOConfig", "DIPOModelConfig", "DIPOSettings",
-    "DIPOTrainConfig", "DPPOSettings", "DiffusionConfig",
-    "DiffusionPPOModelConfig", "EnvConfig", "EvalConfig", "ExactDiffusionPPOModelConfig", "ExactLikelihoodSettings",
-    "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig", "PPOSettings",
-    "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "QSMConfig", "QSMModelConfig", "QSMSettings",
-    "QSMTrainConfig", "RWRConfig", "RWRModelConfig", "RWRSettings", "RWRTrainConfig", "config_kind",
-    "finetune_algorithm", "load_settings", "read_config",
+    "DIPOTrainConfig", "DPPOSettings", "DQLConfig", "DQLModelConfig", "DQLSettings", "DQLTrainConfig",
+    "DiffusionConfig", "DiffusionPPOModelConfig", "EnvConfig", "EvalConfig", "ExactDiffusionPPOModelConfig",
+    "ExactLikelihoodSettings", "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig",
+    "LRSchedulerConfig", "PPOSettings", "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "QSMConfig",
+    "QSMModelConfig", "QSMSettings", "QSMTrainConfig", "RWRConfig", "RWRModelConfig", "RWRSettings",
+    "RWRTrainConfig", "config_kind", "finetune_algorithm", "load_settings", "read_config",
 ]
 
 AnyConfig = PretrainConfig | FinetuneConfig | RWRConfig | AWRConfig | EvalConfig
@@ -59,6 +60,8 @@ _BASELINES: dict[str, tuple[str, str, type, type]] = {
             "model.diffusion.diffusion_qsm.QSMDiffusion", QSMConfig, QSMModelConfig),
     "dipo": ("agent.finetune.train_dipo_diffusion_agent.TrainDIPODiffusionAgent",
              "model.diffusion.diffusion_dipo.DIPODiffusion", DIPOConfig, DIPOModelConfig),
+    "dql": ("agent.finetune.train_dql_diffusion_agent.TrainDQLDiffusionAgent",
+            "model.diffusion.diffusion_dql.DQLDiffusion", DQLConfig, DQLModelConfig),
 }
 
 # DPPO with the exact (probability-flow ODE) likelihood: a PPO config (FinetuneConfig) with its own model section.

@@ -19,6 +19,7 @@ ITR=${ITR:-11}
 VAL=${VAL:-2}
 ENVS=${ENVS:-40}
 STEPS=${STEPS:-250}
+WARMUP=2  # iteration 1 (the first training one) trains the critics only
 SHIPPED=data/checkpoints/hopper_pretrain_diffusion_mlp_e40.npz
 UPSTREAM=tests/fixtures/upstream_cfg/cfg/gym/finetune/hopper-v2
 
@@ -27,11 +28,10 @@ CONFIGS=(
     --config configs/hopper/ppo_gaussian_mlp.yaml             # Gaussian PPO, from scratch (upstream's baseline)
     --config "$UPSTREAM/ft_rwr_diffusion_mlp.yaml"            # RWR, upstream's config
     --config "$UPSTREAM/ft_awr_diffusion_mlp.yaml"            # AWR, upstream's config
-    # --- DIPO, DQL, IDQL, QSM: add each when its config lands (same driver, same metrics) ---
-    # --config configs/hopper/ft_dipo_diffusion_mlp.yaml
-    # --config configs/hopper/ft_dql_diffusion_mlp.yaml
-    # --config configs/hopper/ft_idql_diffusion_mlp.yaml
-    # --config configs/hopper/ft_qsm_diffusion_mlp.yaml
+    --config configs/hopper/ft_dipo_diffusion_mlp.yaml        # DIPO, upstream's values
+    --config configs/hopper/ft_dql_diffusion_mlp.yaml         # DQL, upstream's values
+    --config configs/hopper/ft_idql_diffusion_mlp.yaml        # IDQL, upstream's values
+    --config configs/hopper/ft_qsm_diffusion_mlp.yaml         # QSM, upstream's values
 )
 
 BUDGET=(
@@ -42,15 +42,12 @@ BUDGET=(
     "finetune_ppo_diffusion_mlp:base_policy_path=$SHIPPED"
     "ft_rwr_diffusion_mlp:base_policy_path=$SHIPPED"
     "ft_awr_diffusion_mlp:base_policy_path=$SHIPPED"
-    # AWR replays its buffer: upstream's replay_ratio 64 (640 actor minibatches of 1000 rows per iteration
-    # at the default budget) cut to 16, so that an AWR iteration costs about what a DPPO one does
-    ft_awr_diffusion_mlp:train.replay_ratio=16
-    # --- DIPO, DQL, IDQL, QSM: their base_policy_path and replay budget (NAME:train.<key>=...,
-    # replay_ratio / batch_size as their configs name them) go here, e.g.
-    # "ft_dipo_diffusion_mlp:base_policy_path=$SHIPPED"
-    # "ft_dql_diffusion_mlp:base_policy_path=$SHIPPED"
-    # "ft_idql_diffusion_mlp:base_policy_path=$SHIPPED"
-    # "ft_qsm_diffusion_mlp:base_policy_path=$SHIPPED"
+    # Every replay baseline keeps upstream's replay_ratio and batch size (AWR's too); their critic-only warm-up (upstream:
+    # 5 of 1000 iterations) is cut to the first training iteration so the actor trains in this short budget.
+    "ft_dipo_diffusion_mlp:train.n_critic_warmup_itr=$WARMUP"
+    "ft_dql_diffusion_mlp:train.n_critic_warmup_itr=$WARMUP"
+    "ft_idql_diffusion_mlp:train.n_critic_warmup_itr=$WARMUP"
+    "ft_qsm_diffusion_mlp:train.n_critic_warmup_itr=$WARMUP"
 )
 
 exec .venv/bin/python -m dppo.cli compare "${CONFIGS[@]}" --backend both --out "${OUT:-runs/compare}" \

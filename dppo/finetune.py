@@ -230,7 +230,8 @@ def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
 
 
 # Trainers of the fine-tuning algorithms besides PPO, by the config's `algorithm`: (module, class).
-BASELINE_TRAINERS = {"rwr": ("dppo.rwr", "RWRTrainer"), "awr": ("dppo.awr", "AWRTrainer")}
+BASELINE_TRAINERS = {"rwr": ("dppo.rwr", "RWRTrainer"), "awr": ("dppo.awr", "AWRTrainer"),
+                     "idql": ("dppo.idql", "IDQLTrainer")}
 
 
 def make_trainer(cfg: Any, backend: str) -> Any:

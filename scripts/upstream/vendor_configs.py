@@ -26,7 +26,7 @@ def config_paths(root: Path) -> list[Path]:
     for data_env, task in ENVS.values():
         paths.append(Path("cfg/gym/pretrain") / data_env / "pre_diffusion_mlp.yaml")
         for name in ("ft_ppo_diffusion_mlp", "ppo_diffusion_mlp", "ppo_gaussian_mlp", "ft_rwr_diffusion_mlp",
-                     "ft_awr_diffusion_mlp"):
+                     "ft_awr_diffusion_mlp", "ft_idql_diffusion_mlp"):
             paths.append(Path("cfg/gym/finetune") / task / f"{name}.yaml")
     paths += sorted(p.relative_to(root) for p in (root / "cfg/gym/eval").rglob("*.yaml"))
     return paths

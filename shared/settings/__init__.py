@@ -22,6 +22,7 @@ from shared.settings.finetune import (
     PPOSettings,
     PPOTrainConfig,
 )
+from shared.settings.idql import IDQLConfig, IDQLModelConfig, IDQLSettings, IDQLTrainConfig
 from shared.settings.model import (
     DiffusionConfig,
     DiffusionPPOModelConfig,
@@ -39,6 +40,7 @@ __all__ = [
     "EvalConfig", "FinetuneConfig", "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig",
     "PPOSettings", "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "RWRConfig", "RWRModelConfig", "RWRSettings",
     "RWRTrainConfig", "config_kind", "finetune_algorithm", "load_settings", "read_config",
+    "IDQLConfig", "IDQLModelConfig", "IDQLSettings", "IDQLTrainConfig",
 ]
 
 AnyConfig = PretrainConfig | FinetuneConfig | RWRConfig | AWRConfig | EvalConfig
@@ -50,6 +52,8 @@ _BASELINES: dict[str, tuple[str, str, type, type]] = {
             "model.diffusion.diffusion_rwr.RWRDiffusion", RWRConfig, RWRModelConfig),
     "awr": ("agent.finetune.train_awr_diffusion_agent.TrainAWRDiffusionAgent",
             "model.diffusion.diffusion_awr.AWRDiffusion", AWRConfig, AWRModelConfig),
+    "idql": ("agent.finetune.train_idql_diffusion_agent.TrainIDQLDiffusionAgent",
+             "model.diffusion.diffusion_idql.IDQLDiffusion", IDQLConfig, IDQLModelConfig),
 }
 
 # Upstream agents (top-level _target_) this project runs, by kind.

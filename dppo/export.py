@@ -13,7 +13,7 @@ from dppo.checkpoints import read_checkpoint
 from shared.config import locate_data_file
 from shared.dataset import load_normalization
 from shared.errors import CheckpointError, ConfigError
-from shared.settings import AWRConfig, EvalConfig, FinetuneConfig, PretrainConfig, RWRConfig, read_config
+from shared.settings import AWRConfig, EvalConfig, FinetuneConfig, IDQLConfig, PretrainConfig, RWRConfig, read_config
 from shared.temp_dirs import make_temp_dir
 
 
@@ -33,6 +33,9 @@ def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, 
     if not norm_path:
         raise ConfigError("export needs the dataset's normalization file: the checkpoint's config has no "
                           "normalization_path; pass --normalization")
+    if isinstance(cfg, IDQLConfig):
+        raise CheckpointError(f"{ckpt_path} is an IDQL run: its actions are picked among sampled chunks by its Q and V "
+                              "critics, which export does not serve")
     if isinstance(cfg, (PretrainConfig, EvalConfig, RWRConfig, AWRConfig)):
         # one diffusion policy: a pre-training checkpoint's EMA weights, as upstream; AWR's without its critic
         from core_tf.diffusion import DiffusionModel

@@ -8,7 +8,15 @@ from typing import Any
 
 from shared.errors import ConfigError
 from shared.param_spec import CriticObsConfig, critic_obs_spec, diffusion_mlp_spec, torch_default_init
-from shared.settings import AWRConfig, DiffusionConfig, EvalConfig, FinetuneConfig, PretrainConfig, RWRConfig
+from shared.settings import (
+    AWRConfig,
+    DiffusionConfig,
+    EvalConfig,
+    FinetuneConfig,
+    IDQLConfig,
+    PretrainConfig,
+    RWRConfig,
+)
 
 BACKENDS = ("torch", "tf")
 
@@ -35,6 +43,8 @@ def model_plan(cfg: PretrainConfig | FinetuneConfig | RWRConfig | AWRConfig | Ev
         return ModelPlan(cfg.diffusion, None)
     if isinstance(cfg, AWRConfig):
         return ModelPlan(cfg.diffusion, cfg.critic)
+    if isinstance(cfg, IDQLConfig):  # the policy; its Q and V critics are judged by the IDQL parity test
+        return ModelPlan(cfg.diffusion, None)
     if isinstance(cfg, EvalConfig):
         return ModelPlan(cfg.model, None) if cfg.is_diffusion else None
     return ModelPlan(cfg.diffusion, cfg.critic) if cfg.is_diffusion else None

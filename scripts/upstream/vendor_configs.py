@@ -21,7 +21,7 @@ ENVS = {"hopper": ("hopper-medium-v2", "hopper-v2"), "walker2d": ("walker2d-medi
 
 
 def config_paths(root: Path) -> list[Path]:
-    """The 12 DPPO / Gaussian PPO gym configs, the 3 RWR and 3 AWR ones and every gym eval config."""
+    """The 12 DPPO / Gaussian PPO gym configs, the 3 RWR, 3 AWR and 3 IDQL ones and every gym eval config."""
     paths = []
     for data_env, task in ENVS.values():
         paths.append(Path("cfg/gym/pretrain") / data_env / "pre_diffusion_mlp.yaml")

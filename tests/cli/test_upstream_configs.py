@@ -14,7 +14,7 @@ import torch
 
 from dppo.cli import main
 from shared.checkpoint import load_checkpoint
-from shared.settings import AWRConfig, EvalConfig, FinetuneConfig, PretrainConfig, RWRConfig, load_settings
+from shared.settings import AWRConfig, EvalConfig, FinetuneConfig, IDQLConfig, PretrainConfig, RWRConfig, load_settings
 
 UPSTREAM = Path("tests/fixtures/upstream_cfg/cfg/gym")
 ALL = sorted(glob.glob(str(UPSTREAM / "**" / "*.yaml"), recursive=True))
@@ -39,7 +39,7 @@ def upstream_env(tmp_path, monkeypatch):
 
 
 def test_every_vendored_upstream_config_is_the_pinned_commit_and_reads_unchanged():
-    assert len(ALL) == 22  # 12 DPPO / Gaussian PPO gym configs, 3 RWR, 3 AWR and 4 eval configs
+    assert len(ALL) == 25  # 12 DPPO / Gaussian PPO gym configs, 3 RWR, 3 AWR, 3 IDQL and 4 eval configs
     kinds = {}
     for path in ALL:
         cfg = load_settings(path)
@@ -48,6 +48,7 @@ def test_every_vendored_upstream_config_is_the_pinned_commit_and_reads_unchanged
     assert kinds["pre_diffusion_mlp.yaml"] is PretrainConfig
     assert kinds["ft_ppo_diffusion_mlp.yaml"] is FinetuneConfig and kinds["eval_gaussian_mlp.yaml"] is EvalConfig
     assert kinds["ft_rwr_diffusion_mlp.yaml"] is RWRConfig and kinds["ft_awr_diffusion_mlp.yaml"] is AWRConfig
+    assert kinds["ft_idql_diffusion_mlp.yaml"] is IDQLConfig
     gaussian = load_settings(str(UPSTREAM / "finetune/walker2d-v2/ppo_gaussian_mlp.yaml"))
     assert not gaussian.is_diffusion and gaussian.gaussian_actor.fixed_std is None
 

@@ -33,6 +33,7 @@ SECTIONS: dict[str, str] = {
     "d4rl": "scripts.golden.d4rl",
     "rwr": "scripts.golden.rwr",
     "awr": "scripts.golden.awr",
+    "idql": "scripts.golden.idql",
 }
 
 

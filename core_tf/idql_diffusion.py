@@ -106,15 +106,6 @@ class IDQLDiffusionAgent:
         index = choose_candidates(q, v, u, s.critic_hyperparam)  # (B,)
         return {"actions": samples.numpy().reshape(S, B, *samples.shape[1:])[index, np.arange(B)]}
 
-    def losses(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """The three losses of a minibatch at the current weights (no step)."""
-        m, s = self.model, self.settings
-        return {"critic_v_loss": value_loss(self.critic_v, self.critic_q_target, batch["obs"], batch["actions"],
-                                            s.expectile),
-                "critic_q_loss": q_loss(self.critic_q, self.critic_v, batch["obs"], batch["next_obs"],
-                                        batch["actions"], batch["rewards"], batch["terminated"], s.gamma),
-                "actor_loss": m.loss(batch["actions"], batch["obs"], batch["t"], batch["noise"])}
-
     def _update_step(self, b: dict[str, tf.Tensor], step_actor: bool) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         m, s, opt = self.model, self.settings, self.optimizers
         v_opt, q_opt, a_opt = opt["critic_v_optimizer"], opt["critic_q_optimizer"], opt["actor_optimizer"]

@@ -102,15 +102,6 @@ class IDQLDiffusionAgent:
         index = choose_candidates(q, v, u, s.critic_hyperparam)  # (B,)
         return {"actions": samples.numpy().reshape(S, B, *samples.shape[1:])[index, np.arange(B)]}
 
-    def losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The three losses of a minibatch at the current weights (no step)."""
-        m, s = self.model, self.settings
-        return {"critic_v_loss": value_loss(m.critic_v, m.critic_q_target, batch["obs"], batch["actions"],
-                                            s.expectile),
-                "critic_q_loss": q_loss(m.critic_q, m.critic_v, batch["obs"], batch["next_obs"], batch["actions"],
-                                        batch["rewards"], batch["terminated"], s.gamma),
-                "actor_loss": m.loss(batch["actions"], batch["obs"], batch["t"], batch["noise"])}
-
     def update(self, batch: dict[str, np.ndarray], step_actor: bool) -> dict[str, float]:
         """One minibatch {'obs', 'next_obs', 'actions', 'rewards', 'terminated', 't', 'noise'} as upstream: a V
         step, a Q step (with the updated V), the Polyak target update, then the actor's denoising loss, stepped

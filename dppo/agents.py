@@ -27,6 +27,7 @@ from shared.settings import (
     EvalConfig,
     FinetuneConfig,
     GaussianModelConfig,
+    IDQLConfig,
     PPOSettings,
     RWRConfig,
 )
@@ -35,6 +36,10 @@ from shared.settings import (
 def noise_shape(cfg: FinetuneConfig | RWRConfig | AWRConfig | EvalConfig, n: int) -> tuple[int, ...]:
     """Shape of the numpy noise one policy step of n envs consumes."""
     ta, da = cfg.horizon_steps, cfg.action_dim
+    if isinstance(cfg, IDQLConfig):  # S candidate chains per observation and the choice's normals
+        from shared.idql import noise_shape as idql_noise_shape
+
+        return idql_noise_shape(cfg.diffusion.denoising_steps, cfg.idql.num_sample, n, ta, da)
     if cfg.is_diffusion:
         return (_diffusion(cfg).num_sampling_steps + 1, n, ta, da)
     return (n, ta * da)
@@ -149,11 +154,38 @@ def dql_initial_params(cfg: DQLConfig) -> OrderedDict:
     critic = torch_default_init(critic_obs_act_spec(cfg.critic, "critic."), cfg.seed + 1)
     init.update(critic)
     init.update((f"critic_target.{k[len('critic.'):]}", v.copy()) for k, v in critic.items())
+def idql_initial_params(cfg: IDQLConfig) -> OrderedDict:
+    """What an IDQL run starts from: a fresh init from cfg.seed (policy, critic_q, critic_v), base_policy_path's
+    policy loaded over it (a pre-training checkpoint's EMA policy, as upstream, or a fine-tuning checkpoint's
+    network.*; an IDQL checkpoint's critics too), and critic_q_target a copy of critic_q (upstream deep-copies)."""
+    spec = diffusion_mlp_spec(cfg.diffusion.network, "network.")
+    spec.update(critic_obs_act_spec(cfg.critic_q, "critic_q."))
+    spec.update(critic_obs_spec(cfg.critic_v, "critic_v."))
+    spec.update(critic_obs_act_spec(cfg.critic_q, "critic_q_target."))
+    init = torch_default_init(spec, cfg.seed)
+    init.update((f"critic_q_target.{k[len('critic_q.'):]}", v.copy()) for k, v in list(init.items())
+                if k.startswith("critic_q."))
+    if not cfg.base_policy_path:  # `dppo finetune` warns; parity wants a fresh policy
+        return init
+    ckpt = read_checkpoint(cfg.base_policy_path, cfg)
+    group = "ema" if "ema" in ckpt.groups else "model"
+    prefixes = ("network.", "critic_q.", "critic_v.", "critic_q_target.") if ckpt.meta.get(
+        "algorithm") == "idql" else ("network.",)
+    weights = OrderedDict((k, v) for k, v in ckpt.group(group).items() if k.startswith(prefixes))
+    if not any(k.startswith("network.") for k in weights):
+        raise CheckpointError(f"{cfg.base_policy_path} [{group}] holds no diffusion policy (network.* tensors)")
+    check_strict({k: v for k, v in spec.items() if k.startswith(prefixes)}, weights,
+                 f"base policy {cfg.base_policy_path}")
+    init.update(weights)
     return init
 
 
 def make_agent(cfg: FinetuneConfig | RWRConfig | AWRConfig, backend: str, init: OrderedDict | None = None) -> Any:
     """The config's agent for `backend` from `init` (default: initial_params, or regression_initial_params)."""
+    if isinstance(cfg, IDQLConfig):
+        init = idql_initial_params(cfg) if init is None else init
+        return _backend_class(backend, "idql_diffusion", "IDQLDiffusionAgent")(cfg.diffusion, cfg.critic_q,
+                                                                               cfg.critic_v, cfg.idql, init)
     if isinstance(cfg, RWRConfig):
         init = regression_initial_params(cfg) if init is None else init
         return _backend_class(backend, "rwr_diffusion", "RWRDiffusionAgent")(cfg.diffusion, cfg.rwr, init)

@@ -19,6 +19,7 @@ from shared.settings import (
     DQLConfig,
     EvalConfig,
     FinetuneConfig,
+    IDQLConfig,
     PretrainConfig,
     QSMConfig,
     RWRConfig,
@@ -46,6 +47,9 @@ def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, 
     if not norm_path:
         raise ConfigError("export needs the dataset's normalization file: the checkpoint's config has no "
                           "normalization_path; pass --normalization")
+    if isinstance(cfg, IDQLConfig):
+        raise CheckpointError(f"{ckpt_path} is an IDQL run: its actions are picked among sampled chunks by its Q and V "
+                              "critics, which export does not serve")
     if isinstance(cfg, (PretrainConfig, EvalConfig, *POLICY_ONLY)):
         # one diffusion policy: a pre-training checkpoint's EMA weights, as upstream; the baselines' without critics
         from core_tf.diffusion import DiffusionModel

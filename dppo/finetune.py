@@ -236,6 +236,7 @@ BASELINE_TRAINERS = {
     "qsm": ("dppo.qsm", "QSMTrainer"),
     "dipo": ("dppo.dipo", "DIPOTrainer"),
     "dql": ("dppo.dql", "DQLTrainer"),
+    "idql": ("dppo.idql", "IDQLTrainer"),
 }
 
 

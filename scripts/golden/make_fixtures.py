@@ -37,6 +37,7 @@ SECTIONS: dict[str, str] = {
     "qsm": "scripts.golden.qsm",
     "dipo": "scripts.golden.dipo",
     "dql": "scripts.golden.dql",
+    "idql": "scripts.golden.idql",
 }
 
 

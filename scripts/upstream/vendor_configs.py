@@ -30,7 +30,7 @@ def config_paths(root: Path) -> list[Path]:
         paths.append(Path("cfg/gym/pretrain") / data_env / "pre_diffusion_mlp.yaml")
         for name in ("ft_ppo_diffusion_mlp", "ppo_diffusion_mlp", "ppo_gaussian_mlp", "ft_rwr_diffusion_mlp",
                      "ft_awr_diffusion_mlp", "ft_qsm_diffusion_mlp", "ft_dipo_diffusion_mlp",
-                     "ft_dql_diffusion_mlp"):
+                     "ft_dql_diffusion_mlp", "ft_idql_diffusion_mlp"):
             paths.append(Path("cfg/gym/finetune") / task / f"{name}.yaml")
         if task in EXACT_TASKS:
             paths.append(Path("cfg/gym/finetune") / task / "ft_ppo_exact_diffusion_mlp.yaml")

@@ -25,6 +25,7 @@ from shared.settings.finetune import (
     PPOSettings,
     PPOTrainConfig,
 )
+from shared.settings.idql import IDQLConfig, IDQLModelConfig, IDQLSettings, IDQLTrainConfig
 from shared.settings.model import (
     DiffusionConfig,
     DiffusionPPOModelConfig,
@@ -45,6 +46,7 @@ __all__ = [
     "LRSchedulerConfig", "PPOSettings", "PPOTrainConfig", "PolicyRunConfig", "PretrainConfig", "QSMConfig",
     "QSMModelConfig", "QSMSettings", "QSMTrainConfig", "RWRConfig", "RWRModelConfig", "RWRSettings",
     "RWRTrainConfig", "config_kind", "finetune_algorithm", "load_settings", "read_config",
+    "IDQLConfig", "IDQLModelConfig", "IDQLSettings", "IDQLTrainConfig",
 ]
 
 AnyConfig = PretrainConfig | FinetuneConfig | RWRConfig | AWRConfig | EvalConfig
@@ -62,6 +64,8 @@ _BASELINES: dict[str, tuple[str, str, type, type]] = {
              "model.diffusion.diffusion_dipo.DIPODiffusion", DIPOConfig, DIPOModelConfig),
     "dql": ("agent.finetune.train_dql_diffusion_agent.TrainDQLDiffusionAgent",
             "model.diffusion.diffusion_dql.DQLDiffusion", DQLConfig, DQLModelConfig),
+    "idql": ("agent.finetune.train_idql_diffusion_agent.TrainIDQLDiffusionAgent",
+             "model.diffusion.diffusion_idql.IDQLDiffusion", IDQLConfig, IDQLModelConfig),
 }
 
 # DPPO with the exact (probability-flow ODE) likelihood: a PPO config (FinetuneConfig) with its own model section.

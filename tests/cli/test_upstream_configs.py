@@ -20,6 +20,7 @@ from shared.settings import (
     DQLConfig,
     EvalConfig,
     FinetuneConfig,
+    IDQLConfig,
     PretrainConfig,
     QSMConfig,
     RWRConfig,
@@ -49,7 +50,7 @@ def upstream_env(tmp_path, monkeypatch):
 
 
 def test_every_vendored_upstream_config_is_the_pinned_commit_and_reads_unchanged():
-    assert len(ALL) == 33  # 12 DPPO / Gaussian PPO, 3 each of RWR, AWR, QSM, DIPO, DQL, 2 exact DPPO, 4 eval
+    assert len(ALL) == 36  # 12 DPPO / Gaussian PPO, 3 each of RWR, AWR, QSM, DIPO, DQL, IDQL, 2 exact DPPO, 4 eval
     kinds = {}
     for path in ALL:
         cfg = load_settings(path)
@@ -60,7 +61,7 @@ def test_every_vendored_upstream_config_is_the_pinned_commit_and_reads_unchanged
     assert kinds["ft_rwr_diffusion_mlp.yaml"] is RWRConfig and kinds["ft_awr_diffusion_mlp.yaml"] is AWRConfig
     assert kinds["ft_ppo_exact_diffusion_mlp.yaml"] is FinetuneConfig
     assert kinds["ft_qsm_diffusion_mlp.yaml"] is QSMConfig and kinds["ft_dipo_diffusion_mlp.yaml"] is DIPOConfig
-    assert kinds["ft_dql_diffusion_mlp.yaml"] is DQLConfig
+    assert kinds["ft_dql_diffusion_mlp.yaml"] is DQLConfig and kinds["ft_idql_diffusion_mlp.yaml"] is IDQLConfig
     gaussian = load_settings(str(UPSTREAM / "finetune/walker2d-v2/ppo_gaussian_mlp.yaml"))
     assert not gaussian.is_diffusion and gaussian.gaussian_actor.fixed_std is None
 

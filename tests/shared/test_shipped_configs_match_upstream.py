@@ -18,6 +18,7 @@ SHIPPED = {
     "configs/hopper/ft_qsm_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ft_qsm_diffusion_mlp.yaml",
     "configs/hopper/ft_dipo_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ft_dipo_diffusion_mlp.yaml",
     "configs/hopper/ft_dql_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ft_dql_diffusion_mlp.yaml",
+    "configs/hopper/ft_idql_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ft_idql_diffusion_mlp.yaml",
 }
 # where things are written or read, and Hydra/logging plumbing: not numbers of the method
 LOCATION_KEYS = ("logdir", "name", "base_policy_path", "normalization_path", "train_dataset_path", "wandb",

@@ -154,6 +154,9 @@ def dql_initial_params(cfg: DQLConfig) -> OrderedDict:
     critic = torch_default_init(critic_obs_act_spec(cfg.critic, "critic."), cfg.seed + 1)
     init.update(critic)
     init.update((f"critic_target.{k[len('critic.'):]}", v.copy()) for k, v in critic.items())
+    return init
+
+
 def idql_initial_params(cfg: IDQLConfig) -> OrderedDict:
     """What an IDQL run starts from: a fresh init from cfg.seed (policy, critic_q, critic_v), base_policy_path's
     policy loaded over it (a pre-training checkpoint's EMA policy, as upstream, or a fine-tuning checkpoint's

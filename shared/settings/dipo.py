@@ -13,14 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.config_reader import non_negative, positive, setting, unit_interval
-from shared.errors import ConfigError
-from shared.param_spec import CriticObsActConfig, DiffusionMLPConfig
-from shared.settings.regression import DiffusionRegressionModelConfig
 from shared.settings.replay import (
-    ReplayRunConfig,
+    DoubleQModelConfig,
+    DoubleQRunConfig,
     ReplaySettings,
     ReplayTrainConfig,
-    check_q_critic,
     replay_settings_kwargs,
 )
 
@@ -35,20 +32,10 @@ class DIPOTrainConfig(ReplayTrainConfig):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DIPOModelConfig(DiffusionRegressionModelConfig):
+class DIPOModelConfig(DoubleQModelConfig):
     """The `model` section of a DIPO config (upstream DIPODiffusion's arguments)."""
 
-    actor: DiffusionMLPConfig
-    critic: CriticObsActConfig
-
     algorithm = "DIPO"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.diffusion()
-
-    def policy_network(self) -> DiffusionMLPConfig:
-        return self.actor
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,23 +49,12 @@ class DIPOSettings(ReplaySettings):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DIPOConfig(ReplayRunConfig):
+class DIPOConfig(DoubleQRunConfig):
     """Everything `dppo finetune` reads for DIPO (`model` is DIPOModelConfig)."""
 
     train: DIPOTrainConfig = setting()
 
     algorithm = "dipo"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        m = self.model
-        check_q_critic(m.critic, "model.critic", m.obs_dim, m.cond_steps, m.action_dim, self.act_steps)
-        if not m.critic.double_q:
-            raise ConfigError("model.critic.double_q must be true: DIPO takes the minimum of two Q networks")
-
-    @property
-    def critic(self) -> CriticObsActConfig:
-        return self.model.critic
 
     @property
     def dipo(self) -> DIPOSettings:

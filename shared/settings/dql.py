@@ -13,13 +13,11 @@ from dataclasses import dataclass
 
 from shared.config_reader import non_negative, setting, unit_interval
 from shared.errors import ConfigError
-from shared.param_spec import CriticObsActConfig, DiffusionMLPConfig
-from shared.settings.regression import DiffusionRegressionModelConfig
 from shared.settings.replay import (
-    ReplayRunConfig,
+    DoubleQModelConfig,
+    DoubleQRunConfig,
     ReplaySettings,
     ReplayTrainConfig,
-    check_q_critic,
     replay_settings_kwargs,
 )
 
@@ -33,11 +31,8 @@ class DQLTrainConfig(ReplayTrainConfig):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DQLModelConfig(DiffusionRegressionModelConfig):
+class DQLModelConfig(DoubleQModelConfig):
     """The `model` section of a DQL config (upstream DQLDiffusion's arguments)."""
-
-    actor: DiffusionMLPConfig
-    critic: CriticObsActConfig
 
     algorithm = "DQL"
 
@@ -46,12 +41,6 @@ class DQLModelConfig(DiffusionRegressionModelConfig):
         if self.actor.dropout != 0.0:
             raise ConfigError(f"model.actor.dropout={self.actor.dropout}: DQL backpropagates through the sampling "
                               "chain, which this project runs without dropout; use 0")
-        if not self.critic.double_q:
-            raise ConfigError("model.critic.double_q: DQL needs both Q heads (min over targets, normalised -Q)")
-        self.diffusion()
-
-    def policy_network(self) -> DiffusionMLPConfig:
-        return self.actor
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,21 +53,12 @@ class DQLSettings(ReplaySettings):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DQLConfig(ReplayRunConfig):
+class DQLConfig(DoubleQRunConfig):
     """Everything `dppo finetune` reads for DQL (`model` is DQLModelConfig)."""
 
     train: DQLTrainConfig = setting()
 
     algorithm = "dql"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_q_critic(self.model.critic, "model.critic", self.obs_dim, self.cond_steps, self.action_dim,
-                       self.act_steps)
-
-    @property
-    def critic(self) -> CriticObsActConfig:
-        return self.model.critic
 
     @property
     def dql(self) -> DQLSettings:

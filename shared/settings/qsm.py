@@ -12,14 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.config_reader import non_negative, setting, unit_interval
-from shared.errors import ConfigError
-from shared.param_spec import CriticObsActConfig, DiffusionMLPConfig
-from shared.settings.regression import DiffusionRegressionModelConfig
 from shared.settings.replay import (
-    ReplayRunConfig,
+    DoubleQModelConfig,
+    DoubleQRunConfig,
     ReplaySettings,
     ReplayTrainConfig,
-    check_q_critic,
     replay_settings_kwargs,
 )
 
@@ -33,25 +30,10 @@ class QSMTrainConfig(ReplayTrainConfig):
 
 
 @dataclass(frozen=True, kw_only=True)
-class QSMModelConfig(DiffusionRegressionModelConfig):
+class QSMModelConfig(DoubleQModelConfig):
     """The `model` section of a QSM config (upstream QSMDiffusion's arguments)."""
 
-    actor: DiffusionMLPConfig
-    critic: CriticObsActConfig
-
     algorithm = "QSM"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_q_critic(self.critic, "model.critic", self.obs_dim, self.cond_steps, self.action_dim,
-                       self.horizon_steps)
-        if not self.critic.double_q:
-            raise ConfigError("model.critic.double_q: QSM trains two Q networks (upstream's critic loss and "
-                              "action gradient use both)")
-        self.diffusion()
-
-    def policy_network(self) -> DiffusionMLPConfig:
-        return self.actor
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,16 +45,12 @@ class QSMSettings(ReplaySettings):
 
 
 @dataclass(frozen=True, kw_only=True)
-class QSMConfig(ReplayRunConfig):
+class QSMConfig(DoubleQRunConfig):
     """Everything `dppo finetune` reads for QSM (`model` is QSMModelConfig)."""
 
     train: QSMTrainConfig = setting()
 
     algorithm = "qsm"
-
-    @property
-    def critic(self) -> CriticObsActConfig:
-        return self.model.critic
 
     @property
     def qsm(self) -> QSMSettings:

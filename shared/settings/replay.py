@@ -12,9 +12,9 @@ from shared.config_reader import non_negative, positive, setting, unit_interval
 from shared.errors import ConfigError
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.offpolicy import minibatches_per_iteration
-from shared.param_spec import CriticObsActConfig, CriticObsConfig
+from shared.param_spec import CriticObsActConfig, CriticObsConfig, DiffusionMLPConfig
 from shared.settings.model import LRSchedulerConfig
-from shared.settings.regression import DiffusionRegressionConfig
+from shared.settings.regression import DiffusionRegressionConfig, DiffusionRegressionModelConfig
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,3 +127,36 @@ class ReplayRunConfig(DiffusionRegressionConfig):
             raise ConfigError(f"{self.algorithm.upper()} stores the executed chunks and trains the policy's whole "
                               f"chunks on them, so act_steps ({self.act_steps}) must equal horizon_steps "
                               f"({self.horizon_steps}), as upstream's configs have it")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DoubleQModelConfig(DiffusionRegressionModelConfig):
+    """The `model` section DIPO, DQL and QSM share (upstream's DIPODiffusion, DQLDiffusion, QSMDiffusion
+    arguments): the policy `actor` and a double-Q `critic` (CriticObsAct)."""
+
+    actor: DiffusionMLPConfig
+    critic: CriticObsActConfig
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.critic.double_q:
+            raise ConfigError(f"model.critic.double_q must be true: {self.algorithm} trains two Q networks (upstream "
+                              "takes the minimum of both)")
+        self.diffusion()
+
+    def policy_network(self) -> DiffusionMLPConfig:
+        return self.actor
+
+
+@dataclass(frozen=True, kw_only=True)
+class DoubleQRunConfig(ReplayRunConfig):
+    """A DIPO, DQL or QSM run: its Q critic takes the observation history and the executed chunk."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_q_critic(self.model.critic, "model.critic", self.obs_dim, self.cond_steps, self.action_dim,
+                       self.act_steps)
+
+    @property
+    def critic(self) -> CriticObsActConfig:
+        return self.model.critic

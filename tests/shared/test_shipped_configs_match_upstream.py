@@ -15,6 +15,10 @@ SHIPPED = {
     "configs/hopper/pretrain_diffusion_mlp.yaml": f"{UPSTREAM}/pretrain/hopper-medium-v2/pre_diffusion_mlp.yaml",
     "configs/hopper/finetune_ppo_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ft_ppo_diffusion_mlp.yaml",
     "configs/hopper/ppo_gaussian_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ppo_gaussian_mlp.yaml",
+    **{f"configs/{env}/pretrain_diffusion_mlp.yaml": f"{UPSTREAM}/pretrain/{env}-medium-v2/pre_diffusion_mlp.yaml"
+       for env in ("walker2d", "halfcheetah")},
+    **{f"configs/{env}/finetune_ppo_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/{env}-v2/ft_ppo_diffusion_mlp.yaml"
+       for env in ("walker2d", "halfcheetah")},
 }
 # where things are written or read, and Hydra/logging plumbing: not numbers of the method
 LOCATION_KEYS = ("logdir", "name", "base_policy_path", "normalization_path", "train_dataset_path", "wandb",

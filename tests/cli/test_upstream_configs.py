@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 from collections import OrderedDict
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 
 from dppo.cli import main
 from shared.checkpoint import load_checkpoint
+from shared.config import locate_data_file
 from shared.settings import (
     AWRConfig,
     DIPOConfig,
@@ -30,10 +32,20 @@ from shared.settings import (
 UPSTREAM = Path("tests/fixtures/upstream_cfg/cfg/gym")
 ALL = sorted(glob.glob(str(UPSTREAM / "**" / "*.yaml"), recursive=True))
 SHIPPED_PRETRAINED = "data/checkpoints/hopper_pretrain_diffusion_mlp_e40.npz"
+SHIPPED_BY_ENV = {"walker2d": "data/checkpoints/walker2d_pretrain_diffusion_mlp_e60.npz",
+                  "halfcheetah": "data/checkpoints/halfcheetah_pretrain_diffusion_mlp_e60.npz"}
 # where upstream's hopper fine-tune and eval configs look for their pre-trained policy, under DPPO_LOG_DIR
 UPSTREAM_BASE = "gym-pretrain/hopper-medium-v2_pre_diffusion_mlp_ta4_td20/2024-06-12_23-10-05/checkpoint/state_3000.pt"
 SHORT_FT = ["train.n_train_itr=2", "train.n_steps=3", "env.n_envs=2", "train.batch_size=6", "train.val_freq=2",
             "env.max_episode_steps=24"]
+
+
+def _save_as_upstream_state(shipped: str, target: Path) -> None:
+    """A shipped pre-trained checkpoint written as upstream's state_<n>.pt (torch state dicts)."""
+    target.parent.mkdir(parents=True)
+    ema = load_checkpoint(shipped).group("ema")
+    state = OrderedDict((k, torch.from_numpy(np.asarray(v))) for k, v in ema.items())
+    torch.save({"epoch": 3000, "model": state, "ema": state}, target)
 
 
 @pytest.fixture
@@ -41,11 +53,7 @@ def upstream_env(tmp_path, monkeypatch):
     """DPPO_LOG_DIR in tmp with the shipped pre-trained policy saved as upstream's state_3000.pt."""
     monkeypatch.setenv("DPPO_LOG_DIR", str(tmp_path / "logs"))
     monkeypatch.delenv("DPPO_DATA_DIR", raising=False)  # default: data/, found in upstream's gym/<env>/ layout too
-    target = tmp_path / "logs" / UPSTREAM_BASE
-    target.parent.mkdir(parents=True)
-    ema = load_checkpoint(SHIPPED_PRETRAINED).group("ema")
-    state = OrderedDict((k, torch.from_numpy(np.asarray(v))) for k, v in ema.items())
-    torch.save({"epoch": 3000, "model": state, "ema": state}, target)
+    _save_as_upstream_state(SHIPPED_PRETRAINED, tmp_path / "logs" / UPSTREAM_BASE)
     return tmp_path
 
 
@@ -116,14 +124,35 @@ def test_upstream_eval_config_evaluates_an_upstream_state_pt(upstream_env, backe
 
 
 def test_walker2d_config_finds_data_in_upstreams_gym_layout(upstream_env, monkeypatch):
+    """The shipped normalization copied into upstream's own layout under another DPPO_DATA_DIR."""
     data = upstream_env / "data"
     norm = data / "gym" / "walker2d-medium-v2" / "normalization.npz"
     norm.parent.mkdir(parents=True)
-    np.savez(norm, obs_min=-np.ones(17), obs_max=np.ones(17), action_min=-np.ones(6), action_max=np.ones(6))
+    shutil.copy("data/walker2d-medium-v2/normalization.npz", norm)
     monkeypatch.setenv("DPPO_DATA_DIR", str(data))
+    assert locate_data_file(load_settings(str(UPSTREAM / "finetune/walker2d-v2/ppo_diffusion_mlp.yaml"))
+                            .normalization_path) == norm
     path = str(UPSTREAM / "finetune/walker2d-v2/ppo_diffusion_mlp.yaml")
     assert main(["finetune", "--config", path, "--backend", "torch", "--quiet", *SHORT_FT, "wandb=null",
                  "model.actor.mlp_dims=[32,32,32]", "denoising_steps=4", "ft_denoising_steps=4"]) == 0
+
+
+@pytest.mark.parametrize("env, backend", [("walker2d", "torch"), ("halfcheetah", "torch")])
+def test_upstream_walker2d_and_halfcheetah_configs_run_on_the_shipped_data_and_checkpoint(env, backend, tmp_path,
+                                                                                        monkeypatch):
+    """From a fresh clone: pre_diffusion_mlp.yaml finds data/<env>-medium-v2/ (upstream writes data/gym/<env>/),
+    and ft_ppo_diffusion_mlp.yaml fine-tunes the shipped checkpoint once it sits where upstream's names it."""
+    monkeypatch.setenv("DPPO_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.delenv("DPPO_DATA_DIR", raising=False)
+    pre = load_settings(str(UPSTREAM / f"pretrain/{env}-medium-v2/pre_diffusion_mlp.yaml"))
+    assert locate_data_file(pre.train_dataset_path) == Path(f"data/{env}-medium-v2/train.npz")
+    path = str(UPSTREAM / f"finetune/{env}-v2/ft_ppo_diffusion_mlp.yaml")
+    ft = load_settings(path)
+    assert locate_data_file(ft.normalization_path) == Path(f"data/{env}-medium-v2/normalization.npz")
+    _save_as_upstream_state(SHIPPED_BY_ENV[env], Path(ft.base_policy_path))
+    assert main(["finetune", "--config", path, "--backend", backend, "--quiet", *SHORT_FT, "wandb=null",
+                 "ft_denoising_steps=2"]) == 0
+    assert list((tmp_path / "logs" / "gym-finetune").rglob("state_1.npz"))
 
 
 def test_parity_runs_on_upstream_gaussian_and_dppo_configs():

@@ -19,6 +19,10 @@ SHIPPED = {
     "configs/hopper/ft_dipo_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ft_dipo_diffusion_mlp.yaml",
     "configs/hopper/ft_dql_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ft_dql_diffusion_mlp.yaml",
     "configs/hopper/ft_idql_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ft_idql_diffusion_mlp.yaml",
+    **{f"configs/{env}/pretrain_diffusion_mlp.yaml": f"{UPSTREAM}/pretrain/{env}-medium-v2/pre_diffusion_mlp.yaml"
+       for env in ("walker2d", "halfcheetah")},
+    **{f"configs/{env}/finetune_ppo_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/{env}-v2/ft_ppo_diffusion_mlp.yaml"
+       for env in ("walker2d", "halfcheetah")},
 }
 # where things are written or read, and Hydra/logging plumbing: not numbers of the method
 LOCATION_KEYS = ("logdir", "name", "base_policy_path", "normalization_path", "train_dataset_path", "wandb",

@@ -129,7 +129,7 @@ def plot_comparison(env_name: str, rows: list[dict[str, Any]], path: Path) -> No
     import matplotlib.pyplot as plt
 
     styles = line_styles(rows)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(11, 5))
     for r in rows:
         colour, style = styles[r["config"], r["backend"]]
         label = f"{r['algorithm']} ({r['config']}), {r['backend']}"
@@ -148,7 +148,7 @@ def plot_comparison(env_name: str, rows: list[dict[str, Any]], path: Path) -> No
     ax.set_ylabel("evaluation return")
     ax.set_title(f"{env_name}: fine-tuning algorithms compared (squares/diamonds: final return)")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # beside the curves
     fig.tight_layout()
     try:
         atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))

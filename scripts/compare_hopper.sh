@@ -15,9 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
-ITR=${ITR:-11}
+ITR=${ITR:-7}
 VAL=${VAL:-2}
-ENVS=${ENVS:-40}
+ENVS=${ENVS:-8}
 STEPS=${STEPS:-250}
 WARMUP=2  # iteration 1 (the first training one) trains the critics only
 SHIPPED=data/checkpoints/hopper_pretrain_diffusion_mlp_e40.npz

@@ -18,7 +18,6 @@ from core_tf.diffusion import DiffusionModel
 from core_tf.precision import float_dtype
 from core_tf.rwr_diffusion import weighted_denoising_loss
 from core_tf.scheduled_agent import ScheduledAgent
-from core_tf.scheduled_optimizer import ScheduledAdamW
 from shared.param_spec import CriticObsConfig
 from shared.settings import AWRSettings, DiffusionConfig
 
@@ -39,13 +38,7 @@ class AWRDiffusionAgent(ScheduledAgent):
         self.model = DiffusionModel(dc)
         self.critic = self.model.add_child("critic", CriticObs.from_config(critic))
         load_state(self.model, init_params)
-        named = list(self.model.named_parameters())
-        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)  # schedule steps so far
-        self.actor_opt = ScheduledAdamW([(n, v) for n, v in named if n.startswith("network.")], s.actor_weight_decay,
-                                        s.actor_schedule, s.n_train_itr, self.iterations)
-        self.critic_opt = ScheduledAdamW([(n, v) for n, v in named if n.startswith("critic.")],
-                                         s.critic_weight_decay, s.critic_schedule, s.n_train_itr, self.iterations)
-        self.optimizers = {"actor_optimizer": self.actor_opt, "critic_optimizer": self.critic_opt}
+        self.init_actor_critic_optimizers(s)
         chunk = tf.TensorSpec([None, dc.horizon_steps, dc.action_dim], float_dtype())
         rows = tf.TensorSpec([None], float_dtype())
         state = tf.TensorSpec([None, dc.cond_steps, dc.obs_dim], float_dtype())

@@ -19,7 +19,6 @@ from core_tf.diffusion import DiffusionModel
 from core_tf.diffusion_mlp import DiffusionMLP
 from core_tf.precision import float_dtype
 from core_tf.scheduled_agent import ScheduledAgent
-from core_tf.scheduled_optimizer import ScheduledAdamW
 from core_tf.target_network import polyak_update
 from shared.param_spec import CriticObsActConfig
 from shared.settings import DiffusionConfig, DIPOSettings
@@ -52,12 +51,7 @@ class DIPODiffusionAgent(ScheduledAgent):
         named = list(self.model.named_parameters())
         self.vars = {prefix: [v for n, v in named if n.startswith(prefix + ".")]
                      for prefix in ("network", "actor_target", "critic", "critic_target")}
-        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)  # schedule steps so far
-        self.actor_opt = ScheduledAdamW([(n, v) for n, v in named if n.startswith("network.")], s.actor_weight_decay,
-                                        s.actor_schedule, s.n_train_itr, self.iterations)
-        self.critic_opt = ScheduledAdamW([(n, v) for n, v in named if n.startswith("critic.")],
-                                         s.critic_weight_decay, s.critic_schedule, s.n_train_itr, self.iterations)
-        self.optimizers = {"actor_optimizer": self.actor_opt, "critic_optimizer": self.critic_opt}
+        self.init_actor_critic_optimizers(s)
         f = float_dtype()
         state = tf.TensorSpec([None, dc.cond_steps, dc.obs_dim], f)
         chunk = tf.TensorSpec([None, dc.horizon_steps, dc.action_dim], f)

@@ -18,7 +18,6 @@ from core_tf.critic import CriticObsAct
 from core_tf.diffusion import DiffusionModel
 from core_tf.precision import float_dtype
 from core_tf.scheduled_agent import ScheduledAgent
-from core_tf.scheduled_optimizer import ScheduledAdamW
 from core_tf.target_network import polyak_update
 from shared.param_spec import CriticObsActConfig
 from shared.settings import DiffusionConfig, QSMSettings
@@ -62,12 +61,7 @@ class QSMDiffusionAgent(ScheduledAgent):
         load_state(self.model, init_params)
         named = list(self.model.named_parameters())
         self.target_vars = [v for n, v in named if n.startswith("critic_target.")]
-        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)  # schedule steps so far
-        self.actor_opt = ScheduledAdamW([(n, v) for n, v in named if n.startswith("network.")], s.actor_weight_decay,
-                                        s.actor_schedule, s.n_train_itr, self.iterations)
-        self.critic_opt = ScheduledAdamW([(n, v) for n, v in named if n.startswith("critic.")],
-                                         s.critic_weight_decay, s.critic_schedule, s.n_train_itr, self.iterations)
-        self.optimizers = {"actor_optimizer": self.actor_opt, "critic_optimizer": self.critic_opt}
+        self.init_actor_critic_optimizers(s)
         self.plan = self.model.plan(deterministic=False, min_sampling_std=s.min_sampling_denoising_std)
         state = tf.TensorSpec([None, dc.cond_steps, dc.obs_dim], float_dtype())
         chunk = tf.TensorSpec([None, dc.horizon_steps, dc.action_dim], float_dtype())

@@ -4,6 +4,7 @@ rates, dropout reseeding, the schedules' per-iteration step, and checkpoint grou
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 import tensorflow as tf
 
@@ -20,6 +21,18 @@ class ScheduledAgent:
     model: Module
     iterations: tf.Variable
     optimizers: dict[str, ScheduledAdamW]
+
+    def init_actor_critic_optimizers(self, s: Any) -> None:
+        """Upstream's two optimizers: `actor_opt` over network.* and `critic_opt` over critic.*, each with the
+        settings' weight decay and schedule (s: AWRSettings or a ReplaySettings), and the `iterations`
+        counter both schedules read."""
+        named = list(self.model.named_parameters())
+        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)  # schedule steps so far
+        self.actor_opt = ScheduledAdamW([(n, v) for n, v in named if n.startswith("network.")], s.actor_weight_decay,
+                                        s.actor_schedule, s.n_train_itr, self.iterations)
+        self.critic_opt = ScheduledAdamW([(n, v) for n, v in named if n.startswith("critic.")],
+                                         s.critic_weight_decay, s.critic_schedule, s.n_train_itr, self.iterations)
+        self.optimizers = {"actor_optimizer": self.actor_opt, "critic_optimizer": self.critic_opt}
 
     def learning_rates(self) -> dict[str, float]:
         """{'actor_lr': ..., 'critic_lr': ...}: each optimizer's current rate."""

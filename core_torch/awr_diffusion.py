@@ -19,7 +19,6 @@ from core_torch.critic import CriticObs
 from core_torch.diffusion import DiffusionModel
 from core_torch.rwr_diffusion import weighted_denoising_loss
 from core_torch.scheduled_agent import ScheduledAgent
-from core_torch.scheduled_optimizer import ScheduledAdamW
 from shared.param_spec import CriticObsConfig
 from shared.settings import AWRSettings, DiffusionConfig
 
@@ -42,12 +41,7 @@ class AWRDiffusionAgent(ScheduledAgent):
         self.model.critic = CriticObs.from_config(critic)
         load_state(self.model, init_params)
         self.critic = self.model.critic
-        named = list(self.model.named_parameters())
-        self.actor_opt = ScheduledAdamW([(n, p) for n, p in named if n.startswith("network.")], s.actor_lr,
-                                        s.actor_weight_decay, s.actor_schedule)
-        self.critic_opt = ScheduledAdamW([(n, p) for n, p in named if n.startswith("critic.")], s.critic_lr,
-                                         s.critic_weight_decay, s.critic_schedule)
-        self.optimizers = {"actor_optimizer": self.actor_opt, "critic_optimizer": self.critic_opt}
+        self.init_actor_critic_optimizers(s)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:

@@ -21,7 +21,6 @@ from core_torch.critic import CriticObsAct
 from core_torch.diffusion import DiffusionModel
 from core_torch.diffusion_mlp import DiffusionMLP
 from core_torch.scheduled_agent import ScheduledAgent
-from core_torch.scheduled_optimizer import ScheduledAdamW
 from core_torch.target_network import polyak_update
 from shared.param_spec import CriticObsActConfig
 from shared.settings import DiffusionConfig, DIPOSettings
@@ -55,11 +54,7 @@ class DIPODiffusionAgent(ScheduledAgent):
                        for prefix in ("network", "actor_target", "critic", "critic_target")}
         for p in self.params["actor_target"] + self.params["critic_target"]:
             p.requires_grad_(False)
-        self.actor_opt = ScheduledAdamW([(n, p) for n, p in named if n.startswith("network.")], s.actor_lr,
-                                        s.actor_weight_decay, s.actor_schedule)
-        self.critic_opt = ScheduledAdamW([(n, p) for n, p in named if n.startswith("critic.")], s.critic_lr,
-                                         s.critic_weight_decay, s.critic_schedule)
-        self.optimizers = {"actor_optimizer": self.actor_opt, "critic_optimizer": self.critic_opt}
+        self.init_actor_critic_optimizers(s)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:

@@ -19,7 +19,6 @@ from core_torch.canonical import load_state
 from core_torch.critic import CriticObsAct
 from core_torch.diffusion import DiffusionModel
 from core_torch.scheduled_agent import ScheduledAgent
-from core_torch.scheduled_optimizer import ScheduledAdamW
 from core_torch.target_network import polyak_update
 from shared.param_spec import CriticObsActConfig
 from shared.settings import DiffusionConfig, DQLSettings
@@ -83,12 +82,7 @@ class DQLDiffusionAgent(ScheduledAgent):
         load_state(self.model, init_params)  # dppo/agents.py starts critic_target.* as a copy of critic.*
         self.critic, self.critic_target = self.model.critic, self.model.critic_target
         self.critic_target.requires_grad_(False)
-        named = list(self.model.named_parameters())
-        self.actor_opt = ScheduledAdamW([(n, p) for n, p in named if n.startswith("network.")], s.actor_lr,
-                                        s.actor_weight_decay, s.actor_schedule)
-        self.critic_opt = ScheduledAdamW([(n, p) for n, p in named if n.startswith("critic.")], s.critic_lr,
-                                         s.critic_weight_decay, s.critic_schedule)
-        self.optimizers = {"actor_optimizer": self.actor_opt, "critic_optimizer": self.critic_opt}
+        self.init_actor_critic_optimizers(s)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:

@@ -4,6 +4,7 @@ rates, dropout reseeding, the schedules' per-iteration step, and checkpoint grou
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 from torch import nn
 
@@ -18,6 +19,16 @@ class ScheduledAgent:
 
     model: nn.Module
     optimizers: dict[str, ScheduledAdamW]
+
+    def init_actor_critic_optimizers(self, s: Any) -> None:
+        """Upstream's two optimizers: `actor_opt` over network.* and `critic_opt` over critic.*, each with the
+        settings' rate, weight decay and schedule (s: AWRSettings or a ReplaySettings)."""
+        named = list(self.model.named_parameters())
+        self.actor_opt = ScheduledAdamW([(n, p) for n, p in named if n.startswith("network.")], s.actor_lr,
+                                        s.actor_weight_decay, s.actor_schedule)
+        self.critic_opt = ScheduledAdamW([(n, p) for n, p in named if n.startswith("critic.")], s.critic_lr,
+                                         s.critic_weight_decay, s.critic_schedule)
+        self.optimizers = {"actor_optimizer": self.actor_opt, "critic_optimizer": self.critic_opt}
 
     def learning_rates(self) -> dict[str, float]:
         """{'actor_lr': ..., 'critic_lr': ...}: each optimizer's current rate."""

@@ -18,14 +18,12 @@ seeded draws, so both frameworks see the same minibatches and a resumed run equa
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
-from dppo.replay import ReplayTrainer
-from shared.errors import TrainingDivergedError
+from dppo.replay import ReplayTrainer, mean_losses, transition_batch
 from shared.offpolicy import TransitionBuffer, minibatch_noise, minibatch_rows, minibatch_timesteps
 from shared.param_spec import critic_obs_act_spec, torch_default_init
 from shared.precision import as_compute
@@ -43,12 +41,9 @@ def last_copies(rows: np.ndarray) -> np.ndarray:
 
 
 def critic_batch(buffer: TransitionBuffer, s: DIPOSettings, seed: int, itr: int, k: int) -> dict[str, np.ndarray]:
-    rows = minibatch_rows(seed, itr, CRITIC_ROWS, k, len(buffer), s.batch_size)
-    d = buffer.rows(rows)
-    chain = (s.denoising_steps + 1, len(rows), *d["actions"].shape[1:])  # (S+1, B, Ta, Da)
-    return {"obs": as_compute(d["obs"]), "next_obs": as_compute(d["next_obs"]), "actions": as_compute(d["actions"]),
-            "rewards": as_compute(d["rewards"]), "terminated": as_compute(d["terminated"].astype(np.float32)),
-            "next_noise": as_compute(minibatch_noise(seed, itr, NEXT_ACTION_NOISE, k, chain))}
+    batch = transition_batch(buffer, minibatch_rows(seed, itr, CRITIC_ROWS, k, len(buffer), s.batch_size))
+    chain = (s.denoising_steps + 1, *batch["actions"].shape)  # (S+1, B, Ta, Da)
+    return {**batch, "next_noise": as_compute(minibatch_noise(seed, itr, NEXT_ACTION_NOISE, k, chain))}
 
 
 def actor_batch(buffer: TransitionBuffer, s: DIPOSettings, seed: int, itr: int, k: int
@@ -62,23 +57,18 @@ def actor_batch(buffer: TransitionBuffer, s: DIPOSettings, seed: int, itr: int, 
 
 def dipo_update(agent: Any, buffer: TransitionBuffer, s: DIPOSettings, seed: int, itr: int) -> dict[str, float]:
     """The iteration's minibatches (see the module docstring); improved chunks go back into `buffer`."""
-    critic_losses, actor_losses = [], []
+    logs: dict[str, list[float]] = {"critic_loss": [], "actor_loss": []}
     train_actor = itr >= s.n_critic_warmup_itr
     for k in range(s.minibatches):
         cb = critic_batch(buffer, s, seed, itr, k)
         rows, ab = actor_batch(buffer, s, seed, itr, k) if train_actor else (None, None)
-        logs, improved = agent.update(cb, ab)
-        critic_losses.append(logs["critic_loss"])
+        losses, improved = agent.update(cb, ab)
+        for name, value in losses.items():
+            logs[name].append(value)
         if improved is not None:
             keep = last_copies(rows)
             buffer.set_actions(rows[keep], improved[keep])
-            actor_losses.append(logs["actor_loss"])
-    if not all(math.isfinite(v) for v in critic_losses + actor_losses):
-        raise TrainingDivergedError(f"non-finite DIPO loss at iteration {itr}")
-    out = {"critic_loss": float(np.mean(critic_losses))} if critic_losses else {}
-    if actor_losses:
-        out["actor_loss"] = float(np.mean(actor_losses))
-    return out
+    return mean_losses(logs, "DIPO", itr)
 
 
 def dipo_initial_params(cfg: DIPOConfig) -> OrderedDict:

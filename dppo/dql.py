@@ -17,13 +17,11 @@ same numbers and a resumed run equals an uninterrupted one.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from dppo.replay import ReplayTrainer
-from shared.errors import TrainingDivergedError
+from dppo.replay import ReplayTrainer, mean_losses, transition_batch
 from shared.offpolicy import TransitionBuffer, minibatch_noise, minibatch_rows, minibatch_timesteps, minibatch_uniform
 from shared.precision import as_compute
 from shared.settings import DQLConfig, DQLSettings
@@ -34,12 +32,10 @@ ROWS, NEXT_CHAIN, ACTOR_CHAIN, TIMESTEPS, TRAIN_NOISE, COIN = range(6)
 
 def minibatch(buffer: TransitionBuffer, s: DQLSettings, seed: int, itr: int, k: int) -> dict[str, np.ndarray]:
     """Minibatch k of iteration itr: its transitions and every random number its update uses."""
-    d = buffer.rows(minibatch_rows(seed, itr, ROWS, k, len(buffer), s.batch_size))
-    B, (Ta, Da) = s.batch_size, d["actions"].shape[1:]
+    batch = transition_batch(buffer, minibatch_rows(seed, itr, ROWS, k, len(buffer), s.batch_size))
+    B, (Ta, Da) = s.batch_size, batch["actions"].shape[1:]
     chain = (s.denoising_steps + 1, B, Ta, Da)
-    return {"obs": as_compute(d["obs"]), "next_obs": as_compute(d["next_obs"]), "actions": as_compute(d["actions"]),
-            "rewards": as_compute(d["rewards"].astype(np.float32)),
-            "terminated": as_compute(d["terminated"].astype(np.float32)),
+    return {**batch,
             "next_noise": as_compute(minibatch_noise(seed, itr, NEXT_CHAIN, k, chain)),
             "chain_noise": as_compute(minibatch_noise(seed, itr, ACTOR_CHAIN, k, chain)),
             "t": minibatch_timesteps(seed, itr, TIMESTEPS, k, B, s.denoising_steps),
@@ -54,9 +50,7 @@ def dql_update(agent: Any, buffer: TransitionBuffer, s: DQLSettings, seed: int, 
     for k in range(s.minibatches):
         for key, value in agent.update(minibatch(buffer, s, seed, itr, k), step_actor).items():
             logs[key].append(value)
-    if not all(math.isfinite(v) for v in logs["critic_loss"] + logs["actor_loss"]):
-        raise TrainingDivergedError(f"non-finite DQL loss at iteration {itr}")
-    return {key: float(np.mean(values)) for key, values in logs.items() if values}
+    return mean_losses(logs, "DQL", itr)
 
 
 class DQLTrainer(ReplayTrainer):

@@ -14,13 +14,11 @@ frameworks train on the same numbers and a resumed run equals an uninterrupted o
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from dppo.replay import ReplayTrainer
-from shared.errors import TrainingDivergedError
+from dppo.replay import ReplayTrainer, mean_losses, transition_batch
 from shared.offpolicy import TransitionBuffer, minibatch_noise, minibatch_rows, minibatch_timesteps
 from shared.precision import as_compute
 from shared.settings import IDQLConfig, IDQLSettings
@@ -31,12 +29,8 @@ ROWS, TIMESTEPS, NOISE = 0, 1, 2  # the draws' streams
 def idql_minibatch(buffer: TransitionBuffer, s: IDQLSettings, seed: int, itr: int, k: int) -> dict[str, np.ndarray]:
     """Minibatch k of iteration itr: buffered transitions at drawn rows (float32, in the compute dtype),
     denoising timesteps and training noise for the actor's loss."""
-    rows = buffer.rows(minibatch_rows(seed, itr, ROWS, k, len(buffer), s.batch_size))
-    f32 = np.float32
-    batch = {"obs": rows["obs"], "next_obs": rows["next_obs"], "actions": rows["actions"],
-             "rewards": rows["rewards"].astype(f32), "terminated": rows["terminated"].astype(f32),
-             "noise": minibatch_noise(seed, itr, NOISE, k, (s.batch_size, *rows["actions"].shape[1:]))}
-    batch = {key: as_compute(v) for key, v in batch.items()}
+    batch = transition_batch(buffer, minibatch_rows(seed, itr, ROWS, k, len(buffer), s.batch_size))
+    batch["noise"] = as_compute(minibatch_noise(seed, itr, NOISE, k, (s.batch_size, *batch["actions"].shape[1:])))
     batch["t"] = minibatch_timesteps(seed, itr, TIMESTEPS, k, s.batch_size, s.denoising_steps)
     return batch
 
@@ -48,9 +42,7 @@ def idql_update(agent: Any, buffer: TransitionBuffer, s: IDQLSettings, seed: int
     for k in range(s.minibatches):
         for name, value in agent.update(idql_minibatch(buffer, s, seed, itr, k), step_actor).items():
             logs.setdefault(name, []).append(value)
-    if not all(math.isfinite(v) for values in logs.values() for v in values):
-        raise TrainingDivergedError(f"non-finite IDQL loss at iteration {itr}")
-    return {name: float(np.mean(values)) for name, values in logs.items()}
+    return mean_losses(logs, "IDQL", itr)
 
 
 class IDQLTrainer(ReplayTrainer):

@@ -18,15 +18,13 @@ minibatch) (shared/offpolicy.py), so both frameworks train on the same numbers.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
-from dppo.replay import ReplayTrainer
-from shared.errors import TrainingDivergedError
-from shared.offpolicy import minibatch_noise, minibatch_rows, minibatch_timesteps
+from dppo.replay import ReplayTrainer, mean_losses, transition_batch
+from shared.offpolicy import TransitionBuffer, minibatch_noise, minibatch_rows, minibatch_timesteps
 from shared.param_spec import critic_obs_act_spec, diffusion_mlp_spec, torch_default_init
 from shared.precision import as_compute
 from shared.settings import QSMConfig, QSMSettings
@@ -49,35 +47,24 @@ def qsm_initial_params(cfg: QSMConfig) -> OrderedDict:
     return params
 
 
-def qsm_minibatch(buffer_rows: dict[str, np.ndarray], s: QSMSettings, seed: int, itr: int, k: int,
-                  n_rows: int) -> dict[str, np.ndarray]:
+def qsm_minibatch(buffer: TransitionBuffer, s: QSMSettings, seed: int, itr: int, k: int) -> dict[str, np.ndarray]:
     """Minibatch k of iteration itr: its buffer rows and every random number its update uses (compute dtype)."""
-    rows = minibatch_rows(seed, itr, ROWS, k, n_rows, s.batch_size)
-    b = {key: v[rows] for key, v in buffer_rows.items()}
+    b = transition_batch(buffer, minibatch_rows(seed, itr, ROWS, k, len(buffer), s.batch_size))
     B, chunk = s.batch_size, b["actions"].shape[1:]
-    return {"obs": as_compute(b["obs"]), "next_obs": as_compute(b["next_obs"]), "actions": as_compute(b["actions"]),
-            "rewards": as_compute(b["rewards"].astype(np.float32)),
-            "terminated": as_compute(b["terminated"].astype(np.float32)),
+    return {**b,
             "chain_noise": as_compute(minibatch_noise(seed, itr, CHAIN_NOISE, k, (s.denoising_steps + 1, B, *chunk))),
             "t": minibatch_timesteps(seed, itr, TIMESTEPS, k, B, s.denoising_steps),
             "noise": as_compute(minibatch_noise(seed, itr, NOISE, k, (B, *chunk)))}
 
 
-def qsm_update(agent: Any, buffer_rows: dict[str, np.ndarray], s: QSMSettings, seed: int, itr: int
-               ) -> dict[str, float]:
-    """The iteration's minibatch updates on the buffer's rows (see the module docstring)."""
-    n_rows = len(buffer_rows["rewards"])
+def qsm_update(agent: Any, buffer: TransitionBuffer, s: QSMSettings, seed: int, itr: int) -> dict[str, float]:
+    """The iteration's minibatch updates on the buffer (see the module docstring)."""
     step_actor = itr >= s.n_critic_warmup_itr
-    critic_losses, actor_losses = [], []
+    logs: dict[str, list[float]] = {"critic_loss": [], "actor_loss": []}
     for k in range(s.minibatches):
-        logs = agent.update(qsm_minibatch(buffer_rows, s, seed, itr, k, n_rows), step_actor)
-        critic_losses.append(logs["critic_loss"])
-        actor_losses.append(logs["actor_loss"])
-    if not all(math.isfinite(v) for v in critic_losses + actor_losses):
-        raise TrainingDivergedError(f"non-finite QSM loss at iteration {itr}")
-    if not critic_losses:
-        return {}
-    return {"critic_loss": float(np.mean(critic_losses)), "actor_loss": float(np.mean(actor_losses))}
+        for name, value in agent.update(qsm_minibatch(buffer, s, seed, itr, k), step_actor).items():
+            logs[name].append(value)
+    return mean_losses(logs, "QSM", itr)
 
 
 class QSMTrainer(ReplayTrainer):
@@ -90,5 +77,4 @@ class QSMTrainer(ReplayTrainer):
         super().__init__(cfg, backend)
 
     def update(self, itr: int, seed: int) -> dict[str, float]:
-        assert self.buffer.data is not None
-        return qsm_update(self.agent, self.buffer.data, self.settings, seed, itr)
+        return qsm_update(self.agent, self.buffer, self.settings, seed, itr)

@@ -9,12 +9,33 @@ uninterrupted one would.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
+
 from shared.checkpoint import Checkpoint
-from shared.errors import CheckpointError
+from shared.errors import CheckpointError, TrainingDivergedError
 from shared.offpolicy import TransitionBuffer, transitions_of
+from shared.precision import as_compute
 from shared.settings.replay import ReplaySettings
+
+
+def transition_batch(buffer: TransitionBuffer, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The buffered transitions at `rows` in the compute dtype: obs, next_obs (B, To, Do), actions (B, Ta, Da),
+    rewards and terminated (B,) made float32 values first (upstream's .float())."""
+    d = buffer.rows(rows)
+    return {"obs": as_compute(d["obs"]), "next_obs": as_compute(d["next_obs"]), "actions": as_compute(d["actions"]),
+            "rewards": as_compute(d["rewards"].astype(np.float32)),
+            "terminated": as_compute(d["terminated"].astype(np.float32))}
+
+
+def mean_losses(logs: dict[str, list[float]], algorithm: str, itr: int) -> dict[str, float]:
+    """Each logged value averaged over the iteration's minibatches (those never logged left out); a non-finite
+    one stops the run."""
+    if not all(math.isfinite(v) for values in logs.values() for v in values):
+        raise TrainingDivergedError(f"non-finite {algorithm} loss at iteration {itr}")
+    return {name: float(np.mean(values)) for name, values in logs.items() if values}
 
 
 class ReplayTrainer:

@@ -100,7 +100,7 @@ def test_qsm_losses_gradients_sampling_and_two_iterations_of_updates_agree():
         init.update((k, v * 0.5) for k, v in init.items() if k.startswith("critic_target."))
         twins = {b: make_agent(cfg, b, init) for b in ("torch", "tf")}
         s, buffer = cfg.qsm, _buffer(cfg.env.n_envs)
-        b = qsm_minibatch(buffer.data, s, seed=3, itr=1, k=0, n_rows=len(buffer))
+        b = qsm_minibatch(buffer, s, seed=3, itr=1, k=0)
         _check_actor_loss_leaves_the_critic_alone(twins, b)
         q = {}
         for det in (False, True):
@@ -110,7 +110,7 @@ def test_qsm_losses_gradients_sampling_and_two_iterations_of_updates_agree():
             q.update(probe_quantities(f"{name}_loss", *probes))
         logs, groups = {}, {}
         for backend, agent in twins.items():
-            logs[backend] = [qsm_update(agent, buffer.data, s, seed=0, itr=itr) for itr in (0, 1)]
+            logs[backend] = [qsm_update(agent, buffer, s, seed=0, itr=itr) for itr in (0, 1)]
             groups[backend] = agent.state_groups()
         for i, (lt, lf) in enumerate(zip(logs["torch"], logs["tf"])):
             q.update({("update", f"{k} itr {i}"): (lt[k], lf[k]) for k in lt})

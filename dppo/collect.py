@@ -1,9 +1,14 @@
 """Make a demonstration dataset: roll out a PPO teacher (Gaussian baseline) stochastically and
-save complete episodes in DPPO's npz layout with their normalization file and a note."""
+save complete episodes in DPPO's npz layout with their normalization file and a note.
+
+A teacher may have been trained on normalized observations (its config's normalization_path): it
+then sees them normalized and its actions are mapped back to the env's scale, while the dataset
+records the raw observations and env actions, normalized afterwards by the data's own min/max."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +26,27 @@ from shared.settings import FinetuneConfig
 def collect_dataset(cfg: FinetuneConfig, teacher_checkpoint: str, out_dir: str, transitions: int,
                     backend: str = "torch", seed: int = 0) -> dict[str, Any]:
     """Roll out the teacher until `transitions` steps of complete episodes; write train.npz + normalization.npz."""
-    if cfg.is_diffusion or cfg.act_steps != 1 or cfg.cond_steps != 1 or cfg.normalization_path:
-        raise ConfigError("data collection needs a Gaussian teacher config with act_steps=1, cond_steps=1 and "
-                          "normalization_path=null (raw observations and actions)")
+    if cfg.is_diffusion or cfg.act_steps != 1 or cfg.cond_steps != 1:
+        raise ConfigError("data collection needs a Gaussian teacher config with act_steps=1 and cond_steps=1")
     set_rollout_threads(backend)
     agent = make_agent(cfg, backend)
     ckpt = load_checkpoint(teacher_checkpoint)
     agent.load_groups(ckpt.groups, 0, 0)
-    venv = make_vector_env(env_spec(cfg))
+    raw_spec = env_spec(cfg)
+    teacher_norm = raw_spec.normalization  # the teacher's view of the env; None: raw
+    venv = make_vector_env(replace(raw_spec, normalization=None))
     n = cfg.env.n_envs
-    obs = venv.reset(seed=[seed + i for i in range(n)])[0]
+    obs = venv.reset(seed=[seed + i for i in range(n)])[0]  # (n, 1, Do) raw
     shape = lambda n: noise_shape(cfg, n)  # noqa: E731
     rng = np.random.default_rng(seed)
     open_eps: list[dict[str, list]] = [{"states": [], "actions": [], "rewards": [], "terminals": []} for _ in range(n)]
     done_eps: list[dict[str, np.ndarray]] = []
     total = 0
     while total < transitions:
-        actions = np.clip(agent.act(obs, rng.standard_normal(shape(n)).astype(np.float32), False)["actions"], -1, 1)
+        seen = obs if teacher_norm is None else teacher_norm.normalize_obs(obs).astype(np.float32)
+        actions = np.clip(agent.act(seen, rng.standard_normal(shape(n)).astype(np.float32), False)["actions"], -1, 1)
+        if teacher_norm is not None:  # (n, 1, Da) teacher's [-1, 1] -> the env's scale
+            actions = teacher_norm.unnormalize_action(actions.astype(np.float64))
         next_obs, reward, term, trunc, _ = venv.step(actions)
         for e in range(n):
             ep = open_eps[e]

@@ -32,9 +32,9 @@ def collect_dataset(cfg: FinetuneConfig, teacher_checkpoint: str, out_dir: str, 
     agent = make_agent(cfg, backend)
     ckpt = load_checkpoint(teacher_checkpoint)
     agent.load_groups(ckpt.groups, 0, 0)
-    raw_spec = env_spec(cfg)
-    teacher_norm = raw_spec.normalization  # the teacher's view of the env; None: raw
-    venv = make_vector_env(replace(raw_spec, normalization=None))
+    spec = env_spec(cfg)
+    teacher_norm = spec.normalization  # the teacher's view of the env; None: raw
+    venv = make_vector_env(replace(spec, normalization=None))  # records raw observations
     n = cfg.env.n_envs
     obs = venv.reset(seed=[seed + i for i in range(n)])[0]  # (n, 1, Do) raw
     shape = lambda n: noise_shape(cfg, n)  # noqa: E731

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from shared.config_reader import non_negative, positive, setting, unit_interval
 from shared.errors import ConfigError
 from shared.lr_schedule import CosineWarmupRestarts
+from shared.offpolicy import minibatches_per_iteration
 from shared.param_spec import CriticObsConfig, DiffusionMLPConfig
 from shared.settings.regression import DiffusionRegressionConfig, DiffusionRegressionModelConfig
 from shared.settings.replay import ReplayTrainConfig
@@ -91,8 +92,8 @@ class AWRSettings:
 
     @property
     def actor_batches(self) -> int:
-        """Actor minibatches per training iteration (upstream: int(n_steps * n_envs / batch_size * replay_ratio))."""
-        return int(self.n_steps * self.n_envs / self.batch_size * self.replay_ratio)
+        """Actor minibatches per training iteration (upstream's num_batch)."""
+        return minibatches_per_iteration(self.n_steps, self.n_envs, self.batch_size, self.replay_ratio)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from core_torch.canonical import load_state
+from core_torch.compiled import compile_function
 from core_torch.critic import CriticObs
 from core_torch.diffusion import reverse_mean, step_tensors
 from core_torch.diffusion_mlp import DiffusionMLP
@@ -277,7 +278,7 @@ class PPODiffusionAgent(PPOAgent):
         state, noise_t = torch.from_numpy(obs), torch.from_numpy(noise)
         if obs.shape[0] < MIN_ROWS and self.compile_small_batches:
             if self._compiled_sample is None:
-                self._compiled_sample = torch.compile(self.model.sample, dynamic=False)
+                self._compiled_sample = compile_function(self.model.sample)
             try:
                 actions, chains = self._compiled_sample(state, noise_t, deterministic)
                 return {"actions": actions.numpy(), "chains": chains.numpy()}

@@ -311,7 +311,7 @@ def _ppo_quantities(cfg: FinetuneConfig, agents: dict[str, Any], batch: int, see
         agents["tf_forced"].load_groups(agents["torch"].state_groups(), 0, 0)
         terms = {b: a.update(data, update_actor=True) for b, a in agents.items()}
         for k in terms["torch"]:
-            floor = tol.summand_scale(k, data["advantages"])
+            floor = tol.operand_scale(k, data["advantages"])
             q[("ppo/loss", f"{k} update {i}")] = (terms["torch"][k], terms["tf"][k], floor)
             q[("ppo/forced/loss", f"{k} update {i}")] = (terms["torch"][k], terms["tf_forced"][k], floor)
         groups = {b: a.state_groups()["model"] for b, a in agents.items()}

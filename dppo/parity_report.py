@@ -18,7 +18,7 @@ import numpy as np
 from shared import tolerances as tol
 
 Key = tuple[str, str]  # (section, name)
-Quantities = dict[Key, tuple[Any, ...]]  # (torch value, tf value[, summand scale: tolerances.summand_scale])
+Quantities = dict[Key, tuple[Any, ...]]  # (torch value, tf value[, operand scale: tolerances.operand_scale])
 
 
 @contextmanager
@@ -92,7 +92,7 @@ class ParityReport:
                 shapes = " vs ".join(str(list(a.shape)) for a in arrays[:2])
                 self.rows.append(Row(section, f"{name} (shape {shapes})", "twins", math.inf, 0.0))
                 continue
-            v = tol.judge(*arrays, summand_scale=floor[0] if floor else 0.0)
+            v = tol.judge(*arrays, operand=floor[0] if floor else 0.0)
             self.rows.append(Row(section, name, "twins", v.d64, v.budget, v.d32, v.e_torch, v.e_tf))
             verdicts.append(v)
         if verdicts:
@@ -129,8 +129,8 @@ class ParityReport:
         lines.append(f"{len(self.rows)} checks, {len(self.failures)} past their limit; worst margin "
                      f"{w.margin:.3f}: {w.section} {w.name}")
         lines.append("twins rows: d64/s must be <= limit = K((eps64/eps32)(e_torch + e_tf) + eps64), K = "
-                     f"{tol.K:g} (shared/tolerances.py); rounding row: median tf/torch float32 rounding ratio within "
-                     f"{tol.K_ROUNDING:g}x; table rows: relative distance to shared/")
+                     f"{tol.K_PARITY:g} (shared/tolerances.py); rounding row: median tf/torch float32 rounding "
+                     f"ratio within {tol.K_ROUNDING:g}x; table rows: relative distance to shared/")
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -144,7 +144,7 @@ class ParityReport:
             "num_failures": len(self.failures),
             "worst_margin": clean(w.margin),
             "worst_check": f"{w.section} {w.name}",
-            "rule": {"K": tol.K, "K_rounding": tol.K_ROUNDING, "eps32": tol.EPS32, "eps64": tol.EPS64},
+            "rule": {"K": tol.K_PARITY, "K_rounding": tol.K_ROUNDING, "eps32": tol.EPS32, "eps64": tol.EPS64},
             "rows": [{"section": r.section, "name": r.name, "kind": r.kind, "value": clean(r.value),
                       "limit": clean(r.limit), "margin": clean(r.margin), "d32": clean(r.d32),
                       "e_torch": clean(r.e_torch), "e_tf": clean(r.e_tf), "ok": r.ok} for r in self.rows],

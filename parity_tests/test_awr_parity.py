@@ -14,6 +14,7 @@ from dppo.agents import make_agent
 from dppo.awr import awr_update
 from dppo.parity import awr_inputs, awr_loss_probes
 from dppo.parity_report import probe_quantities, twin_report
+from parity_tests.gate import assert_twins_agree
 from shared.awr import ReplayBuffer
 from shared.settings import AWRConfig, load_settings
 
@@ -55,7 +56,7 @@ def test_awr_losses_gradients_and_a_full_update_agree():
         return q
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
     s, groups = seen["cfg"].awr, seen["groups"]["torch"]
     assert int(groups["actor_optimizer"]["step"]) == s.actor_batches == 4
     assert int(groups["critic_optimizer"]["step"]) == s.actor_batches // s.critic_update_ratio

@@ -12,6 +12,7 @@ from core_tf.probe import probe as tf_probe
 from core_torch.probe import probe as torch_probe
 from dppo.parity_report import probe_quantities, twin_report
 from parity_tests import strategies as s
+from parity_tests.gate import assert_twins_agree
 from parity_tests.twins import in_compute, twin_pair
 from shared.param_spec import DiffusionMLPConfig
 from shared.settings import DiffusionConfig
@@ -42,7 +43,7 @@ def test_q_sample_and_training_loss_and_gradients_agree(cfg, batch, seed):
         return q
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
 
 
 @given(cfg=s.diffusion_configs(), batch=s.batch_sizes, seed=s.seeds, deterministic=st.booleans(),
@@ -67,7 +68,7 @@ def test_sampling_chains_agree_under_injected_noise(cfg, batch, seed, determinis
         return q
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
 
 
 def test_sampler_clips_injected_noise_at_randn_clip_value():

@@ -16,6 +16,7 @@ from core_tf.action_gradient import adam_step
 from dppo.agents import make_agent
 from dppo.dipo import dipo_update
 from dppo.parity_report import twin_report
+from parity_tests.gate import assert_twins_agree
 from shared.offpolicy import TransitionBuffer
 from shared.precision import as_compute
 from shared.settings import DIPOConfig, load_settings
@@ -45,7 +46,7 @@ def test_written_out_adam_follows_torch_adam_step_for_step():
         return q
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
 
 
 def _transitions(n_steps: int, n_envs: int) -> dict[str, np.ndarray]:
@@ -84,7 +85,7 @@ def test_dipo_action_gradient_and_two_iterations_of_minibatches_agree():
         return q
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
     s, logs, groups = seen["cfg"].dipo, seen["logs"]["torch"], seen["groups"]
     assert "actor_loss" not in logs[0] and "actor_loss" in logs[1]  # warm-up, then the actor
     assert int(groups["critic_optimizer"]["step"]) == 2 * s.minibatches == 4

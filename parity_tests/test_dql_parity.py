@@ -13,6 +13,7 @@ import numpy as np
 from dppo.agents import make_agent
 from dppo.dql import dql_update, minibatch
 from dppo.parity_report import probe_quantities, twin_report
+from parity_tests.gate import assert_twins_agree
 from shared.offpolicy import TransitionBuffer
 from shared.precision import as_compute
 from shared.settings import DQLConfig, load_settings
@@ -82,7 +83,7 @@ def test_dql_losses_gradients_and_two_iterations_of_updates_agree():
         return q
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
     s, groups = seen["cfg"].dql, seen["groups"]["torch"]
     assert s.minibatches == 4
     assert int(groups["critic_optimizer"]["step"]) == 2 * s.minibatches  # both iterations train the critic

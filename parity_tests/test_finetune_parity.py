@@ -23,8 +23,9 @@ from parity_tests.finetune_twins import (
     agents,
     rollout_buffer,
 )
+from parity_tests.gate import assert_twins_agree
 from shared.precision import as_compute
-from shared.tolerances import summand_scale
+from shared.tolerances import operand_scale
 
 dppo_variants = st.fixed_dictionaries({
     "steps": st.integers(3, 10), "ft": st.integers(1, 3), "ddim": st.booleans(), "act_steps": st.integers(1, 4),
@@ -68,7 +69,7 @@ def test_dppo_chains_and_logprobs_agree_under_injected_noise(v):
         return q
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
 
 
 def _grads_torch(agent, batch):
@@ -124,12 +125,12 @@ def test_every_ppo_loss_term_and_its_gradients_agree(kind):
         terms_a, grads_a = _grads_torch(twins["torch"], batch)
         terms_b, grads_b = _grads_tf(twins["tf"], batch)
         seen.update(terms=terms_a, grads=grads_a)
-        q = {("loss", k): (terms_a[k], terms_b[k], summand_scale(k, batch["advantages"])) for k in terms_a}
+        q = {("loss", k): (terms_a[k], terms_b[k], operand_scale(k, batch["advantages"])) for k in terms_a}
         q.update({("grad", name): (g, grads_b[name]) for name, g in grads_a.items()})
         return q
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
     assert seen["terms"]["clipfrac"] > 0  # the clipped branch was exercised
     assert any(np.abs(g).max() > 0 for n, g in seen["grads"].items() if n.startswith(("actor_ft.", "actor.")))
 
@@ -143,7 +144,7 @@ def test_one_full_ppo_update_gives_the_same_parameters(kind):
         cfg, twins = agents(path, [*overrides, "train.target_kl=null"])
         data = rollout_buffer(cfg, twins["torch"], 36, seed=3)
         logs = {b: ppo_update(agent, data, cfg.ppo, seed=0, itr=1) for b, agent in twins.items()}
-        q = {("update", k): (logs["torch"][k], logs["tf"][k], summand_scale(k, data["advantages"]))
+        q = {("update", k): (logs["torch"][k], logs["tf"][k], operand_scale(k, data["advantages"]))
              for k in logs["torch"]}
         groups = {b: a.state_groups() for b, a in twins.items()}
         for group in ("model", "actor_optimizer", "critic_optimizer"):
@@ -153,7 +154,7 @@ def test_one_full_ppo_update_gives_the_same_parameters(kind):
         return q
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
     s, groups = seen["cfg"].ppo, seen["groups"]
     assert int(groups["torch"]["actor_optimizer"]["step"]) == s.update_epochs * (36 // s.batch_size)
     if kind == "dppo":  # the frozen base actor did not move
@@ -196,13 +197,13 @@ def test_ddim_eta_kinds_agree_in_chains_logprobs_losses_and_gradients(kind, seed
             np.random.default_rng(2).normal(0, 0.05, batch["logprobs"].shape).astype(np.float32))
         terms_a, grads_a = _grads_torch(twins["torch"], batch)
         terms_b, grads_b = _grads_tf(twins["tf"], batch)
-        q.update({("loss", k): (terms_a[k], terms_b[k], summand_scale(k, batch["advantages"])) for k in terms_a})
+        q.update({("loss", k): (terms_a[k], terms_b[k], operand_scale(k, batch["advantages"])) for k in terms_a})
         q.update({("grad", name): (g, grads_b[name]) for name, g in grads_a.items()})
         seen["grads"] = grads_a
         return q
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
     if kind != "fixed_eps_clip":
         assert any(np.abs(g).max() > 0 for n, g in seen["grads"].items() if n.startswith("eta."))
 
@@ -223,7 +224,7 @@ def test_gaussian_actions_agree_stochastic_and_deterministic(seed, deterministic
         return {("act", f"deterministic={deterministic}"): (a, b)}
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
     cfg, twins, obs, noise, a = (seen[k] for k in ("cfg", "twins", "obs", "noise", "a"))
     if deterministic:  # a sample around the mean with std 1e-4, not the mean itself
         zero = twins["torch"].act(obs, np.zeros_like(noise), True)["actions"]

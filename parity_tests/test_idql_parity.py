@@ -14,6 +14,7 @@ import torch
 from dppo.agents import idql_initial_params, make_agent, noise_shape
 from dppo.idql import idql_minibatch, idql_update
 from dppo.parity_report import probe_quantities, twin_report
+from parity_tests.gate import assert_twins_agree
 from shared.offpolicy import TransitionBuffer
 from shared.precision import as_compute
 from shared.settings import IDQLConfig, load_settings
@@ -85,7 +86,7 @@ def test_idql_acting_losses_gradients_and_an_iteration_of_updates_agree():
         return q
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
     s, groups = seen["cfg"].idql, seen["groups"]
     assert s.minibatches == 2
     for opt in ("actor_optimizer", "critic_q_optimizer", "critic_v_optimizer"):

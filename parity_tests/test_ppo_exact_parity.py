@@ -11,6 +11,7 @@ import numpy as np
 
 from dppo.agents import initial_params, make_agent, noise_shape
 from dppo.parity_report import probe_quantities, twin_report
+from parity_tests.gate import assert_twins_agree
 from shared.exact_likelihood import ProbeSource
 from shared.precision import as_compute
 from shared.settings import load_settings
@@ -83,7 +84,7 @@ def test_exact_likelihoods_ppo_loss_gradients_and_updates_agree():
         return q
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
     # the checks have teeth: some ratios clipped and some not, every actor_ft tensor got a gradient, and
     # the update moved actor_ft but never the frozen base actor
     assert 0.0 < seen["terms"]["torch"]["clipfrac"] < 1.0

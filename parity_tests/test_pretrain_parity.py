@@ -9,6 +9,7 @@ import pytest
 from core_tf.pretrain import PretrainBackend as TFBackend
 from core_torch.pretrain import PretrainBackend as TorchBackend
 from dppo.parity_report import twin_report
+from parity_tests.gate import assert_twins_agree
 from shared import tolerances as tol
 from shared.dataset import EpochSampler, gather_batch, load_dppo_dataset, stitched_indices, training_draws
 from shared.lr_schedule import CosineWarmupRestarts
@@ -73,5 +74,5 @@ def test_twenty_four_optimizer_steps_agree_in_losses_parameters_and_ema(tmp_path
 
     report = twin_report(measure)
     report.add_table("lr", "per step", lrs["torch"], lrs["tf"], tol.SCHEDULE_RTOL)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
     assert first_last[1] < first_last[0]  # it actually trained

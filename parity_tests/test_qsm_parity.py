@@ -13,6 +13,7 @@ import numpy as np
 from dppo.agents import make_agent
 from dppo.parity_report import probe_quantities, twin_report
 from dppo.qsm import qsm_initial_params, qsm_minibatch, qsm_update
+from parity_tests.gate import assert_twins_agree
 from shared.offpolicy import TransitionBuffer
 from shared.precision import as_compute
 from shared.settings import QSMConfig, load_settings
@@ -121,7 +122,7 @@ def test_qsm_losses_gradients_sampling_and_two_iterations_of_updates_agree():
         return q
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
     s, groups, init = seen["cfg"].qsm, seen["groups"], seen["init"]
     assert s.minibatches == 4
     assert int(groups["critic_optimizer"]["step"]) == 2 * s.minibatches  # both iterations

@@ -13,6 +13,7 @@ from core_tf.target_network import polyak_update as tf_polyak
 from core_torch.scheduled_optimizer import ScheduledAdamW as TorchScheduledAdamW
 from core_torch.target_network import polyak_update as torch_polyak
 from dppo.parity_report import twin_report
+from parity_tests.gate import assert_twins_agree
 from parity_tests.twins import twin_pair
 from shared.param_spec import CriticObsActConfig
 from shared.precision import as_compute
@@ -79,7 +80,7 @@ def test_q_critic_training_with_scheduled_adamw_and_polyak_targets_agrees():
         return {("replay_parts", k): (a[k], b[k]) for k in a}
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
     assert int(seen["adamw/step"]) == STEPS
     lrs = [float(seen[f"lr/{k}"]) for k in range(STEPS)]
     assert lrs == [SCHEDULE(k) for k in range(STEPS)] and len(set(lrs)) == STEPS  # the rate moved each iteration

@@ -12,6 +12,7 @@ from dppo.agents import make_agent
 from dppo.parity import rwr_inputs, rwr_loss_probes
 from dppo.parity_report import probe_quantities, twin_report
 from dppo.rwr import rwr_update
+from parity_tests.gate import assert_twins_agree
 from shared.precision import as_compute
 from shared.rwr import reward_weights
 from shared.settings import RWRConfig, load_settings
@@ -48,7 +49,7 @@ def test_rwr_chunks_weighted_loss_and_every_gradient_agree():
         return q
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
     weights, s = seen["weights"], seen["cfg"].rwr
     assert weights.max() <= s.max_reward_weight and weights.min() > 0
     # the weights enter the loss linearly: d loss / d w_b = per-row error / B, positive for every row
@@ -77,6 +78,6 @@ def test_one_full_rwr_update_gives_the_same_parameters_and_optimizer_state():
         return q
 
     report = twin_report(measure)
-    assert report.ok, "\n" + report.table()
+    assert_twins_agree(report)
     s = seen["cfg"].rwr
     assert int(seen["groups"]["torch"]["optimizer"]["step"]) == s.update_epochs * (25 // s.batch_size)

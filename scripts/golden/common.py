@@ -130,17 +130,25 @@ class Context:
         """Run upstream in float32 or float64 (default dtype switched, so upstream's tables, parameters
         and torch.ones/zeros/full follow), with `noise` queued for its random draws; checks all were used."""
         import torch
+        from model.diffusion.sampling import cosine_beta_schedule
 
         old = torch.get_default_dtype()
+        old_defaults = cosine_beta_schedule.__defaults__
         self.float64 = float64
         self.queue = deque(noise)
         torch.set_default_dtype(torch.float64 if float64 else torch.float32)
+        if float64:
+            # its `dtype=torch.float32` default was bound at import, out of the proxy's reach: without this the
+            # float64 run would build every DDPM table from float32 betas in float32, and the measured rounding
+            # (up32 - up64) would miss what the tables' float32 rounding does to upstream's outputs
+            cosine_beta_schedule.__defaults__ = (old_defaults[0], torch.float64)
         try:
             yield
             if self.queue:
                 raise RuntimeError(f"{len(self.queue)} injected noise arrays were not consumed")
         finally:
             torch.set_default_dtype(old)
+            cosine_beta_schedule.__defaults__ = old_defaults
             self.float64 = False
             self.queue = deque()
 

@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "layout": "<section>.npz holds '<case>/in/<name>' (inputs, float32 params as 'in/param/<canonical name>'), "
                   "'<case>/up32/<name>' (upstream run in float32, as upstream runs) and '<case>/up64/<name>' "
-                  "(the same upstream code run in float64 on the same float32 inputs); per-case options "
+                  "(the same upstream code run in float64, its DDPM tables included, on the same float32 "
+                  "inputs); per-case options "
                   "are in sections.<section>.<case>",
     })
     if warning:

@@ -69,7 +69,7 @@ def hunt(seeds: int, out: Path, only: list[str] | None) -> None:
             worst: dict[str, float] = defaultdict(float)
             for r in report.rows:
                 worst[f"{r.kind}:{r.section}"] = max(worst[f"{r.kind}:{r.section}"], r.margin)
-            record = {"config": label, "seed": seed, "ok": report.ok, "checks": len(report.rows), "K": tol.K,
+            record = {"config": label, "seed": seed, "ok": report.ok, "checks": len(report.rows), "K": tol.K_PARITY,
                       "failures": [f"{r.section} {r.name}" for r in report.failures],
                       "worst_margin": report.worst.margin, "worst_check": f"{report.worst.section} {report.worst.name}",
                       "section_margins": worst, "seconds": round(time.perf_counter() - start, 2)}
@@ -99,7 +99,7 @@ def _at_current_k(record: dict, k_now: float) -> dict:
 def summary(path: Path) -> str:
     from shared import tolerances as tol
 
-    records = [_at_current_k(r, tol.K) for r in _records(path)]
+    records = [_at_current_k(r, tol.K_PARITY) for r in _records(path)]
     by_config: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_config[r["config"]].append(r)
@@ -122,7 +122,7 @@ def summary(path: Path) -> str:
     lines.append("")
     lines.append(f"{failures} failures in {len(records)} gate runs "
                  f"({sum(r['checks'] for r in records)} checks, {len(by_config)} configs)")
-    lines.append(f"float64 rule: K = {tol.K:g}, smallest K that passes every run = {twins * tol.K:.2f}")
+    lines.append(f"float64 rule: K = {tol.K_PARITY:g}, smallest K that passes every run = {twins * tol.K_PARITY:.2f}")
     lines.append(f"rounding rule: K_ROUNDING = {tol.K_ROUNDING:g}, worst tf/torch ratio = "
                  f"{rounding * tol.K_ROUNDING:.2f}")
     return "\n".join(lines)

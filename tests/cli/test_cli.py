@@ -24,7 +24,7 @@ def _dppo(*args):
 
 def test_parity_on_hopper_config_exits_zero_and_writes_table(tmp_path):
     out = tmp_path / "parity.json"
-    res = _dppo("parity", "--config", HOPPER, "--json", str(out))
+    res = _dppo("parity", "--config", HOPPER, "--json", str(out), "denoising_steps=5")  # a short chain to compile
     assert res.returncode == 0, res.stderr
     assert "network/forward  mlp_mean.layers.1" in res.stdout
     assert "parity OK" in res.stdout
@@ -39,7 +39,8 @@ def test_parity_on_hopper_config_exits_zero_and_writes_table(tmp_path):
 
 
 def test_parity_on_finetune_config_covers_the_critic(capsys):
-    assert main(["parity", "--config", FINETUNE, "--batch", "3", "model.actor.mlp_dims=[32,32,32]"]) == 0
+    assert main(["parity", "--config", FINETUNE, "--batch", "3", "model.actor.mlp_dims=[32,32,32]",
+                 "denoising_steps=5", "ft_denoising_steps=4"]) == 0
     out = capsys.readouterr().out
     assert "critic/grad_param  Q1.layers.1.l2.weight" in out
     assert "lr/actor_lr_scheduler" in out and "lr/critic_lr_scheduler" in out

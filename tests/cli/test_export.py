@@ -65,25 +65,53 @@ def _reference_actions(dc, params, state, noise, deterministic):
     return norm.unnormalize_action(x_th), norm.unnormalize_action(x_tf)
 
 
-@pytest.mark.parametrize("batch", [1, 64])
-@pytest.mark.parametrize("version", ["1", "2"])
-def test_tf_only_process_matches_torch_and_tf_models(exported, tmp_path, batch, version):
-    tmp, dc, params = exported
+BATCHES, VERSIONS = (1, 64), ("1", "2")
+
+
+def _requests(batch: int) -> dict[str, tuple[dict[str, np.ndarray], np.ndarray, bool]]:
+    """Per signature: the request's inputs, the chain noise it stands for, deterministic or not."""
     rng = np.random.default_rng(batch)
     norm = load_normalization(NORM)
     state = (norm.obs_min + rng.uniform(0, 1, (batch, 1, 11)) * (norm.obs_max - norm.obs_min)).astype(np.float32)
     noise = rng.standard_normal((batch, 21, 4, 3)).astype(np.float32)
-    cases = {"serving_default": ({"state": state}, default_noise(batch, PolicyShape(1, 11, 4, 3, 4, 20)), True),
-             "sample": ({"state": state, "noise": noise}, np.transpose(noise, (1, 0, 2, 3)), False)}
-    for name, (inputs, chain_noise, deterministic) in cases.items():
-        np.savez(tmp_path / "in.npz", **inputs)
-        subprocess.run([sys.executable, CLIENT, str(tmp / "models" / version), str(tmp_path / "in.npz"),
-                        str(tmp_path / "out.npz")], check=True, capture_output=True)
-        served = np.load(tmp_path / "out.npz")["action" if deterministic else "action_chunk"]
-        ref_torch, ref_tf = _reference_actions(dc, params, state, chain_noise, deterministic)
-        assert served.shape == ((batch, 4, 3))
-        assert relative_diff(served, ref_tf) <= SERVING_RTOL, name
-        assert relative_diff(served, ref_torch) <= SERVING_RTOL, name
+    return {"serving_default": ({"state": state}, default_noise(batch, PolicyShape(1, 11, 4, 3, 4, 20)), True),
+            "sample": ({"state": state, "noise": noise}, np.transpose(noise, (1, 0, 2, 3)), False)}
+
+
+@pytest.fixture(scope="module")
+def served(exported, tmp_path_factory):
+    """Every (version, batch, signature) request answered by one TF-only process (tests/cli/serving_client.py)."""
+    tmp, _, _ = exported
+    work = tmp_path_factory.mktemp("served")
+    argv, outputs = [], {}
+    for version in VERSIONS:
+        for batch in BATCHES:
+            for name, (inputs, _, _) in _requests(batch).items():
+                request = work / f"{version}_{batch}_{name}"
+                np.savez(f"{request}_in.npz", **inputs)
+                argv += [str(tmp / "models" / version), f"{request}_in.npz", f"{request}_out.npz"]
+                outputs[(version, batch, name)] = f"{request}_out.npz"
+    subprocess.run([sys.executable, CLIENT, *argv], check=True, capture_output=True)
+    return {key: dict(np.load(path)) for key, path in outputs.items()}
+
+
+@pytest.fixture(scope="module")
+def references(exported):
+    """Per (batch, signature): the torch and TF models' actions for the same request (both versions share them)."""
+    _, dc, params = exported
+    return {(batch, name): _reference_actions(dc, params, inputs["state"], chain_noise, deterministic)
+            for batch in BATCHES for name, (inputs, chain_noise, deterministic) in _requests(batch).items()}
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("version", VERSIONS)
+def test_tf_only_process_matches_torch_and_tf_models(served, references, batch, version):
+    for name, (_, _, deterministic) in _requests(batch).items():
+        served_actions = served[(version, batch, name)]["action" if deterministic else "action_chunk"]
+        ref_torch, ref_tf = references[(batch, name)]
+        assert served_actions.shape == ((batch, 4, 3))
+        assert relative_diff(served_actions, ref_tf) <= SERVING_RTOL, name
+        assert relative_diff(served_actions, ref_torch) <= SERVING_RTOL, name
 
 
 def test_serving_default_gives_a_state_the_same_action_in_any_batch(exported):

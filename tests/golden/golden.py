@@ -1,17 +1,16 @@
-"""Reading the golden fixtures and the one rule that says how close our code must be to upstream.
+"""Reading the golden fixtures and judging ours against upstream's numbers.
 
-The rule (`assert_matches_upstream`): upstream ran each computation twice on the same float32
-inputs, in float32 (as it runs) and in float64. Their distance measures how much float32 rounding
-moves upstream's own result; ours, also float32 but with its own order of operations, may be off
-by about as much again. So for every array
+The rule lives in shared/tolerances.py (`judge_golden`), written once for the golden and the parity
+gate: upstream ran each computation twice on the same float32 inputs, in float32 (as it runs) and in
+float64; ours (float32, its own order of operations) may be off upstream's float32 result by about
+as much again, so
 
-    max|ours - up32|  <=  K * ( max|up32 - up64|  +  EPS32 * scale ),   scale = max|up64|
+    max|ours - up32|  <=  K_GOLDEN * ( max|up32 - up64|  +  eps32 * scale ),   K_GOLDEN = 8
 
-with EPS32 = 2**-23 (float32 machine epsilon) and K = 8, stated once here. The EPS32 * scale
-term is one float32 ulp of the largest value, so a computation that happens to round exactly in
-float32 (|up32 - up64| = 0) still gets a one-ulp-per-K budget rather than none. Discrete outputs
-(integers, booleans) must be equal. Nothing here is widened per test: a check that needs more
-than this budget is a disagreement with upstream, reported, not hidden.
+with scale = max|up64|, or the summands' scale for a mean that cancels far below them (approx_kl,
+pg_loss: `operand_scale`). Discrete outputs (integers, booleans) must be equal. Nothing here is
+widened per test: a check that needs more than this budget is a disagreement with upstream,
+reported, not hidden. Every check's margin (distance / budget) goes to tests/margins.py.
 
 Gradients are compared as one vector per network (`assert_gradient_matches_upstream`): the
 gradient of a loss w.r.t. all of actor_ft's (or the critic's) parameters. Backpropagation carries
@@ -29,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.tolerances import K_GOLDEN, judge_golden, operand_scale
+from tests import margins
+
 FIXTURES = Path(__file__).parent / "fixtures"
-EPS32 = float(np.finfo(np.float32).eps)
-K = 8.0
 
 
 @cache
@@ -67,31 +67,30 @@ def cases(section: str) -> list[str]:
     return list(manifest()["sections"][section]["cases"])
 
 
-def budget(up32: np.ndarray, up64: np.ndarray) -> float:
-    up32, up64 = np.asarray(up32, np.float64), np.asarray(up64, np.float64)
-    if up64.size == 0:
-        return 0.0
-    return K * (float(np.max(np.abs(up32 - up64))) + EPS32 * float(np.max(np.abs(up64))))
+def _judge(label: str, ours: np.ndarray, up32: np.ndarray, up64: np.ndarray, operand: float, note: str = "") -> None:
+    try:
+        v = judge_golden(ours, up32, up64, operand)
+    except ValueError as e:  # shapes differ: no distance, the check fails outright
+        margins.record("golden", label, float("inf"), 0.0)
+        raise AssertionError(f"{label}: {e}") from None
+    margins.record("golden", label, v.distance, v.budget)
+    assert v.ok, (f"{label}: max|ours - upstream32| = {v.distance:.3g} exceeds the budget {v.budget:.3g} "
+                  f"(K={K_GOLDEN:g} x (max|up32 - up64| + eps32 x scale {v.scale:.3g})){note}")
 
 
-def distance(ours: np.ndarray, up32: np.ndarray) -> float:
-    ours, up32 = np.asarray(ours, np.float64), np.asarray(up32, np.float64)
-    if ours.shape != up32.shape:
-        raise AssertionError(f"shape {ours.shape} differs from upstream's {up32.shape}")
-    return float(np.max(np.abs(ours - up32))) if ours.size else 0.0
-
-
-def assert_matches_upstream(ours: object, case: Case, key: str, what: str = "") -> None:
-    """ours vs case.up32[key] within the budget measured from case.up32[key] vs case.up64[key]."""
+def assert_matches_upstream(ours: object, case: Case, key: str, what: str = "",
+                            advantages: np.ndarray | None = None, normalized: bool = True) -> None:
+    """ours vs case.up32[key] within the budget measured from case.up32[key] vs case.up64[key];
+    advantages (and whether the loss normalised them): the summands' scale of a pg_loss."""
     up32 = case.up32[key]
     ours = np.asarray(ours)
     label = f"{case.section}/{case.name}/{key}{' ' + what if what else ''}"
-    if up32.dtype.kind in "biu":
+    if up32.dtype.kind in "biu":  # discrete: equal (margin 0) or not (margin inf)
+        equal = ours.shape == up32.shape and np.array_equal(ours, up32)
+        margins.record("golden", label, 0.0 if equal else float("inf"), 0.0)
         np.testing.assert_array_equal(ours, up32, err_msg=label)
         return
-    d, b = distance(ours, up32), budget(up32, case.up64[key])
-    assert d <= b, (f"{label}: max|ours - upstream32| = {d:.3g} exceeds the budget {b:.3g} "
-                    f"(K={K:g} x (max|up32 - up64| + eps32 * max|up64|))")
+    _judge(label, ours, up32, case.up64[key], operand_scale(key, advantages, normalized))
 
 
 def assert_gradient_matches_upstream(ours: dict[str, np.ndarray], case: Case, prefix: str, what: str = "") -> None:
@@ -101,7 +100,6 @@ def assert_gradient_matches_upstream(ours: dict[str, np.ndarray], case: Case, pr
     assert set(keys) == {k for k in ours if k.startswith(prefix)}, f"{case.name}: gradient names differ"
     vec = {g: np.concatenate([np.ravel(np.asarray(src[k], np.float64)) for k in keys])
            for g, src in (("ours", ours), ("up32", case.up32), ("up64", case.up64))}
-    d, b = distance(vec["ours"], vec["up32"]), budget(vec["up32"], vec["up64"])
-    worst = max(keys, key=lambda k: distance(ours[k], case.up32[k]))
-    assert d <= b, (f"{case.section}/{case.name}/{prefix}* {what}: max|ours - upstream32| = {d:.3g} (worst {worst}) "
-                    f"exceeds the budget {b:.3g}")
+    worst = max(keys, key=lambda k: float(np.max(np.abs(np.asarray(ours[k], np.float64) - case.up32[k]), initial=0)))
+    _judge(f"{case.section}/{case.name}/{prefix}*{' ' + what if what else ''}", vec["ours"], vec["up32"], vec["up64"],
+           0.0, f"; worst tensor {worst}")

@@ -72,6 +72,6 @@ def test_gaussian_ppo_loss_terms_and_gradients_match_upstream(name: str, backend
     case = Case("gaussian", name)
     out = _loss(case, backend)
     for key in ("pg_loss", "entropy_loss", "v_loss", "clipfrac", "approx_kl", "ratio"):
-        assert_matches_upstream(out[key], case, key, backend)
+        assert_matches_upstream(out[key], case, key, backend, case.inp["advantages"], case.meta["norm_adv"])
     for prefix in ("grad/actor.", "grad/critic."):
         assert_gradient_matches_upstream(out, case, prefix, backend)

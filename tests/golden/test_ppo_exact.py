@@ -76,7 +76,7 @@ def test_exact_likelihood_loss_and_gradients_match_upstream_ppo_exact_diffusion(
     case = Case("ppo_exact", name)
     out = _run(case, backend)
     for key in ("logprobs", "pg_loss", "v_loss", "approx_kl"):
-        assert_matches_upstream(out[key], case, key, backend)
+        assert_matches_upstream(out[key], case, key, backend, case.inp["advantages"], case.meta["norm_adv"])
     assert float(out["clipfrac"]) == float(case.up32["clipfrac"])
     assert 0.0 < float(case.up32["clipfrac"]) < 1.0  # both branches of the clip are taken
     assert_gradient_matches_upstream(out, case, "grad/actor_ft.", backend)

@@ -1,16 +1,19 @@
 """CPU-dispatch matrix: the golden suite and `dppo parity` on the shipped configs under the CPU settings
 users' machines have (not a CI test).
 
-One fresh process per setting (the variables act when torch / TF load), the full product of
+One fresh process per setting (the variables act when torch / TF load), over
 
     ATEN_CPU_CAPABILITY  default, avx2, avx512 (where the CPU has AVX-512)   torch's kernels
     ONEDNN_MAX_CPU_ISA   AVX2, AVX512_CORE (where the CPU has AVX-512)        oneDNN in torch and TF
     TF_ENABLE_ONEDNN_OPTS 0, 1                                                TF's oneDNN or Eigen kernels
     OMP_NUM_THREADS      1, 2                                                 reduction orders
 
+By default the settings are an all-pairs design (every value of each variable meets every value of every
+other in some setting: 6 settings on an AVX-512 machine); `--full` runs the whole product (24).
 For each: `pytest tests/golden` (every check's margin through DPPO_MARGINS_JSON; the deliberate-drift tests
-must still fail their gate, reported as the weakest catch) and the parity gate on every shipped config
-(`TwinBench(cfg).report(seed)`, exactly `dppo parity --config C --seed 0`). Prints per setting the
+must still fail their gate, reported as the weakest catch) and the parity gate on the shipped hopper configs
+(every algorithm and network kind the project ships; `--all-configs` adds walker2d's and halfcheetah's, the
+same architectures with other dimensions), each exactly `dppo parity --config C --seed 0`. Prints per setting the
 failures and the worst margin (how close a check came to its budget), and exits 1 if any setting failed.
 
     .venv/bin/python scripts/golden/cpu_matrix.py --out runs/cpu_matrix        # resumable
@@ -29,9 +32,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-# the shipped configs `dppo parity` accepts (the job configs of `dppo main` / experiment hold no model)
-PARITY_CONFIGS = sorted(str(p.relative_to(REPO)) for p in (REPO / "configs").glob("*/*.yaml")
-                        if not p.name.endswith("_job.yaml"))
+# the shipped configs `dppo parity` accepts (the job configs of `dppo main` / experiment hold no model); the
+# hopper ones hold every algorithm and network kind shipped, walker2d's and halfcheetah's repeat three of them
+# with other dimensions (--all-configs adds them)
+ALL_CONFIGS = sorted(str(p.relative_to(REPO)) for p in (REPO / "configs").glob("*/*.yaml")
+                     if not p.name.endswith("_job.yaml"))
+HOPPER_CONFIGS = [c for c in ALL_CONFIGS if c.startswith("configs/hopper/")]
 
 
 def has_avx512() -> bool:
@@ -41,11 +47,28 @@ def has_avx512() -> bool:
         return False
 
 
-def settings(avx512: bool) -> list[dict[str, str]]:
-    aten = ["default", "avx2", *(["avx512"] if avx512 else [])]
-    onednn = ["AVX2", *(["AVX512_CORE"] if avx512 else [])]
-    return [{"ATEN_CPU_CAPABILITY": a, "ONEDNN_MAX_CPU_ISA": o, "TF_ENABLE_ONEDNN_OPTS": t, "OMP_NUM_THREADS": n}
-            for a, o, t, n in itertools.product(aten, onednn, ["0", "1"], ["1", "2"])]
+def settings(avx512: bool, full: bool = False) -> list[dict[str, str]]:
+    """Every combination (`full`), or the fewest that still pair every value of each variable with every value
+    of every other (all pairs: 6 settings instead of 24 on an AVX-512 machine, 4 instead of 8 without)."""
+    axes = {"ATEN_CPU_CAPABILITY": ["default", "avx2", *(["avx512"] if avx512 else [])],
+            "ONEDNN_MAX_CPU_ISA": ["AVX2", *(["AVX512_CORE"] if avx512 else [])],
+            "TF_ENABLE_ONEDNN_OPTS": ["0", "1"], "OMP_NUM_THREADS": ["1", "2"]}
+    product = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+    return product if full else all_pairs(product)
+
+
+def all_pairs(candidates: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Greedy covering: repeatedly the candidate that covers the most (variable, value) pairs not yet covered."""
+    def pairs(setting: dict[str, str]) -> set[tuple[tuple[str, str], tuple[str, str]]]:
+        return set(itertools.combinations(sorted(setting.items()), 2))
+
+    uncovered = set().union(*(pairs(c) for c in candidates))
+    chosen = []
+    while uncovered:
+        best = max(candidates, key=lambda c: len(pairs(c) & uncovered))
+        chosen.append(best)
+        uncovered -= pairs(best)
+    return chosen
 
 
 def label(setting: dict[str, str]) -> str:
@@ -61,7 +84,7 @@ def slug(setting: dict[str, str]) -> str:
 # ---------------------------------------------------------------- one setting (a fresh process)
 
 
-def run_setting(setting: dict[str, str], out: Path) -> dict:
+def run_setting(setting: dict[str, str], out: Path, configs: list[str]) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **setting, "TF_CPP_MIN_LOG_LEVEL": "3", "DPPO_MARGINS_JSON": str(out / "golden.json"),
            "TF_NUM_INTEROP_THREADS": setting["OMP_NUM_THREADS"], "TF_NUM_INTRAOP_THREADS": setting["OMP_NUM_THREADS"]}
@@ -69,7 +92,7 @@ def run_setting(setting: dict[str, str], out: Path) -> dict:
     golden = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/golden"],
                             cwd=REPO, env=env, capture_output=True, text=True)
     (out / "golden.log").write_text(golden.stdout + golden.stderr)
-    parity = subprocess.run([sys.executable, __file__, "--parity-worker", str(out / "parity.json")],
+    parity = subprocess.run([sys.executable, __file__, "--parity-worker", str(out / "parity.json"), *configs],
                             cwd=REPO, env=env, capture_output=True, text=True)
     (out / "parity.log").write_text(parity.stdout + parity.stderr)
     result = {"setting": setting, "seconds": round(time.time() - start, 1),
@@ -114,14 +137,14 @@ def parity_summary(path: Path, returncode: int) -> dict:
             "worst_rounding_ratio": float(worst_rounding[1]["value"])}
 
 
-def parity_worker(out: Path) -> int:
-    """In this process (the setting is in its environment): the gate on every shipped config, seed 0."""
+def parity_worker(out: Path, configs: list[str]) -> int:
+    """In this process (the setting is in its environment): the gate on each config, seed 0."""
     sys.path.insert(0, str(REPO))
     from dppo.parity import run_parity
     from shared.settings import load_settings
 
     reports = {}
-    for config in PARITY_CONFIGS:
+    for config in configs:
         reports[config] = run_parity(load_settings(config, []), seed=0).to_json()
         out.write_text(json.dumps(reports) + "\n")
     return 0 if all(r["ok"] for r in reports.values()) else 1
@@ -157,12 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "runs/cpu_matrix", help="one folder per setting")
     p.add_argument("--summary", action="store_true", help="print the table of the settings already run")
     p.add_argument("--only", nargs="*", default=None, help="setting slugs to run (e.g. avx2_avx2_0_1)")
+    p.add_argument("--full", action="store_true", help="every combination instead of all pairs")
+    p.add_argument("--all-configs", action="store_true", help="walker2d's and halfcheetah's configs too")
     p.add_argument("--parity-worker", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("configs", nargs="*", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.parity_worker:
-        return parity_worker(args.parity_worker)
+        return parity_worker(args.parity_worker, args.configs)
     results = []
-    for setting in settings(has_avx512()):
+    for setting in settings(has_avx512(), args.full):
         if args.only is not None and slug(setting) not in args.only:
             continue
         folder = args.out / slug(setting)
@@ -170,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(json.loads((folder / "result.json").read_text()))
         elif not args.summary:
             print(f"running {label(setting)} ...", flush=True)
-            results.append(run_setting(setting, folder))
+            results.append(run_setting(setting, folder, ALL_CONFIGS if args.all_configs else HOPPER_CONFIGS))
             g, q = results[-1]["golden"], results[-1]["parity"]
             print(f"  golden: {g['pytest']}, worst margin {g['worst_margin']}; parity: ok={q['ok']} "
                   f"worst margin {q.get('worst_margin')}; {results[-1]['seconds']:.0f} s", flush=True)

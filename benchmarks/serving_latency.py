@@ -31,7 +31,7 @@ def measure(model_dir: str, batches: list[int], repeats: int, replay: bool) -> d
     import numpy as np
     import tensorflow as tf
 
-    from core_tf.serving_warmup import read_warmup_requests
+    from core_tf.runtime.serving_warmup import read_warmup_requests
 
     tic = time.perf_counter()
     loaded = tf.saved_model.load(model_dir)
@@ -58,7 +58,7 @@ def measure(model_dir: str, batches: list[int], repeats: int, replay: bool) -> d
 
 
 def run(checkpoint: str, batches: list[int], repeats: int) -> dict[str, Any]:
-    from dppo.export import export_saved_model
+    from dppo.interop.export import export_saved_model
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from dppo.agents import make_agent, noise_shape
+from dppo.algorithms.agents import make_agent, noise_shape
 from shared.precision import as_compute
 from shared.settings import FinetuneConfig, load_settings
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dppo.parity_report import ParityReport, Row
+from dppo.parity.report import ParityReport, Row
 from tests import margins
 
 

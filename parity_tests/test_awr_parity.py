@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from dppo.agents import make_agent
-from dppo.awr import awr_update
-from dppo.parity import awr_inputs, awr_loss_probes
-from dppo.parity_report import probe_quantities, twin_report
+from dppo.algorithms.agents import make_agent
+from dppo.algorithms.awr import awr_inputs, awr_loss_probes, awr_update
+from dppo.parity.report import probe_quantities, twin_report
 from parity_tests.gate import assert_twins_agree
-from shared.awr import ReplayBuffer
-from shared.settings import AWRConfig, load_settings
+from shared.algorithms.awr import ReplayBuffer
+from shared.settings import load_settings
+from shared.settings.awr import AWRConfig
 
 AWR_CONFIG = "tests/fixtures/upstream_cfg/cfg/gym/finetune/hopper-v2/ft_awr_diffusion_mlp.yaml"
 SMALL_AWR = ["base_policy_path=null", "model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]",

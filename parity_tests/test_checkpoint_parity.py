@@ -7,11 +7,11 @@ import tensorflow as tf
 import torch
 from hypothesis import given
 
-import core_tf.canonical as tf_io
-import core_torch.canonical as torch_io
-from core_tf.diffusion import DiffusionModel as TFDiffusion
-from core_torch.diffusion import DiffusionModel as TorchDiffusion
-from dppo.checkpoints import read_checkpoint, write_checkpoint
+import core_tf.runtime.canonical as tf_io
+import core_torch.runtime.canonical as torch_io
+from core_tf.diffusion.model import DiffusionModel as TFDiffusion
+from core_torch.diffusion.model import DiffusionModel as TorchDiffusion
+from dppo.checkpoints.formats import read_checkpoint, write_checkpoint
 from parity_tests import strategies as s
 from parity_tests.twins import twin_pair
 from shared.checkpoint import Checkpoint

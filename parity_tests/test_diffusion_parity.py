@@ -8,9 +8,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core_tf.probe import probe as tf_probe
-from core_torch.probe import probe as torch_probe
-from dppo.parity_report import probe_quantities, twin_report
+from core_tf.runtime.probe import probe as tf_probe
+from core_torch.runtime.probe import probe as torch_probe
+from dppo.parity.report import probe_quantities, twin_report
 from parity_tests import strategies as s
 from parity_tests.gate import assert_twins_agree
 from parity_tests.twins import in_compute, twin_pair

@@ -12,14 +12,15 @@ import numpy as np
 import tensorflow as tf
 import torch
 
-from core_tf.action_gradient import adam_step
-from dppo.agents import make_agent
-from dppo.dipo import dipo_update
-from dppo.parity_report import twin_report
+from core_tf.algorithms.action_gradient import adam_step
+from dppo.algorithms.agents import make_agent
+from dppo.algorithms.dipo import dipo_update
+from dppo.parity.report import twin_report
 from parity_tests.gate import assert_twins_agree
-from shared.offpolicy import TransitionBuffer
+from shared.algorithms.offpolicy import TransitionBuffer
 from shared.precision import as_compute
-from shared.settings import DIPOConfig, load_settings
+from shared.settings import load_settings
+from shared.settings.dipo import DIPOConfig
 
 DIPO_CONFIG = "tests/fixtures/upstream_cfg/cfg/gym/finetune/hopper-v2/ft_dipo_diffusion_mlp.yaml"
 SMALL_DIPO = ["base_policy_path=null", "model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]",

@@ -10,13 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from dppo.agents import make_agent
-from dppo.dql import dql_update, minibatch
-from dppo.parity_report import probe_quantities, twin_report
+from dppo.algorithms.agents import make_agent
+from dppo.algorithms.dql import dql_update, minibatch
+from dppo.parity.report import probe_quantities, twin_report
 from parity_tests.gate import assert_twins_agree
-from shared.offpolicy import TransitionBuffer
+from shared.algorithms.offpolicy import TransitionBuffer
 from shared.precision import as_compute
-from shared.settings import DQLConfig, load_settings
+from shared.settings import load_settings
+from shared.settings.dql import DQLConfig
 
 DQL_CONFIG = "tests/fixtures/upstream_cfg/cfg/gym/finetune/hopper-v2/ft_dql_diffusion_mlp.yaml"
 SMALL_DQL = ["base_policy_path=null", "model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]",
@@ -38,10 +39,10 @@ def _buffer() -> TransitionBuffer:
 def _loss_probes(twins: dict[str, Any], batch: dict[str, np.ndarray]) -> dict[str, tuple[Any, Any]]:
     """The critic loss (targets: the batch's rewards) and the actor loss with each Q head, as probes (the actor
     loss's on the policy network, the only parameters its step moves)."""
-    import core_tf.dql_diffusion as tfd
-    import core_torch.dql_diffusion as ptd
-    from core_tf.probe import probe as tf_probe
-    from core_torch.probe import probe as torch_probe
+    import core_tf.algorithms.dql_diffusion as tfd
+    import core_torch.algorithms.dql_diffusion as ptd
+    from core_tf.runtime.probe import probe as tf_probe
+    from core_torch.runtime.probe import probe as torch_probe
 
     out: dict[str, list[Any]] = {"critic": [], "actor_q1": [], "actor_q2": []}
     actor_in = {k: batch[k] for k in ("obs", "chain_noise", "t", "noise")}

@@ -1,4 +1,4 @@
-"""Dropout twins: torch.nn.Dropout and core_tf.layers.Dropout draw different masks (each framework's
+"""Dropout twins: torch.nn.Dropout and core_tf.networks.layers.Dropout draw different masks (each framework's
 own generator), so they are compared in distribution: the share of zeros, the scale of what is kept,
 identity outside training. Each twin's masks repeat after a reseed (core_*/rng.py), in TF also
 inside a compiled step, which is what makes dropout runs reproducible and resumable."""
@@ -10,9 +10,9 @@ import pytest
 import tensorflow as tf
 import torch
 
-from core_tf.layers import Dropout as TFDropout
-from core_tf.rng import seed_dropout as tf_seed
-from core_torch.rng import seed_dropout as torch_seed
+from core_tf.networks.layers import Dropout as TFDropout
+from core_tf.runtime.rng import seed_dropout as tf_seed
+from core_torch.runtime.rng import seed_dropout as torch_seed
 
 X = np.ones((500, 256), np.float32)
 

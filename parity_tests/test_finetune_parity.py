@@ -12,9 +12,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dppo.agents import noise_shape
-from dppo.finetune import ppo_update
-from dppo.parity_report import twin_report
+from dppo.algorithms.agents import noise_shape
+from dppo.algorithms.ppo import ppo_update
+from dppo.parity.report import twin_report
 from parity_tests.finetune_twins import (
     DPPO_CONFIG,
     GAUSSIAN_CONFIG,

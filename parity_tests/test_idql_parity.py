@@ -11,13 +11,14 @@ import numpy as np
 import tensorflow as tf
 import torch
 
-from dppo.agents import idql_initial_params, make_agent, noise_shape
-from dppo.idql import idql_minibatch, idql_update
-from dppo.parity_report import probe_quantities, twin_report
+from dppo.algorithms.agents import initial_params, make_agent, noise_shape
+from dppo.algorithms.idql import idql_minibatch, idql_update
+from dppo.parity.report import probe_quantities, twin_report
 from parity_tests.gate import assert_twins_agree
-from shared.offpolicy import TransitionBuffer
+from shared.algorithms.offpolicy import TransitionBuffer
 from shared.precision import as_compute
-from shared.settings import IDQLConfig, load_settings
+from shared.settings import load_settings
+from shared.settings.idql import IDQLConfig
 
 IDQL_CONFIG = "tests/fixtures/upstream_cfg/cfg/gym/finetune/hopper-v2/ft_idql_diffusion_mlp.yaml"
 SMALL_IDQL = ["base_policy_path=null", "model.actor.mlp_dims=[16,16,16]", "model.critic_q.mlp_dims=[16,16]",
@@ -37,10 +38,10 @@ def _buffer(cfg: IDQLConfig) -> TransitionBuffer:
 
 
 def _loss_probes(twins: dict[str, Any], batch: dict[str, np.ndarray]) -> dict[str, tuple[Any, Any]]:
-    from core_tf import idql_diffusion as tf_idql
-    from core_tf.probe import probe as tf_probe
-    from core_torch import idql_diffusion as torch_idql
-    from core_torch.probe import probe as torch_probe
+    from core_tf.algorithms import idql_diffusion as tf_idql
+    from core_tf.runtime.probe import probe as tf_probe
+    from core_torch.algorithms import idql_diffusion as torch_idql
+    from core_torch.runtime.probe import probe as torch_probe
 
     out: dict[str, list[Any]] = {"critic_v": [], "critic_q": [], "actor": []}  # each loss's gradients: its net
     gamma, expectile = twins["torch"].settings.gamma, twins["torch"].settings.expectile
@@ -91,7 +92,7 @@ def test_idql_acting_losses_gradients_and_an_iteration_of_updates_agree():
     assert s.minibatches == 2
     for opt in ("actor_optimizer", "critic_q_optimizer", "critic_v_optimizer"):
         assert int(groups[opt]["step"]) == s.minibatches, opt
-    model, init = groups["model"], idql_initial_params(seen["cfg"])
+    model, init = groups["model"], initial_params(seen["cfg"])
     name = "Q1.moduleList.0.linear_1.weight"
     # the target copy started equal to critic_q and trailed it: it moved, by less than the critic did
     assert np.array_equal(init[f"critic_q_target.{name}"], init[f"critic_q.{name}"])

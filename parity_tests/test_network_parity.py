@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given
 
-from core_tf.probe import probe as tf_probe
-from core_torch.probe import probe as torch_probe
-from dppo.parity_report import ParityReport, probe_quantities, twin_report
+from core_tf.runtime.probe import probe as tf_probe
+from core_torch.runtime.probe import probe as torch_probe
+from dppo.parity.report import ParityReport, probe_quantities, twin_report
 from parity_tests import strategies as s
 from parity_tests.gate import assert_twins_agree
 from parity_tests.twins import in_compute, twin_pair

@@ -10,10 +10,10 @@ import pytest
 import tensorflow as tf
 import torch
 
-import core_tf.activations as tf_acts
-import core_tf.diffusion as tf_diffusion
-import core_torch.diffusion as torch_diffusion
-from dppo.parity import run_parity
+import core_tf.diffusion.model as tf_diffusion
+import core_tf.networks.activations as tf_acts
+import core_torch.diffusion.model as torch_diffusion
+from dppo.parity.engine import run_parity
 from parity_tests.gate import assert_twins_agree, assert_twins_disagree
 from shared.settings import load_settings
 
@@ -64,7 +64,7 @@ def test_flipped_sign_in_torch_twin_fails(small_cfg, monkeypatch):
 
 @pytest.mark.deliberate_drift
 def test_changed_time_embedding_in_torch_twin_fails(small_cfg, monkeypatch):
-    import core_torch.embeddings as emb
+    import core_torch.networks.embeddings as emb
 
     monkeypatch.setattr(emb.SinusoidalPosEmb, "forward",
                         lambda self, t: torch.cat([(t.float()[:, None] * self.freqs).cos(),
@@ -77,7 +77,7 @@ def test_changed_time_embedding_in_torch_twin_fails(small_cfg, monkeypatch):
 
 @pytest.mark.deliberate_drift
 def test_one_weight_scaled_by_one_thousandth_in_tf_twin_fails(small_cfg, monkeypatch):
-    import core_tf.canonical as tf_io
+    import core_tf.runtime.canonical as tf_io
 
     original = tf_io.load_state
 
@@ -99,7 +99,7 @@ def test_reduced_precision_matmul_in_tf_twin_fails_the_rounding_check(small_cfg,
     to bfloat16 by casts around a float32 matmul (a bfloat16 kernel's arithmetic, without calling one:
     TF's oneDNN bfloat16 matmul crashes the process under ONEDNN_MAX_CPU_ISA=AVX2 on a CPU with
     AVX512_BF16)."""
-    from core_tf import layers
+    from core_tf.networks import layers
 
     def bf16(a):
         return tf.cast(tf.cast(a, tf.bfloat16), tf.float32)

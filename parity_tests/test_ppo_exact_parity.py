@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from dppo.agents import initial_params, make_agent, noise_shape
-from dppo.parity_report import probe_quantities, twin_report
+from dppo.algorithms.agents import initial_params, make_agent, noise_shape
+from dppo.parity.report import probe_quantities, twin_report
 from parity_tests.gate import assert_twins_agree
-from shared.exact_likelihood import ProbeSource
+from shared.diffusion.exact_likelihood import ProbeSource
 from shared.precision import as_compute
 from shared.settings import load_settings
 
@@ -27,8 +27,8 @@ B = 6
 
 def _loss_probes(agents: dict[str, Any], data: dict[str, np.ndarray]) -> tuple[Any, Any]:
     """pg_loss + v_loss / 2 through each twin's loss_terms: output, input and trainable parameters' gradients."""
-    from core_tf.probe import probe as tf_probe
-    from core_torch.probe import probe as torch_probe
+    from core_tf.runtime.probe import probe as tf_probe
+    from core_torch.runtime.probe import probe as torch_probe
 
     out = []
     for backend, run in (("torch", torch_probe), ("tf", tf_probe)):

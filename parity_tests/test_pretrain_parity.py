@@ -6,17 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core_tf.pretrain import PretrainBackend as TFBackend
-from core_torch.pretrain import PretrainBackend as TorchBackend
-from dppo.parity_report import twin_report
+from core_tf.algorithms.pretrain import PretrainBackend as TFBackend
+from core_torch.algorithms.pretrain import PretrainBackend as TorchBackend
+from dppo.parity.report import twin_report
 from parity_tests.gate import assert_twins_agree
 from shared import tolerances as tol
-from shared.dataset import EpochSampler, gather_batch, load_dppo_dataset, stitched_indices, training_draws
+from shared.data.dataset import EpochSampler, gather_batch, load_dppo_dataset, stitched_indices, training_draws
+from shared.data.synthetic import write_synthetic_dataset
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.param_spec import DiffusionMLPConfig, diffusion_mlp_spec, torch_default_init
 from shared.precision import as_compute
 from shared.settings import DiffusionConfig
-from shared.synthetic import write_synthetic_dataset
 
 
 @pytest.mark.parametrize("max_grad_norm", [None, 0.5])

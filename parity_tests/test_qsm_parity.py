@@ -10,13 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from dppo.agents import make_agent
-from dppo.parity_report import probe_quantities, twin_report
-from dppo.qsm import qsm_initial_params, qsm_minibatch, qsm_update
+from dppo.algorithms.agents import make_agent
+from dppo.algorithms.qsm import initial_params, qsm_minibatch, qsm_update
+from dppo.parity.report import probe_quantities, twin_report
 from parity_tests.gate import assert_twins_agree
-from shared.offpolicy import TransitionBuffer
+from shared.algorithms.offpolicy import TransitionBuffer
 from shared.precision import as_compute
-from shared.settings import QSMConfig, load_settings
+from shared.settings import load_settings
+from shared.settings.qsm import QSMConfig
 
 QSM_CONFIG = "tests/fixtures/upstream_cfg/cfg/gym/finetune/hopper-v2/ft_qsm_diffusion_mlp.yaml"
 SMALL_QSM = ["base_policy_path=null", "model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]",
@@ -41,10 +42,10 @@ def _loss_probes(twins: dict[str, Any], b: dict[str, np.ndarray]) -> dict[str, t
     import tensorflow as tf
     import torch
 
-    from core_tf import qsm_diffusion as tf_qsm
-    from core_tf.probe import probe as tf_probe
-    from core_torch import qsm_diffusion as torch_qsm
-    from core_torch.probe import probe as torch_probe
+    from core_tf.algorithms import qsm_diffusion as tf_qsm
+    from core_tf.runtime.probe import probe as tf_probe
+    from core_torch.algorithms import qsm_diffusion as torch_qsm
+    from core_torch.runtime.probe import probe as torch_probe
 
     next_actions = twins["torch"].act(b["next_obs"], b["chain_noise"], deterministic=False)["actions"]
     out: dict[str, list[Any]] = {"critic": [], "actor": []}
@@ -71,8 +72,8 @@ def _check_actor_loss_leaves_the_critic_alone(twins: dict[str, Any], b: dict[str
     import tensorflow as tf
     import torch
 
-    from core_tf.qsm_diffusion import qsm_actor_loss as tf_actor_loss
-    from core_torch.qsm_diffusion import qsm_actor_loss as torch_actor_loss
+    from core_tf.algorithms.qsm_diffusion import qsm_actor_loss as tf_actor_loss
+    from core_torch.algorithms.qsm_diffusion import qsm_actor_loss as torch_actor_loss
 
     a = twins["torch"]
     loss = torch_actor_loss(a.model, a.critic, *(torch.from_numpy(b[k]) for k in ("obs", "actions", "t", "noise")),
@@ -96,7 +97,7 @@ def test_qsm_losses_gradients_sampling_and_two_iterations_of_updates_agree():
     def measure():
         cfg = load_settings(QSM_CONFIG, SMALL_QSM, ("finetune",))
         assert isinstance(cfg, QSMConfig)
-        init = qsm_initial_params(cfg)
+        init = initial_params(cfg)
         # a critic unlike its target, so the target's own numbers are judged too
         init.update((k, v * 0.5) for k, v in init.items() if k.startswith("critic_target."))
         twins = {b: make_agent(cfg, b, init) for b in ("torch", "tf")}

@@ -8,11 +8,11 @@ import numpy as np
 import tensorflow as tf
 import torch
 
-from core_tf.scheduled_optimizer import ScheduledAdamW as TFScheduledAdamW
-from core_tf.target_network import polyak_update as tf_polyak
-from core_torch.scheduled_optimizer import ScheduledAdamW as TorchScheduledAdamW
-from core_torch.target_network import polyak_update as torch_polyak
-from dppo.parity_report import twin_report
+from core_tf.algorithms.target_network import polyak_update as tf_polyak
+from core_tf.runtime.scheduled_optimizer import ScheduledAdamW as TFScheduledAdamW
+from core_torch.algorithms.target_network import polyak_update as torch_polyak
+from core_torch.runtime.scheduled_optimizer import ScheduledAdamW as TorchScheduledAdamW
+from dppo.parity.report import twin_report
 from parity_tests.gate import assert_twins_agree
 from parity_tests.twins import twin_pair
 from shared.param_spec import CriticObsActConfig

@@ -8,14 +8,14 @@ from typing import Any
 
 import numpy as np
 
-from dppo.agents import make_agent
-from dppo.parity import rwr_inputs, rwr_loss_probes
-from dppo.parity_report import probe_quantities, twin_report
-from dppo.rwr import rwr_update
+from dppo.algorithms.agents import make_agent
+from dppo.algorithms.rwr import rwr_inputs, rwr_loss_probes, rwr_update
+from dppo.parity.report import probe_quantities, twin_report
 from parity_tests.gate import assert_twins_agree
+from shared.algorithms.rwr import reward_weights
 from shared.precision import as_compute
-from shared.rwr import reward_weights
-from shared.settings import RWRConfig, load_settings
+from shared.settings import load_settings
+from shared.settings.rwr import RWRConfig
 
 RWR_CONFIG = "tests/fixtures/upstream_cfg/cfg/gym/finetune/hopper-v2/ft_rwr_diffusion_mlp.yaml"
 SMALL_RWR = ["base_policy_path=null", "model.network.mlp_dims=[16,16,16]", "denoising_steps=6",

@@ -8,10 +8,10 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dppo.parity import lr_values
+from dppo.parity.engine import lr_values
 from parity_tests.twins import twin_pair
 from shared import tolerances as tol
-from shared.diffusion_schedule import ddpm_tables
+from shared.diffusion.schedule import ddpm_tables
 from shared.param_spec import DiffusionMLPConfig
 from shared.settings import DiffusionConfig, LRSchedulerConfig
 

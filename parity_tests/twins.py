@@ -7,16 +7,16 @@ from typing import Any
 
 import numpy as np
 
-import core_tf.canonical as tf_io
-import core_tf.critic as tf_critic
-import core_tf.diffusion as tf_diffusion
-import core_tf.diffusion_mlp as tf_dmlp
-import core_tf.mlp as tf_mlp
-import core_torch.canonical as torch_io
-import core_torch.critic as torch_critic
-import core_torch.diffusion as torch_diffusion
-import core_torch.diffusion_mlp as torch_dmlp
-import core_torch.mlp as torch_mlp
+import core_tf.diffusion.model as tf_diffusion
+import core_tf.networks.critic as tf_critic
+import core_tf.networks.diffusion_mlp as tf_dmlp
+import core_tf.networks.mlp as tf_mlp
+import core_tf.runtime.canonical as tf_io
+import core_torch.diffusion.model as torch_diffusion
+import core_torch.networks.critic as torch_critic
+import core_torch.networks.diffusion_mlp as torch_dmlp
+import core_torch.networks.mlp as torch_mlp
+import core_torch.runtime.canonical as torch_io
 from shared.param_spec import (
     CriticObsActConfig,
     CriticObsConfig,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's recorded comparison (`dppo compare`): fine-tuning algorithms on Hopper-v5
+# The recorded comparison (docs/evidence/experiments.md) (`dppo compare`): fine-tuning algorithms on Hopper-v5
 # (hopper-medium-v2's normalization), both backends, each diffusion policy starting from the shipped
 # pre-trained checkpoint, one common budget, final policies evaluated over 10 episodes.
 # Outputs: runs/compare/compare.png, results.md, results.json; runs in runs/compare/<config>/<backend>/seed<k>/

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's recorded experiment: the main job with upstream's Hopper DPPO fine-tuning
+# The recorded experiment (docs/evidence/experiments.md): the main job with upstream's Hopper DPPO fine-tuning
 # hyperparameters (configs/hopper/experiment_job.yaml), both backends, 50 evaluation episodes.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shared.config_reader import SettingError, one_of, setting
+from shared.config.reader import SettingError, one_of, setting
 
 ACTIVATIONS = ("ReLU", "ELU", "GELU", "Tanh", "Mish", "Identity", "Softplus")
 _ACTIVATION = one_of(*ACTIVATIONS)

@@ -1,7 +1,7 @@
 """The twins' compute precision: float32 always, float64 only for the parity gate's reference runs.
 
 The parity gate measures how far float32 rounding alone moves each quantity by running the same
-twin once more in float64 (`dppo/parity.py`). Each core reads `compute_dtype()` wherever it turns
+twin once more in float64 (`dppo/parity/engine.py`). Each core reads `compute_dtype()` wherever it turns
 numpy data or constants into tensors and where it creates parameters, so a model built and run
 inside `compute_precision(np.float64)` computes in float64 end to end (TF refuses mixed dtypes, so a
 missed float32 constant there is an error, never a silent rounding).

@@ -73,7 +73,7 @@ import numpy as np
 EPS32 = float(np.finfo(np.float32).eps)
 EPS64 = float(np.finfo(np.float64).eps)
 K_GOLDEN = 8.0  # ours may round about as much again as upstream's float32 run did; 8x that
-K_PARITY = 64.0  # 2016 clean parity gate runs needed 15.0 (README, docs/parity_flake_hunt.txt)
+K_PARITY = 64.0  # 2016 clean parity gate runs needed 15.0 (docs/evidence/parity-gate.md, docs/parity_flake_hunt.txt)
 K_ROUNDING = 16.0  # how much worse one twin's float32 rounding may be than the other's (median ratio)
 SCHEDULE_RTOL = 1e-6  # float32 tables and learning rates against the float64 tables of shared/
 # Exported artefacts exist in float32 only (a SavedModel, a checkpoint file read by the other

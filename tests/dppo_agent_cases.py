@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dppo.finetune import evaluate_in_chunks
+from dppo.algorithms.ppo import evaluate_in_chunks
 from tests.small_dppo import DDIM, buffer, inputs, small_agent
 
 

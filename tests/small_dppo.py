@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from dppo.agents import make_agent, noise_shape
+from dppo.algorithms.agents import make_agent, noise_shape
 from shared.settings import FinetuneConfig, load_settings
 
 DPPO_CONFIG = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"

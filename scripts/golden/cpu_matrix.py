@@ -136,7 +136,7 @@ def parity_summary(path: Path, returncode: int) -> dict:
 def parity_worker(out: Path, configs: list[str]) -> int:
     """In this process (the setting is in its environment): the gate on each config, seed 0."""
     sys.path.insert(0, str(REPO))
-    from dppo.parity import run_parity
+    from dppo.parity.engine import run_parity
     from shared.settings import load_settings
 
     reports = {}

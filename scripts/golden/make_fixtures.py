@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -22,30 +23,18 @@ if str(REPO) not in sys.path:
 
 from scripts.golden.common import PINNED_COMMIT, Context, activate_upstream, upstream_commit, upstream_dirty  # noqa: E402
 
-# Section name -> module under scripts/golden with build(ctx). Add a line here for a new section.
-SECTIONS: dict[str, str] = {
-    "networks": "scripts.golden.networks",
-    "sampling": "scripts.golden.sampling",
-    "ppo_loss": "scripts.golden.ppo_loss",
-    "gaussian": "scripts.golden.gaussian",
-    "pretrain": "scripts.golden.pretrain",
-    "lr_schedule": "scripts.golden.lr_schedule",
-    "d4rl": "scripts.golden.d4rl",
-    "rwr": "scripts.golden.rwr",
-    "awr": "scripts.golden.awr",
-    "ppo_exact": "scripts.golden.ppo_exact",
-    "qsm": "scripts.golden.qsm",
-    "dipo": "scripts.golden.dipo",
-    "dql": "scripts.golden.dql",
-    "idql": "scripts.golden.idql",
-}
+
+def sections() -> list[str]:
+    """Every module under scripts/golden that defines `build(ctx)`, by name: a new section is a new module."""
+    here = Path(__file__).resolve().parent
+    return sorted(f.stem for f in here.glob("*.py") if re.search(r"^def build\(ctx", f.read_text(), re.M))
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--upstream", type=Path, required=True, help="irom-lab/dppo git checkout")
     p.add_argument("--out", type=Path, default=REPO / "tests/golden/fixtures")
-    p.add_argument("--sections", nargs="*", default=list(SECTIONS), choices=list(SECTIONS))
+    p.add_argument("--sections", nargs="*", default=sections(), choices=sections())
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--allow-other-commit", action="store_true")
     args = p.parse_args(argv)
@@ -71,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(upstream=args.upstream, seed=args.seed)
     for name in args.sections:
         ctx.current = name
-        importlib.import_module(SECTIONS[name]).build(ctx)
+        torch.manual_seed(args.seed)  # a section's numbers do not depend on which sections ran before it
+        importlib.import_module(f"scripts.golden.{name}").build(ctx)
         print(f"{name}: {len(ctx.manifest.get(name, {}))} cases")
 
     sizes = ctx.write(args.out)

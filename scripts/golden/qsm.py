@@ -22,7 +22,8 @@ import numpy as np
 from scripts.golden import upstream_models as um
 from scripts.golden.common import Context, f32, load_weights, to_np
 from shared.param_spec import critic_obs_act_spec, diffusion_mlp_spec, torch_default_init
-from shared.settings import QSMConfig, load_settings
+from shared.settings import load_settings
+from shared.settings.qsm import QSMConfig
 
 CONFIG = "tests/fixtures/upstream_cfg/cfg/gym/finetune/hopper-v2/ft_qsm_diffusion_mlp.yaml"
 OVERRIDES = ["base_policy_path=null", "model.actor.mlp_dims=[8,8,8]", "model.critic.mlp_dims=[8]",

@@ -48,7 +48,7 @@ CONFIGS: list[tuple[str, str, list[str]]] = [
 
 
 def hunt(seeds: int, out: Path, only: list[str] | None) -> None:
-    from dppo.parity import TwinBench
+    from dppo.parity.engine import TwinBench
     from shared import tolerances as tol
     from shared.settings import load_settings
 

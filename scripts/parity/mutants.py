@@ -62,10 +62,10 @@ _LEARNED_ETA = ["model.use_ddim=true", "denoising_steps=8", "model.ddim_steps=4"
                 "model.eta={_target_: model.diffusion.eta.EtaStateAction, base_eta: 0.5, mlp_dims: [16, 16], "
                 "min_eta: 0.1, max_eta: 1.0}",
                 "train.eta_lr=1e-4", "train.eta_weight_decay=0",
-                # a constant eta lr: dppo/parity.py's teacher-forced PPO updates restart at scheduler step i
+                # a constant eta lr: dppo/parity/engine.py's teacher-forced PPO updates restart at scheduler step i
                 # while the torch agent's schedulers stay at 0, so a warm-up schedule fails unmutated code
                 "train.eta_lr_scheduler={first_cycle_steps: 100, warmup_steps: 10, min_lr: 1e-4}"]
-# no BC term (train.use_bc_loss): core_tf/ppo_diffusion.py makes bc_coef a float32 constant, so the float64
+# no BC term (train.use_bc_loss): core_tf/algorithms/ppo_diffusion.py makes bc_coef a float32 constant, so the float64
 # reference update fails on unmutated code (TypeError in the compiled update)
 _PPO_EXTRAS = ["train.max_grad_norm=0.1", "train.actor_weight_decay=0.01", "train.critic_weight_decay=0.01",
                "train.ent_coef=0.01", "model.clip_vloss_coef=0.1", "model.clip_advantage_lower_quantile=0.1",
@@ -85,7 +85,7 @@ CONFIGS: list[tuple[str, str, str, list[str], bool]] = [
       "train.max_grad_norm=0.1", "model.final_action_clip_value=0.5"], True),
     # gradient clipping, weight decay, entropy coefficient, value clipping, advantage quantiles, an
     # observation history (cond_steps 2), and an actor wide enough for torch's float32-only oneDNN matmuls
-    # (core_torch/linear.py) on the 12-row log-prob and update batches
+    # (core_torch/networks/linear.py) on the 12-row log-prob and update batches
     ("ft_ddpm_extras", "dppo", FT,
      ["base_policy_path=null", "model.actor.mlp_dims=[256,256,256]", "model.critic.mlp_dims=[32,32,32]",
       "denoising_steps=6", "ft_denoising_steps=3", "cond_steps=2", "model.cond_steps=2", *_PPO_EXTRAS], True),
@@ -126,7 +126,7 @@ def _worker(args: argparse.Namespace) -> None:
     tf.get_logger().setLevel("ERROR")
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from dppo import parity
+    from dppo.parity import engine as parity
     from shared.precision import compute_dtype
     from shared.settings import load_settings
 

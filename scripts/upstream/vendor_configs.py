@@ -15,25 +15,30 @@ import subprocess
 import sys
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
 PINNED_COMMIT = "7b10df690d54f3d29524f20daa8cf78288a21a9b"
 ENVS = {"hopper": ("hopper-medium-v2", "hopper-v2"), "walker2d": ("walker2d-medium-v2", "walker2d-v2"),
         "halfcheetah": ("halfcheetah-medium-v2", "halfcheetah-v2")}
 
-EXACT_TASKS = ("hopper-v2", "halfcheetah-v2")  # upstream ships ft_ppo_exact_diffusion_mlp.yaml for these two only
 
 
 def config_paths(root: Path) -> list[Path]:
-    """The 12 DPPO / Gaussian PPO gym configs, each diffusion baseline's three (ft_<algo>_diffusion_mlp), the 2
-    exact-likelihood DPPO ones and every gym eval config."""
+    """Each env's diffusion pre-training config, every fine-tuning config the algorithm table names
+    (shared/settings/algorithms.py, `upstream_configs`) where upstream ships it for that task, and every
+    gym eval config."""
+    from shared.settings.algorithms import ALGORITHMS
+
     paths = []
     for data_env, task in ENVS.values():
         paths.append(Path("cfg/gym/pretrain") / data_env / "pre_diffusion_mlp.yaml")
-        for name in ("ft_ppo_diffusion_mlp", "ppo_diffusion_mlp", "ppo_gaussian_mlp", "ft_rwr_diffusion_mlp",
-                     "ft_awr_diffusion_mlp", "ft_qsm_diffusion_mlp", "ft_dipo_diffusion_mlp",
-                     "ft_dql_diffusion_mlp", "ft_idql_diffusion_mlp"):
-            paths.append(Path("cfg/gym/finetune") / task / f"{name}.yaml")
-        if task in EXACT_TASKS:
-            paths.append(Path("cfg/gym/finetune") / task / "ft_ppo_exact_diffusion_mlp.yaml")
+        for algorithm in ALGORITHMS.values():
+            for stem in algorithm.upstream_configs:
+                rel = Path("cfg/gym/finetune") / task / f"{stem}.yaml"
+                if (root / rel).is_file():  # e.g. the exact-likelihood configs exist for two tasks only
+                    paths.append(rel)
     paths += sorted(p.relative_to(root) for p in (root / "cfg/gym/eval").rglob("*.yaml"))
     return paths
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.config_reader import non_negative, positive, setting, unit_interval
+from shared.algorithms.offpolicy import minibatches_per_iteration
+from shared.config.reader import non_negative, positive, setting, unit_interval
 from shared.errors import ConfigError
 from shared.lr_schedule import CosineWarmupRestarts
-from shared.offpolicy import minibatches_per_iteration
 from shared.param_spec import CriticObsConfig, DiffusionMLPConfig
 from shared.settings.regression import DiffusionRegressionConfig, DiffusionRegressionModelConfig
 from shared.settings.replay import ReplayTrainConfig

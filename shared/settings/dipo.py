@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.config_reader import non_negative, positive, setting, unit_interval
+from shared.config.reader import non_negative, positive, setting, unit_interval
 from shared.settings.replay import (
     DoubleQModelConfig,
     DoubleQRunConfig,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.config_reader import positive, setting
+from shared.config.reader import positive, setting
 from shared.settings.model import DiffusionConfig
 from shared.settings.run import PolicyRunConfig
 

@@ -4,7 +4,7 @@ view the twins' likelihood takes.
 
 PPOExactDiffusion is a VPGDiffusion (the sampler, actor / actor_ft / critic of DPPO) whose PPO ratio
 is that of the final action chunk's log-likelihood, integrated along the VP-SDE's probability-flow
-ODE (shared/exact_likelihood.py). It takes none of PPODiffusion's per-denoising-step keys.
+ODE (shared/diffusion/exact_likelihood.py). It takes none of PPODiffusion's per-denoising-step keys.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.config_reader import SettingError, one_of, positive, setting
+from shared.config.reader import SettingError, one_of, positive, setting
+from shared.diffusion.exact_likelihood import HUTCHINSON_TYPES, ProbabilityFlowPlan, probability_flow_plan
 from shared.errors import ConfigError
-from shared.exact_likelihood import HUTCHINSON_TYPES, ProbabilityFlowPlan, probability_flow_plan
 from shared.settings.model import DiffusionPPOModelConfig, StdScheduleConfig
 
 # Integrators both frameworks can run op for op. Upstream's other methods (its default RK23, dopri5, ...)

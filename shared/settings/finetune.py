@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.config_reader import non_negative, positive, setting, unit_interval
+from shared.config.reader import non_negative, positive, setting, unit_interval
+from shared.diffusion.eta import EtaConfig
 from shared.errors import ConfigError
-from shared.eta import EtaConfig
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.param_spec import CriticObsConfig, GaussianMLPConfig
 from shared.settings.exact import ExactDiffusionPPOModelConfig
@@ -178,6 +178,12 @@ class FinetuneConfig(PolicyRunConfig):
     def is_exact(self) -> bool:
         """DPPO scored by the exact likelihood of the final chunk (upstream PPOExactDiffusion)."""
         return isinstance(self.model, ExactDiffusionPPOModelConfig)
+
+    @property
+    def algorithm(self) -> str:
+        """Its entry in shared/settings/algorithms.py, recorded in checkpoints: ppo (DPPO, Gaussian PPO) or
+        ppo_exact."""
+        return "ppo_exact" if self.is_exact else "ppo"
 
     @property
     def diffusion(self) -> DiffusionConfig:

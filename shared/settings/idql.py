@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.config_reader import positive, setting, unit_interval
+from shared.config.reader import positive, setting, unit_interval
 from shared.errors import ConfigError
 from shared.param_spec import CriticObsActConfig, CriticObsConfig, DiffusionMLPConfig
 from shared.settings.regression import DiffusionRegressionModelConfig

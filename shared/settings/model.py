@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.config_reader import SettingError, non_negative, one_of, positive, setting, unit_interval
+from shared.config.reader import SettingError, non_negative, one_of, positive, setting, unit_interval
+from shared.diffusion.eta import EtaConfig, eta_config
 from shared.errors import ConfigError
-from shared.eta import EtaConfig, eta_config
 from shared.param_spec import CriticObsConfig, DiffusionMLPConfig, GaussianMLPConfig
 
 

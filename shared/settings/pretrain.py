@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.config_reader import non_negative, positive, seed_range, setting, unit_interval
+from shared.config.reader import non_negative, positive, seed_range, setting, unit_interval
 from shared.errors import ConfigError
 from shared.settings.model import DiffusionConfig, LRSchedulerConfig
 

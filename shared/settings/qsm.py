@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.config_reader import non_negative, setting, unit_interval
+from shared.config.reader import non_negative, setting, unit_interval
 from shared.settings.replay import (
     DoubleQModelConfig,
     DoubleQRunConfig,

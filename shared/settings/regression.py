@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.config_reader import non_negative, positive, setting
+from shared.config.reader import non_negative, positive, setting
 from shared.errors import ConfigError
 from shared.param_spec import DiffusionMLPConfig
 from shared.settings.model import DiffusionConfig

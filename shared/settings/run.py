@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.config_reader import positive, seed_range, setting
+from shared.config.reader import positive, seed_range, setting
 from shared.errors import ConfigError
 
 

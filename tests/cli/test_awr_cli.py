@@ -11,7 +11,8 @@ import pytest
 
 from dppo.cli import main
 from shared.checkpoint import load_checkpoint
-from shared.settings import AWRConfig, load_settings
+from shared.settings import load_settings
+from shared.settings.awr import AWRConfig
 from tests.cli.test_upstream_configs import UPSTREAM, upstream_env  # noqa: F401  (fixture)
 
 AWR = {env: str(UPSTREAM / f"finetune/{env}-v2/ft_awr_diffusion_mlp.yaml") for env in ("hopper", "walker2d",

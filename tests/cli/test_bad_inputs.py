@@ -18,10 +18,10 @@ import pytest
 
 from dppo.cli import build_parser, main
 from shared.checkpoint import Checkpoint, save_checkpoint
-from shared.config import load_config
+from shared.config.loading import load_config
+from shared.data.synthetic import write_synthetic_dataset
 from shared.param_spec import diffusion_mlp_spec, torch_default_init
 from shared.settings import read_config
-from shared.synthetic import write_synthetic_dataset
 
 PRE = "configs/hopper/pretrain_diffusion_mlp.yaml"
 FT = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"

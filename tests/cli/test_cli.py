@@ -7,11 +7,11 @@ import sys
 import numpy as np
 import pytest
 
-from core_torch.canonical import export_state
-from core_torch.diffusion import DiffusionModel
+from core_torch.diffusion.model import DiffusionModel
+from core_torch.runtime.canonical import export_state
 from dppo.cli import main
 from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from shared.config import load_config
+from shared.config.loading import load_config
 from shared.settings import read_config
 
 HOPPER = "configs/hopper/pretrain_diffusion_mlp.yaml"

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from dppo.cli import main
-from dppo.compare import config_overrides
-from dppo.compare_report import line_styles
+from dppo.workflows.compare import config_overrides
+from dppo.workflows.compare_report import line_styles
 from tests.cli.test_bad_inputs import _assert_one_message, _run
 
 DPPO = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dppo.cli import main
-from shared.dataset import Normalization, load_normalization
+from shared.data.dataset import Normalization, load_normalization
 
 TEACHERS = {
     "raw": "configs/hopper/ppo_gaussian_mlp_teacher.yaml",  # normalization_path: null

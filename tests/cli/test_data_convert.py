@@ -7,11 +7,11 @@ import h5py
 import numpy as np
 import pytest
 
-import shared.d4rl
+import shared.data.d4rl
 from dppo import cli
-from dppo.data_command import register
-from shared.d4rl import convert_d4rl_hdf5, locate_d4rl_dataset
-from shared.dataset import load_dppo_dataset, load_normalization
+from dppo.commands.data import register
+from shared.data.d4rl import convert_d4rl_hdf5, locate_d4rl_dataset
+from shared.data.dataset import load_dppo_dataset, load_normalization
 from shared.errors import DatasetError, UserError
 
 # Episodes in file order: (length, reward per step, ends with) -- then 3 unfinished steps.
@@ -149,13 +149,13 @@ def test_bad_hdf5_contents_raise_one_dataset_error(tmp_path, override, message):
 
 
 def test_d4rl_name_without_the_d4rl_package_says_so(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(shared.d4rl, "_d4rl_installed", lambda: False)
+    monkeypatch.setattr(shared.data.d4rl, "_d4rl_installed", lambda: False)
     err = _error(["data", "convert", "--d4rl-name", "hopper-medium-v2", "--out", str(tmp_path)], capsys)
     assert "the d4rl package is not installed" in err and "--d4rl" in err
 
 
 def test_d4rl_name_finds_the_file_d4rl_keeps(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(shared.d4rl, "_d4rl_installed", lambda: True)
+    monkeypatch.setattr(shared.data.d4rl, "_d4rl_installed", lambda: True)
     monkeypatch.setenv("D4RL_DATASET_DIR", str(tmp_path))
     src = _hdf5(tmp_path / "hopper_medium-v2.hdf5")
     _hdf5(tmp_path / "hopper_medium_replay-v2.hdf5")

@@ -12,7 +12,8 @@ import pytest
 
 from dppo.cli import main
 from shared.checkpoint import load_checkpoint
-from shared.settings import DIPOConfig, load_settings
+from shared.settings import load_settings
+from shared.settings.dipo import DIPOConfig
 from tests.cli.test_upstream_configs import UPSTREAM, upstream_env  # noqa: F401  (fixture)
 
 DIPO = {env: str(UPSTREAM / f"finetune/{env}-v2/ft_dipo_diffusion_mlp.yaml") for env in ("hopper", "walker2d",

@@ -9,15 +9,15 @@ import pytest
 import tensorflow as tf
 import torch
 
-import core_tf.canonical as tf_io
-import core_torch.canonical as torch_io
-from core_tf.diffusion import DiffusionModel as TFDiffusion
-from core_tf.export import PolicyShape, default_noise
-from core_torch.diffusion import DiffusionModel as TorchDiffusion
+import core_tf.runtime.canonical as tf_io
+import core_torch.runtime.canonical as torch_io
+from core_tf.diffusion.model import DiffusionModel as TFDiffusion
+from core_tf.runtime.export import PolicyShape, default_noise
+from core_torch.diffusion.model import DiffusionModel as TorchDiffusion
 from dppo.cli import main
 from shared.checkpoint import Checkpoint, save_checkpoint
-from shared.config import load_config
-from shared.dataset import load_normalization
+from shared.config.loading import load_config
+from shared.data.dataset import load_normalization
 from shared.param_spec import diffusion_mlp_spec, torch_default_init
 from shared.settings import read_config
 from shared.tolerances import SERVING_RTOL, relative_diff
@@ -125,7 +125,7 @@ def test_serving_default_gives_a_state_the_same_action_in_any_batch(exported):
 
 def test_rest_predict_body_from_the_readme_runs_through_the_saved_model(exported):
     tmp, _, _ = exported
-    # exactly the request body the README shows for POST /v1/models/dppo_hopper:predict
+    # exactly the request body docs/guide/serving.md shows for POST /v1/models/dppo_hopper:predict
     body = json.loads('{"signature_name": "serving_default", "instances": [{"state": [[1.25, 0.0, -0.1, -0.2, 0.3, '
                       '1.5, -0.2, 0.1, -0.3, 0.6, -1.0]]}]}')
     loaded = tf.saved_model.load(str(tmp / "models" / "1"))

@@ -107,7 +107,7 @@ def test_eval_and_finetune_start_from_the_shipped_checkpoint(tmp_path, capsys, b
 
 def test_a_finetuned_checkpoint_restores_base_actor_and_actor_ft_separately(tmp_path):
     """Evaluating or continuing from a fine-tuned checkpoint keeps the frozen base for the early steps."""
-    from dppo.agents import make_agent
+    from dppo.algorithms.agents import make_agent
     from shared.checkpoint import load_checkpoint
     from shared.settings import load_settings
 

@@ -6,8 +6,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from dppo.finetune import evaluate_in_chunks, make_reward_scaler, resets_envs
-from shared.envs import EnvSpec, make_vector_env, restore_vector_env_state, vector_env_state
+from dppo.algorithms.ppo import evaluate_in_chunks, make_reward_scaler
+from dppo.training.finetune import resets_envs
+from shared.data.envs import EnvSpec, make_vector_env, restore_vector_env_state, vector_env_state
 from shared.settings import load_settings
 
 DPPO = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"

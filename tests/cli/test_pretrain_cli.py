@@ -12,7 +12,7 @@ import pytest
 
 from dppo.cli import main
 from shared.checkpoint import load_checkpoint
-from shared.synthetic import write_synthetic_dataset
+from shared.data.synthetic import write_synthetic_dataset
 
 CONFIG = "configs/hopper/pretrain_diffusion_mlp.yaml"
 SMALL = ["model.network.mlp_dims=[32,32,32]", "train.batch_size=64", "train.lr_scheduler.first_cycle_steps=10",

@@ -18,10 +18,10 @@ import pytest
 
 import shared.checkpoint
 from dppo.cli import main
-from dppo.progress import Progress
-from dppo.run_lock import LOCK_NAME
+from dppo.runs.lock import LOCK_NAME
+from dppo.runs.progress import Progress
 from shared.checkpoint import load_checkpoint, save_checkpoint
-from shared.synthetic import write_synthetic_dataset
+from shared.data.synthetic import write_synthetic_dataset
 
 PRETRAIN = "configs/hopper/pretrain_diffusion_mlp.yaml"
 FINETUNE = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
@@ -146,7 +146,7 @@ def busy(tmp_path_factory, earlier):
     root = tmp_path_factory.mktemp("busy")
     dirs = {"pretrain": copy_run(earlier, "pretrain", root / "pretrain"),
             "finetune": copy_run(earlier, "finetune", root / "finetune"), "main": root / "main"}
-    code = ("import sys, time\nfrom dppo.run_lock import LogdirLock\n"
+    code = ("import sys, time\nfrom dppo.runs.lock import LogdirLock\n"
             "locks = [LogdirLock(d) for d in sys.argv[1:]]\n[lock.acquire() for lock in locks]\n"
             "print('held', flush=True)\ntime.sleep(120)\n")
     holder = subprocess.Popen([sys.executable, "-c", code, *map(str, dirs.values())], stdout=subprocess.PIPE,
@@ -174,7 +174,7 @@ def test_a_second_run_into_a_busy_logdir_is_refused(busy, dataset, capsys, comma
 
 
 def test_the_lock_is_released_at_exit_and_refuses_a_nested_run_in_one_process(tmp_path, earlier, dataset, capsys):
-    from dppo.run_lock import LogdirLock
+    from dppo.runs.lock import LogdirLock
 
     logdir = copy_run(earlier, "pretrain", tmp_path / "run")
     with LogdirLock(logdir):
@@ -221,7 +221,7 @@ def test_a_checkpoint_write_failure_is_one_line_and_keeps_earlier_checkpoints(tm
 
 
 def test_a_metrics_write_failure_in_finetuning_is_one_line(tmp_path, earlier, capsys, monkeypatch):
-    import dppo.run_files
+    import dppo.runs.files
 
     logdir = copy_run(earlier, "finetune", tmp_path / "run")
     before = snapshot(logdir)
@@ -231,7 +231,7 @@ def test_a_metrics_write_failure_in_finetuning_is_one_line(tmp_path, earlier, ca
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
         return open(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr(dppo.run_files, "open", read_only, raising=False)
+    monkeypatch.setattr(dppo.runs.files, "open", read_only, raising=False)
     assert finetune(logdir, 4) == 2
     one_error(capsys.readouterr().err, "finetune", f"cannot write {logdir / 'metrics.jsonl'}: Read-only file system",
               f"last checkpoint {logdir / 'checkpoint' / 'state_1.npz'} kept")

@@ -11,7 +11,8 @@ import pytest
 
 from dppo.cli import main
 from shared.checkpoint import load_checkpoint
-from shared.settings import RWRConfig, load_settings
+from shared.settings import load_settings
+from shared.settings.rwr import RWRConfig
 from tests.cli.test_upstream_configs import UPSTREAM, upstream_env  # noqa: F401  (fixture)
 
 RWR = {env: str(UPSTREAM / f"finetune/{env}-v2/ft_rwr_diffusion_mlp.yaml") for env in ("hopper", "walker2d",

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from core_tf.export import bucket_sizes, default_noise
-from core_tf.serving_warmup import WARMUP_FILE, read_warmup_requests
+from core_tf.runtime.export import bucket_sizes, default_noise
+from core_tf.runtime.serving_warmup import WARMUP_FILE, read_warmup_requests
 from dppo.cli import main
-from dppo.export import build_serving_policy
+from dppo.interop.export import build_serving_policy
 from shared.checkpoint import Checkpoint, save_checkpoint
-from shared.config import load_config
+from shared.config.loading import load_config
 from shared.param_spec import diffusion_mlp_spec, torch_default_init
 from shared.settings import read_config
 

@@ -4,6 +4,7 @@ and run with `dppo` as they are: only key=value overrides that shorten the run."
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 from collections import OrderedDict
@@ -15,19 +16,8 @@ import torch
 
 from dppo.cli import main
 from shared.checkpoint import load_checkpoint
-from shared.config import locate_data_file
-from shared.settings import (
-    AWRConfig,
-    DIPOConfig,
-    DQLConfig,
-    EvalConfig,
-    FinetuneConfig,
-    IDQLConfig,
-    PretrainConfig,
-    QSMConfig,
-    RWRConfig,
-    load_settings,
-)
+from shared.config.loading import locate_data_file
+from shared.settings import ALGORITHMS, EvalConfig, FinetuneConfig, PretrainConfig, load_settings
 
 UPSTREAM = Path("tests/fixtures/upstream_cfg/cfg/gym")
 ALL = sorted(glob.glob(str(UPSTREAM / "**" / "*.yaml"), recursive=True))
@@ -58,18 +48,20 @@ def upstream_env(tmp_path, monkeypatch):
 
 
 def test_every_vendored_upstream_config_is_the_pinned_commit_and_reads_unchanged():
-    assert len(ALL) == 36  # 12 DPPO / Gaussian PPO, 3 each of RWR, AWR, QSM, DIPO, DQL, IDQL, 2 exact DPPO, 4 eval
+    source = json.loads((UPSTREAM.parent.parent / "SOURCE.json").read_text())
+    assert sorted(str(UPSTREAM.parent.parent / f) for f in source["files"]) == ALL
+    by_stem = {stem: a for a in ALGORITHMS.values() for stem in a.upstream_configs}
     kinds = {}
     for path in ALL:
         cfg = load_settings(path)
         kinds[Path(path).name] = type(cfg)
         assert "${" not in cfg.logdir and "now" not in cfg.logdir
-    assert kinds["pre_diffusion_mlp.yaml"] is PretrainConfig
-    assert kinds["ft_ppo_diffusion_mlp.yaml"] is FinetuneConfig and kinds["eval_gaussian_mlp.yaml"] is EvalConfig
-    assert kinds["ft_rwr_diffusion_mlp.yaml"] is RWRConfig and kinds["ft_awr_diffusion_mlp.yaml"] is AWRConfig
-    assert kinds["ft_ppo_exact_diffusion_mlp.yaml"] is FinetuneConfig
-    assert kinds["ft_qsm_diffusion_mlp.yaml"] is QSMConfig and kinds["ft_dipo_diffusion_mlp.yaml"] is DIPOConfig
-    assert kinds["ft_dql_diffusion_mlp.yaml"] is DQLConfig and kinds["ft_idql_diffusion_mlp.yaml"] is IDQLConfig
+        if "/finetune/" in path:  # each fine-tuning file is one the algorithm table names, read by its settings
+            algorithm = by_stem[Path(path).stem]
+            assert isinstance(cfg, algorithm.config) and cfg.algorithm == algorithm.name, path
+    assert {Path(p).stem for p in ALL if "/finetune/" in p} == set(by_stem)  # every named file is vendored
+    assert kinds["pre_diffusion_mlp.yaml"] is PretrainConfig and kinds["eval_gaussian_mlp.yaml"] is EvalConfig
+    assert kinds["ft_ppo_diffusion_mlp.yaml"] is FinetuneConfig
     gaussian = load_settings(str(UPSTREAM / "finetune/walker2d-v2/ppo_gaussian_mlp.yaml"))
     assert not gaussian.is_diffusion and gaussian.gaussian_actor.fixed_std is None
 

@@ -7,14 +7,14 @@ import pytest
 import tensorflow as tf
 import torch
 
-import core_tf.canonical as tf_io
-import core_torch.canonical as torch_io
-from core_tf.ppo_diffusion import PPODiffusionModel as TFPpoModel
-from core_torch.diffusion import DiffusionModel
-from core_torch.ppo_diffusion import PPODiffusionModel as TorchPPO
+import core_tf.runtime.canonical as tf_io
+import core_torch.runtime.canonical as torch_io
+from core_tf.algorithms.ppo_diffusion import PPODiffusionModel as TFPpoModel
+from core_torch.algorithms.ppo_diffusion import PPODiffusionModel as TorchPPO
+from core_torch.diffusion.model import DiffusionModel
 from dppo.cli import main
 from shared.checkpoint import load_checkpoint
-from shared.config import load_config
+from shared.config.loading import load_config
 from shared.param_spec import critic_obs_spec, diffusion_mlp_spec, torch_default_init
 from shared.settings import load_settings, read_config
 
@@ -118,7 +118,7 @@ def test_mismatched_upstream_architecture_is_one_message_naming_the_tensor(tmp_p
 
 def test_upstream_ddim_state_with_eta_imports(tmp_path):
     """Upstream DDIM fine-tuning checkpoints carry eta.* (model.eta); the importer keeps them."""
-    from shared.eta import eta_init
+    from shared.diffusion.eta import eta_init
 
     over = [*SMALL_FT, "model.use_ddim=true", "model.ddim_steps=5", "ft_denoising_steps=5",
             "model.eta={_target_: model.diffusion.eta.EtaFixed, base_eta: 1, min_eta: 0.1, max_eta: 1.0}"]

@@ -23,10 +23,12 @@ more than float32 can give there.
 from __future__ import annotations
 
 import json
+import sys
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from shared.tolerances import K_GOLDEN, judge_golden, operand_scale
 from tests import margins
@@ -103,3 +105,18 @@ def assert_gradient_matches_upstream(ours: dict[str, np.ndarray], case: Case, pr
     worst = max(keys, key=lambda k: float(np.max(np.abs(np.asarray(ours[k], np.float64) - case.up32[k]), initial=0)))
     _judge(f"{case.section}/{case.name}/{prefix}*{' ' + what if what else ''}", vec["ours"], vec["up32"], vec["up64"],
            0.0, f"; worst tensor {worst}")
+
+
+def patch_everywhere(monkeypatch: pytest.MonkeyPatch, module: object, name: str, new: object) -> list[str]:
+    """Replace module.<name> and every binding of the same object in our packages' loaded modules
+    (a `from module import name` copy); returns the modules patched."""
+    old = getattr(module, name)
+    patched = []
+    for mod_name, mod in list(sys.modules.items()):
+        if mod is None or mod_name.split(".")[0] not in ("shared", "core_torch", "core_tf", "dppo", "tests"):
+            continue
+        if getattr(mod, name, None) is old:
+            monkeypatch.setattr(mod, name, new)
+            patched.append(mod_name)
+    assert module.__name__ in patched
+    return patched

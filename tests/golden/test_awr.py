@@ -1,4 +1,4 @@
-"""AWR's TD(lambda) targets (shared/awr.py) and both twins' critic loss with its gradient against upstream's
+"""AWR's TD(lambda) targets (shared/algorithms/awr.py) and both twins' critic loss with its gradient against upstream's
 td_values and AWRDiffusion.loss_critic."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.awr import td_lambda_targets
+from shared.algorithms.awr import td_lambda_targets
 from tests.golden.golden import Case, assert_gradient_matches_upstream, assert_matches_upstream
 from tests.golden.twins import critic_config
 
@@ -31,9 +31,9 @@ def test_all_pairs_critic_loss_and_gradient_match_upstream(backend: str) -> None
     if backend == "torch":
         import torch
 
-        import core_torch.canonical as io
-        from core_torch.awr_diffusion import critic_loss
-        from core_torch.critic import CriticObs
+        import core_torch.runtime.canonical as io
+        from core_torch.algorithms.awr_diffusion import critic_loss
+        from core_torch.networks.critic import CriticObs
 
         critic = CriticObs.from_config(cfg)
         io.load_state(critic, params)
@@ -44,9 +44,9 @@ def test_all_pairs_critic_loss_and_gradient_match_upstream(backend: str) -> None
     else:
         import tensorflow as tf
 
-        import core_tf.canonical as io
-        from core_tf.awr_diffusion import critic_loss
-        from core_tf.critic import CriticObs
+        import core_tf.runtime.canonical as io
+        from core_tf.algorithms.awr_diffusion import critic_loss
+        from core_tf.networks.critic import CriticObs
 
         critic = CriticObs.from_config(cfg)
         io.load_state(critic, params)

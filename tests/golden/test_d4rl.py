@@ -1,4 +1,4 @@
-"""shared/d4rl.py conversion against upstream get_d4rl_dataset.make_dataset on a synthetic D4RL dict."""
+"""shared/data/d4rl.py conversion against upstream get_d4rl_dataset.make_dataset on a synthetic D4RL dict."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from shared.d4rl import convert_d4rl_hdf5
+from shared.data.d4rl import convert_d4rl_hdf5
 from tests.golden.golden import Case, assert_matches_upstream
 
 

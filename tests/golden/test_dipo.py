@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from shared.param_spec import CriticObsActConfig
-from shared.settings import DIPOConfig, load_settings
+from shared.settings import load_settings
+from shared.settings.dipo import DIPOConfig
 from tests.golden.golden import Case, assert_gradient_matches_upstream, assert_matches_upstream
 from tests.golden.twins import _tuples, diffusion_config
 
@@ -23,7 +24,7 @@ def _agent(backend: str, case: Case):
     assert isinstance(cfg, DIPOConfig)
     settings = dataclasses.replace(cfg.dipo, min_sampling_denoising_std=case.meta["min_sampling_denoising_std"],
                                    gamma=case.meta.get("gamma", cfg.dipo.gamma))
-    agent_cls = importlib.import_module(f"core_{backend}.dipo_diffusion").DIPODiffusionAgent
+    agent_cls = importlib.import_module(f"core_{backend}.algorithms.dipo_diffusion").DIPODiffusionAgent
     return agent_cls(diffusion_config(case.meta["diffusion"]), CriticObsActConfig(**_tuples(case.meta["critic"])),
                      settings, case.params())
 

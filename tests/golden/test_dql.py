@@ -22,13 +22,13 @@ def _parts(case: Case, backend: str) -> tuple:
     critic_cfg = CriticObsActConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["critic"].items()})
     dc = diffusion_config(meta["diffusion"])
     if backend == "torch":
-        import core_torch.canonical as io
-        from core_torch.critic import CriticObsAct
-        from core_torch.diffusion import DiffusionModel
+        import core_torch.runtime.canonical as io
+        from core_torch.diffusion.model import DiffusionModel
+        from core_torch.networks.critic import CriticObsAct
     else:
-        import core_tf.canonical as io
-        from core_tf.critic import CriticObsAct
-        from core_tf.diffusion import DiffusionModel
+        import core_tf.runtime.canonical as io
+        from core_tf.diffusion.model import DiffusionModel
+        from core_tf.networks.critic import CriticObsAct
     model, critic, target = DiffusionModel(dc), CriticObsAct(critic_cfg), CriticObsAct(critic_cfg)
     for module, prefix in ((model, "network."), (critic, "critic."), (target, "critic_target.")):
         strip = 0 if prefix == "network." else len(prefix)
@@ -47,7 +47,7 @@ def test_critic_loss_and_gradient_match_upstream(backend: str) -> None:
     if backend == "torch":
         import torch
 
-        from core_torch.dql_diffusion import critic_loss, td_targets
+        from core_torch.algorithms.dql_diffusion import critic_loss, td_targets
 
         t = {k: torch.from_numpy(v) for k, v in i.items()}
         next_a = model.sample(t["next_obs"], t["next_noise"], False, s.min_sampling_denoising_std).trajectories
@@ -59,7 +59,7 @@ def test_critic_loss_and_gradient_match_upstream(backend: str) -> None:
     else:
         import tensorflow as tf
 
-        from core_tf.dql_diffusion import critic_loss, td_targets
+        from core_tf.algorithms.dql_diffusion import critic_loss, td_targets
 
         t = {k: tf.constant(v) for k, v in i.items()}
         next_a = model._chain(t["next_obs"], t["next_noise"], model.plan(False, s.min_sampling_denoising_std))[0]
@@ -84,7 +84,7 @@ def test_actor_loss_through_the_chain_and_its_gradient_match_upstream(name: str,
     if backend == "torch":
         import torch
 
-        from core_torch.dql_diffusion import actor_loss
+        from core_torch.algorithms.dql_diffusion import actor_loss
 
         t = {k: torch.from_numpy(v) for k, v in i.items()}
         loss = actor_loss(model, critic, t["obs"], t["chain_noise"], t["t"], t["noise"], torch.from_numpy(q1_head), s)
@@ -94,7 +94,7 @@ def test_actor_loss_through_the_chain_and_its_gradient_match_upstream(name: str,
     else:
         import tensorflow as tf
 
-        from core_tf.dql_diffusion import actor_loss
+        from core_tf.algorithms.dql_diffusion import actor_loss
 
         t = {k: tf.constant(v) for k, v in i.items()}
         named = list(model.named_parameters())

@@ -15,9 +15,9 @@ def _agent(weights: Case, backend: str, **settings: object) -> object:
     m = weights.meta
     actor = GaussianMLPConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in m["actor"].items()})
     if backend == "torch":
-        from core_torch.ppo_gaussian import PPOGaussianAgent
+        from core_torch.algorithms.ppo_gaussian import PPOGaussianAgent
     else:
-        from core_tf.ppo_gaussian import PPOGaussianAgent
+        from core_tf.algorithms.ppo_gaussian import PPOGaussianAgent
     return PPOGaussianAgent(actor, critic_config(m["critic"]), ppo_settings(**settings), weights.params(),
                             m["randn_clip_value"])
 

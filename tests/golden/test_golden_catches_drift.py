@@ -5,64 +5,47 @@ the comparison with upstream's own numbers can. Each test first runs a golden co
 (it must pass), then applies one deliberate drift with monkeypatch (no source file is edited) and
 runs the same comparison again, through the golden tests' own functions, expecting it to fail and
 naming the check that failed. A drift is patched wherever its name is looked up: in the module
-that defines it and in every module that imported it by name (`_drift`).
+that defines it and in every module that imported it by name (tests/golden/golden.py, `patch_everywhere`).
+An algorithm's own drift cases live beside its golden test (e.g. tests/golden/test_qsm.py).
 """
 
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import core_tf.diffusion
-import core_tf.ppo_diffusion
-import core_tf.qsm_diffusion
-import core_torch.diffusion
-import core_torch.ppo_diffusion
-import core_torch.qsm_diffusion
-import dppo.finetune
-import shared.d4rl
-import shared.ppo_math
-import shared.returns
-import shared.sampling_plan
+import core_tf.algorithms.ppo_diffusion
+import core_tf.diffusion.model
+import core_torch.algorithms.ppo_diffusion
+import core_torch.diffusion.model
+import dppo.algorithms.ppo
+import dppo.training.finetune
+import shared.algorithms.ppo_math
+import shared.algorithms.returns
+import shared.data.d4rl
+import shared.diffusion.sampling_plan
 import tests.golden.test_d4rl as d4rl_golden
 import tests.golden.test_golden_driver as driver_golden
 import tests.golden.test_lr_schedule as lr_golden
 import tests.golden.test_ppo_loss as ppo_golden
-import tests.golden.test_qsm as qsm_golden
 import tests.golden.test_sampling as sampling_golden
 from shared.lr_schedule import CosineWarmupRestarts
-from tests.golden.golden import Case, assert_gradient_matches_upstream, assert_matches_upstream
+from tests.golden.golden import Case, assert_matches_upstream, patch_everywhere
 
 pytestmark = pytest.mark.deliberate_drift
 BACKENDS = ["torch", "tf"]
 DRIVER_FILES = sorted(driver_golden.META["files"])
 CARRY_FILES = [n for n in DRIVER_FILES if not driver_golden.META["files"][n]["env.reset_at_iteration"]]
 # the twins' modules that read shared/ by name: a drift there must reach both
-TWIN_SAMPLERS = {core_torch.diffusion.__name__, core_tf.diffusion.__name__}
-TWIN_PPO = {core_torch.ppo_diffusion.__name__, core_tf.ppo_diffusion.__name__}
+TWIN_SAMPLERS = {core_torch.diffusion.model.__name__, core_tf.diffusion.model.__name__}
+TWIN_PPO = {core_torch.algorithms.ppo_diffusion.__name__, core_tf.algorithms.ppo_diffusion.__name__}
 PPO_CASE = "ddpm_norm0_q010_vclip0_bc0"  # DDPM, K = 3 fine-tuned steps, gamma_denoising 0.99, clipping active
 
 
-def _drift(monkeypatch: pytest.MonkeyPatch, module: object, name: str, new: object) -> list[str]:
-    """Replace module.<name> and every binding of the same object in our packages' loaded modules
-    (a `from module import name` copy); returns the modules patched."""
-    old = getattr(module, name)
-    patched = []
-    for mod_name, mod in list(sys.modules.items()):
-        if mod is None or mod_name.split(".")[0] not in ("shared", "core_torch", "core_tf", "dppo", "tests"):
-            continue
-        if getattr(mod, name, None) is old:
-            monkeypatch.setattr(mod, name, new)
-            patched.append(mod_name)
-    assert module.__name__ in patched
-    return patched
-
-
-# ---------------------------------------------------------------- driver (dppo/finetune.py, shared/returns.py)
+# ------------------------------------------------ driver (dppo/training/finetune.py, dppo/algorithms/ppo.py)
 
 def _run_driver_golden(name: str) -> None:
     driver_golden.test_driver_matches_upstream_run(name)
@@ -85,12 +68,12 @@ def _driver_failure(name: str) -> tuple[str, int]:
 @pytest.mark.parametrize("name", DRIVER_FILES)
 def test_gae_with_lambda_off_fails_driver_golden_on_advantages(name, monkeypatch):
     _run_driver_golden(name)
-    original = shared.returns.gae
+    original = shared.algorithms.returns.gae
 
     def drifted(rewards, values, next_value, terminated, gamma, gae_lambda):
         return original(rewards, values, next_value, terminated, gamma, gae_lambda * 0.99)
 
-    assert "dppo.finetune" in _drift(monkeypatch, shared.returns, "gae", drifted)
+    assert "dppo.algorithms.ppo" in patch_everywhere(monkeypatch, shared.algorithms.returns, "gae", drifted)
     check, itr = _driver_failure(name)
     assert check == "advantages", (check, itr)
 
@@ -99,7 +82,7 @@ def test_gae_with_lambda_off_fails_driver_golden_on_advantages(name, monkeypatch
 def test_reward_scaler_with_train_gamma_fails_driver_golden_on_scaled_rewards(name, monkeypatch):
     """Upstream's scaler discounts with 0.99 whatever train.gamma is (0.999 in the fixtures)."""
     _run_driver_golden(name)
-    monkeypatch.setattr(dppo.finetune, "UPSTREAM_REWARD_SCALE_GAMMA", driver_golden.META["gamma"])
+    monkeypatch.setattr(dppo.algorithms.ppo, "UPSTREAM_REWARD_SCALE_GAMMA", driver_golden.META["gamma"])
     check, itr = _driver_failure(name)
     assert check == "scaled_rewards", (check, itr)
 
@@ -115,7 +98,7 @@ def test_counting_one_step_episodes_fails_driver_golden_on_episode_count(name, m
             out += [float(rewards[a:b, e].sum()) for a, b in zip(starts[:-1], starts[1:])]
         return out
 
-    _drift(monkeypatch, dppo.finetune, "finished_episode_returns", drifted)
+    patch_everywhere(monkeypatch, dppo.training.finetune, "finished_episode_returns", drifted)
     check, itr = _driver_failure(name)
     assert check == "num_episodes", (check, itr)
 
@@ -125,18 +108,18 @@ def test_marking_every_iteration_start_as_episode_start_fails_driver_golden_on_f
     """Without env.reset_at_iteration an iteration goes on with the running episodes: first[0] is the
     last iteration's done flags, not all ones."""
     _run_driver_golden(name)
-    original = dppo.finetune.iteration_start
+    original = dppo.training.finetune.iteration_start
 
     def drifted(venv, obs, done, fresh, itr, s):
         obs, first0, reset = original(venv, obs, done, fresh, itr, s)
         return obs, np.ones_like(first0), reset
 
-    _drift(monkeypatch, dppo.finetune, "iteration_start", drifted)
+    patch_everywhere(monkeypatch, dppo.training.finetune, "iteration_start", drifted)
     check, itr = _driver_failure(name)
     assert (check, itr) == ("firsts", 1)
 
 
-# ---------------------------------------------------------------- sampling plan (shared/sampling_plan.py)
+# ---------------------------------------------------------------- sampling plan (shared/diffusion/sampling_plan.py)
 
 def _eval_chain_check(backend: str) -> None:
     case = Case("sampling", "eval_ddpm")
@@ -144,27 +127,27 @@ def _eval_chain_check(backend: str) -> None:
 
 
 def _scaled_mean_xt(monkeypatch):
-    original = shared.sampling_plan.sampling_plan
+    original = shared.diffusion.sampling_plan.sampling_plan
 
     def drifted(*args, **kwargs):
         plan = original(*args, **kwargs)
         return type(plan)(**{**plan.__dict__, "mean_xt": plan.mean_xt * 1.001})
 
-    assert set(_drift(monkeypatch, shared.sampling_plan, "sampling_plan", drifted)) >= TWIN_SAMPLERS
+    assert set(patch_everywhere(monkeypatch, shared.diffusion.sampling_plan, "sampling_plan", drifted)) >= TWIN_SAMPLERS
 
 
 def _noise_at_last_eval_step(monkeypatch):
     """Evaluation DDPM sampling without its `ts == 0 -> std 0` rule: the last step adds floored noise."""
-    original = shared.sampling_plan.sampling_plan
+    original = shared.diffusion.sampling_plan.sampling_plan
 
     def drifted(*args, **kwargs):
         plan = original(*args, **kwargs)
         if plan.alpha is None and plan.std[-1] == 0.0:  # a deterministic DDPM plan
-            std = np.maximum(np.exp(0.5 * plan.log_variance), shared.sampling_plan.DDPM_EVAL_MIN_STD)
+            std = np.maximum(np.exp(0.5 * plan.log_variance), shared.diffusion.sampling_plan.DDPM_EVAL_MIN_STD)
             return type(plan)(**{**plan.__dict__, "std": std})
         return plan
 
-    assert set(_drift(monkeypatch, shared.sampling_plan, "sampling_plan", drifted)) >= TWIN_SAMPLERS
+    assert set(patch_everywhere(monkeypatch, shared.diffusion.sampling_plan, "sampling_plan", drifted)) >= TWIN_SAMPLERS
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -205,7 +188,7 @@ def test_warmup_off_by_one_step_fails_lr_schedule_golden(consumer, monkeypatch):
         LR_CHECKS[consumer](name)
 
 
-# ---------------------------------------------------------------- PPO loss (shared/ppo_math.py)
+# ---------------------------------------------------------------- PPO loss (shared/algorithms/ppo_math.py)
 
 def _ppo_terms_check(backend: str) -> None:
     case = Case("ppo_loss", PPO_CASE)
@@ -213,14 +196,15 @@ def _ppo_terms_check(backend: str) -> None:
 
 
 def _discount_exponent_off_by_one(monkeypatch):
-    patched = _drift(monkeypatch, shared.ppo_math, "denoising_discount",
+    patched = patch_everywhere(monkeypatch, shared.algorithms.ppo_math, "denoising_discount",
                      lambda k, gamma: gamma ** (k - np.arange(k)).astype(np.float64))
     assert set(patched) >= TWIN_PPO
 
 
 def _clip_schedule_reversed(monkeypatch):
-    original = shared.ppo_math.clip_coefficients
-    patched = _drift(monkeypatch, shared.ppo_math, "clip_coefficients", lambda *a: original(*a)[::-1].copy())
+    original = shared.algorithms.ppo_math.clip_coefficients
+    patched = patch_everywhere(monkeypatch, shared.algorithms.ppo_math, "clip_coefficients",
+                               lambda *a: original(*a)[::-1].copy())
     assert set(patched) >= TWIN_PPO
 
 
@@ -235,14 +219,14 @@ def test_ppo_math_drift_fails_ppo_loss_golden(drift, term, backend, monkeypatch)
         _ppo_terms_check(backend)
 
 
-# ---------------------------------------------------------------- D4RL conversion (shared/d4rl.py)
+# ---------------------------------------------------------------- D4RL conversion (shared/data/d4rl.py)
 
 def _keep_zero_return_episodes(monkeypatch):
-    monkeypatch.setattr(shared.d4rl.convert_d4rl_hdf5, "__defaults__", (False,))
+    monkeypatch.setattr(shared.data.d4rl.convert_d4rl_hdf5, "__defaults__", (False,))
 
 
 def _episode_end_one_step_late(monkeypatch):
-    original = shared.d4rl._check
+    original = shared.data.d4rl._check
 
     def drifted(path, raw):
         arrays = original(path, raw)
@@ -250,7 +234,7 @@ def _episode_end_one_step_late(monkeypatch):
             arrays[key] = np.concatenate([[0], arrays[key][:-1]]).astype(arrays[key].dtype)
         return arrays
 
-    monkeypatch.setattr(shared.d4rl, "_check", drifted)
+    monkeypatch.setattr(shared.data.d4rl, "_check", drifted)
 
 
 @pytest.mark.parametrize("drift", [_keep_zero_return_episodes, _episode_end_one_step_late],
@@ -263,65 +247,3 @@ def test_d4rl_conversion_drift_fails_d4rl_golden(drift, tmp_path, monkeypatch):
     # the first array compared is train/states (obs_dim 3): the drift keeps a different set of transitions
     with pytest.raises(AssertionError, match=r"shape \(\d+, 3\) differs from upstream's \(51, 3\)"):
         d4rl_golden.test_d4rl_conversion_matches_upstream_script(tmp_path / "drift")
-
-
-# ---------------------------------------------------------------- QSM (shared/sampling_plan.py, the twins' actor loss)
-
-def _qsm_check(backend: str, keys: tuple[str, ...], grads: str) -> None:
-    case = qsm_golden._case()
-    out = qsm_golden.run_losses(case, backend)  # a fresh agent every call
-    for key in keys:
-        assert_matches_upstream(out[key], case, key, backend)
-    assert_gradient_matches_upstream(out, case, grads, backend)
-
-
-def _no_floor_at_last_exploration_step(monkeypatch):
-    """Exploration DDPM sampling with its std floor skipped at t = 0 (the schedule's own tiny std there)."""
-    original = shared.sampling_plan.sampling_plan
-
-    def drifted(*args, **kwargs):
-        plan = original(*args, **kwargs)
-        if plan.alpha is None and plan.std[-1] > 0.0:  # a stochastic DDPM plan
-            std = plan.std.copy()
-            std[-1] = np.exp(0.5 * plan.log_variance[-1])
-            return type(plan)(**{**plan.__dict__, "std": std})
-        return plan
-
-    assert set(_drift(monkeypatch, shared.sampling_plan, "sampling_plan", drifted)) >= TWIN_SAMPLERS
-
-
-class _GradientAtCleanChunk:
-    """A critic that, asked at the noisy chunk a, answers Q(s, x0 + a - sg(a)): its action gradient is
-    dQ/da at the clean chunk x0 (the paper's algorithm block) instead of at a (upstream's code)."""
-
-    def __init__(self, critic, x0, stop_gradient):
-        self.critic, self.x0, self.stop_gradient = critic, x0, stop_gradient
-
-    def __call__(self, obs, a):
-        return self.critic(obs, self.x0 + (a - self.stop_gradient(a)))
-
-
-def _action_gradient_at_clean_chunk(monkeypatch):
-    import tensorflow as tf
-
-    for module, stop_gradient in ((core_torch.qsm_diffusion, lambda a: a.detach()),
-                                  (core_tf.qsm_diffusion, tf.stop_gradient)):
-        original = module.qsm_actor_loss
-
-        def drifted(model, critic, obs, x0, *rest, original=original, stop_gradient=stop_gradient, **kw):
-            return original(model, _GradientAtCleanChunk(critic, x0, stop_gradient), obs, x0, *rest, **kw)
-
-        monkeypatch.setattr(module, "qsm_actor_loss", drifted)
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize(("drift", "keys", "grads", "failing"),
-                         [(_no_floor_at_last_exploration_step, ("next_actions", "critic_loss"), "grad/critic.",
-                           "next_actions"),
-                          (_action_gradient_at_clean_chunk, ("actor_loss",), "grad/network.", "actor_loss")],
-                         ids=["no_std_floor_at_t0", "dQda_at_clean_chunk"])
-def test_qsm_drift_fails_qsm_golden(drift, keys, grads, failing, backend, monkeypatch):
-    _qsm_check(backend, keys, grads)
-    drift(monkeypatch)
-    with pytest.raises(AssertionError, match=rf"qsm/losses/{failing} {backend}: .*exceeds the budget"):
-        _qsm_check(backend, keys, grads)

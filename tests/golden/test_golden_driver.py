@@ -2,7 +2,7 @@
 
 The fixtures hold what upstream's TrainPPODiffusionAgent.run / TrainPPOGaussianAgent.run computed
 for three iterations (an evaluation iteration first) on a scripted vector env, with and without
-env.reset_at_iteration. Here the same scripted env is driven through dppo/finetune.py's functions
+env.reset_at_iteration. Here the same scripted env is driven through dppo/training/finetune.py's functions
 (iteration_start, rollout, finished_episode_returns, score_steps with the reward scaler and GAE,
 is_checkpoint_iteration) by an agent that replays upstream's network outputs (chains/actions,
 values, log-probs, next-state values) and checks it is fed upstream's observations and samples.
@@ -24,14 +24,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dppo.finetune import (
+from dppo.algorithms.ppo import make_reward_scaler, score_steps
+from dppo.training.finetune import (
     finished_episode_returns,
     is_checkpoint_iteration,
     is_eval_iteration,
     iteration_start,
-    make_reward_scaler,
     rollout,
-    score_steps,
 )
 from shared.settings import load_settings
 

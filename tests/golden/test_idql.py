@@ -12,7 +12,7 @@ import pytest
 
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.param_spec import CriticObsActConfig
-from shared.settings import IDQLSettings
+from shared.settings.idql import IDQLSettings
 from tests.golden.golden import Case, assert_gradient_matches_upstream, assert_matches_upstream
 from tests.golden.twins import critic_config, diffusion_config
 
@@ -31,17 +31,17 @@ def _agent(case: Case, backend: str) -> Any:
                      use_expectile_exploration=True, eval_deterministic=True, critic_hyperparam=m["critic_hyperparam"],
                      expectile=m["expectile"])
     if backend == "torch":
-        from core_torch.idql_diffusion import IDQLDiffusionAgent
+        from core_torch.algorithms.idql_diffusion import IDQLDiffusionAgent
     else:
-        from core_tf.idql_diffusion import IDQLDiffusionAgent
+        from core_tf.algorithms.idql_diffusion import IDQLDiffusionAgent
     return IDQLDiffusionAgent(dc, q, critic_config(m["critic_v"]), s, OrderedDict(case.params()))
 
 
 def _losses_torch(agent: Any, i: dict[str, np.ndarray], gamma: float, expectile: float) -> dict[str, np.ndarray]:
     import torch
 
-    from core_torch.idql_diffusion import q_loss, value_loss
-    from core_torch.target_network import polyak_update
+    from core_torch.algorithms.idql_diffusion import q_loss, value_loss
+    from core_torch.algorithms.target_network import polyak_update
 
     x = {k: torch.from_numpy(v) for k, v in i.items()}
     m, out = agent.model, {}
@@ -64,8 +64,8 @@ def _losses_torch(agent: Any, i: dict[str, np.ndarray], gamma: float, expectile:
 def _losses_tf(agent: Any, i: dict[str, np.ndarray], gamma: float, expectile: float) -> dict[str, np.ndarray]:
     import tensorflow as tf
 
-    from core_tf.idql_diffusion import q_loss, value_loss
-    from core_tf.target_network import polyak_update
+    from core_tf.algorithms.idql_diffusion import q_loss, value_loss
+    from core_tf.algorithms.target_network import polyak_update
 
     x = {k: tf.constant(v) for k, v in i.items()}
     m, out = agent.model, {}

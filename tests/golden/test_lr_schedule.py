@@ -23,7 +23,7 @@ def test_shared_schedule_matches_upstream_scheduler(name: str) -> None:
 def test_torch_scheduler_matches_upstream_scheduler(name: str) -> None:
     import torch
 
-    from core_torch.lr_scheduler import CosineAnnealingWarmupRestarts
+    from core_torch.runtime.lr_schedule import CosineAnnealingWarmupRestarts
 
     case = Case("lr_schedule", name)
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
@@ -39,7 +39,7 @@ def test_torch_scheduler_matches_upstream_scheduler(name: str) -> None:
 @pytest.mark.parametrize("name", cases("lr_schedule"))
 def test_tf_schedule_matches_upstream_scheduler_in_float32(name: str) -> None:
     """The Keras schedule holds a float32 table: compared to upstream rounded to float32."""
-    from core_tf.lr_schedule import CosineAnnealingWarmupRestarts
+    from core_tf.runtime.lr_schedule import CosineAnnealingWarmupRestarts
 
     case = Case("lr_schedule", name)
     steps = case.meta["steps"]

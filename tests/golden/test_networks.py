@@ -19,10 +19,10 @@ def _config(meta: dict) -> object:
 def _torch_out(case: Case, cfg: object) -> dict[str, np.ndarray]:
     import torch
 
-    import core_torch.canonical as io
-    from core_torch.critic import CriticObs
-    from core_torch.diffusion_mlp import DiffusionMLP
-    from core_torch.gaussian_mlp import GaussianMLP
+    import core_torch.runtime.canonical as io
+    from core_torch.networks.critic import CriticObs
+    from core_torch.networks.diffusion_mlp import DiffusionMLP
+    from core_torch.networks.gaussian_mlp import GaussianMLP
 
     state = torch.from_numpy(case.inp["state"])
     with torch.no_grad():
@@ -43,10 +43,10 @@ def _torch_out(case: Case, cfg: object) -> dict[str, np.ndarray]:
 def _tf_out(case: Case, cfg: object) -> dict[str, np.ndarray]:
     import tensorflow as tf
 
-    import core_tf.canonical as io
-    from core_tf.critic import CriticObs
-    from core_tf.diffusion_mlp import DiffusionMLP
-    from core_tf.gaussian_mlp import GaussianMLP
+    import core_tf.runtime.canonical as io
+    from core_tf.networks.critic import CriticObs
+    from core_tf.networks.diffusion_mlp import DiffusionMLP
+    from core_tf.networks.gaussian_mlp import GaussianMLP
 
     state = tf.constant(case.inp["state"])
     if isinstance(cfg, DiffusionMLPConfig):

@@ -28,9 +28,9 @@ def _agent(case: Case, backend: str) -> Any:
     s = ppo_settings(clip_ploss_coef=m["clip_ploss_coef"], clip_vloss_coef=m["clip_vloss_coef"],
                      norm_adv=m["norm_adv"], vf_coef=m["vf_coef"])
     if backend == "torch":
-        from core_torch.ppo_exact_diffusion import PPOExactDiffusionAgent
+        from core_torch.algorithms.ppo_exact_diffusion import PPOExactDiffusionAgent
     else:
-        from core_tf.ppo_exact_diffusion import PPOExactDiffusionAgent
+        from core_tf.algorithms.ppo_exact_diffusion import PPOExactDiffusionAgent
     return PPOExactDiffusionAgent(dc, critic_config(m["critic"]), s, d, exact, case.params())
 
 

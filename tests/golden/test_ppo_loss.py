@@ -26,9 +26,9 @@ def _agent(case: Case, backend: str) -> tuple[object, dict[str, np.ndarray]]:
     if not o["use_bc_loss"]:
         batch.pop("bc_noise")
     if backend == "torch":
-        from core_torch.ppo_diffusion import PPODiffusionAgent
+        from core_torch.algorithms.ppo_diffusion import PPODiffusionAgent
     else:
-        from core_tf.ppo_diffusion import PPODiffusionAgent
+        from core_tf.algorithms.ppo_diffusion import PPODiffusionAgent
     agent = PPODiffusionAgent(diffusion_config(m["diffusion"]), critic_config(CRITIC), settings, d, params)
     return agent, batch
 

@@ -18,8 +18,8 @@ def _loss_and_grads(case: Case, backend: str) -> dict[str, np.ndarray]:
     if backend == "torch":
         import torch
 
-        import core_torch.canonical as io
-        from core_torch.diffusion import DiffusionModel
+        import core_torch.runtime.canonical as io
+        from core_torch.diffusion.model import DiffusionModel
 
         model = DiffusionModel(dc)
         io.load_state(model, case.params())
@@ -30,8 +30,8 @@ def _loss_and_grads(case: Case, backend: str) -> dict[str, np.ndarray]:
     else:
         import tensorflow as tf
 
-        import core_tf.canonical as io
-        from core_tf.diffusion import DiffusionModel
+        import core_tf.runtime.canonical as io
+        from core_tf.diffusion.model import DiffusionModel
 
         model = DiffusionModel(dc)
         io.load_state(model, case.params())
@@ -61,11 +61,11 @@ def test_ema_update_matches_upstream(backend: str) -> None:
     ema_p = {k[len("ema/"):]: v for k, v in ema_p.items()}
     sched = CosineWarmupRestarts(first_cycle_steps=10, max_lr=1e-3)
     if backend == "torch":
-        import core_torch.canonical as io
-        from core_torch.pretrain import PretrainBackend
+        import core_torch.runtime.canonical as io
+        from core_torch.algorithms.pretrain import PretrainBackend
     else:
-        import core_tf.canonical as io
-        from core_tf.pretrain import PretrainBackend
+        import core_tf.runtime.canonical as io
+        from core_tf.algorithms.pretrain import PretrainBackend
     backend_ = PretrainBackend(dc, model_p, 1e-3, 0.0, sched, steps_per_epoch=1, num_epochs=10)
     io.load_state(backend_.ema, ema_p, "ema")
     backend_.ema_update(case.meta["decay"])

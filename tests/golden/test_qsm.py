@@ -14,9 +14,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dppo.agents import make_agent
-from shared.settings import QSMConfig, load_settings
-from tests.golden.golden import Case, assert_gradient_matches_upstream, assert_matches_upstream
+import core_tf.algorithms.qsm_diffusion
+import core_tf.diffusion.model
+import core_torch.algorithms.qsm_diffusion
+import core_torch.diffusion.model
+import shared.diffusion.sampling_plan
+from dppo.algorithms.agents import make_agent
+from shared.settings import load_settings
+from shared.settings.qsm import QSMConfig
+from tests.golden.golden import Case, assert_gradient_matches_upstream, assert_matches_upstream, patch_everywhere
 
 BATCH = ("obs", "next_obs", "actions", "rewards", "terminated", "chain_noise", "t", "noise")
 
@@ -112,3 +118,69 @@ def test_q_score_matching_actor_loss_and_network_gradient_match_upstream(backend
     case, out = _case(), _ours(backend)
     assert_matches_upstream(out["actor_loss"], case, "actor_loss", backend)
     assert_gradient_matches_upstream(out, case, "grad/network.", backend)
+
+
+# ------------------------------------------------ the gate is not vacuous for QSM: one deliberate drift in
+# shared/diffusion/sampling_plan.py or in the twins' actor loss fails the comparison above
+# (tests/golden/test_golden_catches_drift.py explains the pattern)
+
+def _qsm_check(backend: str, keys: tuple[str, ...], grads: str) -> None:
+    case = _case()
+    out = run_losses(case, backend)  # a fresh agent every call
+    for key in keys:
+        assert_matches_upstream(out[key], case, key, backend)
+    assert_gradient_matches_upstream(out, case, grads, backend)
+
+
+def _no_floor_at_last_exploration_step(monkeypatch):
+    """Exploration DDPM sampling with its std floor skipped at t = 0 (the schedule's own tiny std there)."""
+    original = shared.diffusion.sampling_plan.sampling_plan
+
+    def drifted(*args, **kwargs):
+        plan = original(*args, **kwargs)
+        if plan.alpha is None and plan.std[-1] > 0.0:  # a stochastic DDPM plan
+            std = plan.std.copy()
+            std[-1] = np.exp(0.5 * plan.log_variance[-1])
+            return type(plan)(**{**plan.__dict__, "std": std})
+        return plan
+
+    twin_samplers = {core_torch.diffusion.model.__name__, core_tf.diffusion.model.__name__}
+    assert set(patch_everywhere(monkeypatch, shared.diffusion.sampling_plan, "sampling_plan", drifted)) >= twin_samplers
+
+
+class _GradientAtCleanChunk:
+    """A critic that, asked at the noisy chunk a, answers Q(s, x0 + a - sg(a)): its action gradient is
+    dQ/da at the clean chunk x0 (the paper's algorithm block) instead of at a (upstream's code)."""
+
+    def __init__(self, critic, x0, stop_gradient):
+        self.critic, self.x0, self.stop_gradient = critic, x0, stop_gradient
+
+    def __call__(self, obs, a):
+        return self.critic(obs, self.x0 + (a - self.stop_gradient(a)))
+
+
+def _action_gradient_at_clean_chunk(monkeypatch):
+    import tensorflow as tf
+
+    for module, stop_gradient in ((core_torch.algorithms.qsm_diffusion, lambda a: a.detach()),
+                                  (core_tf.algorithms.qsm_diffusion, tf.stop_gradient)):
+        original = module.qsm_actor_loss
+
+        def drifted(model, critic, obs, x0, *rest, original=original, stop_gradient=stop_gradient, **kw):
+            return original(model, _GradientAtCleanChunk(critic, x0, stop_gradient), obs, x0, *rest, **kw)
+
+        monkeypatch.setattr(module, "qsm_actor_loss", drifted)
+
+
+@pytest.mark.deliberate_drift
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+@pytest.mark.parametrize(("drift", "keys", "grads", "failing"),
+                         [(_no_floor_at_last_exploration_step, ("next_actions", "critic_loss"), "grad/critic.",
+                           "next_actions"),
+                          (_action_gradient_at_clean_chunk, ("actor_loss",), "grad/network.", "actor_loss")],
+                         ids=["no_std_floor_at_t0", "dQda_at_clean_chunk"])
+def test_qsm_drift_fails_qsm_golden(drift, keys, grads, failing, backend, monkeypatch):
+    _qsm_check(backend, keys, grads)
+    drift(monkeypatch)
+    with pytest.raises(AssertionError, match=rf"qsm/losses/{failing} {backend}: .*exceeds the budget"):
+        _qsm_check(backend, keys, grads)

@@ -12,11 +12,11 @@ from tests.golden.twins import diffusion_config
 def _model(case: Case, backend: str) -> object:
     dc = diffusion_config(case.meta["diffusion"])
     if backend == "torch":
-        import core_torch.canonical as io
-        from core_torch.diffusion import DiffusionModel
+        import core_torch.runtime.canonical as io
+        from core_torch.diffusion.model import DiffusionModel
     else:
-        import core_tf.canonical as io
-        from core_tf.diffusion import DiffusionModel
+        import core_tf.runtime.canonical as io
+        from core_tf.diffusion.model import DiffusionModel
     model = DiffusionModel(dc)
     io.load_state(model, case.params())
     return model
@@ -28,7 +28,7 @@ def _loss_and_grads(case: Case, backend: str) -> dict[str, np.ndarray]:
     if backend == "torch":
         import torch
 
-        from core_torch.rwr_diffusion import weighted_denoising_loss
+        from core_torch.algorithms.rwr_diffusion import weighted_denoising_loss
 
         named = list(model.named_parameters())
         loss = weighted_denoising_loss(model, *(torch.from_numpy(a) for a in args))
@@ -37,7 +37,7 @@ def _loss_and_grads(case: Case, backend: str) -> dict[str, np.ndarray]:
     else:
         import tensorflow as tf
 
-        from core_tf.rwr_diffusion import weighted_denoising_loss
+        from core_tf.algorithms.rwr_diffusion import weighted_denoising_loss
 
         named = list(model.named_parameters())
         with tf.GradientTape() as tape:
@@ -63,7 +63,7 @@ def test_rwr_sampler_with_its_std_floor_matches_upstream(name: str, backend: str
     """The RWR agent's act(): every step's std floored at min_sampling_denoising_std (stochastic), or
     upstream's evaluation sampling (deterministic)."""
     from shared.lr_schedule import CosineWarmupRestarts
-    from shared.settings import RWRSettings
+    from shared.settings.rwr import RWRSettings
 
     case = Case("rwr", name)
     dc = diffusion_config(case.meta["diffusion"])
@@ -72,9 +72,9 @@ def test_rwr_sampler_with_its_std_floor_matches_upstream(name: str, backend: str
                     weight_decay=0.0, schedule=flat, max_grad_norm=None, beta=1.0, max_reward_weight=10.0,
                     min_sampling_denoising_std=case.meta["min_sampling_denoising_std"], val_freq=1, save_model_freq=1)
     if backend == "torch":
-        from core_torch.rwr_diffusion import RWRDiffusionAgent
+        from core_torch.algorithms.rwr_diffusion import RWRDiffusionAgent
     else:
-        from core_tf.rwr_diffusion import RWRDiffusionAgent
+        from core_tf.algorithms.rwr_diffusion import RWRDiffusionAgent
     agent = RWRDiffusionAgent(dc, s, case.params())
     actions = agent.act(case.inp["state"], case.inp["noise"], case.meta["deterministic"])["actions"]
     assert_matches_upstream(actions, case, "actions", backend)

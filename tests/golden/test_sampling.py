@@ -16,15 +16,15 @@ def _eval_sample(case: Case, backend: str) -> dict[str, np.ndarray]:
     if backend == "torch":
         import torch
 
-        import core_torch.canonical as io
-        from core_torch.diffusion import DiffusionModel
+        import core_torch.runtime.canonical as io
+        from core_torch.diffusion.model import DiffusionModel
 
         model = DiffusionModel(dc)
         io.load_state(model, params)
         out = model.sample(torch.from_numpy(case.inp["state"]), torch.from_numpy(case.inp["noise"]), det)
         return {"actions": out.trajectories.numpy()}
-    import core_tf.canonical as io
-    from core_tf.diffusion import DiffusionModel
+    import core_tf.runtime.canonical as io
+    from core_tf.diffusion.model import DiffusionModel
 
     model = DiffusionModel(dc)
     io.load_state(model, params)
@@ -36,11 +36,11 @@ def _ft_model(case: Case, backend: str) -> object:
     critic = critic_config(CRITIC)
     params = with_eta(with_critic(case.params(), critic), eta_settings(case.meta))
     if backend == "torch":
-        import core_torch.canonical as io
-        from core_torch.ppo_diffusion import PPODiffusionModel
+        import core_torch.runtime.canonical as io
+        from core_torch.algorithms.ppo_diffusion import PPODiffusionModel
     else:
-        import core_tf.canonical as io
-        from core_tf.ppo_diffusion import PPODiffusionModel
+        import core_tf.runtime.canonical as io
+        from core_tf.algorithms.ppo_diffusion import PPODiffusionModel
     model = PPODiffusionModel(dc, critic, dppo_settings(case.meta))
     io.load_state(model, params)
     return model

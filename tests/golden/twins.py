@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.eta import EtaConfig, eta_config, eta_init
+from shared.diffusion.eta import EtaConfig, eta_config, eta_init
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.param_spec import CriticObsConfig, DiffusionMLPConfig, critic_obs_spec, torch_default_init
 from shared.settings import DiffusionConfig, DPPOSettings, PPOSettings

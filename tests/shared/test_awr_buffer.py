@@ -1,10 +1,10 @@
-"""AWR's replay buffer, minibatch rows and advantage weights (shared/awr.py)."""
+"""AWR's replay buffer, minibatch rows and advantage weights (shared/algorithms/awr.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from shared.awr import ReplayBuffer, advantage_weights, minibatch_rows
+from shared.algorithms.awr import ReplayBuffer, advantage_weights, minibatch_rows
 
 
 def _steps(t0: int, T: int, N: int = 2) -> tuple[np.ndarray, ...]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from shared.checkpoint import Checkpoint, check_strict, load_checkpoint, save_checkpoint
-from shared.config import eval_arithmetic, load_config
+from shared.config.loading import eval_arithmetic, load_config
 from shared.errors import CheckpointError, ConfigError
 from shared.settings import read_config
 

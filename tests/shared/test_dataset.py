@@ -1,11 +1,11 @@
-"""shared.dataset: normalization, the DPPO npz loader and its errors, chunk indexing, batch order."""
+"""shared.data.dataset: normalization, the DPPO npz loader and its errors, chunk indexing, batch order."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.dataset import (
+from shared.data.dataset import (
     EpochSampler,
     Normalization,
     TrajectoryDataset,

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from shared.diffusion_schedule import cosine_beta_schedule, ddim_tables, ddpm_tables, sinusoidal_frequencies
-from shared.sampling_plan import sampling_plan
+from shared.diffusion.sampling_plan import sampling_plan
+from shared.diffusion.schedule import cosine_beta_schedule, ddim_tables, ddpm_tables, sinusoidal_frequencies
 
 
 def test_cosine_betas_match_closed_form_and_are_clipped():

@@ -1,4 +1,4 @@
-"""IDQL's candidate choice (shared/idql.py): the argmax, or upstream's expectile-weighted categorical draw
+"""IDQL's candidate choice (shared/algorithms/idql.py): the argmax, or upstream's expectile-weighted categorical draw
 made from the driver's normals (Phi(z) as the uniform of an inverse-CDF lookup)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from shared.idql import candidate_weights, chain_noise, choice_uniforms, choose_candidates, noise_shape
+from shared.algorithms.idql import candidate_weights, chain_noise, choice_uniforms, choose_candidates, noise_shape
 
 
 def test_noise_holds_every_candidate_chain_and_one_choice_slice():

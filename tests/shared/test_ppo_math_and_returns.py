@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from shared.ppo_math import clip_coefficients, denoising_discount
-from shared.returns import RunningRewardScaler, gae
+from shared.algorithms.ppo_math import clip_coefficients, denoising_discount
+from shared.algorithms.returns import RunningRewardScaler, gae
 
 
 def test_denoising_discount_weights_last_step_most():

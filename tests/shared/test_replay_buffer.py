@@ -5,15 +5,15 @@ episode's final observation as next_obs), upstream's minibatch count and the see
 import numpy as np
 import pytest
 
-from dppo.finetune import rollout
-from shared.envs import EnvSpec, make_vector_env
-from shared.offpolicy import (
+from dppo.training.finetune import rollout
+from shared.algorithms.offpolicy import (
     TransitionBuffer,
     minibatch_noise,
     minibatch_rows,
     minibatches_per_iteration,
     transitions_of,
 )
+from shared.data.envs import EnvSpec, make_vector_env
 
 
 def _steps(T, N, start=0):

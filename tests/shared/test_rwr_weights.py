@@ -1,10 +1,10 @@
-"""Which rollout steps RWR trains on, their discounted returns and their weights (shared/rwr.py)."""
+"""Which rollout steps RWR trains on, their discounted returns and their weights (shared/algorithms/rwr.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from shared.rwr import discounted_returns, finished_episodes, reward_weights, rwr_batch
+from shared.algorithms.rwr import discounted_returns, finished_episodes, reward_weights, rwr_batch
 
 
 def test_only_episodes_that_start_and_end_inside_the_rollout_are_kept():

@@ -4,21 +4,20 @@ files live (paths, run names, logging) may differ."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shared.config import load_config
+from shared.config.loading import load_config
 
 UPSTREAM = "tests/fixtures/upstream_cfg/cfg/gym"
 SHIPPED = {
     "configs/hopper/pretrain_diffusion_mlp.yaml": f"{UPSTREAM}/pretrain/hopper-medium-v2/pre_diffusion_mlp.yaml",
     "configs/hopper/finetune_ppo_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ft_ppo_diffusion_mlp.yaml",
     "configs/hopper/ppo_gaussian_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ppo_gaussian_mlp.yaml",
-    "configs/hopper/ft_qsm_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ft_qsm_diffusion_mlp.yaml",
-    "configs/hopper/ft_dipo_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ft_dipo_diffusion_mlp.yaml",
-    "configs/hopper/ft_dql_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ft_dql_diffusion_mlp.yaml",
-    "configs/hopper/ft_idql_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ft_idql_diffusion_mlp.yaml",
+    # a shipped config under upstream's own file name carries that file's values
+    **{str(p): f"{UPSTREAM}/finetune/hopper-v2/{p.name}" for p in sorted(Path("configs/hopper").glob("ft_*.yaml"))},
     **{f"configs/{env}/pretrain_diffusion_mlp.yaml": f"{UPSTREAM}/pretrain/{env}-medium-v2/pre_diffusion_mlp.yaml"
        for env in ("walker2d", "halfcheetah")},
     **{f"configs/{env}/finetune_ppo_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/{env}-v2/ft_ppo_diffusion_mlp.yaml"

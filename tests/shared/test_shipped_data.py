@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from shared.checkpoint import load_checkpoint
-from shared.config import load_config
-from shared.dataset import load_dppo_dataset, load_normalization
-from shared.envs import d4rl_normalized_score
+from shared.config.loading import load_config
+from shared.data.dataset import load_dppo_dataset, load_normalization
+from shared.data.envs import d4rl_normalized_score
 
 # env: (obs_dim, action_dim, transitions, episodes, return mean, teacher itr, pre-training epochs)
 SHIPPED = {

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from core_tf.canonical import export_state, load_state
-from core_tf.critic import CriticObs
-from core_tf.diffusion import DiffusionModel
-from core_tf.diffusion_mlp import DiffusionMLP
-from core_tf.mlp import MLP
+from core_tf.diffusion.model import DiffusionModel
+from core_tf.networks.critic import CriticObs
+from core_tf.networks.diffusion_mlp import DiffusionMLP
+from core_tf.networks.mlp import MLP
+from core_tf.runtime.canonical import export_state, load_state
 from shared.errors import CheckpointError
 from shared.param_spec import CriticObsConfig, critic_obs_spec, diffusion_mlp_spec
 from shared.settings import load_settings

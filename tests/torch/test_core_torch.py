@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from core_torch.canonical import export_state, load_state
-from core_torch.critic import CriticObs
-from core_torch.diffusion import DiffusionModel
-from core_torch.diffusion_mlp import DiffusionMLP
-from core_torch.mlp import MLP
+from core_torch.diffusion.model import DiffusionModel
+from core_torch.networks.critic import CriticObs
+from core_torch.networks.diffusion_mlp import DiffusionMLP
+from core_torch.networks.mlp import MLP
+from core_torch.runtime.canonical import export_state, load_state
 from shared.errors import CheckpointError
 from shared.param_spec import CriticObsConfig, critic_obs_spec, diffusion_mlp_spec
 from shared.settings import load_settings
@@ -69,7 +69,7 @@ def test_strict_load_names_the_bad_tensor():
 def test_compiled_small_batch_sampling_gives_the_eager_chain_and_sees_weight_updates():
     """DPPO_TORCH_COMPILE's path (torch.compile below MIN_ROWS rows) samples the same chain as the
     eager model, also after the fine-tuned actor's weights change in place (as an update does)."""
-    from dppo.agents import make_agent
+    from dppo.algorithms.agents import make_agent
 
     cfg = load_settings("configs/hopper/finetune_ppo_diffusion_mlp.yaml", [
         "base_policy_path=null", "model.actor.mlp_dims=[32,32,32]", "model.critic.mlp_dims=[16,16,16]"])

@@ -3,10 +3,10 @@
 import numpy as np
 import torch
 
-from benchmarks.eager_reference import UpstreamStyleDPPO
-from benchmarks.roofline import forward_flops
-from dppo.agents import make_agent
-from dppo.bench import format_table
+from dppo.algorithms.agents import make_agent
+from dppo.bench.eager_reference import UpstreamStyleDPPO
+from dppo.bench.kernels import format_table
+from dppo.bench.roofline import forward_flops
 from shared.settings import load_settings
 
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from core_torch import linear as onednn
-from core_torch.linear import MIN_ROWS, Linear, onednn_enabled
+from core_torch.networks import linear as onednn
+from core_torch.networks.linear import MIN_ROWS, Linear, onednn_enabled
 
 
 def _count_onednn_calls(monkeypatch) -> list:

@@ -43,8 +43,8 @@ def test_chunked_evaluate_matches():
 
 
 def test_eta_fixed_has_no_gradient_eta_action_has():
-    from core_torch.eta import Eta
-    from shared.eta import EtaConfig
+    from core_torch.diffusion.eta import Eta
+    from shared.diffusion.eta import EtaConfig
 
     state = torch.zeros(3, 1, 2)
     fixed, action = Eta(EtaConfig("EtaFixed", 0.5)), Eta(EtaConfig("EtaAction", 0.5, action_dim=3))

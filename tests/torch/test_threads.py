@@ -4,7 +4,7 @@ import os
 
 import torch
 
-from dppo.runtime import set_rollout_threads, set_update_threads
+from dppo.envs.runtime import set_rollout_threads, set_update_threads
 
 
 def test_rollouts_use_one_thread_and_updates_all_cores_unless_overridden(monkeypatch):

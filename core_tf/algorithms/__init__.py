@@ -1,0 +1,1 @@
+"""Agents and losses, one module per pre-training / fine-tuning algorithm, on shared bases."""

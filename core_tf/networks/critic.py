@@ -1,0 +1,50 @@
+"""CriticObs: state value V(s) from the flattened observation history; CriticObsAct: Q(s, a) with one
+or two Q networks on the flattened history and the flattened action chunk."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from core_tf.networks.mlp import build_mlp
+from core_tf.runtime.module import Module
+from shared.param_spec import CriticObsActConfig, CriticObsConfig, as_tuple
+
+
+class CriticObs(Module):
+    def __init__(
+        self,
+        cond_dim: int,
+        mlp_dims: Sequence[int] = (256, 256),
+        activation_type: str = "Mish",
+        use_layernorm: bool = False,
+        residual_style: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.config = CriticObsConfig(cond_dim, as_tuple(mlp_dims), activation_type, use_layernorm, residual_style)
+        self.Q1 = self.add_child("Q1", build_mlp(self.config.q1()))
+
+    @classmethod
+    def from_config(cls, cfg: CriticObsConfig) -> CriticObs:
+        return cls(**cfg.__dict__)
+
+    def call(self, state: tf.Tensor) -> tf.Tensor:
+        """state (B, To, Do) or (B, To*Do) -> (B, 1)."""
+        return self.Q1(tf.reshape(state, [tf.shape(state)[0], self.config.cond_dim]))
+
+
+class CriticObsAct(Module):
+    def __init__(self, cfg: CriticObsActConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.config = cfg
+        for head in cfg.heads:
+            self.add_child(head, build_mlp(cfg.q()))
+
+    def call(self, state: tf.Tensor, action: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        """state (B, To, Do), action (B, Ta, Da) -> (q1 (B,), q2 (B,)), or (q1,) without double_q."""
+        c = self.config
+        x = tf.concat([tf.reshape(state, [-1, c.cond_dim]), tf.reshape(action, [-1, c.action_steps * c.action_dim])],
+                      axis=-1)
+        return tuple(self.child(head)(x)[:, 0] for head in c.heads)

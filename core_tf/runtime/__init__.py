@@ -1,0 +1,1 @@
+"""What runs the models: optimizers, LR schedules, RNG, precision, checkpoints, probes, compilation."""

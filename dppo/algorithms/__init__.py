@@ -1,0 +1,1 @@
+"""Each algorithm's driver part (trainer) and how its agent is built, declared in the registry."""

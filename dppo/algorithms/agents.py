@@ -1,0 +1,88 @@
+"""Build the agent a fine-tuning (or evaluation) config describes, for either backend. Which agent, from which
+weights, is the config's algorithm's business (its driver module, found through the registry); an evaluation
+config's policy is built here."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from dppo.algorithms.registry import backend_class, driver
+from dppo.algorithms.starting_weights import base_policy_params, dppo_spec
+from dppo.checkpoints.formats import read_checkpoint
+from shared.checkpoint import check_strict
+from shared.errors import ConfigError
+from shared.param_spec import CriticObsConfig, critic_obs_spec, gaussian_mlp_spec, torch_default_init
+from shared.settings import DPPOSettings, EvalConfig, GaussianModelConfig, PPOSettings
+
+
+def noise_shape(cfg: Any, n: int) -> tuple[int, ...]:
+    """Shape of the numpy noise one policy step of n envs consumes: a chain per env (S + 1, n, Ta, Da) for a
+    diffusion policy, (n, Ta * Da) for a Gaussian one, unless the algorithm's driver says otherwise."""
+    if not isinstance(cfg, EvalConfig):
+        own = getattr(driver(cfg), "step_noise_shape", None)
+        if own is not None:
+            return own(cfg, n)
+    if cfg.is_diffusion:
+        dc = cfg.model if isinstance(cfg, EvalConfig) else cfg.diffusion
+        return (dc.num_sampling_steps + 1, n, cfg.horizon_steps, cfg.action_dim)
+    return (n, cfg.horizon_steps * cfg.action_dim)
+
+
+def initial_params(cfg: Any) -> OrderedDict:
+    """The canonical parameters a fine-tuning run of cfg starts from (its algorithm's rule)."""
+    return driver(cfg).initial_params(cfg)
+
+
+def make_agent(cfg: Any, backend: str, init: OrderedDict | None = None) -> Any:
+    """The config's agent for `backend` from `init` (default: initial_params(cfg))."""
+    d = driver(cfg)
+    return d.build_agent(cfg, backend, d.initial_params(cfg) if init is None else init)
+
+
+def make_eval_agent(cfg: EvalConfig, backend: str) -> Any:
+    """An agent that acts like the policy of an upstream eval config (deterministic sampling).
+
+    A diffusion policy becomes a DPPO agent whose base actor and actor_ft both hold the policy,
+    so every reverse step runs the same network; a Gaussian policy a Gaussian PPO agent. Their
+    critics are never used.
+    """
+    if not cfg.base_policy_path:
+        raise ConfigError("an eval config needs base_policy_path: the policy to evaluate")
+    critic = CriticObsConfig(cfg.obs_dim * cfg.cond_steps, (16,))
+    ppo = _eval_ppo_settings(cfg)
+    if cfg.is_diffusion:
+        dc = cfg.model
+        spec = dppo_spec(dc.network, critic)
+        init = torch_default_init(spec, cfg.seed)
+        init.update(base_policy_params(cfg.base_policy_path, spec, cfg))
+        d = DPPOSettings(ft_denoising_steps=1, gamma_denoising=1.0, clip_ploss_coef_base=1e-3,
+                         clip_ploss_coef_rate=3.0, min_sampling_denoising_std=0.1, min_logprob_denoising_std=0.1,
+                         reward_horizon=cfg.act_steps, use_bc_loss=False, bc_loss_coeff=0.0)
+        return backend_class(backend, "ppo_diffusion.PPODiffusionAgent")(dc, critic, ppo, d, init)
+    model: GaussianModelConfig = cfg.model
+    spec = gaussian_mlp_spec(model.network, "actor.")
+    spec.update(critic_obs_spec(critic, "critic."))
+    init = torch_default_init(spec, cfg.seed)
+    weights = read_checkpoint(cfg.base_policy_path, cfg).group("model")
+    check_strict(gaussian_mlp_spec(model.network, "actor."), {k: v for k, v in weights.items()
+                                                               if k.startswith("actor.")},
+                 f"policy {cfg.base_policy_path}")
+    init.update({k: v for k, v in weights.items() if k.startswith("actor.")})
+    return backend_class(backend, "ppo_gaussian.PPOGaussianAgent")(model.network, critic, ppo, init,
+                                                                    model.randn_clip_value)
+
+
+def _eval_ppo_settings(cfg: EvalConfig) -> PPOSettings:
+    """PPO settings an evaluation-only agent is built with (no update ever runs)."""
+    from shared.lr_schedule import CosineWarmupRestarts
+
+    flat = CosineWarmupRestarts(first_cycle_steps=1, max_lr=1e-4, min_lr=1e-4)
+    return PPOSettings(
+        n_train_itr=1, n_steps=cfg.n_steps, n_envs=cfg.env.n_envs, gamma=0.99, gae_lambda=0.95, batch_size=1,
+        update_epochs=1, vf_coef=0.0, ent_coef=0.0, target_kl=None, max_grad_norm=None, n_critic_warmup_itr=0,
+        reward_scale_running=False, reward_scale_const=1.0, val_freq=1, save_model_freq=1,
+        n_eval_episodes=cfg.env.n_envs, actor_lr=1e-4, critic_lr=1e-4, actor_weight_decay=0.0,
+        critic_weight_decay=0.0, actor_schedule=flat, critic_schedule=flat, clip_ploss_coef=0.1,
+        clip_vloss_coef=None, norm_adv=True, clip_advantage_lower_quantile=0.0, clip_advantage_upper_quantile=1.0)
+

@@ -1,0 +1,1 @@
+"""`dppo bench`: kernel timings against an eager reference and a roofline."""

@@ -1,0 +1,1 @@
+"""Leaving and entering the project: SavedModel export, upstream checkpoint import."""

@@ -1,0 +1,1 @@
+"""The torch-vs-TF comparison: the engine behind `dppo parity` and the report judging it."""

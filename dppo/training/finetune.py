@@ -1,0 +1,277 @@
+"""The fine-tuning loop shared by both frameworks and every algorithm (`run_iterations`: rollouts, evaluation
+iterations, metrics, checkpoints, exact resume); each algorithm's part of it (its Trainer: scoring, updates)
+is in dppo/algorithms/, found through the registry. All randomness the policy uses (sampling noise) is drawn
+in numpy keyed by (seed, iteration, step), so a torch run and a TF run see the same numbers, and a resumed
+run the same as an uninterrupted one.
+
+Iterations chain as upstream's: envs are reset before an iteration only when
+env.reset_at_iteration is set or the iteration is an evaluation one; otherwise the episodes
+running at the end of the last iteration go on, and that iteration's last done flags become
+this one's first episode-start markers (for the reward scaler's running return and for
+counting episodes). A checkpoint therefore carries the vector env's simulator state, the last
+observations and done flags, so that a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dppo.algorithms.registry import driver
+from dppo.checkpoints.formats import read_checkpoint
+from dppo.envs.runtime import env_spec, set_rollout_threads, set_update_threads
+from dppo.runs.files import RunDir
+from dppo.runs.lock import LogdirLock
+from dppo.runs.progress import Progress
+from dppo.runs.stop import close_all, with_kept_checkpoint
+from dppo.runs.tensorboard import ScalarWriter
+from dppo.runs.wandb import WandbLogger
+from shared.checkpoint import Checkpoint
+from shared.data.envs import d4rl_normalized_score, make_vector_env, restore_vector_env_state, vector_env_state
+from shared.errors import (
+    CheckpointError,
+    EnvironmentFailedError,
+    RunTerminated,
+    TrainingDivergedError,
+    WriteFailedError,
+)
+from shared.framework_seeds import framework_seed
+from shared.settings import PPOSettings
+from shared.settings.awr import AWRSettings
+from shared.settings.run import PolicyRunConfig
+from shared.settings.rwr import RWRSettings
+
+# The iteration loop reads these keys of PPOSettings, RWRSettings or AWRSettings (the same names in each).
+LoopSettings = PPOSettings | RWRSettings | AWRSettings
+
+def _noise_rng(seed: int, itr: int, step: int) -> np.random.Generator:
+    return np.random.default_rng([seed, itr, step, 2])
+
+
+def is_eval_iteration(itr: int, s: LoopSettings) -> bool:
+    """Every val_freq-th iteration evaluates (deterministic sampling, no update) unless train.force_train."""
+    return itr % s.val_freq == 0 and not s.force_train
+
+
+def resets_envs(itr: int, s: LoopSettings) -> bool:
+    """Whether all envs are reset before iteration `itr`, as upstream's driver actually decides it:
+    env.reset_at_iteration, or an evaluation iteration. Upstream also names "right after an
+    evaluation iteration", but it overwrites last_itr_eval with this iteration's eval_mode just
+    before testing it, so that case never fires; env.reset_after_eval_iteration turns it on."""
+    after_eval = itr > 0 and is_eval_iteration(itr - 1, s)
+    return s.reset_at_iteration or is_eval_iteration(itr, s) or (s.reset_after_eval_iteration and after_eval)
+
+
+def is_checkpoint_iteration(itr: int, s: LoopSettings) -> bool:
+    """Upstream's schedule: after iterations 0, save_model_freq, 2 * save_model_freq, ... and the last."""
+    return itr % s.save_model_freq == 0 or itr == s.n_train_itr - 1
+
+
+def iteration_start(venv: Any, obs: np.ndarray, done: np.ndarray, fresh: bool, itr: int,
+                    s: LoopSettings) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(observations, first0, reset) to start iteration `itr` from: all envs reset (first0 = 1) when
+    resets_envs says so, else the running episodes go on and first0 is the last iteration's done flags.
+    `fresh`: obs come from a reset no iteration has used yet (the run's first, seeded one)."""
+    reset = resets_envs(itr, s)
+    if reset and not fresh:
+        obs = venv.reset()[0]
+    return obs, (np.ones(s.n_envs) if reset or fresh else np.asarray(done, np.float64)), reset
+
+
+def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int, deterministic: bool,
+            seed: int, itr: int, noise_shape: Callable[[int], tuple[int, ...]],
+            first0: np.ndarray | None = None) -> dict[str, Any]:
+    """n_steps policy steps in every env. Arrays are (T, N, ...); `first` marks episode starts (T+1, N):
+    first[0] = first0 (1 where the env was just reset, else the last iteration's done flag; all 1 if
+    None), first[t + 1] = the episode ended at step t (the env was reset within that step).
+    `next_obs_steps` (T, N, To, Do) is where each step led (an ended episode's final observation, not
+    the reset one), for the replay-buffer algorithms' transitions; `next_obs` the envs' observations now."""
+    n = obs.shape[0]
+    obs_t, next_obs_t, rewards, terminated = [], [], np.zeros((n_steps, n)), np.zeros((n_steps, n))
+    first = np.zeros((n_steps + 1, n))
+    first[0] = 1.0 if first0 is None else first0
+    samples: dict[str, list[np.ndarray]] = {}
+    for step in range(n_steps):
+        noise = _noise_rng(seed, itr, step).standard_normal(noise_shape(n)).astype(np.float32)
+        sample = agent.act(obs, noise, deterministic)
+        obs_t.append(obs)
+        for k, v in sample.items():
+            samples.setdefault(k, []).append(v)
+        try:
+            obs, reward, term, trunc, info = venv.step(sample["actions"][:, :act_steps])
+        except (EOFError, BrokenPipeError, ConnectionError, RuntimeError, OSError) as exc:
+            raise EnvironmentFailedError(
+                f"environment step failed at iteration {itr}, step {step} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else 'worker died'})") from None
+        if not np.all(np.isfinite(reward)):
+            raise TrainingDivergedError(f"environment returned a non-finite reward at iteration {itr}, step {step}")
+        rewards[step], terminated[step] = reward, term
+        first[step + 1] = np.logical_or(term, trunc)
+        next_obs_t.append(step_next_obs(obs, info))
+    return {"obs": np.stack(obs_t), "samples": {k: np.stack(v) for k, v in samples.items()},
+            "rewards": rewards, "terminated": terminated, "first": first, "next_obs": obs,
+            "next_obs_steps": np.stack(next_obs_t)}
+
+
+def step_next_obs(obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+    """The observation each env reached in a step (N, To, Do): the returned one, except where the episode
+    ended within the step (the env was reset), whose last observation is in info["final_obs"]."""
+    ended = np.flatnonzero(info.get("_final_obs", ())) if "final_obs" in info else ()
+    if len(ended) == 0:
+        return obs
+    out = np.array(obs, copy=True)
+    for i in ended:
+        out[i] = info["final_obs"][i]
+    return out
+
+
+def finished_episode_returns(rewards: np.ndarray, first: np.ndarray) -> list[float]:
+    """Returns of the episodes between consecutive start markers of `first` (T+1, N), env by env, as
+    upstream counts them: the steps before the first marker (an episode carried over from the last
+    iteration) and after the last one are not counted, nor are episodes of a single step."""
+    out = []
+    for e in range(rewards.shape[1]):
+        starts = np.flatnonzero(first[:, e] == 1)
+        out += [float(rewards[a:b, e].sum()) for a, b in zip(starts[:-1], starts[1:]) if b - a > 1]
+    return out
+
+
+def make_trainer(cfg: Any, backend: str) -> Any:
+    """The trainer (the algorithm's part of the loop) of a fine-tuning config: its driver's Trainer."""
+    return driver(cfg).Trainer(cfg, backend)
+
+
+def run_finetune(cfg: Any, backend: str, quiet: bool = False) -> dict[str, Any]:
+    """Fine-tune (or resume) per cfg, holding the logdir's lock; returns a summary. Raises UserError
+    subclasses on bad input, RunTerminated on SIGTERM."""
+    with LogdirLock(cfg.logdir):
+        return run_iterations(cfg, backend, make_trainer(cfg, backend), quiet)
+
+
+def _resume_point(cfg: PolicyRunConfig, run: RunDir, trainer: Any
+                  ) -> tuple[Checkpoint | None, Path | str | None]:
+    """(checkpoint, its path): resume=PATH, else the logdir's latest; (None, None) without one."""
+    resume_from = cfg.resume or run.latest_checkpoint()
+    if not resume_from:
+        return None, None
+    ckpt = read_checkpoint(resume_from)
+    if ckpt.meta.get("kind") != "finetune" or "itr" not in ckpt.meta or "model" not in ckpt.groups:
+        raise CheckpointError(f"{resume_from} is not a fine-tuning checkpoint; to start fine-tuning from its "
+                              "policy pass it as base_policy_path")
+    algorithm = ckpt.meta.get("algorithm", "ppo")
+    if algorithm != trainer.algorithm:
+        raise CheckpointError(f"{resume_from} is a {algorithm.upper()} checkpoint; this config fine-tunes with "
+                              f"{trainer.algorithm.upper()}")
+    if trainer.optimizer_group not in ckpt.groups and not cfg.resume_fresh_optimizer:
+        raise CheckpointError(f"{resume_from} has no optimizer state (weights only); add resume_fresh_optimizer=true "
+                              "to continue from its weights with fresh optimizers")
+    return ckpt, resume_from
+
+
+def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
+                   quiet: bool) -> dict[str, Any]:
+    """The fine-tuning loop every algorithm shares: rollouts (evaluation ones deterministic), the trainer's
+    update on training iterations, metrics, checkpoints with the envs' state, exact resume."""
+    s = trainer.settings
+    set_rollout_threads(backend)
+    seed = cfg.seed
+    run = RunDir(cfg.logdir)
+    run.remove_stale_temp_files()
+    ckpt, resume_from = _resume_point(cfg, run, trainer)
+    agent = trainer.agent
+    start = 0
+    if ckpt is not None:
+        done_itr = int(ckpt.meta["itr"])
+        trainer.restore(ckpt, done_itr)
+        start = done_itr + 1
+        fresh_opt = "" if trainer.optimizer_group in ckpt.groups else " with fresh optimizers"
+        print(f"resumed from {resume_from} (iteration {done_itr}){fresh_opt}", file=sys.stderr)
+    run.truncate_metrics("itr", start - 1 if ckpt is not None else None)  # no checkpoint: start clean
+    run.write_config(cfg.raw)
+
+    spec = env_spec(cfg)
+    writer = ScalarWriter(run.root / "tensorboard", backend)
+    venv = make_vector_env(spec)
+    env_failed = False
+    # Seeded once, as upstream seeds its vector env once; later resets draw from the envs' own RNGs.
+    obs = venv.reset(seed=[seed + i for i in range(s.n_envs)])[0]
+    done, fresh = np.ones(s.n_envs), True  # fresh: obs come from a reset not yet used by an iteration
+    if ckpt is not None:
+        obs, done, fresh = _restore_envs(venv, ckpt, obs, s, seed, start)
+    wandb = WandbLogger(cfg.wandb, cfg.raw)
+    progress = Progress(s.n_train_itr, start, "itr", quiet, f"finetune [{backend}]")
+    steps_per_itr = s.n_steps * s.n_envs * cfg.act_steps  # counted in training iterations only, as upstream
+    env_steps = sum(steps_per_itr for i in range(start) if not is_eval_iteration(i, s))
+    last_saved, record = resume_from, {}
+    try:
+        for itr in range(start, s.n_train_itr):
+            tic = time.perf_counter()
+            agent.seed_rng(framework_seed(seed, itr))
+            eval_mode = is_eval_iteration(itr, s)
+            obs, first0, reset = iteration_start(venv, obs, done, fresh, itr, s)
+            lrs = trainer.learning_rates()
+            set_rollout_threads(backend)
+            ro = rollout(agent, venv, obs, s.n_steps, cfg.act_steps, eval_mode, seed, itr, trainer.noise_shape,
+                         first0)
+            obs, done, fresh = ro["next_obs"], ro["first"][-1], False
+            env_steps += 0 if eval_mode else steps_per_itr
+            returns = finished_episode_returns(ro["rewards"], ro["first"])
+            record = {"itr": itr, "env_steps": env_steps, "eval": eval_mode, "env_reset": bool(reset),
+                      "avg_episode_reward": float(np.mean(returns)) if returns else None,
+                      "num_episodes": len(returns), **lrs}
+            if eval_mode:  # each episode's return, for a spread over episodes (dppo compare)
+                record["episode_returns"] = returns
+            if not eval_mode:
+                set_update_threads(backend)
+                record.update(trainer.train(ro, itr, seed))
+            trainer.end_iteration(itr)
+            score = d4rl_normalized_score(cfg.env_name, record["avg_episode_reward"] or 0.0)
+            if score is not None and returns:
+                record["d4rl_score"] = float(score)
+            record["seconds"] = time.perf_counter() - tic
+            run.append_metrics(record)
+            tag = "eval" if eval_mode else "train"
+            scalars = {f"{tag}/{k}": v for k, v in record.items() if isinstance(v, float)}
+            writer.scalars(itr, scalars)
+            wandb.log(itr, scalars)
+            if is_checkpoint_iteration(itr, s):
+                groups = trainer.state_groups()
+                groups["rollout"] = {"obs": obs, "done": done}
+                env_state = vector_env_state(venv)
+                if env_state is not None:
+                    groups["env"] = env_state
+                meta = {"framework": backend, "itr": itr, "step": itr, "config": cfg.raw, "kind": "finetune",
+                        "algorithm": trainer.algorithm}
+                last_saved = run.save_checkpoint(itr, Checkpoint(groups, meta))
+            progress.update(itr, mode="eval" if eval_mode else "train", reward=record["avg_episode_reward"])
+    except EnvironmentFailedError as exc:
+        env_failed = True
+        kept = f"last checkpoint {last_saved} kept" if last_saved else "no checkpoint yet"
+        raise EnvironmentFailedError(f"{exc}; {kept}; rerun the same command to resume") from None
+    except (WriteFailedError, RunTerminated) as exc:
+        raise with_kept_checkpoint(exc, last_saved) from None
+    finally:
+        progress.close()
+        close_all(writer, wandb)
+        with contextlib.suppress(Exception):  # after a worker died, stop the others instead of waiting on them
+            venv.close(terminate=True) if env_failed and spec.asynchronous else venv.close()
+    return {"iterations": s.n_train_itr, "last": record, "checkpoint": str(last_saved), "logdir": str(run.root)}
+
+
+def _restore_envs(venv: Any, ckpt: Checkpoint, obs: np.ndarray, s: LoopSettings, seed: int,
+                  start: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(obs, done flags, fresh) to continue from a checkpoint: its simulator state when it has one
+    for this many envs; otherwise (an env that is not MuJoCo, an older checkpoint) every env is
+    reset, seeded by iteration, and the next iteration starts new episodes."""
+    saved = ckpt.groups.get("rollout")
+    if saved is not None and "env" in ckpt.groups and len(saved["obs"]) == s.n_envs:
+        restore_vector_env_state(venv, dict(ckpt.groups["env"]))
+        return np.asarray(saved["obs"]), np.asarray(saved["done"], np.float64), False
+    print("checkpoint has no simulator state for these envs: resetting them", file=sys.stderr)
+    return venv.reset(seed=[seed + 1000 * start + i for i in range(s.n_envs)])[0], np.ones(s.n_envs), True

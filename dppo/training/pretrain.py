@@ -1,0 +1,134 @@
+"""Pre-training driver shared by both backends: data, epochs, EMA, logging, checkpoints, resume.
+
+Given the same config, seed and data, the torch and TF backends see the same batches,
+timesteps and noise (all drawn in numpy, keyed by seed/epoch/batch) and the same
+initial parameters, so they produce the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dppo.checkpoints.formats import read_checkpoint
+from dppo.runs.files import RunDir
+from dppo.runs.lock import LogdirLock
+from dppo.runs.progress import Progress
+from dppo.runs.stop import close_all, with_kept_checkpoint
+from dppo.runs.tensorboard import ScalarWriter
+from dppo.runs.wandb import WandbLogger
+from shared.checkpoint import Checkpoint
+from shared.config.loading import locate_data_file
+from shared.data.dataset import EpochSampler, gather_batch, load_dppo_dataset, stitched_indices, training_draws
+from shared.errors import CheckpointError, RunTerminated, TrainingDivergedError, UserError, WriteFailedError
+from shared.framework_seeds import framework_seed
+from shared.param_spec import diffusion_mlp_spec, torch_default_init
+from shared.settings import PretrainConfig
+
+
+def make_backend(name: str, **kwargs: Any) -> Any:
+    if name == "torch":
+        from core_torch.algorithms.pretrain import PretrainBackend
+
+        return PretrainBackend(**kwargs)
+    if name == "tf":
+        from core_tf.algorithms.pretrain import PretrainBackend
+
+        return PretrainBackend(**kwargs)
+    raise UserError(f"unknown backend {name!r}; choose torch or tf")
+
+
+def run_pretrain(cfg: PretrainConfig, backend: str, quiet: bool = False) -> dict[str, Any]:
+    """Train (or resume) per cfg, holding the logdir's lock; returns a summary. Raises UserError
+    subclasses on bad input, RunTerminated on SIGTERM."""
+    with LogdirLock(cfg.logdir):
+        return _run_pretrain(cfg, backend, quiet)
+
+
+def _resume_point(cfg: PretrainConfig, run: RunDir) -> tuple[Checkpoint | None, Path | str | None, int]:
+    """(checkpoint, its path, epochs it has done): resume=PATH, else the logdir's latest; None, 0 without one."""
+    resume_from = cfg.resume or run.latest_checkpoint()
+    if not resume_from:
+        return None, None, 0
+    ckpt = read_checkpoint(resume_from)
+    done = int(ckpt.meta.get("epoch", -1))
+    if done < 0:
+        raise CheckpointError(f"{resume_from} has no epoch in its metadata; cannot resume from it")
+    missing = [g for g in ("model", "ema") if g not in ckpt.groups]
+    if missing:
+        raise CheckpointError(f"{resume_from} has no '{missing[0]}' tensors; cannot resume pre-training from it")
+    if "optimizer" not in ckpt.groups and not cfg.resume_fresh_optimizer:
+        raise CheckpointError(f"{resume_from} has no optimizer state (weights only); add resume_fresh_optimizer=true "
+                              "to continue from its weights with a fresh optimizer")
+    return ckpt, resume_from, done
+
+
+def _run_pretrain(cfg: PretrainConfig, backend: str, quiet: bool) -> dict[str, Any]:
+    dc, train, seed = cfg.model, cfg.train, cfg.seed
+    data = load_dppo_dataset(locate_data_file(cfg.train_dataset_path), dc.obs_dim, dc.action_dim, dc.horizon_steps,
+                             train.max_n_episodes)
+    indices = stitched_indices(data.traj_lengths, dc.horizon_steps)
+    sampler = EpochSampler(len(indices), train.batch_size, seed)
+    run = RunDir(cfg.logdir)
+    run.remove_stale_temp_files()
+    ckpt, resume_from, done = _resume_point(cfg, run)
+    model = make_backend(
+        backend, config=dc, init_params=torch_default_init(diffusion_mlp_spec(dc.network, "network."), seed),
+        learning_rate=train.learning_rate, weight_decay=train.weight_decay,
+        schedule=train.lr_scheduler.schedule(train.learning_rate), steps_per_epoch=len(sampler),
+        max_grad_norm=train.max_grad_norm, num_epochs=train.n_epochs)
+    if ckpt is not None:
+        model.load_groups(ckpt.groups, done)
+        fresh = "" if "optimizer" in ckpt.groups else " with a fresh optimizer"
+        print(f"resumed from {resume_from} (epoch {done}){fresh}", file=sys.stderr)
+    run.truncate_metrics("epoch", done if ckpt is not None else None)  # no checkpoint: start clean
+    run.write_config(cfg.raw)
+    start = done + 1
+
+    writer = ScalarWriter(run.root / "tensorboard", backend)
+    wandb = WandbLogger(cfg.wandb, cfg.raw)
+    progress = Progress(train.n_epochs, start - 1, "epoch", quiet, f"pretrain [{backend}]")
+    last_saved = resume_from
+    loss = float("nan")
+    try:
+        for epoch in range(start, train.n_epochs + 1):
+            tic = time.perf_counter()
+            lr = model.lr
+            model.seed_rng(framework_seed(seed, epoch))
+            losses = []
+            for b, rows in enumerate(sampler.batches(epoch)):
+                actions, states = gather_batch(data, indices[rows], dc.horizon_steps, dc.cond_steps)
+                t, noise = training_draws(seed, epoch, b, len(rows), dc.horizon_steps, dc.action_dim,
+                                          dc.denoising_steps)
+                step_loss = model.train_step(actions, states, t, noise)
+                if not math.isfinite(step_loss):
+                    kept = f"last good checkpoint {last_saved} left untouched" if last_saved else "no checkpoint yet"
+                    raise TrainingDivergedError(
+                        f"non-finite loss ({step_loss}) at epoch {epoch}, batch {b}; training stopped, {kept}")
+                losses.append(step_loss)
+            model.end_epoch()
+            if epoch % train.update_ema_freq == 0:
+                if epoch < train.epoch_start_ema:
+                    model.ema_reset()
+                else:
+                    model.ema_update(cfg.ema.decay)
+            loss = float(np.mean(losses))
+            seconds = time.perf_counter() - tic
+            run.append_metrics({"epoch": epoch, "loss": loss, "lr": lr, "seconds": seconds})
+            writer.scalars(epoch, {"loss/train": loss, "lr": lr})
+            wandb.log(epoch, {"loss - train": loss, "lr": lr})
+            if epoch % train.save_model_freq == 0 or epoch == train.n_epochs:
+                meta = {"framework": backend, "epoch": epoch, "step": epoch, "config": cfg.raw, "kind": "pretrain"}
+                last_saved = run.save_checkpoint(epoch, Checkpoint(model.state_groups(), meta))
+            progress.update(epoch, loss=loss, lr=lr)
+    except (WriteFailedError, RunTerminated) as exc:
+        raise with_kept_checkpoint(exc, last_saved) from None
+    finally:
+        progress.close()
+        close_all(writer, wandb)
+    return {"epochs": train.n_epochs, "final_loss": loss, "checkpoint": str(last_saved), "logdir": str(run.root)}

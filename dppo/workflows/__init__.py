@@ -1,0 +1,1 @@
+"""Jobs made of other commands: the main job and `dppo compare`."""

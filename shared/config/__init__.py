@@ -1,0 +1,1 @@
+"""Reading YAML configs (OmegaConf, upstream resolvers, overrides) and typed dataclasses from the resolved mapping."""

@@ -1,0 +1,178 @@
+"""gymnasium MuJoCo environments as DPPO sees them (framework-free).
+
+Per env: raw obs -> normalized to [-1, 1] with the dataset's normalization file;
+policy actions in [-1, 1] -> environment units; act_steps actions executed per policy
+step with rewards summed; an observation history of cond_steps (oldest first,
+repeated after a reset); terminated kept apart from truncated. The vector env resets an
+env whose episode ended within the same step (gymnasium's SAME_STEP autoreset, which is
+upstream's `reset_within_step`): the returned observation already belongs to the next
+episode and the last one's is in info["final_obs"].
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from shared.data.dataset import Normalization
+from shared.errors import ConfigError
+
+# D4RL reference returns (random, expert) used for its normalized score.
+D4RL_REFERENCE_RETURNS = {
+    "hopper": (-20.272305, 3234.3),
+    "walker2d": (1.629008, 4592.3),
+    "halfcheetah": (-280.178953, 12135.0),
+}
+_GYM_IDS = {"hopper": "Hopper-v5", "walker2d": "Walker2d-v5", "halfcheetah": "HalfCheetah-v5"}
+
+
+def gym_id(env_name: str) -> str:
+    """'hopper-medium-v2' or 'Hopper-v5' -> the gymnasium id to make ('module:Id' is passed through)."""
+    if env_name in gym.registry or ":" in env_name:
+        return env_name
+    family = env_name.split("-")[0].lower()
+    if family not in _GYM_IDS:
+        raise ConfigError(f"unknown environment {env_name!r}; use a gymnasium id or hopper/walker2d/halfcheetah-*")
+    return _GYM_IDS[family]
+
+
+def d4rl_normalized_score(env_name: str, episode_return: float | np.ndarray) -> float | np.ndarray | None:
+    """100 * (return - random) / (expert - random), or None for other tasks."""
+    family = env_name.split("-")[0].lower()
+    if family not in D4RL_REFERENCE_RETURNS:
+        return None
+    lo, hi = D4RL_REFERENCE_RETURNS[family]
+    return 100.0 * (np.asarray(episode_return) - lo) / (hi - lo)
+
+
+class MultiStepLowdim(gym.Wrapper):
+    """Normalization + action chunks + observation history (one env)."""
+
+    def __init__(self, env: gym.Env, normalization: Normalization | None, cond_steps: int, act_steps: int) -> None:
+        super().__init__(env)
+        self.norm, self.cond_steps, self.act_steps = normalization, cond_steps, act_steps
+        self.history: deque[np.ndarray] = deque(maxlen=cond_steps)
+        obs_dim = env.observation_space.shape[0]
+        act_dim = env.action_space.shape[0]
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (cond_steps, obs_dim), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (act_steps, act_dim), np.float32)
+
+    def _obs(self, raw: np.ndarray) -> np.ndarray:
+        return (raw if self.norm is None else self.norm.normalize_obs(raw)).astype(np.float32)
+
+    def _stacked(self) -> np.ndarray:
+        return np.stack(self.history)  # (To, Do), most recent last
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        raw, info = self.env.reset(seed=seed, options=options)
+        obs = self._obs(raw)
+        self.history.clear()
+        self.history.extend([obs] * self.cond_steps)
+        return self._stacked(), info
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """action (act_steps, Da) in [-1, 1] -> (obs (To, Do), summed reward, terminated, truncated, info)."""
+        total, terminated, truncated, info = 0.0, False, False, {}
+        for a in np.asarray(action, np.float64).reshape(self.act_steps, -1):
+            env_action = a if self.norm is None else self.norm.unnormalize_action(a)
+            raw, reward, terminated, truncated, info = self.env.step(env_action)
+            total += float(reward)
+            self.history.append(self._obs(raw))
+            if terminated or truncated:
+                break
+        return self._stacked(), total, terminated, truncated, info
+
+    @property
+    def sim_state(self) -> dict[str, np.ndarray] | None:
+        """Everything the next steps and autoresets depend on, or None when the simulator is not MuJoCo:
+        MuJoCo's full integration state (qpos, qvel, act, warm start, time), the TimeLimit step count,
+        the observation history and the env's reset RNG."""
+        base = self.env.unwrapped
+        if not (hasattr(base, "model") and hasattr(base, "data")):
+            return None
+        import mujoco
+
+        kind = mujoco.mjtState.mjSTATE_INTEGRATION
+        physics = np.empty(mujoco.mj_stateSize(base.model, kind))
+        mujoco.mj_getState(base.model, base.data, physics, kind)
+        limit = _time_limit(self.env)
+        return {"mujoco": physics, "history": np.stack(self.history),
+                "elapsed_steps": np.asarray(-1 if limit is None else limit._elapsed_steps),
+                "np_random": np.asarray(json.dumps(base.np_random.bit_generator.state))}
+
+    @sim_state.setter
+    def sim_state(self, state: dict[str, np.ndarray]) -> None:
+        import mujoco
+
+        base = self.env.unwrapped
+        mujoco.mj_setState(base.model, base.data, np.asarray(state["mujoco"], np.float64),
+                           mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(base.model, base.data)
+        limit = _time_limit(self.env)
+        if limit is not None:
+            limit._elapsed_steps = int(state["elapsed_steps"])
+        self.history.clear()
+        self.history.extend(np.asarray(state["history"], np.float32))
+        base.np_random.bit_generator.state = json.loads(str(state["np_random"]))
+
+
+def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            return env
+        env = env.env
+    return None
+
+
+def vector_env_state(venv: gym.vector.VectorEnv) -> dict[str, np.ndarray] | None:
+    """Every env's sim_state as flat arrays "<env>.<field>" (sync or async vector env), or None when
+    some env cannot be snapshotted."""
+    states = venv.get_attr("sim_state")
+    if any(st is None for st in states):
+        return None
+    return {f"{i}.{k}": v for i, st in enumerate(states) for k, v in st.items()}
+
+
+def restore_vector_env_state(venv: gym.vector.VectorEnv, flat: dict[str, np.ndarray]) -> None:
+    """Inverse of vector_env_state on a vector env of the same size that has been reset once."""
+    states: list[dict[str, np.ndarray]] = [{} for _ in range(venv.num_envs)]
+    for key, value in flat.items():
+        i, _, name = key.partition(".")
+        states[int(i)][name] = value
+    venv.set_attr("sim_state", states)
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    name: str
+    n_envs: int
+    cond_steps: int
+    act_steps: int
+    max_episode_steps: int = 1000
+    normalization: Normalization | None = None
+    asynchronous: bool = False
+
+
+def _env_fn(spec: EnvSpec) -> Callable[[], gym.Env]:
+    def make() -> gym.Env:
+        env = gym.make(gym_id(spec.name), max_episode_steps=spec.max_episode_steps)
+        return MultiStepLowdim(env, spec.normalization, spec.cond_steps, spec.act_steps)
+
+    return make
+
+
+def make_vector_env(spec: EnvSpec) -> gym.vector.VectorEnv:
+    """Vector env (not yet reset); an env whose episode ends is reset within the same step."""
+    fns = [_env_fn(spec) for _ in range(spec.n_envs)]
+    mode = gym.vector.AutoresetMode.SAME_STEP
+    if spec.asynchronous:
+        venv: Any = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode, context="spawn")
+    else:
+        venv = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
+    return venv

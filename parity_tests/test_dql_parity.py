@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from dppo.algorithms.agents import make_agent
-from dppo.algorithms.dql import dql_update, minibatch
+from dppo.algorithms.dql import minibatch
+from dppo.algorithms.replay import replay_update
 from dppo.parity.report import probe_quantities, twin_report
 from parity_tests.gate import assert_twins_agree
 from shared.algorithms.offpolicy import TransitionBuffer
@@ -73,7 +74,8 @@ def test_dql_losses_gradients_and_two_iterations_of_updates_agree():
         logs, groups = {}, {}
         for backend, agent in twins.items():
             buffer = _buffer()
-            logs[backend] = [dql_update(agent, buffer, cfg.dql, seed=3, itr=itr) for itr in (0, 1)]
+            logs[backend] = [replay_update(agent, buffer, cfg.dql, seed=3, itr=itr, minibatch=minibatch,
+                                           algorithm="dql") for itr in (0, 1)]
             groups[backend] = agent.state_groups()
         for itr in (0, 1):
             q.update({(f"update itr {itr}", k): (v, logs["tf"][itr][k]) for k, v in logs["torch"][itr].items()})

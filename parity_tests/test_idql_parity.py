@@ -12,7 +12,8 @@ import tensorflow as tf
 import torch
 
 from dppo.algorithms.agents import initial_params, make_agent, noise_shape
-from dppo.algorithms.idql import idql_minibatch, idql_update
+from dppo.algorithms.idql import idql_minibatch
+from dppo.algorithms.replay import replay_update
 from dppo.parity.report import probe_quantities, twin_report
 from parity_tests.gate import assert_twins_agree
 from shared.algorithms.offpolicy import TransitionBuffer
@@ -77,7 +78,8 @@ def test_idql_acting_losses_gradients_and_an_iteration_of_updates_agree():
             q.update(probe_quantities(f"{name}_loss", a, b))
         logs, groups = {}, {}
         for backend, agent in twins.items():
-            logs[backend] = idql_update(agent, buffer, cfg.idql, seed=0, itr=1)
+            logs[backend] = replay_update(agent, buffer, cfg.idql, seed=0, itr=1, minibatch=idql_minibatch,
+                                          algorithm="idql")
             groups[backend] = agent.state_groups()
         q.update({("update", k): (logs["torch"][k], logs["tf"][k]) for k in logs["torch"]})
         for group, values in groups["torch"].items():

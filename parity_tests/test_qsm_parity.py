@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from dppo.algorithms.agents import make_agent
-from dppo.algorithms.qsm import initial_params, qsm_minibatch, qsm_update
+from dppo.algorithms.qsm import initial_params, qsm_minibatch
+from dppo.algorithms.replay import replay_update
 from dppo.parity.report import probe_quantities, twin_report
 from parity_tests.gate import assert_twins_agree
 from shared.algorithms.offpolicy import TransitionBuffer
@@ -112,7 +113,8 @@ def test_qsm_losses_gradients_sampling_and_two_iterations_of_updates_agree():
             q.update(probe_quantities(f"{name}_loss", *probes))
         logs, groups = {}, {}
         for backend, agent in twins.items():
-            logs[backend] = [qsm_update(agent, buffer, s, seed=0, itr=itr) for itr in (0, 1)]
+            logs[backend] = [replay_update(agent, buffer, s, seed=0, itr=itr, minibatch=qsm_minibatch, algorithm="qsm")
+                             for itr in (0, 1)]
             groups[backend] = agent.state_groups()
         for i, (lt, lf) in enumerate(zip(logs["torch"], logs["tf"])):
             q.update({("update", f"{k} itr {i}"): (lt[k], lf[k]) for k in lt})

@@ -94,10 +94,6 @@ class DIPOTrainer(ReplayTrainer):
 
     algorithm = "dipo"
 
-    def __init__(self, cfg: DIPOConfig, backend: str) -> None:
-        self.settings = cfg.dipo
-        super().__init__(cfg, backend)
-
     def update(self, itr: int, seed: int) -> dict[str, float]:
         return dipo_update(self.agent, self.buffer, self.settings, seed, itr)
 

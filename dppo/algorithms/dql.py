@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from dppo.algorithms.registry import backend_class
-from dppo.algorithms.replay import ReplayTrainer, mean_losses, transition_batch
+from dppo.algorithms.replay import ReplayTrainer, transition_batch
 from dppo.algorithms.starting_weights import regression_initial_params
 from shared.algorithms.offpolicy import (
     TransitionBuffer,
@@ -67,27 +67,11 @@ def minibatch(buffer: TransitionBuffer, s: DQLSettings, seed: int, itr: int, k: 
             "q1_head": as_compute(np.array(minibatch_uniform(seed, itr, COIN, k) > 0.5, np.float32))}
 
 
-def dql_update(agent: Any, buffer: TransitionBuffer, s: DQLSettings, seed: int, itr: int) -> dict[str, float]:
-    """All of one training iteration's minibatches (see the module docstring)."""
-    step_actor = itr >= s.n_critic_warmup_itr
-    logs: dict[str, list[float]] = {"critic_loss": [], "actor_loss": [], "target_q": []}
-    for k in range(s.minibatches):
-        for key, value in agent.update(minibatch(buffer, s, seed, itr, k), step_actor).items():
-            logs[key].append(value)
-    return mean_losses(logs, "DQL", itr)
-
-
 class DQLTrainer(ReplayTrainer):
     """DQL for dppo.training.finetune.run_iterations."""
 
     algorithm = "dql"
-
-    def __init__(self, cfg: DQLConfig, backend: str) -> None:
-        self.settings = cfg.dql
-        super().__init__(cfg, backend)
-
-    def update(self, itr: int, seed: int) -> dict[str, float]:
-        return dql_update(self.agent, self.buffer, self.settings, seed, itr)
+    minibatch = staticmethod(minibatch)
 
 
 Trainer = DQLTrainer

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from dppo.algorithms.registry import backend_class
-from dppo.algorithms.replay import ReplayTrainer, mean_losses, transition_batch
+from dppo.algorithms.replay import ReplayTrainer, transition_batch
 from dppo.checkpoints.formats import read_checkpoint
 from shared.algorithms.idql import noise_shape as idql_noise_shape
 from shared.algorithms.offpolicy import TransitionBuffer, minibatch_noise, minibatch_rows, minibatch_timesteps
@@ -78,27 +78,11 @@ def step_noise_shape(cfg: IDQLConfig, n: int) -> tuple[int, ...]:
     return idql_noise_shape(cfg.diffusion.denoising_steps, cfg.idql.num_sample, n, cfg.horizon_steps, cfg.action_dim)
 
 
-def idql_update(agent: Any, buffer: TransitionBuffer, s: IDQLSettings, seed: int, itr: int) -> dict[str, float]:
-    """The iteration's minibatch updates (see the module docstring); mean losses."""
-    step_actor = itr >= s.n_critic_warmup_itr
-    logs: dict[str, list[float]] = {}
-    for k in range(s.minibatches):
-        for name, value in agent.update(idql_minibatch(buffer, s, seed, itr, k), step_actor).items():
-            logs.setdefault(name, []).append(value)
-    return mean_losses(logs, "IDQL", itr)
-
-
 class IDQLTrainer(ReplayTrainer):
     """IDQL for dppo.training.finetune.run_iterations."""
 
     algorithm = "idql"
-
-    def __init__(self, cfg: IDQLConfig, backend: str) -> None:
-        self.settings = cfg.idql
-        super().__init__(cfg, backend)
-
-    def update(self, itr: int, seed: int) -> dict[str, float]:
-        return idql_update(self.agent, self.buffer, self.settings, seed, itr)
+    minibatch = staticmethod(idql_minibatch)
 
 
 Trainer = IDQLTrainer

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from dppo.algorithms.registry import backend_class
-from dppo.algorithms.replay import ReplayTrainer, mean_losses, transition_batch
+from dppo.algorithms.replay import ReplayTrainer, transition_batch
 from dppo.algorithms.starting_weights import regression_initial_params
 from shared.algorithms.offpolicy import TransitionBuffer, minibatch_noise, minibatch_rows, minibatch_timesteps
 from shared.param_spec import critic_obs_act_spec, diffusion_mlp_spec, torch_default_init
@@ -61,27 +61,11 @@ def qsm_minibatch(buffer: TransitionBuffer, s: QSMSettings, seed: int, itr: int,
             "noise": as_compute(minibatch_noise(seed, itr, NOISE, k, (B, *chunk)))}
 
 
-def qsm_update(agent: Any, buffer: TransitionBuffer, s: QSMSettings, seed: int, itr: int) -> dict[str, float]:
-    """The iteration's minibatch updates on the buffer (see the module docstring)."""
-    step_actor = itr >= s.n_critic_warmup_itr
-    logs: dict[str, list[float]] = {"critic_loss": [], "actor_loss": []}
-    for k in range(s.minibatches):
-        for name, value in agent.update(qsm_minibatch(buffer, s, seed, itr, k), step_actor).items():
-            logs[name].append(value)
-    return mean_losses(logs, "QSM", itr)
-
-
 class QSMTrainer(ReplayTrainer):
     """QSM for dppo.training.finetune.run_iterations."""
 
     algorithm = "qsm"
-
-    def __init__(self, cfg: QSMConfig, backend: str) -> None:
-        self.settings = cfg.qsm
-        super().__init__(cfg, backend)
-
-    def update(self, itr: int, seed: int) -> dict[str, float]:
-        return qsm_update(self.agent, self.buffer, self.settings, seed, itr)
+    minibatch = staticmethod(qsm_minibatch)
 
 
 Trainer = QSMTrainer

@@ -1,5 +1,5 @@
 """The part of the fine-tuning loop the replay-buffer baselines (DIPO, DQL, IDQL, QSM) share; each
-algorithm's module (dppo/<algo>.py) subclasses ReplayTrainer with its minibatch updates.
+algorithm's module (dppo/algorithms/<algo>.py) subclasses ReplayTrainer with its minibatches.
 
 After each training rollout its transitions go into one TransitionBuffer (evaluation rollouts are not
 stored), then `update` trains on minibatches drawn from it with shared/algorithms/offpolicy.py's seeded draws.
@@ -10,6 +10,7 @@ uninterrupted one would.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -39,18 +40,34 @@ def mean_losses(logs: dict[str, list[float]], algorithm: str, itr: int) -> dict[
     return {name: float(np.mean(values)) for name, values in logs.items() if values}
 
 
+Minibatch = Callable[[TransitionBuffer, Any, int, int, int], dict[str, np.ndarray]]  # (buffer, s, seed, itr, k)
+
+
+def replay_update(agent: Any, buffer: TransitionBuffer, s: ReplaySettings, seed: int, itr: int,
+                  minibatch: Minibatch, algorithm: str) -> dict[str, float]:
+    """One training iteration of DQL, IDQL or QSM: `s.minibatches` agent updates, the k-th on
+    minibatch(buffer, s, seed, itr, k), the actor stepping from `n_critic_warmup_itr` on; the mean losses."""
+    step_actor = itr >= s.n_critic_warmup_itr
+    logs: dict[str, list[float]] = {}
+    for k in range(s.minibatches):
+        for name, value in agent.update(minibatch(buffer, s, seed, itr, k), step_actor).items():
+            logs.setdefault(name, []).append(value)
+    return mean_losses(logs, algorithm.upper(), itr)
+
+
 class ReplayTrainer:
     """A replay baseline for dppo.training.finetune.run_iterations (see dppo.algorithms.ppo.PPOTrainer for what a
-    trainer provides). Subclasses set `algorithm`, `settings` (in __init__, before calling super().__init__)
-    and implement `update(itr, seed)`; their agents provide learning_rates(), load_groups(groups, iterations),
-    state_groups() and end_iteration()."""
+    trainer provides). Subclasses set `algorithm` (its settings are cfg.<algorithm>) and either `minibatch`
+    (for replay_update) or their own `update(itr, seed)`; their agents provide learning_rates(),
+    load_groups(groups, iterations), state_groups() and end_iteration()."""
 
     algorithm = ""
     optimizer_group = "actor_optimizer"
-    settings: ReplaySettings
+    minibatch: Minibatch | None = None
 
     def __init__(self, cfg: Any, backend: str) -> None:
         self.cfg = cfg
+        self.settings: ReplaySettings = getattr(cfg, self.algorithm)
         self.agent = make_agent(cfg, backend)
         self.buffer = TransitionBuffer(self.settings.buffer_transitions)
 
@@ -75,7 +92,9 @@ class ReplayTrainer:
         return logs
 
     def update(self, itr: int, seed: int) -> dict[str, float]:
-        raise NotImplementedError
+        minibatch = type(self).minibatch
+        assert minibatch is not None, f"{type(self).__name__} sets neither minibatch nor update"
+        return replay_update(self.agent, self.buffer, self.settings, seed, itr, minibatch, self.algorithm)
 
     def end_iteration(self, itr: int) -> None:
         self.agent.end_iteration()

@@ -31,6 +31,7 @@ CONFIGS=(
     --config configs/hopper/ft_dipo_diffusion_mlp.yaml        # DIPO, upstream's values
     --config configs/hopper/ft_dql_diffusion_mlp.yaml         # DQL, upstream's values
     --config configs/hopper/ft_idql_diffusion_mlp.yaml        # IDQL, upstream's values
+    --config configs/hopper/ft_qsm_diffusion_mlp.yaml         # QSM, upstream's values
 )
 
 BUDGET=(
@@ -46,6 +47,7 @@ BUDGET=(
     "ft_dipo_diffusion_mlp:train.n_critic_warmup_itr=$WARMUP"
     "ft_dql_diffusion_mlp:train.n_critic_warmup_itr=$WARMUP"
     "ft_idql_diffusion_mlp:train.n_critic_warmup_itr=$WARMUP"
+    "ft_qsm_diffusion_mlp:train.n_critic_warmup_itr=$WARMUP"
 )
 
 exec .venv/bin/python -m dppo.cli compare "${CONFIGS[@]}" --backend both --out "${OUT:-runs/compare}" \

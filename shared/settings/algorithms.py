@@ -22,6 +22,7 @@ from shared.settings.dipo import DIPOConfig, DIPOModelConfig
 from shared.settings.dql import DQLConfig, DQLModelConfig
 from shared.settings.finetune import FinetuneConfig
 from shared.settings.idql import IDQLConfig, IDQLModelConfig
+from shared.settings.qsm import QSMConfig, QSMModelConfig
 from shared.settings.rwr import RWRConfig, RWRModelConfig
 
 UPSTREAM_AGENTS = "agent.finetune"
@@ -81,6 +82,10 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
               serving_refusal="its actions are picked among sampled chunks by its Q and V critics, which export "
                               "does not serve",
               upstream_configs=("ft_idql_diffusion_mlp",)),
+    Algorithm("qsm", "QSM",
+              *_upstream("train_qsm_diffusion_agent.TrainQSMDiffusionAgent", "diffusion_qsm.QSMDiffusion"),
+              QSMConfig, QSMModelConfig, "dppo.algorithms.qsm", "policy",
+              upstream_configs=("ft_qsm_diffusion_mlp",)),
 )}
 
 

@@ -1,0 +1,1 @@
+"""A run's life on disk: logdir files, lock, stop signals, checkpoints, metrics, TensorBoard/W&B, progress."""

@@ -118,3 +118,16 @@ def diffusion_configs(draw: st.DrawFn) -> DiffusionConfig:
 def bounded_floats(rng: np.random.Generator, shape: tuple[int, ...], bound: float = 2.0) -> np.ndarray:
     """Finite float32 inputs in [-bound, bound]."""
     return rng.uniform(-bound, bound, shape).astype(np.float32)
+
+
+@st.composite
+def guided_overrides(draw: st.DrawFn) -> list[str]:
+    """Overrides of configs/reward_guided/rosenbrock.yaml: a small denoiser and chain, either reward path,
+    MPPI on or off with its own K, temperature and jitter."""
+    return [f"model.hidden_dim={draw(widths)}", f"model.time_dim={draw(st.integers(1, 8))}",
+            f"model.denoising_steps={draw(st.integers(2, 12))}", f"train.batch_size={draw(st.integers(2, 16))}",
+            f"train.reward_gradient={str(draw(st.booleans())).lower()}",
+            f"train.max_grad_norm={draw(st.sampled_from(['null', '1.0', '0.01']))}",
+            f"sample.mppi={str(draw(st.booleans())).lower()}", f"sample.mppi_candidates={draw(st.integers(1, 5))}",
+            f"sample.mppi_temperature={draw(st.sampled_from([0.05, 0.5, 5.0]))}",
+            f"sample.mppi_jitter={draw(st.sampled_from([0.01, 0.05, 0.3]))}"]

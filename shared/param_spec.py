@@ -15,7 +15,7 @@ import numpy as np
 
 from shared.config.reader import SettingError, one_of, setting
 
-ACTIVATIONS = ("ReLU", "ELU", "GELU", "Tanh", "Mish", "Identity", "Softplus")
+ACTIVATIONS = ("ReLU", "ELU", "GELU", "Tanh", "Mish", "Identity", "Softplus", "SiLU")
 _ACTIVATION = one_of(*ACTIVATIONS)
 
 
@@ -252,6 +252,35 @@ def critic_obs_act_spec(cfg: CriticObsActConfig, prefix: str = "") -> OrderedDic
     spec: OrderedDict = OrderedDict()
     for head in cfg.heads:
         spec.update(mlp_spec(cfg.q(), f"{prefix}{head}."))
+    return spec
+
+
+@dataclass(frozen=True)
+class CondDenoiserConfig:
+    """The reward-guided engine's conditional denoiser (core_*/networks/cond_denoiser.py)."""
+
+    context_dim: int
+    param_dim: int
+    hidden_dim: int = 256
+    time_dim: int = 16
+
+    def __post_init__(self) -> None:
+        _check_dims(context_dim=self.context_dim, param_dim=self.param_dim, hidden_dim=self.hidden_dim,
+                    time_dim=self.time_dim)
+
+
+def cond_denoiser_spec(cfg: CondDenoiserConfig, prefix: str = "") -> OrderedDict:
+    """Canonical names and shapes, in the engine's state-dict order."""
+    spec: OrderedDict = OrderedDict()
+    h = cfg.hidden_dim
+    _linear(spec, f"{prefix}tproj.net.0", cfg.time_dim, h)
+    _linear(spec, f"{prefix}tproj.net.2", h, h)
+    _linear(spec, f"{prefix}embed_t", 1, cfg.time_dim)
+    _linear(spec, f"{prefix}xproj.0", cfg.context_dim, h)
+    _linear(spec, f"{prefix}pproj.0", cfg.param_dim, h)
+    _linear(spec, f"{prefix}core.0", 3 * h, h)
+    _linear(spec, f"{prefix}core.2", h, h)
+    _linear(spec, f"{prefix}core.4", h, cfg.param_dim)
     return spec
 
 

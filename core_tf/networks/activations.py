@@ -35,6 +35,7 @@ _FUNCTIONS = {
     "Mish": _mish,
     "Identity": tf.identity,
     "Softplus": _softplus,
+    "SiLU": tf.nn.silu,  # x sigmoid(x), as torch.nn.SiLU
 }
 
 

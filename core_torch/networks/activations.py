@@ -12,6 +12,7 @@ _FACTORIES = {
     "Mish": nn.Mish,
     "Identity": nn.Identity,
     "Softplus": nn.Softplus,
+    "SiLU": nn.SiLU,
 }
 
 

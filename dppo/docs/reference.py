@@ -22,6 +22,7 @@ from shared.settings import (
     PretrainConfig,
 )
 from shared.settings.glossary import MEANINGS
+from shared.settings.guided import GuidedConfig, GuidedModelConfig
 
 INTERNAL_FIELDS = {"raw"}  # filled by the reader (the resolved mapping itself), never a key of a file
 
@@ -93,7 +94,8 @@ def config_kinds() -> list[tuple[str, str, type, type | None]]:
     kinds += [("Evaluation: diffusion policy", "`dppo eval` (upstream EvalDiffusionAgent)", EvalConfig,
                DiffusionConfig),
               ("Evaluation: Gaussian policy", "`dppo eval` (upstream EvalGaussianAgent)", EvalConfig,
-               GaussianModelConfig)]
+               GaussianModelConfig),
+              ("Reward-guided diffusion", "`dppo guide` (configs/reward_guided/)", GuidedConfig, GuidedModelConfig)]
     return kinds
 
 
@@ -112,6 +114,26 @@ def config_reference() -> str:
     return "\n".join(out)
 
 
+def _command_section(title: str, help_text: str, p: argparse.ArgumentParser, level: str = "##") -> list[str]:
+    out = [f"{level} {title}", "", help_text + ".", "", "```", p.format_usage().strip(), "```", "",
+           "| option | default | meaning |", "|---|---|---|"]
+    for action in p._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        flags = ", ".join(f"`{o}`" for o in action.option_strings) or f"`{action.dest}`"
+        optional = not action.option_strings and action.nargs in ("*", "?")
+        if action.required and not optional:
+            default = "required"
+        elif action.default is None or action.default is argparse.SUPPRESS or action.default is False:
+            default = ""
+        else:
+            default = f"`{action.default}`"
+        choices = f" (one of {', '.join(map(str, action.choices))})" if action.choices else ""
+        text = (action.help or "").replace("%(default)s", str(action.default))
+        out.append(f"| {flags} | {_cell(default)} | {_cell(text + choices)} |")
+    return [*out, ""]
+
+
 def cli_reference() -> str:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -121,21 +143,13 @@ def cli_reference() -> str:
            "stopped on a non-finite loss or reward, 4 an environment failed, 130 Ctrl-C, 143 SIGTERM (the last "
            "checkpoint kept; rerunning resumes).", ""]
     for name, p in sub.choices.items():
-        out += [f"## dppo {name}", "", helps.get(name, "") + ".", "", "```", p.format_usage().strip(), "```", "",
-                "| option | default | meaning |", "|---|---|---|"]
-        for action in p._actions:
-            if isinstance(action, argparse._HelpAction):
-                continue
-            flags = ", ".join(f"`{o}`" for o in action.option_strings) or f"`{action.dest}`"
-            optional = not action.option_strings and action.nargs in ("*", "?")
-            if action.required and not optional:
-                default = "required"
-            elif action.default is None or action.default is argparse.SUPPRESS or action.default is False:
-                default = ""
-            else:
-                default = f"`{action.default}`"
-            choices = f" (one of {', '.join(map(str, action.choices))})" if action.choices else ""
-            text = (action.help or "").replace("%(default)s", str(action.default))
-            out.append(f"| {flags} | {_cell(default)} | {_cell(text + choices)} |")
-        out.append("")
+        nested = next((a for a in p._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if nested is None:
+            out += _command_section(f"dppo {name}", helps.get(name, ""), p)
+            continue
+        out += [f"## dppo {name}", "", helps.get(name, "") + ".", ""]
+        nested_helps = {c.dest: c.help for c in nested._choices_actions}
+        for action_name, action_parser in nested.choices.items():
+            out += _command_section(f"dppo {name} {action_name}", nested_helps.get(action_name, ""), action_parser,
+                                    level="###")
     return "\n".join(out)

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def cosine_beta_schedule(denoising_steps: int, s: float = 0.008) -> np.ndarray:
-    """Betas of the cosine schedule (Nichol & Dhariwal), clipped at 0.999.  (K,)"""
+def cosine_beta_schedule(denoising_steps: int, s: float = 0.008, beta_min: float = 0.0) -> np.ndarray:
+    """Betas of the cosine schedule (Nichol & Dhariwal) on the grid t / K, clipped to [beta_min, 0.999]
+    (upstream DPPO: beta_min 0; the reward-guided engine: 1e-5).  (K,)"""
     if denoising_steps < 1:
         raise ValueError(f"denoising_steps must be >= 1, got {denoising_steps}")
     n = denoising_steps + 1
@@ -20,7 +21,7 @@ def cosine_beta_schedule(denoising_steps: int, s: float = 0.008) -> np.ndarray:
     alpha_bar = np.cos(((grid / n) + s) / (1 + s) * np.pi * 0.5) ** 2
     alpha_bar = alpha_bar / alpha_bar[0]
     betas = 1.0 - alpha_bar[1:] / alpha_bar[:-1]
-    return np.clip(betas, 0.0, 0.999)
+    return np.clip(betas, beta_min, 0.999)
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,11 @@ class DDPMTables:
         return dict(self.__dict__)
 
 
-def ddpm_tables(denoising_steps: int) -> DDPMTables:
-    betas = cosine_beta_schedule(denoising_steps)
+def ddpm_tables(denoising_steps: int, betas: np.ndarray | None = None) -> DDPMTables:
+    """The tables of `betas` (default: upstream DPPO's cosine schedule of `denoising_steps`)."""
+    betas = cosine_beta_schedule(denoising_steps) if betas is None else np.asarray(betas, np.float64)
+    if betas.shape != (denoising_steps,):
+        raise ValueError(f"betas of shape {betas.shape} for {denoising_steps} denoising steps")
     alphas = 1.0 - betas
     abar = np.cumprod(alphas)
     abar_prev = np.concatenate([[1.0], abar[:-1]])

@@ -18,6 +18,8 @@ MEANINGS: dict[str, str] = {
     "train_dataset_path": "the pre-training dataset (train.npz)",
     "wandb": "Weights & Biases section; null or no entity: off",
     "train": "training section",
+    "data": "reward-guided diffusion: the benchmark's training data section",
+    "sample": "reward-guided diffusion: the sampling section (MPPI, validation)",
     "model": "model section: the policy and, for fine-tuning, its critic and algorithm options",
     "ema": "exponential moving average of the policy (pre-training)",
     # dimensions

@@ -56,6 +56,9 @@ _UPSTREAM_AGENTS = {
 def config_kind(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "finetune", "eval")) -> str:
     """'pretrain', 'finetune' or 'eval': upstream's `_target_` says; else the one kind expected (the
     command's), else the keys."""
+    model = raw.get("model")
+    if isinstance(model, dict) and "param_dim" in model and "sample" in raw:
+        raise ConfigError("this is a reward-guided diffusion config: run it with `dppo guide train|sample|eval`")
     target = raw.get("_target_")
     if target is not None:
         if target not in _UPSTREAM_AGENTS:

@@ -113,3 +113,10 @@ def test_a_reward_returning_nan_stops_sampling_with_one_message_and_exit_3(train
                  f"logdir={trained / 'torch'}", "black_box_reward=true", *SMALL]) == 3
     err = capsys.readouterr().err.strip()
     assert "the reward returned 8 non-finite value(s) of 8" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["parity", "pretrain", "finetune"])
+def test_a_reward_guided_config_given_to_another_command_says_which_command_runs_it(command, capsys):
+    argv = [command, "--config", CONFIG] + ([] if command == "parity" else ["--backend", "torch"])
+    assert main(argv) == 2
+    assert "run it with `dppo guide train|sample|eval`" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""First-call and warm latency of an exported SavedModel per batch size, each model in a fresh process.
+"""First-call and warm latency of an exported SavedModel (and its ONNX export under onnxruntime) per batch
+size, each model in a fresh process.
 
     python -m benchmarks.serving_latency [--checkpoint CKPT] [--batches 1,2,3,...] [--repeats 20] [--json OUT]
 
@@ -7,7 +8,8 @@ process and calls serving_default once per batch size (first call: what the firs
 that size waits) and `repeats` more times (warm: the median). The XLA model is measured twice: loaded
 bare, and loaded the way TF Serving loads it, replaying assets.extra/tf_serving_warmup_requests before
 the first request (the replay's time is reported as load time, which TF Serving spends before the
-version takes traffic).
+version takes traffic). The ONNX export (`dppo export --format onnx`) is timed in onnxruntime the same
+way: its deterministic graph, with noise drawn for each batch (`--no-onnx` leaves it out).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 DEFAULT_CHECKPOINT = "data/checkpoints/hopper_pretrain_diffusion_mlp_e40.npz"
@@ -57,7 +60,34 @@ def measure(model_dir: str, batches: list[int], repeats: int, replay: bool) -> d
     return {"load_s": load_s, "rows": rows}
 
 
-def run(checkpoint: str, batches: list[int], repeats: int) -> dict[str, Any]:
+def measure_onnx(export_dir: str, batches: list[int], repeats: int) -> dict[str, Any]:
+    """In this process: open the ONNX graphs in onnxruntime, then time the deterministic one per batch."""
+    import numpy as np
+
+    from dppo.interop.onnx import OnnxPolicy
+
+    tic = time.perf_counter()
+    policy = OnnxPolicy(export_dir)
+    load_s = time.perf_counter() - tic
+    inputs = json.loads((Path(export_dir) / "signature.json").read_text())["inputs"]
+    rng = np.random.default_rng(0)
+    rows = []
+    for batch in batches:
+        state = rng.uniform(-1, 1, (batch, *inputs["state"][1:])).astype(np.float32)
+        noise = rng.standard_normal((batch, *inputs["noise"][1:])).astype(np.float32)
+        tic = time.perf_counter()
+        policy.run("deterministic", state, noise)
+        first = time.perf_counter() - tic
+        warm = []
+        for _ in range(repeats):
+            tic = time.perf_counter()
+            policy.run("deterministic", state, noise)
+            warm.append(time.perf_counter() - tic)
+        rows.append({"batch": batch, "first_s": first, "warm_s": statistics.median(warm)})
+    return {"load_s": load_s, "rows": rows}
+
+
+def run(checkpoint: str, batches: list[int], repeats: int, onnx: bool = True) -> dict[str, Any]:
     from dppo.interop.export import export_saved_model
 
     results = {}
@@ -69,6 +99,14 @@ def run(checkpoint: str, batches: list[int], repeats: int) -> dict[str, Any]:
                    "--batches", ",".join(map(str, batches)), "--repeats", str(repeats)]
             out = subprocess.run(cmd + (["--replay"] if replay else []), capture_output=True, text=True, check=True)
             results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+        if onnx:
+            from dppo.interop.onnx import export_onnx
+
+            onnx_dir = str(export_onnx(checkpoint, f"{tmp}/o"))
+            cmd = [sys.executable, "-m", "benchmarks.serving_latency", "--measure-onnx", onnx_dir,
+                   "--batches", ",".join(map(str, batches)), "--repeats", str(repeats)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            results["onnxruntime"] = json.loads(out.stdout.strip().splitlines()[-1])
     return results
 
 
@@ -93,12 +131,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", help="also write the figures here")
     p.add_argument("--measure", metavar="SAVED_MODEL", help=argparse.SUPPRESS)  # the child process's job
     p.add_argument("--replay", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--measure-onnx", metavar="ONNX_DIR", help=argparse.SUPPRESS)
+    p.add_argument("--no-onnx", action="store_true", help="leave out the onnxruntime column")
     args = p.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",")]
     if args.measure:
         print(json.dumps(measure(args.measure, batches, args.repeats, args.replay)))
         return
-    results = run(args.checkpoint, batches, args.repeats)
+    if args.measure_onnx:
+        print(json.dumps(measure_onnx(args.measure_onnx, batches, args.repeats)))
+        return
+    results = run(args.checkpoint, batches, args.repeats, onnx=not args.no_onnx)
     print(format_table(results))
     if args.json:
         with open(args.json, "w") as f:

@@ -15,27 +15,17 @@ the SavedModel carries TF Serving warm-up requests for every bucket, so the comp
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
 from core_tf.runtime.serving_warmup import write_warmup_requests
 from shared.data.dataset import Normalization
+from shared.serving import PolicyShape
 
 NOISE_SEED = (20240, 7)  # the stateless seed of serving_default's chain noise
 NOISE_ALG = "philox"  # explicit: "auto_select" draws different numbers under XLA than eagerly
 MAX_BUCKET = 1024  # under XLA a batch runs padded to the next power of two; larger ones in chunks of this
-
-
-@dataclass(frozen=True)
-class PolicyShape:
-    cond_steps: int
-    obs_dim: int
-    horizon_steps: int
-    action_dim: int
-    act_steps: int
-    num_steps: int  # S reverse steps
 
 
 def default_noise(batch: int, shape: PolicyShape) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""`dppo export`: a policy checkpoint as a TF Serving SavedModel."""
+"""`dppo export`: a policy checkpoint as a TF Serving SavedModel, or as ONNX graphs for onnxruntime."""
 
 from __future__ import annotations
 
@@ -6,25 +6,38 @@ import argparse
 
 from dppo.commands.arguments import non_negative_int, positive_int
 from dppo.runs.paths import check_output_dir
+from shared.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a diffusion policy checkpoint as a TF Serving SavedModel")
+    p = sub.add_parser("export", help="export a diffusion policy checkpoint as a TF Serving SavedModel or ONNX")
     p.add_argument("--checkpoint", required=True, help="pretrain, DPPO or RWR checkpoint (.npz, .pt or TF directory)")
-    p.add_argument("--out", required=True, help="model base directory; the SavedModel goes to OUT/<version>")
+    p.add_argument("--out", required=True, help="model base directory; the export goes to OUT/<version>")
+    p.add_argument("--format", choices=("savedmodel", "onnx"), default="savedmodel",
+                   help="savedmodel (TF Serving) or onnx (deterministic.onnx and sample.onnx, exported from the torch "
+                        "twin; needs onnx, onnxscript, onnxruntime)")
     p.add_argument("--version", type=non_negative_int,
                    help="version number (default: one past the highest present)")
     p.add_argument("--normalization", help="normalization.npz (default: the checkpoint config's normalization_path)")
     p.add_argument("--act-steps", type=positive_int,
                    help="actions per chunk returned by serving_default (default: the config's act_steps)")
-    p.add_argument("--no-xla", action="store_true", help="plain graph, for serving binaries built without XLA")
+    p.add_argument("--no-xla", action="store_true",
+                   help="SavedModel: plain graph, for serving binaries built without XLA")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out, "--out")
+    if args.format == "onnx":
+        from dppo.interop.onnx import export_onnx
+
+        if args.no_xla:
+            raise UserError("--no-xla is a SavedModel option; ONNX graphs have no XLA")
+        target = export_onnx(args.checkpoint, args.out, args.version, args.normalization, args.act_steps)
+        print(f"wrote ONNX {target} (deterministic.onnx, sample.onnx; inputs state and noise, batch first)")
+        return 0
     from dppo.interop.export import export_saved_model
 
-    check_output_dir(args.out, "--out")
     target = export_saved_model(args.checkpoint, args.out, args.version, args.normalization, args.act_steps,
                                 xla=not args.no_xla)
     print(f"wrote SavedModel {target} (signatures: serving_default, sample)")

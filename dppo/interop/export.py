@@ -6,23 +6,38 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dppo.checkpoints.formats import read_checkpoint
 from shared.config.loading import locate_data_file
-from shared.data.dataset import load_normalization
+from shared.data.dataset import Normalization, load_normalization
 from shared.errors import CheckpointError, ConfigError
+from shared.serving import PolicyShape
 from shared.settings import EvalConfig, FinetuneConfig, PretrainConfig, algorithm_of, read_config
 from shared.temp_dirs import make_temp_dir
 
 
-def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, act_steps: int | None = None,
-                         xla: bool = True, max_bucket: int | None = None) -> Any:
-    """max_bucket: the largest batch the XLA chain is compiled for (default core_tf.runtime.export.MAX_BUCKET)."""
-    import core_tf.runtime.canonical as tf_io
-    from core_tf.runtime.export import MAX_BUCKET, PolicyShape, ServingPolicy
+@dataclass(frozen=True)
+class PolicyToExport:
+    """What every runtime's export reads from a checkpoint, checked once: the config, what it serves
+    ("policy": one diffusion policy; "dppo": a DPPO fine-tuning run's base actor and actor_ft), the
+    weights, the served shapes and the normalization baked into the graph."""
 
+    path: str
+    cfg: Any
+    serving: str
+    diffusion: Any  # DiffusionConfig of the served policy
+    weights: dict  # canonical weights of the served networks
+    schedule: dict | None  # a DPPO run's dppo_schedule group (annealed K, std floor), else None
+    min_std: float  # exploration std floor of the stochastic chain (serving == "policy")
+    shape: PolicyShape
+    norm: Normalization
+
+
+def read_policy(ckpt_path: str, normalization_path: str | None = None, act_steps: int | None = None
+                ) -> PolicyToExport:
     ckpt = read_checkpoint(ckpt_path)
     if not ckpt.config:
         raise CheckpointError(f"{ckpt_path} carries no config; export needs the model's architecture")
@@ -40,39 +55,55 @@ def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, 
         raise CheckpointError(f"{ckpt_path} is an {entry.title} run: {entry.serving_refusal}")
     if serving == "policy":
         # one diffusion policy: a pre-training checkpoint's EMA weights, as upstream; the baselines' without critics
-        from core_tf.diffusion.model import DiffusionModel
-
         regression = not isinstance(cfg, (PretrainConfig, EvalConfig))
         dc = cfg.diffusion if regression else cfg.model
-        policy = DiffusionModel(dc)
         weights = ckpt.group("ema" if "ema" in ckpt.groups else "model")
-        tf_io.load_state(policy, {k: v for k, v in weights.items() if k.startswith("network.")}, f"{ckpt_path}")
+        weights = {k: v for k, v in weights.items() if k.startswith("network.")}
         min_std = cfg.model.min_sampling_denoising_std if regression else 0.1
-        plans = {True: policy.plan(True), False: policy.plan(False, min_std)}
-
-        def sampler(state: Any, noise: Any, deterministic: bool) -> Any:
-            return policy._chain(state, noise, plans[deterministic])[0]
+        schedule = None
     else:  # "dppo": a DPPO fine-tuning checkpoint: base actor for early steps, actor_ft for the last K
-        from core_tf.algorithms.ppo_diffusion import PPODiffusionModel
-
         assert isinstance(cfg, FinetuneConfig)
-        dc = cfg.diffusion
-        policy = PPODiffusionModel(dc, cfg.critic, cfg.dppo)
-        tf_io.load_state(policy, ckpt.group("model"), f"{ckpt_path}")
-        policy.check_fixed_eta()
-        if "dppo_schedule" in ckpt.groups:  # annealed K and the std floor's schedule position
-            policy.load_schedule_state(ckpt.groups["dppo_schedule"])
-
-        def sampler(state: Any, noise: Any, deterministic: bool) -> Any:
-            return policy.sample(state, noise, deterministic)[0]
-
+        dc, weights, min_std = cfg.diffusion, dict(ckpt.group("model")), 0.0
+        schedule = ckpt.groups.get("dppo_schedule")
     steps = dc.ddim_steps if dc.use_ddim else dc.denoising_steps
     act = int(act_steps or getattr(cfg, "act_steps", None) or dc.horizon_steps)
     if not 1 <= act <= dc.horizon_steps:
         raise ConfigError(f"act_steps={act} must be in [1, horizon_steps={dc.horizon_steps}]")
     shape = PolicyShape(dc.cond_steps, dc.obs_dim, dc.horizon_steps, dc.action_dim, act, steps)
     norm = load_normalization(locate_data_file(norm_path), dc.obs_dim, dc.action_dim)
-    return ServingPolicy(sampler, norm, shape, policy, xla, max_bucket or MAX_BUCKET), shape
+    return PolicyToExport(str(ckpt_path), cfg, serving, dc, weights, schedule, min_std, shape, norm)
+
+
+def build_serving_policy(ckpt_path: str, normalization_path: str | None = None, act_steps: int | None = None,
+                         xla: bool = True, max_bucket: int | None = None) -> Any:
+    """The TF ServingPolicy of a checkpoint; max_bucket: the largest batch the XLA chain is compiled for
+    (default core_tf.runtime.export.MAX_BUCKET)."""
+    import core_tf.runtime.canonical as tf_io
+    from core_tf.runtime.export import MAX_BUCKET, ServingPolicy
+
+    p = read_policy(ckpt_path, normalization_path, act_steps)
+    if p.serving == "policy":
+        from core_tf.diffusion.model import DiffusionModel
+
+        policy = DiffusionModel(p.diffusion)
+        tf_io.load_state(policy, p.weights, p.path)
+        plans = {True: policy.plan(True), False: policy.plan(False, p.min_std)}
+
+        def sampler(state: Any, noise: Any, deterministic: bool) -> Any:
+            return policy._chain(state, noise, plans[deterministic])[0]
+    else:
+        from core_tf.algorithms.ppo_diffusion import PPODiffusionModel
+
+        policy = PPODiffusionModel(p.diffusion, p.cfg.critic, p.cfg.dppo)
+        tf_io.load_state(policy, p.weights, p.path)
+        policy.check_fixed_eta()
+        if p.schedule is not None:
+            policy.load_schedule_state(p.schedule)
+
+        def sampler(state: Any, noise: Any, deterministic: bool) -> Any:
+            return policy.sample(state, noise, deterministic)[0]
+
+    return ServingPolicy(sampler, p.norm, p.shape, policy, xla, max_bucket or MAX_BUCKET), p.shape
 
 
 def check_saved_model(saved_model_dir: Path, ckpt_path: str, num_states: int = 16, seed: int = 0) -> float:

@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                                                         "shared.guided")),
     ("shared: specs and files", ("shared.param_spec", "shared.checkpoint", "shared.lr_schedule", "shared.precision",
                                  "shared.framework_seeds", "shared.probe_result", "shared.temp_dirs",
-                                 "shared.tolerances")),
+                                 "shared.tolerances", "shared.serving")),
     ("shared: config reading", ("shared.config",)),
     ("shared: errors", ("shared.errors", "shared")),
 ]

@@ -34,13 +34,10 @@ def measure(model_dir: str, batches: list[int], repeats: int, replay: bool) -> d
     import numpy as np
     import tensorflow as tf
 
-    from core_tf.runtime.serving_warmup import read_warmup_requests
+    from dppo.interop.export import load_saved_model
 
     tic = time.perf_counter()
-    loaded = tf.saved_model.load(model_dir)
-    if replay:
-        for signature, inputs in read_warmup_requests(model_dir):
-            loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+    loaded = load_saved_model(model_dir, warm=replay)
     load_s = time.perf_counter() - tic
     fn = loaded.signatures["serving_default"]
     shape = fn.structured_input_signature[1]["state"].shape

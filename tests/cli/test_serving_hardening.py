@@ -170,3 +170,21 @@ def test_noise_with_another_batch_than_state_is_refused(exported):
     _, signatures, _, _ = exported
     with pytest.raises(tf.errors.InvalidArgumentError, match="noise must have one row per state row"):
         signatures["sample"](state=tf.constant(_states(3)), noise=tf.constant(_noise(2)))
+
+
+def test_python_users_load_warm_replaying_the_warm_up_file_as_tf_serving_does(exported, monkeypatch):
+    import core_tf.runtime.serving_warmup as warmup_file
+    from dppo.interop.export import load_saved_model, warm_up
+
+    tmp, _, _, _ = exported
+    model_dir = tmp / "models" / "1"
+    requests = read_warmup_requests(model_dir)
+    assert len(requests) == 2 * len(bucket_sizes())  # what a full replay runs: both signatures, every bucket
+    replayed = []
+    # replay the first two buckets only (each compile takes seconds), recording what runs
+    monkeypatch.setattr(warmup_file, "read_warmup_requests", lambda d: replayed.extend(requests[:4]) or requests[:4])
+    loaded = load_saved_model(model_dir)
+    assert [r[0] for r in replayed] == ["serving_default", "sample"] * 2
+    assert warm_up(loaded, model_dir) == 4
+    state = tf.zeros([2, 1, 11])
+    assert loaded.signatures["serving_default"](state=state)["action"].shape == (2, 4, 3)

@@ -25,7 +25,7 @@ import numpy as np
 
 from dppo.algorithms.registry import backend_class
 from dppo.algorithms.replay import ReplayTrainer, mean_losses, transition_batch
-from dppo.algorithms.starting_weights import regression_initial_params
+from dppo.algorithms.starting_weights import regression_initial_params, target_copy
 from shared.algorithms.offpolicy import TransitionBuffer, minibatch_noise, minibatch_rows, minibatch_timesteps
 from shared.param_spec import critic_obs_act_spec, torch_default_init
 from shared.precision import as_compute
@@ -79,10 +79,7 @@ def initial_params(cfg: DIPOConfig) -> OrderedDict:
     deep-copies both after loading the base policy)."""
     init = regression_initial_params(cfg)
     init.update(torch_default_init(critic_obs_act_spec(cfg.critic, "critic."), cfg.seed + 1))
-    for source, target in (("network.", "actor_target."), ("critic.", "critic_target.")):
-        init.update((target + k[len(source):], np.array(v, copy=True)) for k, v in list(init.items())
-                    if k.startswith(source))
-    return init
+    return target_copy(target_copy(init, "network.", "actor_target."), "critic.", "critic_target.")
 
 
 def build_agent(cfg: DIPOConfig, backend: str, init: OrderedDict) -> Any:

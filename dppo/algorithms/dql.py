@@ -24,7 +24,7 @@ import numpy as np
 
 from dppo.algorithms.registry import backend_class
 from dppo.algorithms.replay import ReplayTrainer, transition_batch
-from dppo.algorithms.starting_weights import regression_initial_params
+from dppo.algorithms.starting_weights import regression_initial_params, target_copy
 from shared.algorithms.offpolicy import (
     TransitionBuffer,
     minibatch_noise,
@@ -44,10 +44,8 @@ def initial_params(cfg: DQLConfig) -> OrderedDict:
     """DQL starts as RWR does (base_policy_path's policy over a fresh init from cfg.seed) with a fresh double-Q
     critic (from cfg.seed + 1) and its target, a copy of it (upstream deep-copies the critic)."""
     init = regression_initial_params(cfg)
-    critic = torch_default_init(critic_obs_act_spec(cfg.critic, "critic."), cfg.seed + 1)
-    init.update(critic)
-    init.update((f"critic_target.{k[len('critic.'):]}", v.copy()) for k, v in critic.items())
-    return init
+    init.update(torch_default_init(critic_obs_act_spec(cfg.critic, "critic."), cfg.seed + 1))
+    return target_copy(init, "critic.", "critic_target.")
 
 
 def build_agent(cfg: DQLConfig, backend: str, init: OrderedDict) -> Any:

@@ -21,6 +21,7 @@ import numpy as np
 
 from dppo.algorithms.registry import backend_class
 from dppo.algorithms.replay import ReplayTrainer, transition_batch
+from dppo.algorithms.starting_weights import target_copy
 from dppo.checkpoints.formats import read_checkpoint
 from shared.algorithms.idql import noise_shape as idql_noise_shape
 from shared.algorithms.offpolicy import TransitionBuffer, minibatch_noise, minibatch_rows, minibatch_timesteps
@@ -50,9 +51,7 @@ def initial_params(cfg: IDQLConfig) -> OrderedDict:
     spec.update(critic_obs_act_spec(cfg.critic_q, "critic_q."))
     spec.update(critic_obs_spec(cfg.critic_v, "critic_v."))
     spec.update(critic_obs_act_spec(cfg.critic_q, "critic_q_target."))
-    init = torch_default_init(spec, cfg.seed)
-    init.update((f"critic_q_target.{k[len('critic_q.'):]}", v.copy()) for k, v in list(init.items())
-                if k.startswith("critic_q."))
+    init = target_copy(torch_default_init(spec, cfg.seed), "critic_q.", "critic_q_target.")
     if not cfg.base_policy_path:  # `dppo finetune` warns; parity wants a fresh policy
         return init
     ckpt = read_checkpoint(cfg.base_policy_path, cfg)

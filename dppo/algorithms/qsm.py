@@ -25,7 +25,7 @@ import numpy as np
 
 from dppo.algorithms.registry import backend_class
 from dppo.algorithms.replay import ReplayTrainer, transition_batch
-from dppo.algorithms.starting_weights import regression_initial_params
+from dppo.algorithms.starting_weights import regression_initial_params, target_copy
 from shared.algorithms.offpolicy import TransitionBuffer, minibatch_noise, minibatch_rows, minibatch_timesteps
 from shared.param_spec import critic_obs_act_spec, diffusion_mlp_spec, torch_default_init
 from shared.precision import as_compute
@@ -43,8 +43,7 @@ def initial_params(cfg: QSMConfig) -> OrderedDict:
     critic = OrderedDict((k, v) for k, v in torch_default_init(spec, cfg.seed).items() if k.startswith("critic."))
     params = regression_initial_params(cfg)
     params.update(critic)
-    params.update((f"critic_target.{k[len('critic.'):]}", v.copy()) for k, v in critic.items())
-    return params
+    return target_copy(params, "critic.", "critic_target.")
 
 
 def build_agent(cfg: QSMConfig, backend: str, init: OrderedDict) -> Any:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+import numpy as np
+
 from dppo.checkpoints.formats import read_checkpoint
 from shared.checkpoint import check_strict
 from shared.errors import CheckpointError
@@ -41,6 +43,14 @@ def base_policy_params(path: str, spec: OrderedDict, config: Any) -> OrderedDict
     check_strict({k: v for k, v in spec.items() if not k.startswith(("critic.", "eta."))}, policy,
                  f"base policy {path}")
     return policy
+
+
+def target_copy(params: OrderedDict, source: str, target: str) -> OrderedDict:
+    """Copies of every `source`* tensor under `target`* (a target network starts as its source: upstream
+    deep-copies it), added to `params`; returns params."""
+    params.update((target + k[len(source):], np.array(v, copy=True)) for k, v in list(params.items())
+                  if k.startswith(source))
+    return params
 
 
 def regression_initial_params(cfg: Any, critic_spec: OrderedDict | None = None) -> OrderedDict:

@@ -106,14 +106,13 @@ def validate(agent: Any, cfg: GuidedConfig, seed: int, epoch: int) -> dict[str, 
     samples with it (`val_reward`) and without it from the same draws (`val_reward_plain`)."""
     x = rosenbrock.validation_contexts(seed, epoch, cfg.sample.validation_size)
     draws = sampling_draws(cfg, seed, 100_000 + epoch, len(x))
-    out = {}
-    for name, mppi in (("val_reward", cfg.sample.mppi), ("val_reward_plain", False)):
-        if name == "val_reward_plain" and not cfg.sample.mppi:
-            out[name] = out["val_reward"]
-            continue
+
+    def mean_reward(mppi: bool) -> float:
         p = sample(agent, cfg, x, draws, mppi)
-        out[name] = float(np.mean(finite_rewards(agent.reward_of(x, p), f"validation after epoch {epoch}")))
-    return out
+        return float(np.mean(finite_rewards(agent.reward_of(x, p), f"validation after epoch {epoch}")))
+
+    configured = mean_reward(cfg.sample.mppi)
+    return {"val_reward": configured, "val_reward_plain": mean_reward(False) if cfg.sample.mppi else configured}
 
 
 def run_train(cfg: GuidedConfig, backend: str, quiet: bool = False) -> dict[str, Any]:
@@ -180,7 +179,8 @@ def _run_train(cfg: GuidedConfig, backend: str, quiet: bool) -> dict[str, Any]:
     finally:
         progress.close()
         close_all(writer)
-    final = run.read_metrics()[-1] if run.read_metrics() else record
+    records = run.read_metrics()
+    final = records[-1] if records else record
     return {"epochs": train.epochs, "val_reward": final.get("val_reward"),
             "val_reward_plain": final.get("val_reward_plain"),
             "checkpoint": str(last_saved), "logdir": str(run.root)}

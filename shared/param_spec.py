@@ -7,6 +7,7 @@ Both cores must expose exactly these names; a parity test checks it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -252,6 +253,15 @@ def critic_obs_act_spec(cfg: CriticObsActConfig, prefix: str = "") -> OrderedDic
     spec: OrderedDict = OrderedDict()
     for head in cfg.heads:
         spec.update(mlp_spec(cfg.q(), f"{prefix}{head}."))
+    return spec
+
+
+def critic_ensemble_spec(cfg: CriticObsActConfig, n: int, prefix: str = "") -> OrderedDict:
+    """n single-head members <prefix>0. ... <prefix>{n-1}. (upstream's critic_networks / target_networks)."""
+    member = dataclasses.replace(cfg, double_q=False)
+    spec: OrderedDict = OrderedDict()
+    for i in range(n):
+        spec.update(critic_obs_act_spec(member, f"{prefix}{i}."))
     return spec
 
 

@@ -1,9 +1,11 @@
 """CriticObs: state value V(s) from the flattened observation history; CriticObsAct: Q(s, a) with one
-or two Q networks on the flattened history and the flattened action chunk."""
+or two Q networks on the flattened history and the flattened action chunk; CriticEnsemble: n single-head
+CriticObsAct members (twin of core_torch/networks/critic.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import tensorflow as tf
 
@@ -48,3 +50,20 @@ class CriticObsAct(Module):
         x = tf.concat([tf.reshape(state, [-1, c.cond_dim]), tf.reshape(action, [-1, c.action_steps * c.action_dim])],
                       axis=-1)
         return tuple(self.child(head)(x)[:, 0] for head in c.heads)
+
+
+class CriticEnsemble(Module):
+    """n single-head Q networks, members named 0..n-1."""
+
+    def __init__(self, cfg: CriticObsActConfig, n: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.members = [self.add_child(str(i), CriticObsAct(replace(cfg, double_q=False))) for i in range(n)]
+
+    def call(self, state: tf.Tensor, action: tf.Tensor) -> tf.Tensor:
+        """state (B, To, Do), action (B, Ta, Da) or (B, Ta*Da) -> every member's Q (n, B)."""
+        return tf.stack([member(state, action)[0] for member in self.members])
+
+    def min_of_pair(self, state: tf.Tensor, action: tf.Tensor, pair: tf.Tensor) -> tf.Tensor:
+        """min(Q_i, Q_j) (B,) of the two members `pair` (2,) int: every member runs and two are gathered, so one
+        compiled step serves every drawn pair."""
+        return tf.reduce_min(tf.gather(self(state, action), pair), axis=0)

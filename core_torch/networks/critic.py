@@ -1,9 +1,11 @@
 """CriticObs: state value V(s) from the flattened observation history; CriticObsAct: Q(s, a) with one
-or two Q networks on the flattened history and the flattened action chunk."""
+or two Q networks on the flattened history and the flattened action chunk; CriticEnsemble: n single-head
+CriticObsAct members (upstream RLPD's and IBRL's critic_networks)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -45,3 +47,20 @@ class CriticObsAct(nn.Module):
         """state (B, To, Do), action (B, Ta, Da) -> (q1 (B,), q2 (B,)), or (q1,) without double_q."""
         x = torch.cat([state.reshape(state.shape[0], -1), action.reshape(action.shape[0], -1)], dim=-1)
         return tuple(getattr(self, head)(x)[:, 0] for head in self.config.heads)
+
+
+class CriticEnsemble(nn.ModuleList):
+    """n single-head Q networks, members named 0..n-1 (upstream evaluates them with vmap over stacked weights;
+    a loop over the members computes the same)."""
+
+    def __init__(self, cfg: CriticObsActConfig, n: int) -> None:
+        super().__init__([CriticObsAct(replace(cfg, double_q=False)) for _ in range(n)])
+
+    def forward(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """state (B, To, Do), action (B, Ta, Da) or (B, Ta*Da) -> every member's Q (n, B)."""
+        return torch.stack([member(state, action)[0] for member in self])
+
+    def min_of_pair(self, state: torch.Tensor, action: torch.Tensor, pair: Sequence[int]) -> torch.Tensor:
+        """min(Q_i, Q_j) (B,) of the two members `pair` (upstream draws them with randperm)."""
+        i, j = (int(k) for k in pair)
+        return torch.min(self[i](state, action)[0], self[j](state, action)[0])

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from dppo.algorithms.plan import RolloutPlan
 from dppo.algorithms.registry import driver
 from dppo.checkpoints.formats import read_checkpoint
 from dppo.envs.runtime import env_spec, set_rollout_threads, set_update_threads
@@ -55,8 +56,15 @@ def _noise_rng(seed: int, itr: int, step: int) -> np.random.Generator:
 
 
 def is_eval_iteration(itr: int, s: LoopSettings) -> bool:
-    """Every val_freq-th iteration evaluates (deterministic sampling, no update) unless train.force_train."""
-    return itr % s.val_freq == 0 and not s.force_train
+    """Every val_freq-th iteration evaluates (deterministic sampling, no update) unless train.force_train; the
+    Gaussian off-policy fine-tuners only from `first_eval_itr` on (once their exploration is over)."""
+    return itr % s.val_freq == 0 and not s.force_train and itr >= getattr(s, "first_eval_itr", 0)
+
+
+def rollout_plan(trainer: Any, itr: int, eval_mode: bool) -> RolloutPlan:
+    """The trainer's plan for iteration `itr` where it has one, else n_steps steps of the agent."""
+    own = getattr(trainer, "rollout_plan", None)
+    return own(itr, eval_mode) if own is not None else RolloutPlan(trainer.settings.n_steps)
 
 
 def resets_envs(itr: int, s: LoopSettings) -> bool:
@@ -86,17 +94,21 @@ def iteration_start(venv: Any, obs: np.ndarray, done: np.ndarray, fresh: bool, i
 
 def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int, deterministic: bool,
             seed: int, itr: int, noise_shape: Callable[[int], tuple[int, ...]],
-            first0: np.ndarray | None = None) -> dict[str, Any]:
-    """n_steps policy steps in every env. Arrays are (T, N, ...); `first` marks episode starts (T+1, N):
+            first0: np.ndarray | None = None, stop_after_episodes: int | None = None) -> dict[str, Any]:
+    """Up to n_steps policy steps in every env (fewer once stop_after_episodes episodes have ended, counted
+    over all envs). Arrays are (T, N, ...) for the T steps taken; `first` marks episode starts (T+1, N):
     first[0] = first0 (1 where the env was just reset, else the last iteration's done flag; all 1 if
     None), first[t + 1] = the episode ended at step t (the env was reset within that step).
     `next_obs_steps` (T, N, To, Do) is where each step led (an ended episode's final observation, not
     the reset one), for the replay-buffer algorithms' transitions; `next_obs` the envs' observations now."""
     n = obs.shape[0]
-    obs_t, next_obs_t, rewards, terminated = [], [], np.zeros((n_steps, n)), np.zeros((n_steps, n))
-    first = np.zeros((n_steps + 1, n))
-    first[0] = 1.0 if first0 is None else first0
+    obs_t: list[np.ndarray] = []
+    next_obs_t: list[np.ndarray] = []
+    rewards_t: list[np.ndarray] = []
+    terminated_t: list[np.ndarray] = []
+    first_t = [np.ones(n) if first0 is None else np.asarray(first0, np.float64)]
     samples: dict[str, list[np.ndarray]] = {}
+    ended = 0
     for step in range(n_steps):
         noise = _noise_rng(seed, itr, step).standard_normal(noise_shape(n)).astype(np.float32)
         sample = agent.act(obs, noise, deterministic)
@@ -111,12 +123,22 @@ def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int
                 f"{str(exc).splitlines()[0] if str(exc) else 'worker died'})") from None
         if not np.all(np.isfinite(reward)):
             raise TrainingDivergedError(f"environment returned a non-finite reward at iteration {itr}, step {step}")
-        rewards[step], terminated[step] = reward, term
-        first[step + 1] = np.logical_or(term, trunc)
+        done = np.logical_or(term, trunc)
+        rewards_t.append(np.asarray(reward, np.float64))
+        terminated_t.append(np.asarray(term, np.float64))
+        first_t.append(done.astype(np.float64))
         next_obs_t.append(step_next_obs(obs, info))
-    return {"obs": np.stack(obs_t), "samples": {k: np.stack(v) for k, v in samples.items()},
-            "rewards": rewards, "terminated": terminated, "first": first, "next_obs": obs,
-            "next_obs_steps": np.stack(next_obs_t)}
+        ended += int(done.sum())
+        if stop_after_episodes is not None and ended >= stop_after_episodes:
+            break
+    T = len(rewards_t)
+
+    def steps(xs: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+        return np.stack(xs) if T else np.zeros((0, *shape))
+
+    return {"obs": steps(obs_t, obs.shape), "samples": {k: np.stack(v) for k, v in samples.items()},
+            "rewards": steps(rewards_t, (n,)), "terminated": steps(terminated_t, (n,)), "first": np.stack(first_t),
+            "next_obs": obs, "next_obs_steps": steps(next_obs_t, obs.shape)}
 
 
 def step_next_obs(obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
@@ -206,8 +228,8 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
         obs, done, fresh = _restore_envs(venv, ckpt, obs, s, seed, start)
     wandb = WandbLogger(cfg.wandb, cfg.raw)
     progress = Progress(s.n_train_itr, start, "itr", quiet, f"finetune [{backend}]")
-    steps_per_itr = s.n_steps * s.n_envs * cfg.act_steps  # counted in training iterations only, as upstream
-    env_steps = sum(steps_per_itr for i in range(start) if not is_eval_iteration(i, s))
+    env_steps = _env_steps_before(ckpt, start, s, cfg.act_steps)  # training iterations only, as upstream
+    log_freq = getattr(s, "log_freq", 1)
     last_saved, record = resume_from, {}
     try:
         for itr in range(start, s.n_train_itr):
@@ -217,10 +239,11 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
             obs, first0, reset = iteration_start(venv, obs, done, fresh, itr, s)
             lrs = trainer.learning_rates()
             set_rollout_threads(backend)
-            ro = rollout(agent, venv, obs, s.n_steps, cfg.act_steps, eval_mode, seed, itr, trainer.noise_shape,
-                         first0)
+            plan = rollout_plan(trainer, itr, eval_mode)
+            ro = rollout(plan.policy or agent, venv, obs, plan.steps, cfg.act_steps, eval_mode, seed, itr,
+                         trainer.noise_shape, first0, plan.stop_after_episodes)
             obs, done, fresh = ro["next_obs"], ro["first"][-1], False
-            env_steps += 0 if eval_mode else steps_per_itr
+            env_steps += 0 if eval_mode else len(ro["rewards"]) * s.n_envs * cfg.act_steps
             returns = finished_episode_returns(ro["rewards"], ro["first"])
             record = {"itr": itr, "env_steps": env_steps, "eval": eval_mode, "env_reset": bool(reset),
                       "avg_episode_reward": float(np.mean(returns)) if returns else None,
@@ -235,11 +258,12 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
             if score is not None and returns:
                 record["d4rl_score"] = float(score)
             record["seconds"] = time.perf_counter() - tic
-            run.append_metrics(record)
-            tag = "eval" if eval_mode else "train"
-            scalars = {f"{tag}/{k}": v for k, v in record.items() if isinstance(v, float)}
-            writer.scalars(itr, scalars)
-            wandb.log(itr, scalars)
+            if eval_mode or itr % log_freq == 0 or is_checkpoint_iteration(itr, s):
+                run.append_metrics(record)
+                tag = "eval" if eval_mode else "train"
+                scalars = {f"{tag}/{k}": v for k, v in record.items() if isinstance(v, float)}
+                writer.scalars(itr, scalars)
+                wandb.log(itr, scalars)
             if is_checkpoint_iteration(itr, s):
                 groups = trainer.state_groups()
                 groups["rollout"] = {"obs": obs, "done": done}
@@ -247,7 +271,7 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
                 if env_state is not None:
                     groups["env"] = env_state
                 meta = {"framework": backend, "itr": itr, "step": itr, "config": cfg.raw, "kind": "finetune",
-                        "algorithm": trainer.algorithm}
+                        "algorithm": trainer.algorithm, "env_steps": env_steps}
                 last_saved = run.save_checkpoint(itr, Checkpoint(groups, meta))
             progress.update(itr, mode="eval" if eval_mode else "train", reward=record["avg_episode_reward"])
     except EnvironmentFailedError as exc:
@@ -262,6 +286,14 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
         with contextlib.suppress(Exception):  # after a worker died, stop the others instead of waiting on them
             venv.close(terminate=True) if env_failed and spec.asynchronous else venv.close()
     return {"iterations": s.n_train_itr, "last": record, "checkpoint": str(last_saved), "logdir": str(run.root)}
+
+
+def _env_steps_before(ckpt: Checkpoint | None, start: int, s: LoopSettings, act_steps: int) -> int:
+    """Env steps of the training iterations before `start`: the checkpoint's count where it has one (an
+    iteration's length can vary), else n_steps x n_envs x act_steps per training iteration."""
+    if ckpt is not None and "env_steps" in ckpt.meta:
+        return int(ckpt.meta["env_steps"])
+    return sum(s.n_steps * s.n_envs * act_steps for i in range(start) if not is_eval_iteration(i, s))
 
 
 def _restore_envs(venv: Any, ckpt: Checkpoint, obs: np.ndarray, s: LoopSettings, seed: int,

@@ -25,20 +25,23 @@ ENVS = {"hopper": ("hopper-medium-v2", "hopper-v2"), "walker2d": ("walker2d-medi
 
 
 
+PRETRAINING = ("pre_diffusion_mlp", "pre_gaussian_mlp")  # upstream's pre-training configs of every env
+
+
 def config_paths(root: Path) -> list[Path]:
-    """Each env's diffusion pre-training config, every fine-tuning config the algorithm table names
-    (shared/settings/algorithms.py, `upstream_configs`) where upstream ships it for that task, and every
-    gym eval config."""
+    """Each env's pre-training configs, every config the algorithm table names (shared/settings/algorithms.py,
+    `upstream_configs`) where upstream ships it for that task (under finetune/<task>, or under
+    pretrain/<dataset> for an offline phase such as Cal-QL's), and every gym eval config."""
     from shared.settings.algorithms import ALGORITHMS
 
     paths = []
     for data_env, task in ENVS.values():
-        paths.append(Path("cfg/gym/pretrain") / data_env / "pre_diffusion_mlp.yaml")
-        for algorithm in ALGORITHMS.values():
-            for stem in algorithm.upstream_configs:
-                rel = Path("cfg/gym/finetune") / task / f"{stem}.yaml"
-                if (root / rel).is_file():  # e.g. the exact-likelihood configs exist for two tasks only
-                    paths.append(rel)
+        dirs = (Path("cfg/gym/pretrain") / data_env, Path("cfg/gym/finetune") / task)
+        stems = [*PRETRAINING, *(stem for a in ALGORITHMS.values() for stem in a.upstream_configs)]
+        for stem in stems:
+            for d in dirs:
+                if (root / d / f"{stem}.yaml").is_file():  # e.g. the exact-likelihood configs exist for two tasks
+                    paths.append(d / f"{stem}.yaml")
     paths += sorted(p.relative_to(root) for p in (root / "cfg/gym/eval").rglob("*.yaml"))
     return paths
 

@@ -105,6 +105,15 @@ def _is_diffusion_network(section: dict[str, Any], target: Any, model: dict[str,
     return "time_dim" in section or "ft_denoising_steps" in model or "denoising_steps" in model
 
 
+def _with_action_dim(model: dict[str, Any], key: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """Upstream's eval_gaussian_mlp.yaml and its SAC, RLPD, IBRL and Cal-QL configs leave a Gaussian policy
+    network's action_dim to the top-level key (Gaussian_MLP needs it): filled in from there."""
+    net = model.get(key)
+    if isinstance(net, dict) and "action_dim" not in net and "action_dim" in raw:
+        return {**model, key: {**net, "action_dim": raw["action_dim"]}}
+    return model
+
+
 def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "finetune", "eval")) -> AnyConfig:
     """Read a resolved config mapping into its typed settings (one ConfigError per problem)."""
     kind = config_kind(raw, expect)
@@ -119,6 +128,7 @@ def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
     elif kind == "finetune" and ALGORITHMS[finetune_algorithm(raw)].model_config is not None:
         entry = ALGORITHMS[finetune_algorithm(raw)]
         cls, model_cls = entry.config, entry.model_config
+        model = _with_action_dim(model, "actor", raw)
     elif kind == "finetune":
         cls = FinetuneConfig
         actor = model.get("actor")
@@ -135,9 +145,8 @@ def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
             raise ConfigError("missing required config section 'model.network'")
         diffusion = _is_diffusion_network(net, model.get("_target_"), model)
         model_cls = DiffusionConfig if diffusion else GaussianModelConfig
-        if not diffusion and "action_dim" not in net and "action_dim" in raw:
-            # upstream's eval_gaussian_mlp.yaml leaves the network's action_dim to the top-level key
-            model = {**model, "network": {**net, "action_dim": raw["action_dim"]}}
+        if not diffusion:
+            model = _with_action_dim(model, "network", raw)
     if "raw" in raw:
         raise ConfigError("unknown config key 'raw'")
     return read(cls, raw, "", given={"model": read(model_cls, model, "model"), "raw": raw})

@@ -18,15 +18,22 @@ from dataclasses import dataclass
 
 from shared.errors import ConfigError
 from shared.settings.awr import AWRConfig, AWRModelConfig
+from shared.settings.calql import CalQLConfig, CalQLModelConfig
 from shared.settings.dipo import DIPOConfig, DIPOModelConfig
 from shared.settings.dql import DQLConfig, DQLModelConfig
 from shared.settings.finetune import FinetuneConfig
+from shared.settings.ibrl import IBRLConfig, IBRLModelConfig
 from shared.settings.idql import IDQLConfig, IDQLModelConfig
 from shared.settings.qsm import QSMConfig, QSMModelConfig
+from shared.settings.rlpd import RLPDConfig, RLPDModelConfig
 from shared.settings.rwr import RWRConfig, RWRModelConfig
+from shared.settings.sac import SACConfig, SACModelConfig
 
 UPSTREAM_AGENTS = "agent.finetune"
 UPSTREAM_MODELS = "model.diffusion"
+UPSTREAM_RL_MODELS = "model.rl"
+GAUSSIAN_EXPORT_REFUSAL = ("export serves diffusion policies and Gaussian PPO's actor; the off-policy Gaussian "
+                           "actors are not exported yet")
 
 
 @dataclass(frozen=True)
@@ -42,11 +49,11 @@ class Algorithm:
     serving_refusal: str = ""  # why export refuses it (serving None)
     parity_critic: bool = False  # dppo parity also probes the V critic (CriticObs) beside the policy
     parity_agents: bool = False  # the driver's parity_quantities compares whole agents (losses, updates)
-    upstream_configs: tuple[str, ...] = ()  # upstream's gym fine-tuning config files for it (name stems)
+    upstream_configs: tuple[str, ...] = ()  # upstream's gym config files for it (name stems)
 
 
-def _upstream(agent: str, model: str | None) -> tuple[tuple[str, ...], str | None]:
-    return ((f"{UPSTREAM_AGENTS}.{agent}",), f"{UPSTREAM_MODELS}.{model}" if model else None)
+def _upstream(agent: str, model: str | None, models: str = UPSTREAM_MODELS) -> tuple[tuple[str, ...], str | None]:
+    return ((f"{UPSTREAM_AGENTS}.{agent}",), f"{models}.{model}" if model else None)
 
 
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
@@ -86,6 +93,24 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
               *_upstream("train_qsm_diffusion_agent.TrainQSMDiffusionAgent", "diffusion_qsm.QSMDiffusion"),
               QSMConfig, QSMModelConfig, "dppo.algorithms.qsm", "policy",
               upstream_configs=("ft_qsm_diffusion_mlp",)),
+    Algorithm("sac", "SAC (Gaussian policy)",
+              *_upstream("train_sac_agent.TrainSACAgent", "gaussian_sac.SAC_Gaussian", UPSTREAM_RL_MODELS),
+              SACConfig, SACModelConfig, "dppo.algorithms.sac", None, serving_refusal=GAUSSIAN_EXPORT_REFUSAL,
+              upstream_configs=("sac_mlp",)),
+    Algorithm("rlpd", "RLPD (Gaussian policy)",
+              *_upstream("train_rlpd_agent.TrainRLPDAgent", "gaussian_rlpd.RLPD_Gaussian", UPSTREAM_RL_MODELS),
+              RLPDConfig, RLPDModelConfig, "dppo.algorithms.rlpd", None, serving_refusal=GAUSSIAN_EXPORT_REFUSAL,
+              upstream_configs=("rlpd_mlp", "ft_rlpd_mlp")),
+    Algorithm("ibrl", "IBRL (Gaussian policy)",
+              *_upstream("train_ibrl_agent.TrainIBRLAgent", "gaussian_ibrl.IBRL_Gaussian", UPSTREAM_RL_MODELS),
+              IBRLConfig, IBRLModelConfig, "dppo.algorithms.ibrl", None,
+              serving_refusal="its actions are picked between two policies by its Q ensemble, which export does "
+                              "not serve",
+              upstream_configs=("ibrl_mlp",)),
+    Algorithm("calql", "Cal-QL (Gaussian policy)",
+              *_upstream("train_calql_agent.TrainCalQLAgent", "gaussian_calql.CalQL_Gaussian", UPSTREAM_RL_MODELS),
+              CalQLConfig, CalQLModelConfig, "dppo.algorithms.calql", None, serving_refusal=GAUSSIAN_EXPORT_REFUSAL,
+              upstream_configs=("calql_mlp_online", "calql_mlp_offline")),
 )}
 
 

@@ -10,9 +10,9 @@ batch alone (upstream GaussianModel.loss draws nothing).
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 import sys
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 

@@ -1,7 +1,8 @@
 """Typed settings: a resolved config mapping is read once, at the CLI boundary, into frozen
 dataclasses (`read_config`); everything below takes those, never the raw mapping.
 
-Kinds: PretrainConfig and GaussianPretrainConfig (dppo pretrain, a diffusion or a Gaussian policy), one fine-tuning config per algorithm (the `config` of its entry in
+Kinds: PretrainConfig and GaussianPretrainConfig (dppo pretrain: a diffusion or a Gaussian policy), one
+fine-tuning config per algorithm (the `config` of its entry in
 shared/settings/algorithms.py, imported from its own module, e.g. shared.settings.rwr.RWRConfig) and
 EvalConfig (upstream's eval configs). Upstream's own config files are accepted as they are: the kind comes
 from their `_target_` where present, else from the keys; a fine-tuning config's algorithm from its
@@ -36,11 +37,13 @@ from shared.settings.run import EnvConfig, PolicyRunConfig
 __all__ = [
     "ALGORITHMS", "Algorithm", "algorithm_of", "DPPOSettings", "DiffusionConfig", "DiffusionPPOModelConfig",
     "EnvConfig", "EvalConfig", "ExactDiffusionPPOModelConfig", "ExactLikelihoodSettings", "FinetuneConfig",
-    "GaussianModelConfig", "GaussianPPOModelConfig", "GaussianPretrainConfig", "LRSchedulerConfig", "PPOSettings", "PPOTrainConfig",
+    "GaussianModelConfig", "GaussianPPOModelConfig", "GaussianPretrainConfig", "LRSchedulerConfig", "PPOSettings",
+    "PPOTrainConfig",
     "PolicyRunConfig", "PretrainConfig", "config_kind", "finetune_algorithm", "load_settings", "read_config",
 ]
 
-AnyConfig = PretrainConfig | GaussianPretrainConfig | PolicyRunConfig  # every fine-tuning config (ALGORITHMS) and EvalConfig
+# every fine-tuning config (ALGORITHMS) and EvalConfig are PolicyRunConfigs
+AnyConfig = PretrainConfig | GaussianPretrainConfig | PolicyRunConfig
 
 # Upstream agents (top-level _target_) this project runs, by kind.
 _UPSTREAM_AGENTS = {

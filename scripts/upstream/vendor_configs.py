@@ -26,14 +26,14 @@ ENVS = {"hopper": ("hopper-medium-v2", "hopper-v2"), "walker2d": ("walker2d-medi
 
 
 def config_paths(root: Path) -> list[Path]:
-    """Each env's diffusion pre-training config, every fine-tuning config the algorithm table names
+    """Each env's diffusion and Gaussian pre-training configs, every fine-tuning config the algorithm table names
     (shared/settings/algorithms.py, `upstream_configs`) where upstream ships it for that task, and every
     gym eval config."""
     from shared.settings.algorithms import ALGORITHMS
 
     paths = []
     for data_env, task in ENVS.values():
-        paths.append(Path("cfg/gym/pretrain") / data_env / "pre_diffusion_mlp.yaml")
+        paths += [Path("cfg/gym/pretrain") / data_env / f"pre_{kind}_mlp.yaml" for kind in ("diffusion", "gaussian")]
         for algorithm in ALGORITHMS.values():
             for stem in algorithm.upstream_configs:
                 rel = Path("cfg/gym/finetune") / task / f"{stem}.yaml"

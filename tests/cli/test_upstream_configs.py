@@ -158,6 +158,19 @@ def test_upstream_gaussian_eval_config_evaluates_an_upstream_gaussian_pretrainin
     assert "return" in capsys.readouterr().out
 
 
+
+def test_parity_and_export_refuse_gaussian_pretraining_with_one_message(upstream_env, tmp_path, capsys):
+    assert main(["parity", "--config", GAUSSIAN_PRE]) == 2
+    assert "does not run Gaussian pre-training configs" in capsys.readouterr().err
+    assert main(["pretrain", "--config", GAUSSIAN_PRE, "--backend", "torch", "--quiet", "train.n_epochs=1",
+                 f"logdir={tmp_path / 'run'}", *SHORT_PRE]) == 0
+    capsys.readouterr()
+    assert main(["export", "--checkpoint", str(tmp_path / "run" / "checkpoint" / "state_1.npz"),
+                 "--out", str(tmp_path / "exported")]) == 2
+    err = capsys.readouterr().err
+    assert "holds a Gaussian policy" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("backend", ["torch", "tf"])
 def test_upstream_dppo_finetune_config_runs_from_an_upstream_state_pt(upstream_env, backend, capsys):
     """ft_ppo_diffusion_mlp.yaml's base_policy_path is upstream's state_3000.pt: it imports itself."""

@@ -1,4 +1,5 @@
-"""One framework's half of pre-training: model, EMA copy, AdamW, LR schedule, train step.
+"""One framework's half of pre-training: model, EMA copy, AdamW, LR schedule, train step; for a
+diffusion policy (PretrainBackend) or a Gaussian one (GaussianPretrainBackend, upstream GaussianModel.loss).
 
 Twin of core_torch/algorithms/pretrain.py. The train step is one compiled tf.function; the
 learning rate comes from the Keras schedule at the optimizer's step count.
@@ -11,14 +12,17 @@ from collections import OrderedDict
 import numpy as np
 import tensorflow as tf
 
+from core_tf.algorithms.ppo_loss import normal_entropy, normal_logprob
 from core_tf.diffusion.model import DiffusionModel
+from core_tf.networks.gaussian_mlp import GaussianMLP
 from core_tf.runtime.canonical import export_state, load_state
 from core_tf.runtime.lr_schedule import CosineAnnealingWarmupRestarts
+from core_tf.runtime.module import Module
 from core_tf.runtime.optim import AdamW, clip_grad_norm
 from core_tf.runtime.precision import float_dtype
 from core_tf.runtime.rng import seed_dropout
 from shared.lr_schedule import CosineWarmupRestarts
-from shared.settings import DiffusionConfig
+from shared.settings import DiffusionConfig, GaussianModelConfig
 
 
 class PretrainBackend:
@@ -27,8 +31,8 @@ class PretrainBackend:
     def __init__(self, config: DiffusionConfig, init_params: OrderedDict, learning_rate: float, weight_decay: float,
                  schedule: CosineWarmupRestarts, steps_per_epoch: int, max_grad_norm: float | None = None,
                  num_epochs: int = 100000) -> None:
-        self.model = DiffusionModel(config)
-        self.ema = DiffusionModel(config)
+        self.model = self._build_model(config)
+        self.ema = self._build_model(config)
         load_state(self.model, init_params)
         load_state(self.ema, init_params)
         self.named = list(self.model.named_parameters())
@@ -40,15 +44,24 @@ class PretrainBackend:
         # fresh optimizer (its step count restarts for the bias correction, as torch's)
         self.schedule_offset = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.max_grad_norm = max_grad_norm
+        self._step = tf.function(self._train_step, jit_compile=True, input_signature=self._step_signature(config))
+
+    def _build_model(self, config: DiffusionConfig) -> Module:
+        return DiffusionModel(config)
+
+    def _step_signature(self, config: DiffusionConfig) -> list[tf.TensorSpec]:
         c = config
         chunk = tf.TensorSpec([None, c.horizon_steps, c.action_dim], float_dtype())
         state = tf.TensorSpec([None, c.cond_steps, c.obs_dim], float_dtype())
-        self._step = tf.function(self._train_step, jit_compile=True,
-                                 input_signature=[chunk, state, tf.TensorSpec([None], tf.int64), chunk])
+        return [chunk, state, tf.TensorSpec([None], tf.int64), chunk]
 
     @property
     def lr(self) -> float:
         return float(self.lr_schedule(self.optimizer.step + self.schedule_offset))
+
+    def step_metrics(self) -> dict[str, float]:
+        """Numbers of the last train step besides its loss (none for diffusion)."""
+        return {}
 
     def _train_step(self, actions: tf.Tensor, states: tf.Tensor, t: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
@@ -90,3 +103,57 @@ class PretrainBackend:
         if "optimizer" in groups:
             self.optimizer.load_state(groups["optimizer"])
         self.schedule_offset.assign(epochs_done * self.steps_per_epoch - int(self.optimizer.step.numpy()))
+
+
+class GaussianModel(Module):
+    """Upstream GaussianModel's training half: the network under `network.` and its loss."""
+
+    def __init__(self, config: GaussianModelConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.network = self.add_child("network", GaussianMLP(config.network))
+
+    def loss(self, actions: tf.Tensor, states: tf.Tensor, ent_coef: float) -> tuple[tf.Tensor, tf.Tensor]:
+        """(loss, mean entropy) of actions (B, Ta, Da) given states (B, To, Do): minus the Normal log-density of the
+        flattened chunk averaged over batch and dimensions (B, Ta * Da), minus ent_coef times the mean entropy."""
+        mean, std = self.network(states)
+        logprob = normal_logprob(tf.reshape(actions, tf.shape(mean)), mean, std)  # (B, Ta * Da)
+        entropy = tf.reduce_mean(normal_entropy(std))
+        return -tf.reduce_mean(logprob) - ent_coef * entropy, entropy
+
+
+class GaussianPretrainBackend(PretrainBackend):
+    """Pre-training of a Gaussian policy: same optimizer, schedule and EMA as PretrainBackend; a batch needs
+    no timesteps or noise."""
+
+    def __init__(self, config: GaussianModelConfig, init_params: OrderedDict, learning_rate: float,
+                 weight_decay: float, schedule: CosineWarmupRestarts, steps_per_epoch: int,
+                 max_grad_norm: float | None = None, num_epochs: int = 100000, ent_coef: float = 0.0) -> None:
+        self.ent_coef = ent_coef
+        self._entropy = float("nan")
+        super().__init__(config, init_params, learning_rate, weight_decay, schedule, steps_per_epoch, max_grad_norm,
+                         num_epochs)
+
+    def _build_model(self, config: GaussianModelConfig) -> Module:
+        return GaussianModel(config)
+
+    def _step_signature(self, config: GaussianModelConfig) -> list[tf.TensorSpec]:
+        net = config.network
+        return [tf.TensorSpec([None, net.horizon_steps, net.action_dim], float_dtype()),
+                tf.TensorSpec([None, None, None], float_dtype())]  # states (B, To, Do): To * Do = cond_dim
+
+    def step_metrics(self) -> dict[str, float]:
+        return {"entropy": self._entropy}
+
+    def _train_step(self, actions: tf.Tensor, states: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:  # type: ignore[override]
+        with tf.GradientTape() as tape:
+            loss, entropy = self.model.loss(actions, states, self.ent_coef)
+        grads = tape.gradient(loss, self.variables)
+        grads, _ = clip_grad_norm(grads, self.max_grad_norm)
+        self.optimizer.apply(grads, self.variables, self.lr_schedule(self.optimizer.step + self.schedule_offset))
+        return loss, entropy
+
+    def train_step(self, actions: np.ndarray, states: np.ndarray) -> float:  # type: ignore[override]
+        """One AdamW step on a batch: actions (B, Ta, Da), states (B, To, Do)."""
+        loss, entropy = self._step(actions, states)
+        self._entropy = float(entropy)
+        return float(loss)

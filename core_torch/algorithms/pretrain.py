@@ -1,4 +1,5 @@
-"""One framework's half of pre-training: model, EMA copy, AdamW, LR scheduler, train step.
+"""One framework's half of pre-training: model, EMA copy, AdamW, LR scheduler, train step; for a
+diffusion policy (PretrainBackend) or a Gaussian one (GaussianPretrainBackend, upstream GaussianModel.loss).
 
 The epoch loop, data, logging and checkpoints live in dppo/training/pretrain.py and are shared
 by both backends; this class only turns numpy batches into parameter updates.
@@ -12,13 +13,15 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from core_torch.algorithms.ppo_loss import normal_entropy, normal_logprob
 from core_torch.diffusion.model import DiffusionModel
+from core_torch.networks.gaussian_mlp import GaussianMLP
 from core_torch.runtime.canonical import export_state, load_state
 from core_torch.runtime.lr_schedule import CosineAnnealingWarmupRestarts
 from core_torch.runtime.optim import adamw_state, clip_grad_norm, load_adamw_state, make_adamw
 from core_torch.runtime.rng import seed_dropout
 from shared.lr_schedule import CosineWarmupRestarts
-from shared.settings import DiffusionConfig
+from shared.settings import DiffusionConfig, GaussianModelConfig
 
 
 class PretrainBackend:
@@ -29,7 +32,7 @@ class PretrainBackend:
                  num_epochs: int = 100000) -> None:
         """Same arguments as the TF twin; torch's scheduler is stepped per epoch, so it needs neither
         steps_per_epoch nor num_epochs (the Keras schedule maps optimizer steps to epochs with them)."""
-        self.model = DiffusionModel(config)
+        self.model = self._build_model(config)
         load_state(self.model, init_params)
         self.ema = copy.deepcopy(self.model)
         self.ema.requires_grad_(False)
@@ -39,9 +42,16 @@ class PretrainBackend:
         self.max_grad_norm = max_grad_norm
         self.model.train()
 
+    def _build_model(self, config: DiffusionConfig) -> torch.nn.Module:
+        return DiffusionModel(config)
+
     @property
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
+
+    def step_metrics(self) -> dict[str, float]:
+        """Numbers of the last train step besides its loss (none for diffusion)."""
+        return {}
 
     def train_step(self, actions: np.ndarray, states: np.ndarray, t: np.ndarray, noise: np.ndarray) -> float:
         """One AdamW step on a batch: actions (B, Ta, Da), states (B, To, Do), t (B,), noise like actions."""
@@ -84,3 +94,48 @@ class PretrainBackend:
         self.scheduler.last_epoch = epochs_done
         for group in self.optimizer.param_groups:
             group["lr"] = self.scheduler.schedule(epochs_done)
+
+
+class GaussianModel(torch.nn.Module):
+    """Upstream GaussianModel's training half: the network under `network.` and its loss."""
+
+    def __init__(self, config: GaussianModelConfig) -> None:
+        super().__init__()
+        self.network = GaussianMLP(config.network)
+
+    def loss(self, actions: torch.Tensor, states: torch.Tensor, ent_coef: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, mean entropy) of actions (B, Ta, Da) given states (B, To, Do): minus the Normal log-density of the
+        flattened chunk averaged over batch and dimensions (B, Ta * Da), minus ent_coef times the mean entropy."""
+        mean, std = self.network(states)
+        logprob = normal_logprob(actions.reshape(mean.shape), mean, std)  # (B, Ta * Da)
+        entropy = normal_entropy(std).mean()
+        return -logprob.mean() - ent_coef * entropy, entropy
+
+
+class GaussianPretrainBackend(PretrainBackend):
+    """Pre-training of a Gaussian policy: same optimizer, schedule and EMA as PretrainBackend; a batch needs
+    no timesteps or noise."""
+
+    def __init__(self, config: GaussianModelConfig, init_params: OrderedDict, learning_rate: float,
+                 weight_decay: float, schedule: CosineWarmupRestarts, steps_per_epoch: int,
+                 max_grad_norm: float | None = None, num_epochs: int = 100000, ent_coef: float = 0.0) -> None:
+        super().__init__(config, init_params, learning_rate, weight_decay, schedule, steps_per_epoch, max_grad_norm,
+                         num_epochs)
+        self.ent_coef = ent_coef
+        self._entropy = float("nan")
+
+    def _build_model(self, config: GaussianModelConfig) -> torch.nn.Module:
+        return GaussianModel(config)
+
+    def step_metrics(self) -> dict[str, float]:
+        return {"entropy": self._entropy}
+
+    def train_step(self, actions: np.ndarray, states: np.ndarray) -> float:  # type: ignore[override]
+        """One AdamW step on a batch: actions (B, Ta, Da), states (B, To, Do)."""
+        loss, entropy = self.model.loss(torch.from_numpy(actions), torch.from_numpy(states), self.ent_coef)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip_grad_norm([p for _, p in self.named], self.max_grad_norm)
+        self.optimizer.step()
+        self._entropy = float(entropy.detach())
+        return float(loss.detach())

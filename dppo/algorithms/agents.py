@@ -64,13 +64,19 @@ def make_eval_agent(cfg: EvalConfig, backend: str) -> Any:
     spec = gaussian_mlp_spec(model.network, "actor.")
     spec.update(critic_obs_spec(critic, "critic."))
     init = torch_default_init(spec, cfg.seed)
-    weights = read_checkpoint(cfg.base_policy_path, cfg).group("model")
-    check_strict(gaussian_mlp_spec(model.network, "actor."), {k: v for k, v in weights.items()
-                                                               if k.startswith("actor.")},
-                 f"policy {cfg.base_policy_path}")
-    init.update({k: v for k, v in weights.items() if k.startswith("actor.")})
+    actor = _gaussian_policy(read_checkpoint(cfg.base_policy_path, cfg).group("model"))
+    check_strict(gaussian_mlp_spec(model.network, "actor."), actor, f"policy {cfg.base_policy_path}")
+    init.update(actor)
     return backend_class(backend, "ppo_gaussian.PPOGaussianAgent")(model.network, critic, ppo, init,
                                                                     model.randn_clip_value)
+
+
+def _gaussian_policy(weights: OrderedDict) -> OrderedDict:
+    """The actor.* tensors of a Gaussian checkpoint's `model` group: a Gaussian PPO checkpoint's actor.*, or a
+    Gaussian pre-training checkpoint's network.* renamed (upstream's GaussianModel loads `model` too, not `ema`)."""
+    if not any(k.startswith("actor.") for k in weights):
+        return OrderedDict((f"actor.{k[len('network.'):]}", v) for k, v in weights.items() if k.startswith("network."))
+    return OrderedDict((k, v) for k, v in weights.items() if k.startswith("actor."))
 
 
 def _eval_ppo_settings(cfg: EvalConfig) -> PPOSettings:

@@ -6,6 +6,7 @@ Our canonical names are upstream's state_dict keys, so the mapping is mostly ide
 | upstream key (state_dict)               | canonical group / name                  |
 | --------------------------------------- | --------------------------------------- |
 | pre-training `model` / `ema`: network.* | `model` / `ema`: network.*              |
+| (DiffusionModel or GaussianModel)       |                                         |
 | fine-tuning `model`: actor.*            | `model`: actor.* (frozen base policy)   |
 | fine-tuning `model`: actor_ft.*         | `model`: actor_ft.*                     |
 | fine-tuning `model`: critic.*           | `model`: critic.*                       |
@@ -34,7 +35,7 @@ from shared.checkpoint import Checkpoint, check_strict
 from shared.diffusion.eta import eta_spec
 from shared.errors import CheckpointError
 from shared.param_spec import critic_obs_spec, diffusion_mlp_spec, gaussian_mlp_spec
-from shared.settings import EvalConfig, FinetuneConfig, PretrainConfig
+from shared.settings import EvalConfig, FinetuneConfig, GaussianPretrainConfig, PretrainConfig
 
 _CONSTANT_SUFFIXES = (".logvar_min", ".logvar_max")
 
@@ -76,7 +77,8 @@ def _same_tensors(state: OrderedDict, source: str, copy: str, path: str | os.Pat
                                   "expected the same tensors")
 
 
-def import_upstream(path: str | os.PathLike, cfg: PretrainConfig | FinetuneConfig | EvalConfig) -> Checkpoint:
+def import_upstream(path: str | os.PathLike,
+                    cfg: PretrainConfig | GaussianPretrainConfig | FinetuneConfig | EvalConfig) -> Checkpoint:
     """An upstream state_<n>.pt as a canonical checkpoint, checked tensor by tensor against cfg."""
     payload = _load_pt(path)
     pretrained = "ema" in payload  # upstream's pre-training state: {"epoch", "model", "ema"}
@@ -108,13 +110,16 @@ def import_upstream(path: str | os.PathLike, cfg: PretrainConfig | FinetuneConfi
         check_strict(spec, state, f"upstream {path} [model]")
         itr = int(payload.get("itr", 0))
         meta = {"kind": "finetune", "itr": itr, "step": itr, "imported": True}
-    else:  # pre-training: DiffusionModel (also the base policy of a DPPO config, or an eval config's policy)
-        if isinstance(cfg, EvalConfig) and not cfg.is_diffusion:
-            raise CheckpointError(f"{path}: an upstream Gaussian policy is imported with its PPO config "
+    else:  # pre-training: DiffusionModel or GaussianModel (also a DPPO config's base policy, an eval config's policy)
+        gaussian = isinstance(cfg, GaussianPretrainConfig) or (isinstance(cfg, EvalConfig) and not cfg.is_diffusion)
+        if gaussian and isinstance(cfg, EvalConfig) and not pretrained:
+            raise CheckpointError(f"{path}: an upstream Gaussian PPO policy is imported with its PPO config "
                                   "(ppo_gaussian_mlp.yaml), not an eval config")
-        # the policy's network: a pre-training or eval config's model.network; a fine-tuning config's policy
-        network = cfg.model.network if isinstance(cfg, (PretrainConfig, EvalConfig)) else cfg.diffusion.network
-        spec = diffusion_mlp_spec(network, "network.")
+        if gaussian:
+            spec = gaussian_mlp_spec(cfg.model.network, "network.")
+        else:  # the policy's network: a pre-training or eval config's model.network; a fine-tuning config's policy
+            network = cfg.model.network if isinstance(cfg, (PretrainConfig, EvalConfig)) else cfg.diffusion.network
+            spec = diffusion_mlp_spec(network, "network.")
         groups = {}
         for group in ("model", "ema"):
             if group in payload:

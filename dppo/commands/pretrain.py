@@ -1,4 +1,4 @@
-"""`dppo pretrain`: pre-train the diffusion policy on demonstrations."""
+"""`dppo pretrain`: pre-train a diffusion or Gaussian policy on demonstrations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dppo.commands.arguments import BACKEND_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pretrain", help="pre-train the diffusion policy on demonstrations")
+    p = sub.add_parser("pretrain", help="pre-train a diffusion or Gaussian policy on demonstrations")
     p.add_argument("--config", required=True, help="YAML pretrain config")
     p.add_argument("--backend", required=True, choices=("torch", "tf"), help=BACKEND_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -15,7 +15,14 @@ from shared.config.loading import locate_data_file
 from shared.data.dataset import Normalization, load_normalization
 from shared.errors import CheckpointError, ConfigError
 from shared.serving import PolicyShape
-from shared.settings import EvalConfig, FinetuneConfig, PretrainConfig, algorithm_of, read_config
+from shared.settings import (
+    EvalConfig,
+    FinetuneConfig,
+    GaussianPretrainConfig,
+    PretrainConfig,
+    algorithm_of,
+    read_config,
+)
 from shared.temp_dirs import make_temp_dir
 
 
@@ -42,7 +49,7 @@ def read_policy(ckpt_path: str, normalization_path: str | None = None, act_steps
     if not ckpt.config:
         raise CheckpointError(f"{ckpt_path} carries no config; export needs the model's architecture")
     cfg = read_config(ckpt.config)
-    if not isinstance(cfg, PretrainConfig) and not cfg.is_diffusion:
+    if isinstance(cfg, GaussianPretrainConfig) or (not isinstance(cfg, PretrainConfig) and not cfg.is_diffusion):
         raise CheckpointError(f"{ckpt_path} holds a Gaussian policy; export serves diffusion policies")
     norm_path = normalization_path or cfg.normalization_path
     if not norm_path:

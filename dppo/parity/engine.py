@@ -18,11 +18,12 @@ from dppo.algorithms.models import ModelPlan, build_critic, build_policy, canoni
 from dppo.algorithms.registry import algorithm_of, driver
 from dppo.parity.report import ParityReport, Quantities, probe_quantities, twin_precision
 from shared import tolerances as tol
+from shared.errors import ConfigError
 from shared.precision import as_compute
-from shared.settings import LRSchedulerConfig, PretrainConfig
+from shared.settings import GaussianPretrainConfig, LRSchedulerConfig, PretrainConfig
 from shared.settings.run import PolicyRunConfig
 
-AnyConfig = PretrainConfig | PolicyRunConfig  # every fine-tuning config and EvalConfig are PolicyRunConfigs
+AnyConfig = PretrainConfig | GaussianPretrainConfig | PolicyRunConfig  # fine-tuning and eval: PolicyRunConfigs
 
 
 # ---------------------------------------------------------------- inputs
@@ -137,6 +138,9 @@ class TwinBench:
     for every seed: one gate run is `report(seed)`; the flake hunt calls it for thousands of seeds."""
 
     def __init__(self, cfg: AnyConfig, batch: int = 8) -> None:
+        if isinstance(cfg, GaussianPretrainConfig):
+            raise ConfigError("dppo parity does not run Gaussian pre-training configs; their twins are compared by "
+                              "parity_tests/test_gaussian_pretrain_parity.py")
         if not isinstance(cfg, PretrainConfig):  # parity compares twins from one canonical initialisation
             cfg = dataclasses.replace(cfg, base_policy_path=None)
         self.cfg, self.batch = cfg, batch

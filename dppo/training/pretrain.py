@@ -1,8 +1,10 @@
-"""Pre-training driver shared by both backends: data, epochs, EMA, logging, checkpoints, resume.
+"""Pre-training driver shared by both backends and both policy kinds (diffusion, Gaussian): data, epochs,
+EMA, logging, checkpoints, resume.
 
 Given the same config, seed and data, the torch and TF backends see the same batches,
 timesteps and noise (all drawn in numpy, keyed by seed/epoch/batch) and the same
-initial parameters, so they produce the same numbers.
+initial parameters, so they produce the same numbers. A Gaussian policy's step takes the
+batch alone (upstream GaussianModel.loss draws nothing).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -27,30 +30,52 @@ from shared.config.loading import locate_data_file
 from shared.data.dataset import EpochSampler, gather_batch, load_dppo_dataset, stitched_indices, training_draws
 from shared.errors import CheckpointError, RunTerminated, TrainingDivergedError, UserError, WriteFailedError
 from shared.framework_seeds import framework_seed
-from shared.param_spec import diffusion_mlp_spec, torch_default_init
-from shared.settings import PretrainConfig
+from shared.param_spec import diffusion_mlp_spec, gaussian_mlp_spec, torch_default_init
+from shared.settings import GaussianPretrainConfig, PretrainConfig
+
+AnyPretrainConfig = PretrainConfig | GaussianPretrainConfig
 
 
-def make_backend(name: str, **kwargs: Any) -> Any:
+def make_backend(name: str, gaussian: bool = False, **kwargs: Any) -> Any:
+    """The backend's PretrainBackend (diffusion) or GaussianPretrainBackend built from kwargs."""
+    if name not in ("torch", "tf"):
+        raise UserError(f"unknown backend {name!r}; choose torch or tf")
     if name == "torch":
-        from core_torch.algorithms.pretrain import PretrainBackend
-
-        return PretrainBackend(**kwargs)
-    if name == "tf":
-        from core_tf.algorithms.pretrain import PretrainBackend
-
-        return PretrainBackend(**kwargs)
-    raise UserError(f"unknown backend {name!r}; choose torch or tf")
+        from core_torch.algorithms import pretrain
+    else:
+        from core_tf.algorithms import pretrain
+    return (pretrain.GaussianPretrainBackend if gaussian else pretrain.PretrainBackend)(**kwargs)
 
 
-def run_pretrain(cfg: PretrainConfig, backend: str, quiet: bool = False) -> dict[str, Any]:
+def initial_params(cfg: AnyPretrainConfig) -> OrderedDict:
+    """Canonical `network.*` parameters a pre-training run starts from (torch's default init, seeded); a learned
+    fixed std starts at log(fixed_std ** 2), as upstream's."""
+    if isinstance(cfg, PretrainConfig):
+        return torch_default_init(diffusion_mlp_spec(cfg.model.network, "network."), cfg.seed)
+    net = cfg.model.network
+    overrides = {"network.logvar": math.log(net.fixed_std**2)} if net.learn_fixed_std else None
+    return torch_default_init(gaussian_mlp_spec(net, "network."), cfg.seed, overrides)
+
+
+def step_inputs(cfg: AnyPretrainConfig, epoch: int, b: int, actions: np.ndarray,
+                states: np.ndarray) -> tuple[np.ndarray, ...]:
+    """What one train step takes for batch b of an epoch: actions (B, Ta, Da) and states (B, To, Do), and for a
+    diffusion policy its timesteps (B,) and noise (B, Ta, Da), drawn in numpy keyed by seed/epoch/batch."""
+    if isinstance(cfg, GaussianPretrainConfig):
+        return actions, states
+    dc = cfg.model
+    t, noise = training_draws(cfg.seed, epoch, b, len(actions), dc.horizon_steps, dc.action_dim, dc.denoising_steps)
+    return actions, states, t, noise
+
+
+def run_pretrain(cfg: AnyPretrainConfig, backend: str, quiet: bool = False) -> dict[str, Any]:
     """Train (or resume) per cfg, holding the logdir's lock; returns a summary. Raises UserError
     subclasses on bad input, RunTerminated on SIGTERM."""
     with LogdirLock(cfg.logdir):
         return _run_pretrain(cfg, backend, quiet)
 
 
-def _resume_point(cfg: PretrainConfig, run: RunDir) -> tuple[Checkpoint | None, Path | str | None, int]:
+def _resume_point(cfg: AnyPretrainConfig, run: RunDir) -> tuple[Checkpoint | None, Path | str | None, int]:
     """(checkpoint, its path, epochs it has done): resume=PATH, else the logdir's latest; None, 0 without one."""
     resume_from = cfg.resume or run.latest_checkpoint()
     if not resume_from:
@@ -68,20 +93,22 @@ def _resume_point(cfg: PretrainConfig, run: RunDir) -> tuple[Checkpoint | None, 
     return ckpt, resume_from, done
 
 
-def _run_pretrain(cfg: PretrainConfig, backend: str, quiet: bool) -> dict[str, Any]:
-    dc, train, seed = cfg.model, cfg.train, cfg.seed
-    data = load_dppo_dataset(locate_data_file(cfg.train_dataset_path), dc.obs_dim, dc.action_dim, dc.horizon_steps,
-                             train.max_n_episodes)
-    indices = stitched_indices(data.traj_lengths, dc.horizon_steps)
+def _run_pretrain(cfg: AnyPretrainConfig, backend: str, quiet: bool) -> dict[str, Any]:
+    dims, train, seed = cfg.dims, cfg.train, cfg.seed
+    gaussian = isinstance(cfg, GaussianPretrainConfig)
+    data = load_dppo_dataset(locate_data_file(cfg.train_dataset_path), dims.obs_dim, dims.action_dim,
+                             dims.horizon_steps, train.max_n_episodes)
+    indices = stitched_indices(data.traj_lengths, dims.horizon_steps)
     sampler = EpochSampler(len(indices), train.batch_size, seed)
     run = RunDir(cfg.logdir)
     run.remove_stale_temp_files()
     ckpt, resume_from, done = _resume_point(cfg, run)
     model = make_backend(
-        backend, config=dc, init_params=torch_default_init(diffusion_mlp_spec(dc.network, "network."), seed),
+        backend, gaussian, config=cfg.model, init_params=initial_params(cfg),
         learning_rate=train.learning_rate, weight_decay=train.weight_decay,
         schedule=train.lr_scheduler.schedule(train.learning_rate), steps_per_epoch=len(sampler),
-        max_grad_norm=train.max_grad_norm, num_epochs=train.n_epochs)
+        max_grad_norm=train.max_grad_norm, num_epochs=train.n_epochs,
+        **({"ent_coef": train.ent_coef} if gaussian else {}))
     if ckpt is not None:
         model.load_groups(ckpt.groups, done)
         fresh = "" if "optimizer" in ckpt.groups else " with a fresh optimizer"
@@ -100,17 +127,16 @@ def _run_pretrain(cfg: PretrainConfig, backend: str, quiet: bool) -> dict[str, A
             tic = time.perf_counter()
             lr = model.lr
             model.seed_rng(framework_seed(seed, epoch))
-            losses = []
+            losses, extras = [], []
             for b, rows in enumerate(sampler.batches(epoch)):
-                actions, states = gather_batch(data, indices[rows], dc.horizon_steps, dc.cond_steps)
-                t, noise = training_draws(seed, epoch, b, len(rows), dc.horizon_steps, dc.action_dim,
-                                          dc.denoising_steps)
-                step_loss = model.train_step(actions, states, t, noise)
+                actions, states = gather_batch(data, indices[rows], dims.horizon_steps, dims.cond_steps)
+                step_loss = model.train_step(*step_inputs(cfg, epoch, b, actions, states))
                 if not math.isfinite(step_loss):
                     kept = f"last good checkpoint {last_saved} left untouched" if last_saved else "no checkpoint yet"
                     raise TrainingDivergedError(
                         f"non-finite loss ({step_loss}) at epoch {epoch}, batch {b}; training stopped, {kept}")
                 losses.append(step_loss)
+                extras.append(model.step_metrics())
             model.end_epoch()
             if epoch % train.update_ema_freq == 0:
                 if epoch < train.epoch_start_ema:
@@ -118,10 +144,11 @@ def _run_pretrain(cfg: PretrainConfig, backend: str, quiet: bool) -> dict[str, A
                 else:
                     model.ema_update(cfg.ema.decay)
             loss = float(np.mean(losses))
+            extra = {k: float(np.mean([e[k] for e in extras])) for k in extras[0]}  # Gaussian: entropy
             seconds = time.perf_counter() - tic
-            run.append_metrics({"epoch": epoch, "loss": loss, "lr": lr, "seconds": seconds})
-            writer.scalars(epoch, {"loss/train": loss, "lr": lr})
-            wandb.log(epoch, {"loss - train": loss, "lr": lr})
+            run.append_metrics({"epoch": epoch, "loss": loss, **extra, "lr": lr, "seconds": seconds})
+            writer.scalars(epoch, {"loss/train": loss, **{f"{k}/train": v for k, v in extra.items()}, "lr": lr})
+            wandb.log(epoch, {"loss - train": loss, **{f"{k} - train": v for k, v in extra.items()}, "lr": lr})
             if epoch % train.save_model_freq == 0 or epoch == train.n_epochs:
                 meta = {"framework": backend, "epoch": epoch, "step": epoch, "config": cfg.raw, "kind": "pretrain"}
                 last_saved = run.save_checkpoint(epoch, Checkpoint(model.state_groups(), meta))

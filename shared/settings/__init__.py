@@ -1,7 +1,8 @@
 """Typed settings: a resolved config mapping is read once, at the CLI boundary, into frozen
 dataclasses (`read_config`); everything below takes those, never the raw mapping.
 
-Kinds: PretrainConfig (dppo pretrain), one fine-tuning config per algorithm (the `config` of its entry in
+Kinds: PretrainConfig and GaussianPretrainConfig (dppo pretrain: a diffusion or a Gaussian policy), one
+fine-tuning config per algorithm (the `config` of its entry in
 shared/settings/algorithms.py, imported from its own module, e.g. shared.settings.rwr.RWRConfig) and
 EvalConfig (upstream's eval configs). Upstream's own config files are accepted as they are: the kind comes
 from their `_target_` where present, else from the keys; a fine-tuning config's algorithm from its
@@ -30,21 +31,24 @@ from shared.settings.model import (
     GaussianPPOModelConfig,
     LRSchedulerConfig,
 )
-from shared.settings.pretrain import PretrainConfig
+from shared.settings.pretrain import GaussianPretrainConfig, PretrainConfig
 from shared.settings.run import EnvConfig, PolicyRunConfig
 
 __all__ = [
     "ALGORITHMS", "Algorithm", "algorithm_of", "DPPOSettings", "DiffusionConfig", "DiffusionPPOModelConfig",
     "EnvConfig", "EvalConfig", "ExactDiffusionPPOModelConfig", "ExactLikelihoodSettings", "FinetuneConfig",
-    "GaussianModelConfig", "GaussianPPOModelConfig", "LRSchedulerConfig", "PPOSettings", "PPOTrainConfig",
+    "GaussianModelConfig", "GaussianPPOModelConfig", "GaussianPretrainConfig", "LRSchedulerConfig", "PPOSettings",
+    "PPOTrainConfig",
     "PolicyRunConfig", "PretrainConfig", "config_kind", "finetune_algorithm", "load_settings", "read_config",
 ]
 
-AnyConfig = PretrainConfig | PolicyRunConfig  # every fine-tuning config (ALGORITHMS) and EvalConfig
+# every fine-tuning config (ALGORITHMS) and EvalConfig are PolicyRunConfigs
+AnyConfig = PretrainConfig | GaussianPretrainConfig | PolicyRunConfig
 
 # Upstream agents (top-level _target_) this project runs, by kind.
 _UPSTREAM_AGENTS = {
     "agent.pretrain.train_diffusion_agent.TrainDiffusionAgent": "pretrain",
+    "agent.pretrain.train_gaussian_agent.TrainGaussianAgent": "pretrain",
     "agent.finetune.train_ppo_diffusion_agent.TrainPPODiffusionAgent": "finetune",
     "agent.finetune.train_ppo_gaussian_agent.TrainPPOGaussianAgent": "finetune",
     **{agent: "finetune" for a in ALGORITHMS.values() for agent in a.upstream_agents},
@@ -114,6 +118,27 @@ def _with_action_dim(model: dict[str, Any], key: str, raw: dict[str, Any]) -> di
     return model
 
 
+def _pretrain_classes(raw: dict[str, Any], model: dict[str, Any]) -> tuple[type, type]:
+    """(config class, model class) of a pre-training config: a Gaussian policy when model._target_ (or the
+    top-level upstream agent) says so or the network has Gaussian_MLP's std keys, else a diffusion policy."""
+    net = model.get("network")
+    if not isinstance(net, dict):
+        raise ConfigError("missing required config section 'model.network'")
+    target = model.get("_target_")
+    if target is None:
+        gaussian = raw.get("_target_") == _GAUSSIAN_PRETRAIN or any(k in net for k in _GAUSSIAN_NETWORK_KEYS)
+    else:
+        gaussian = not _is_diffusion_network(net, target, model)
+    agent = raw.get("_target_")
+    if agent is not None and (agent == _GAUSSIAN_PRETRAIN) != gaussian:
+        raise ConfigError(f"_target_ {agent!r} and model._target_ {target!r} name different policy kinds")
+    return (GaussianPretrainConfig, GaussianModelConfig) if gaussian else (PretrainConfig, DiffusionConfig)
+
+
+_GAUSSIAN_PRETRAIN = "agent.pretrain.train_gaussian_agent.TrainGaussianAgent"
+_GAUSSIAN_NETWORK_KEYS = ("fixed_std", "learn_fixed_std", "std_min", "std_max")
+
+
 def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "finetune", "eval")) -> AnyConfig:
     """Read a resolved config mapping into its typed settings (one ConfigError per problem)."""
     kind = config_kind(raw, expect)
@@ -123,8 +148,7 @@ def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
     if not isinstance(model, dict):
         raise ConfigError("missing required config section 'model'")
     if kind == "pretrain":
-        cls: type = PretrainConfig
-        model_cls: type = DiffusionConfig
+        cls, model_cls = _pretrain_classes(raw, model)
     elif kind == "finetune" and ALGORITHMS[finetune_algorithm(raw)].model_config is not None:
         entry = ALGORITHMS[finetune_algorithm(raw)]
         cls, model_cls = entry.config, entry.model_config

@@ -1,13 +1,23 @@
-"""A pre-training config (upstream cfg/gym/pretrain/<env>/pre_diffusion_mlp.yaml), read once."""
+"""A pre-training config, read once: a diffusion policy (upstream cfg/gym/pretrain/<env>/pre_diffusion_mlp.yaml,
+PretrainConfig) or a Gaussian one (pre_gaussian_mlp.yaml, GaussianPretrainConfig)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.config.reader import non_negative, positive, seed_range, setting, unit_interval
 from shared.errors import ConfigError
-from shared.settings.model import DiffusionConfig, LRSchedulerConfig
+from shared.settings.model import DiffusionConfig, GaussianModelConfig, LRSchedulerConfig
+
+
+class ChunkDims(NamedTuple):
+    """What the demonstration batches look like: states (B, To=cond_steps, Do), actions (B, Ta, Da)."""
+
+    obs_dim: int
+    action_dim: int
+    horizon_steps: int
+    cond_steps: int
 
 
 @dataclass(frozen=True)
@@ -65,3 +75,57 @@ class PretrainConfig:
     @property
     def diffusion(self) -> DiffusionConfig:
         return self.model
+
+    @property
+    def dims(self) -> ChunkDims:
+        m = self.model
+        return ChunkDims(m.obs_dim, m.action_dim, m.horizon_steps, m.cond_steps)
+
+
+@dataclass(frozen=True)
+class GaussianPretrainTrainConfig(PretrainTrainConfig):
+    # upstream reads it with a default of 0 (its configs leave it out: the std is fixed)
+    ent_coef: float = setting(0.0, check=non_negative, doc="entropy bonus in the Gaussian pre-training loss")
+
+
+@dataclass(frozen=True)
+class GaussianPretrainConfig:
+    """`dppo pretrain` of a Gaussian policy (upstream TrainGaussianAgent): GaussianModel.loss on the same
+    demonstrations, epochs, AdamW, schedule and EMA as diffusion pre-training. The network does not know
+    obs_dim, so the top-level key is required here (upstream's files set it)."""
+
+    logdir: str
+    train_dataset_path: str
+    seed: int = setting(check=seed_range)
+    train: GaussianPretrainTrainConfig = setting()
+    model: GaussianModelConfig = setting()
+    ema: EMAConfig = setting()
+    obs_dim: int = setting(check=positive)
+    cond_steps: int = setting(1, check=positive)
+    action_dim: int | None = setting(None, check=positive)
+    horizon_steps: int | None = setting(None, check=positive)
+    normalization_path: str | None = None
+    resume: str | None = None
+    resume_fresh_optimizer: bool = setting(
+        False, doc="resume from a checkpoint without optimizer state (weights only): fresh AdamW, schedule kept")
+    env: str | None = None
+    wandb: dict | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        net = self.model.network
+        if net.cond_dim != self.obs_dim * self.cond_steps:
+            raise ConfigError(f"model.network.cond_dim={net.cond_dim} must equal obs_dim * cond_steps = "
+                              f"{self.obs_dim * self.cond_steps}")
+        if net.horizon_steps != self.model.horizon_steps:
+            raise ConfigError(f"model.network.horizon_steps={net.horizon_steps} disagrees with "
+                              f"model.horizon_steps={self.model.horizon_steps}")
+        for key in ("action_dim", "horizon_steps"):
+            top = getattr(self, key)
+            if top is not None and top != getattr(net, key):
+                raise ConfigError(f"config key '{key}'={top} disagrees with 'model.network.{key}'={getattr(net, key)}")
+
+    @property
+    def dims(self) -> ChunkDims:
+        net = self.model.network
+        return ChunkDims(self.obs_dim, net.action_dim, net.horizon_steps, self.cond_steps)

@@ -26,6 +26,7 @@ from shared.settings import read_config
 PRE = "configs/hopper/pretrain_diffusion_mlp.yaml"
 FT = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
 GAUSS = "configs/hopper/ppo_gaussian_mlp.yaml"
+GAUSS_PRE = "tests/fixtures/upstream_cfg/cfg/gym/pretrain/hopper-medium-v2/pre_gaussian_mlp.yaml"
 PRE_SMALL = ["model.network.mlp_dims=[32,32,32]", "train.batch_size=64", "train.lr_scheduler.first_cycle_steps=10",
              "train.n_epochs=2", "train.epoch_start_ema=1", "train.update_ema_freq=1"]
 FT_SMALL = ["model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]", "denoising_steps=6",
@@ -90,6 +91,11 @@ def _finetune(f, config: str, *overrides: str) -> list[str]:
             *overrides]
 
 
+def _gaussian_pretrain(f, *overrides: str) -> list[str]:
+    return ["pretrain", "--config", GAUSS_PRE, "--backend", "torch", "--quiet", f"train_dataset_path={f['data']}",
+            f"logdir={f['run']}", "wandb=null", "model.network.mlp_dims=[16,16]", "train.n_epochs=2", *overrides]
+
+
 RESIDUAL = "must be an odd number of equal widths for a residual MLP"
 CONFIG_CASES = {
     # pre-training config: cross-key constraints, ranges, finite floats, seeds
@@ -149,6 +155,18 @@ CONFIG_CASES = {
                              "'model.actor.std_max' must be a finite number"),
     "gaussian std_min above std_max": (lambda f, *o: _finetune(f, GAUSS, *o), ["model.actor.std_min=2"],
                                        "'model.actor.std_max' must be >= std_min=2.0"),
+    # Gaussian pre-training config (upstream pre_gaussian_mlp.yaml)
+    "gaussian pretrain ent_coef -1": (_gaussian_pretrain, ["train.ent_coef=-1"], "'train.ent_coef' must be >= 0"),
+    "gaussian pretrain obs_dim vs cond_dim": (_gaussian_pretrain, ["model.network.cond_dim=12"],
+                                              "model.network.cond_dim=12 must equal obs_dim * cond_steps = 11"),
+    "gaussian pretrain residual fixed std": (_gaussian_pretrain, ["model.network.residual_style=true",
+                                                                  "model.network.mlp_dims=[16,16,16]"],
+                                             "'model.network.residual_style' needs a learned std"),
+    "gaussian pretrain diffusion model": (_gaussian_pretrain,
+                                          ["model._target_=model.diffusion.diffusion.DiffusionModel"],
+                                          "name different policy kinds"),
+    "gaussian pretrain horizon_steps": (_gaussian_pretrain, ["model.horizon_steps=2"],
+                                        "disagrees with model.horizon_steps=2"),
 }
 
 

@@ -17,7 +17,14 @@ import torch
 from dppo.cli import main
 from shared.checkpoint import load_checkpoint
 from shared.config.loading import locate_data_file
-from shared.settings import ALGORITHMS, EvalConfig, FinetuneConfig, PretrainConfig, load_settings
+from shared.settings import (
+    ALGORITHMS,
+    EvalConfig,
+    FinetuneConfig,
+    GaussianPretrainConfig,
+    PretrainConfig,
+    load_settings,
+)
 
 UPSTREAM = Path("tests/fixtures/upstream_cfg/cfg/gym")
 ALL = sorted(glob.glob(str(UPSTREAM / "**" / "*.yaml"), recursive=True))
@@ -64,6 +71,13 @@ def test_every_vendored_upstream_config_is_the_pinned_commit_and_reads_unchanged
     assert kinds["ft_ppo_diffusion_mlp.yaml"] is FinetuneConfig
     gaussian = load_settings(str(UPSTREAM / "finetune/walker2d-v2/ppo_gaussian_mlp.yaml"))
     assert not gaussian.is_diffusion and gaussian.gaussian_actor.fixed_std is None
+    assert kinds["pre_gaussian_mlp.yaml"] is GaussianPretrainConfig
+    for env, fixed_std, mlp_dims in (("hopper", 0.1, (256,) * 3), ("walker2d", None, (256,) * 2),
+                                     ("halfcheetah", 0.1, (256,) * 3)):
+        pre = load_settings(str(UPSTREAM / f"pretrain/{env}-medium-v2/pre_gaussian_mlp.yaml"))
+        net = pre.model.network
+        assert isinstance(pre, GaussianPretrainConfig) and pre.train.ent_coef == 0.0  # upstream's default
+        assert (net.fixed_std, net.mlp_dims, net.tanh_output) == (fixed_std, mlp_dims, True), env
 
 
 def test_upstream_plumbing_is_ignored_but_an_unknown_key_is_named(capsys):
@@ -89,6 +103,72 @@ def test_upstream_pretrain_config_runs_on_our_data_layout(upstream_env, backend)
     assert main(["pretrain", "--config", path, "--backend", backend, "--quiet", "train.n_epochs=1",
                  "train.max_n_episodes=4", "wandb=null"]) == 0
     assert list((upstream_env / "logs" / "gym-pretrain").rglob("state_1.npz"))
+
+
+GAUSSIAN_PRE = str(UPSTREAM / "pretrain/hopper-medium-v2/pre_gaussian_mlp.yaml")
+GAUSSIAN_EVAL = str(UPSTREAM / "eval/hopper-v2/eval_gaussian_mlp.yaml")
+SHORT_PRE = ["train.max_n_episodes=4", "wandb=null"]
+
+
+def _records(logdir: Path) -> list[dict]:
+    return [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_upstream_gaussian_pretrain_config_runs_resumes_exactly_and_its_checkpoint_evaluates(upstream_env, backend):
+    assert main(["pretrain", "--config", GAUSSIAN_PRE, "--backend", backend, "--quiet", "train.n_epochs=2",
+                 "train.save_model_freq=1", *SHORT_PRE]) == 0
+    last = next((upstream_env / "logs" / "gym-pretrain").rglob("state_2.npz"))
+    full = last.parent.parent
+    assert (full / "checkpoint" / "state_1.npz").exists()
+    records = _records(full)
+    assert [r["epoch"] for r in records] == [1, 2] and {"loss", "entropy", "lr"} <= set(records[0])
+    assert records[1]["loss"] < records[0]["loss"]
+    ckpt = load_checkpoint(last)
+    assert ckpt.meta["kind"] == "pretrain" and ckpt.meta["config"]["model"]["_target_"].endswith("GaussianModel")
+    assert set(ckpt.group("ema")) == set(ckpt.group("model")) == {
+        f"network.mlp_mean.moduleList.{i}.linear_1.{p}" for i in range(4) for p in ("weight", "bias")}
+    # killed after epoch 2's metrics, before its save: the rerun resumes from state_1 and repeats epoch 2 exactly
+    resumed = upstream_env / "resumed"
+    shutil.copytree(full, resumed)
+    (resumed / "checkpoint" / "state_2.npz").unlink()
+    assert main(["pretrain", "--config", GAUSSIAN_PRE, "--backend", backend, "--quiet", "train.n_epochs=2",
+                 "train.save_model_freq=1", f"logdir={resumed}", *SHORT_PRE]) == 0
+    assert [(r["loss"], r["entropy"]) for r in _records(resumed)] == [(r["loss"], r["entropy"]) for r in records]
+    again = load_checkpoint(resumed / "checkpoint" / "state_2.npz")
+    for group in ("model", "ema", "optimizer"):
+        for name, value in ckpt.group(group).items():
+            np.testing.assert_array_equal(again.group(group)[name], value, err_msg=f"{group}/{name}")
+    assert main(["eval", "--config", GAUSSIAN_EVAL, "--backend", backend, "--episodes", "2",
+                 f"base_policy_path={last}", "env.max_episode_steps=20"]) == 0
+
+
+def test_upstream_gaussian_eval_config_evaluates_an_upstream_gaussian_pretraining_state_pt(upstream_env, tmp_path,
+                                                                                         capsys):
+    """Upstream's GaussianModel state_<n>.pt (network.*, with Gaussian_MLP's logvar_min/max constants)."""
+    ours = tmp_path / "ours"
+    assert main(["pretrain", "--config", GAUSSIAN_PRE, "--backend", "torch", "--quiet", "train.n_epochs=1",
+                 f"logdir={ours}", *SHORT_PRE]) == 0
+    weights = load_checkpoint(ours / "checkpoint" / "state_1.npz").group("model")
+    state = OrderedDict((k, torch.from_numpy(np.asarray(v))) for k, v in weights.items())
+    state["network.logvar_min"], state["network.logvar_max"] = torch.tensor(-9.2), torch.tensor(0.0)
+    torch.save({"epoch": 1, "model": state, "ema": state}, tmp_path / "state_1.pt")
+    assert main(["eval", "--config", GAUSSIAN_EVAL, "--backend", "tf", "--episodes", "2",
+                 f"base_policy_path={tmp_path / 'state_1.pt'}", "env.max_episode_steps=20"]) == 0
+    assert "return" in capsys.readouterr().out
+
+
+
+def test_parity_and_export_refuse_gaussian_pretraining_with_one_message(upstream_env, tmp_path, capsys):
+    assert main(["parity", "--config", GAUSSIAN_PRE]) == 2
+    assert "does not run Gaussian pre-training configs" in capsys.readouterr().err
+    assert main(["pretrain", "--config", GAUSSIAN_PRE, "--backend", "torch", "--quiet", "train.n_epochs=1",
+                 f"logdir={tmp_path / 'run'}", *SHORT_PRE]) == 0
+    capsys.readouterr()
+    assert main(["export", "--checkpoint", str(tmp_path / "run" / "checkpoint" / "state_1.npz"),
+                 "--out", str(tmp_path / "exported")]) == 2
+    err = capsys.readouterr().err
+    assert "holds a Gaussian policy" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("backend", ["torch", "tf"])

@@ -103,9 +103,8 @@ class GaussianReplayModelConfig:
         if self.actor.horizon_steps != self.horizon_steps:
             raise ConfigError(f"model.actor.horizon_steps={self.actor.horizon_steps} disagrees with "
                               f"model.horizon_steps={self.horizon_steps}")
-        if self.ensemble and self.critic.double_q:
-            raise ConfigError(f"model.critic.double_q must be false: {self.algorithm} builds an ensemble of "
-                              "single-head critics (model.n_critics)")
+        # an ensemble's members are single Q networks whatever critic.double_q says (upstream's current configs
+        # set it false; its older walker2d layout leaves the default)
         if not self.ensemble and not self.critic.double_q:
             raise ConfigError(f"model.critic.double_q must be true: {self.algorithm} takes the minimum of two Q "
                               "heads")

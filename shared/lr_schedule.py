@@ -35,6 +35,8 @@ class CosineWarmupRestarts:
 
     def position(self, step: int) -> tuple[int, int, int]:
         """(cycle, step_in_cycle, cycle_length) after `step` scheduler steps (step >= 1)."""
+        if self.cycle_mult == 1.0:  # equal cycles: closed form (a run of a million steps would walk every cycle)
+            return step // self.first_cycle_steps, step % self.first_cycle_steps, self.first_cycle_steps
         in_cycle, length, cycle = step, self.first_cycle_steps, 0
         while in_cycle >= length:
             in_cycle -= length
@@ -60,5 +62,12 @@ class CosineWarmupRestarts:
         return float(self.min_lr + (peak - self.min_lr) * (1.0 + math.cos(math.pi * progress)) / 2.0)
 
     def table(self, num_steps: int) -> np.ndarray:
-        """Learning rates for steps 0 .. num_steps - 1 (float64)."""
+        """Learning rates for steps 0 .. num_steps - 1 (float64), each the value __call__ gives."""
+        if self.cycle_mult == 1.0 and self.gamma == 1.0 and num_steps > 2 * self.first_cycle_steps:
+            # periodic after step 0: one cycle computed, then repeated (step k >= 1 sits at k mod L of its cycle)
+            length = self.first_cycle_steps
+            cycle = np.array([self(length + s) for s in range(length)], dtype=np.float64)
+            out = cycle[np.arange(num_steps) % length]
+            out[0] = self(0)
+            return out
         return np.array([self(k) for k in range(num_steps)], dtype=np.float64)

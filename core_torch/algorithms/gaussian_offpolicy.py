@@ -60,7 +60,7 @@ class GaussianOffPolicyModel(nn.Module):
         super().__init__()
         self.network = GaussianMLP(actor)
         if log_alpha is not None:
-            self.log_alpha = nn.Parameter(torch.tensor(log_alpha, dtype=torch.float32))
+            self.log_alpha = nn.Parameter(torch.tensor(log_alpha, dtype=torch.get_default_dtype()))
 
 
 class GaussianOffPolicyAgent:

@@ -70,7 +70,8 @@ def test_gaussian_off_policy_updates_and_acting_agree(name: str, monkeypatch: py
                 logs[backend].append(trainer.update(itr, seed=3))
                 trainer.end_iteration(itr)
             groups[backend] = trainer.agent.state_groups()
-            noise = as_compute(np.random.default_rng(4).standard_normal(trainer.noise_shape(len(obs))).astype(np.float32))
+            draws = np.random.default_rng(4).standard_normal(trainer.noise_shape(len(obs)))
+            noise = as_compute(draws.astype(np.float32))
             acts[backend] = {det: trainer.agent.act(obs, noise, det)["actions"] for det in (False, True)}
         for i in range(2):
             assert logs["torch"][i], f"iteration {i + 1} made no update"

@@ -94,8 +94,11 @@ def initial_params(cfg: GaussianReplayConfig, spec: OrderedDict, copies: tuple[s
         return init
     group = "ema" if "ema" in ckpt.groups else "model"
     weights = OrderedDict((k, v) for k, v in ckpt.group(group).items() if k.startswith("network."))
-    if not weights:
-        raise CheckpointError(f"{cfg.base_policy_path} [{group}] holds no Gaussian policy (network.* tensors)")
+    if not weights or any(k.startswith("network.time_embedding.") for k in weights):
+        kind = "a diffusion policy" if weights else "no policy (network.* tensors)"
+        raise CheckpointError(f"{cfg.base_policy_path} [{group}] holds {kind}, not a Gaussian policy: "
+                              f"{cfg.algorithm.upper()} starts from a Gaussian one (e.g. a pre_gaussian_mlp "
+                              "checkpoint)")
     check_strict(gaussian_mlp_spec(cfg.model.actor, "network."), weights, f"base policy {cfg.base_policy_path}")
     init.update(weights)
     for prefix in copies:

@@ -4,6 +4,8 @@ episode's final observation as next_obs), upstream's minibatch count and the see
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dppo.training.finetune import rollout
 from shared.algorithms.offpolicy import (
@@ -90,3 +92,33 @@ def test_rollout_transitions_lead_to_the_final_observation_of_an_ended_episode()
     np.testing.assert_array_equal(tr["next_obs"][4], ro["next_obs"])
     np.testing.assert_allclose(tr["rewards"], ro["rewards"] * 0.01)
     assert tr["actions"].shape == (5, 2, 4, 3)
+
+
+@settings(max_examples=40, derandomize=True, deadline=None)
+@given(capacity=st.integers(1, 40), chunks=st.lists(st.tuples(st.integers(0, 9), st.integers(1, 3)), min_size=1,
+                                                    max_size=25),
+       moves=st.lists(st.integers(0, 200), max_size=5))
+def test_ring_buffer_holds_what_concatenating_and_truncating_would(capacity, chunks, moves):
+    """However the buffer grows and wraps, its rows, write-backs and checkpoint equal the naive rule: every step
+    appended in order, the last `capacity` kept."""
+    buf, naive, start = TransitionBuffer(capacity), None, 0
+    for T, N in chunks:
+        steps = _steps(T, N, start)
+        start += T
+        buf.extend(**steps, returns=steps["rewards"] * 2)
+        rows = {k: np.asarray(v).reshape(T * N, *np.shape(v)[2:]) for k, v in steps.items()}
+        rows["returns"] = rows["rewards"] * 2
+        naive = rows if naive is None else {k: np.concatenate([naive[k], rows[k]]) for k in rows}
+        naive = {k: v[-capacity:] for k, v in naive.items()}
+        assert len(buf) == len(naive["rewards"])
+        if len(buf) and moves:
+            index = np.array(moves) % len(buf)
+            buf.set_actions(index, np.full((len(index), 4, 3), -1.0))
+            naive["actions"][index] = -1.0
+        data = buf.data
+        for k, v in naive.items():
+            np.testing.assert_array_equal(data[k] if data is not None else v[:0], v)
+    again = TransitionBuffer(capacity)
+    again.load_state(buf.state())
+    for k, v in naive.items():
+        np.testing.assert_array_equal(again.data[k] if len(again) else v[:0], v)

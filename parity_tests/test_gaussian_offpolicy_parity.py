@@ -64,7 +64,7 @@ def test_gaussian_off_policy_updates_and_acting_agree(name: str, monkeypatch: py
         for backend in ("torch", "tf"):
             trainer = driver(cfg).Trainer(cfg, backend)
             _fill(trainer)
-            trainer.collected = 8  # Cal-QL online: the steps an iteration collected (x online_utd_ratio updates)
+            trainer.data.collected = 8  # Cal-QL online: the steps an iteration collected (x online_utd_ratio updates)
             logs[backend] = []
             for itr in (1, 2):
                 logs[backend].append(trainer.update(itr, seed=3))

@@ -16,10 +16,11 @@ import numpy as np
 from dppo.algorithms import gaussian_replay as gr
 from dppo.algorithms.plan import RolloutPlan
 from dppo.algorithms.registry import backend_class
+from dppo.parity.report import Quantities
 from shared.algorithms.gaussian_replay import returns_to_go
-from shared.algorithms.offpolicy import minibatch_rows, minibatch_uniform, transitions_of
+from shared.algorithms.offpolicy import minibatch_uniform, transitions_of
 from shared.precision import as_compute
-from shared.settings.calql import CalQLConfig
+from shared.settings.calql import CalQLConfig, CalQLSettings
 from shared.settings.gaussian_replay import EVAL_STEP_CAP
 
 OFFLINE_ROWS, ONLINE_ROWS, RANDOM_ACTIONS, NEXT, PI, ACTOR, TEMPERATURE = range(7)  # draw streams of an update
@@ -49,13 +50,44 @@ def episode_returns_to_go(rewards: np.ndarray, first: np.ndarray, discount: floa
     return out
 
 
+def batch(s: CalQLSettings, data: gr.ReplayData, seed: int, itr: int, k: int) -> dict[str, np.ndarray]:
+    """Update k's minibatch: demonstrations (half of it online), random actions and every noise it samples."""
+    B = s.batch_size
+    out = data.offline_rows(seed, itr, OFFLINE_ROWS, k, B // 2 if s.train_online else B)
+    if s.train_online:
+        out = gr.concat_batches(out, data.online_rows(seed, itr, ONLINE_ROWS, k, B // 2))
+    rows = len(out["obs"])
+    uniform = minibatch_uniform(seed, itr, RANDOM_ACTIONS, k, (rows, s.n_random_actions, s.horizon_steps,
+                                                                   s.action_dim))
+    return {**out, "random_actions": as_compute((uniform * 2 - 1).astype(np.float32)),
+            "next_noise": gr.noise(seed, itr, NEXT, k, (rows * s.cql_n_actions, s.chunk)),
+            "pi_noise": gr.noise(seed, itr, PI, k, (rows, s.chunk)),
+            "actor_noise": gr.noise(seed, itr, ACTOR, k, (rows, s.chunk)),
+            "temperature_noise": gr.noise(seed, itr, TEMPERATURE, k, (rows, s.chunk))}
+
+
+def update(agent: Any, s: CalQLSettings, data: gr.ReplayData, seed: int, itr: int) -> dict[str, float]:
+    """Iteration itr's updates (see the module docstring)."""
+    if itr < s.n_explore_steps or (s.train_online and len(data.buffer) == 0):
+        return {}
+    n = s.num_update if not s.train_online else int(data.collected * s.n_envs * s.online_utd_ratio)
+    logs: dict[str, list[float]] = {}
+    for k in range(n):
+        gr.append(logs, agent.update(batch(s, data, seed, itr, k)))
+    return gr.losses(logs, "calql", itr)
+
+
+def parity_quantities(cfg: CalQLConfig, agents: dict[str, Any], fresh: dict[str, Any], init: OrderedDict, batch: int,
+                      seed: int) -> Quantities:
+    """`dppo parity`'s Cal-QL section (dppo/algorithms/gaussian_replay.py; offline and online configs alike)."""
+    return gr.parity_quantities(cfg, agents, fresh, init, batch, seed, update, returns=True, num_update=3)
+
+
 class CalQLTrainer(gr.GaussianReplayTrainer):
     algorithm = "calql"
-
-    def __init__(self, cfg: CalQLConfig, backend: str) -> None:
-        super().__init__(cfg, backend)
-        self.offline = gr.offline_transitions(cfg, returns=True)
-        self.collected = 0
+    update_fn = staticmethod(update)
+    uses_offline = True
+    offline_returns = True
 
     def rollout_plan(self, itr: int, eval_mode: bool) -> RolloutPlan:
         s = self.settings
@@ -68,39 +100,10 @@ class CalQLTrainer(gr.GaussianReplayTrainer):
 
     def store(self, ro: dict[str, Any]) -> None:
         s = self.settings
-        self.collected = len(ro["rewards"])
-        if self.collected:
+        self.data.collected = len(ro["rewards"])
+        if self.data.collected:
             rtg = episode_returns_to_go(ro["rewards"] * s.scale_reward_factor, ro["first"], s.gamma)
             self.buffer.extend(**transitions_of(ro, s.act_steps, s.scale_reward_factor), returns=rtg)
-
-    def batch(self, seed: int, itr: int, k: int) -> dict[str, np.ndarray]:
-        s = self.settings
-        B = s.batch_size
-        n_off = B // 2 if s.train_online else B
-        off = minibatch_rows(seed, itr, OFFLINE_ROWS, k, len(self.offline["rewards"]), n_off)
-        batch = gr.batch_of({f: v[off] for f, v in self.offline.items()})
-        if s.train_online:
-            batch = gr.concat_batches(batch, self.online_rows(seed, itr, ONLINE_ROWS, k, B // 2))
-        rows = len(batch["obs"])
-        uniform = minibatch_uniform(seed, itr, RANDOM_ACTIONS, k, (rows, s.n_random_actions, s.horizon_steps,
-                                                                       s.action_dim))
-        return {**batch, "random_actions": as_compute((uniform * 2 - 1).astype(np.float32)),
-                "next_noise": gr.noise(seed, itr, NEXT, k, (rows * s.cql_n_actions, s.chunk)),
-                "pi_noise": gr.noise(seed, itr, PI, k, (rows, s.chunk)),
-                "actor_noise": gr.noise(seed, itr, ACTOR, k, (rows, s.chunk)),
-                "temperature_noise": gr.noise(seed, itr, TEMPERATURE, k, (rows, s.chunk))}
-
-    def update(self, itr: int, seed: int) -> dict[str, float]:
-        s = self.settings
-        if itr < s.n_explore_steps:
-            return {}
-        n = s.num_update if not s.train_online else int(self.collected * s.n_envs * s.online_utd_ratio)
-        if s.train_online and len(self.buffer) == 0:
-            return {}
-        logs: dict[str, list[float]] = {}
-        for k in range(n):
-            gr.append(logs, self.agent.update(self.batch(seed, itr, k)))
-        return self.losses(logs, itr)
 
 
 Trainer = CalQLTrainer

@@ -12,15 +12,20 @@ shared/algorithms/offpolicy.py's seeded draws.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from dppo.algorithms.agents import make_agent
+from dppo.algorithms.agents import noise_shape as driver_noise_shape
 from dppo.algorithms.plan import RolloutPlan
 from dppo.algorithms.replay import mean_losses
 from dppo.checkpoints.formats import read_checkpoint
+from dppo.parity.report import Quantities
 from shared.algorithms.gaussian_replay import explore_actions
 from shared.algorithms.offpolicy import TransitionBuffer, minibatch_noise, minibatch_rows, transitions_of
 from shared.checkpoint import Checkpoint, check_strict
@@ -133,20 +138,59 @@ def noise(seed: int, itr: int, stream: int, k: int, shape: tuple[int, ...]) -> n
     return as_compute(minibatch_noise(seed, itr, stream, k, shape))
 
 
+@dataclass
+class ReplayData:
+    """What an update draws from: the online buffer, the demonstrations (RLPD, Cal-QL; None otherwise) and the
+    env steps the last training rollout collected (Cal-QL online: its number of updates)."""
+
+    buffer: TransitionBuffer
+    offline: dict[str, np.ndarray] | None = None
+    collected: int = 0
+
+    def online_rows(self, seed: int, itr: int, stream: int, k: int, size: int) -> dict[str, np.ndarray]:
+        """`size` buffer rows drawn with replacement (upstream's np.random.choice), in the compute dtype."""
+        return batch_of(self.buffer.rows(minibatch_rows(seed, itr, stream, k, len(self.buffer), size)))
+
+    def offline_rows(self, seed: int, itr: int, stream: int, k: int, size: int) -> dict[str, np.ndarray]:
+        """`size` demonstration rows drawn with replacement, in the compute dtype."""
+        assert self.offline is not None
+        rows = minibatch_rows(seed, itr, stream, k, len(self.offline["rewards"]), size)
+        return batch_of({f: v[rows] for f, v in self.offline.items()})
+
+
+# An algorithm's update of one training iteration: (agent, settings, data, seed, itr) -> mean losses.
+Update = Callable[[Any, Any, ReplayData, int, int], dict[str, float]]
+
+
 class GaussianReplayTrainer:
-    """A Gaussian off-policy fine-tuner for dppo.training.finetune.run_iterations. Subclasses set `algorithm`
-    and `explores`, and write `update(itr, seed)` (called on every training iteration)."""
+    """A Gaussian off-policy fine-tuner for dppo.training.finetune.run_iterations. Subclasses set `algorithm`,
+    `explores` and `update_fn` (their module's `update`), and `offline_returns` / `offline_in_buffer` for
+    how they use the demonstrations."""
 
     algorithm = ""
     explores = True  # act uniformly at random while itr < n_explore_steps (IBRL never does)
     optimizer_group = "actor_optimizer"
+    update_fn: Update | None = None
+    uses_offline = False  # RLPD, Cal-QL: minibatches draw half their rows from the demonstrations
+    offline_in_buffer = False  # IBRL: the demonstrations go into the replay buffer before the first step
+    offline_returns = False  # Cal-QL: with returns-to-go
 
     def __init__(self, cfg: Any, backend: str) -> None:
         self.cfg = cfg
         self.settings: GaussianReplaySettings = cfg.settings
         self.agent = make_agent(cfg, backend)
-        self.buffer = TransitionBuffer(self.settings.buffer_transitions)
+        self.data = ReplayData(TransitionBuffer(self.settings.buffer_transitions))
+        if self.uses_offline or self.offline_in_buffer:
+            offline = offline_transitions(cfg, self.offline_returns)
+            if self.offline_in_buffer:
+                self.data.buffer.append_rows(offline)
+            else:
+                self.data.offline = offline
         self.explorer = UniformExplorer(self.settings)
+
+    @property
+    def buffer(self) -> TransitionBuffer:
+        return self.data.buffer
 
     def noise_shape(self, n: int) -> tuple[int, ...]:
         return (n, self.settings.chunk)
@@ -160,7 +204,8 @@ class GaussianReplayTrainer:
 
     def store(self, ro: dict[str, Any]) -> None:
         """A training rollout's transitions into the buffer."""
-        if len(ro["rewards"]):
+        self.data.collected = len(ro["rewards"])
+        if self.data.collected:
             s = self.settings
             self.buffer.extend(**transitions_of(ro, s.act_steps, s.scale_reward_factor))
 
@@ -171,14 +216,9 @@ class GaussianReplayTrainer:
         return logs
 
     def update(self, itr: int, seed: int) -> dict[str, float]:
-        raise NotImplementedError
-
-    def online_rows(self, seed: int, itr: int, stream: int, k: int, size: int) -> dict[str, np.ndarray]:
-        """`size` rows drawn with replacement from the buffer (upstream's np.random.choice)."""
-        return batch_of(self.buffer.rows(minibatch_rows(seed, itr, stream, k, len(self.buffer), size)))
-
-    def losses(self, logs: dict[str, list[float]], itr: int) -> dict[str, float]:
-        return mean_losses(logs, self.algorithm.upper(), itr)
+        update = type(self).update_fn
+        assert update is not None, f"{type(self).__name__} sets no update_fn"
+        return update(self.agent, self.settings, self.data, seed, itr)
 
     def restore(self, ckpt: Checkpoint, done_itr: int) -> None:
         self.agent.load_groups(ckpt.groups, done_itr + 1)
@@ -200,3 +240,63 @@ class GaussianReplayTrainer:
 def append(logs: dict[str, list[float]], out: dict[str, float]) -> None:
     for name, value in out.items():
         logs.setdefault(name, []).append(value)
+
+
+def losses(logs: dict[str, list[float]], algorithm: str, itr: int) -> dict[str, float]:
+    """Each logged value's mean over the iteration's updates; a non-finite one stops the run."""
+    return mean_losses(logs, algorithm.upper(), itr)
+
+
+def synthetic_data(cfg: Any, batch: int, seed: int, returns: bool) -> ReplayData:
+    """A buffer and demonstrations of `batch` random transitions each (dppo parity's inputs)."""
+    rng = np.random.default_rng([seed, 20])
+    To, Do, Ta, Da = cfg.cond_steps, cfg.obs_dim, cfg.act_steps, cfg.action_dim
+
+    def rows(n: int) -> dict[str, np.ndarray]:
+        out = {"obs": rng.uniform(-1, 1, (n, To, Do)).astype(np.float32),
+               "next_obs": rng.uniform(-1, 1, (n, To, Do)).astype(np.float32),
+               "actions": rng.uniform(-1, 1, (n, Ta, Da)).astype(np.float32), "rewards": rng.normal(0, 1, n),
+               "terminated": rng.random(n) < 0.3}
+        if returns:
+            out["returns"] = rng.normal(0, 3, n).astype(np.float32)
+        return out
+
+    buffer = TransitionBuffer(10 * batch)
+    buffer.append_rows(rows(batch))
+    return ReplayData(buffer, rows(batch), collected=batch)
+
+
+def parity_quantities(cfg: Any, agents: dict[str, Any], fresh: dict[str, Any], init: OrderedDict, batch: int,
+                      seed: int, update: Update, returns: bool = False, updates: int = 2,
+                      **changes: Any) -> Quantities:
+    """`dppo parity`'s section of a Gaussian off-policy fine-tuner: the agents reset to `init` with fresh
+    optimizers; acting (stochastic and deterministic); then `updates` training iterations of its whole update
+    on the same random buffer and demonstrations, end to end and teacher-forced (tf_forced restarts every
+    iteration from torch's model and optimizer state), every logged loss and every parameter. `changes`: settings
+    that keep an iteration short (a float32 difference grows over a thousand chained updates until the twins
+    are compared on chaos, not on their arithmetic)."""
+    s = dataclasses.replace(cfg.settings, batch_size=batch, n_explore_steps=0, **changes)
+    for b, agent in agents.items():
+        agent.load_groups({**fresh[b], "model": init}, 0)
+    q: Quantities = {}
+    rng = np.random.default_rng([seed, 21])
+    obs = as_compute(rng.uniform(-1, 1, (batch, cfg.cond_steps, cfg.obs_dim)).astype(np.float32))
+    noise = as_compute(rng.standard_normal(driver_noise_shape(cfg, batch)).astype(np.float32))
+    for det in (False, True):
+        acts = {b: agents[b].act(obs, noise, det)["actions"] for b in ("torch", "tf")}
+        q[(f"{cfg.algorithm}/act", f"deterministic={det}")] = (acts["torch"], acts["tf"])
+    data = {b: synthetic_data(cfg, batch, seed, returns) for b in agents}
+    for itr in range(1, updates + 1):
+        agents["tf_forced"].load_groups(agents["torch"].state_groups(), itr - 1)
+        logs = {b: update(a, s, data[b], seed, itr) for b, a in agents.items()}
+        for name, value in logs["torch"].items():
+            q[(f"{cfg.algorithm}/update", f"{name} itr {itr}")] = (value, logs["tf"][name])
+            q[(f"{cfg.algorithm}/forced/update", f"{name} itr {itr}")] = (value, logs["tf_forced"][name])
+        groups = {b: a.state_groups()["model"] for b, a in agents.items()}
+        for name, value in groups["torch"].items():
+            q[(f"{cfg.algorithm}/forced/update", f"{name} itr {itr}")] = (value, groups["tf_forced"][name])
+            if itr == updates:
+                q[(f"{cfg.algorithm}/update", name)] = (value, groups["tf"][name])
+        for a in agents.values():
+            a.end_iteration()
+    return q

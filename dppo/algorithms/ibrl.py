@@ -13,9 +13,10 @@ from typing import Any
 
 from dppo.algorithms import gaussian_replay as gr
 from dppo.algorithms.registry import backend_class
+from dppo.parity.report import Quantities
 from shared.algorithms.gaussian_replay import ibrl_step_noise_shape, random_pair
 from shared.algorithms.offpolicy import minibatch_noise
-from shared.settings.ibrl import IBRLConfig
+from shared.settings.ibrl import IBRLConfig, IBRLSettings
 
 ROWS, BC, NEXT, PAIR, ACTOR = range(5)  # draw streams of an update
 ACTOR_COPIES = ("target_actor.", "bc_policy.")
@@ -37,30 +38,35 @@ def step_noise_shape(cfg: IBRLConfig, n: int) -> tuple[int, ...]:
     return ibrl_step_noise_shape(n, s.chunk, s.n_critics)
 
 
+def update(agent: Any, s: IBRLSettings, data: gr.ReplayData, seed: int, itr: int) -> dict[str, float]:
+    """Iteration itr's update, if any (see the module docstring)."""
+    if itr <= s.n_explore_steps or itr % s.update_freq != 0:
+        return {}
+    B, logs = s.batch_size, {}
+    for k in range(s.critic_num_update):
+        batch = {**data.online_rows(seed, itr, ROWS, k, B), "bc_noise": gr.noise(seed, itr, BC, k, (B, s.chunk)),
+                 "next_noise": gr.noise(seed, itr, NEXT, k, (B, s.chunk)),
+                 "pair": random_pair(minibatch_noise(seed, itr, PAIR, k, (s.n_critics,)))}
+        gr.append(logs, agent.update_critic(batch))
+    actor_noise = gr.noise(seed, itr, ACTOR, 0, (B, s.chunk))
+    gr.append(logs, agent.update_actor({"obs": batch["obs"], "actor_noise": actor_noise}))
+    return gr.losses(logs, "ibrl", itr)
+
+
+def parity_quantities(cfg: IBRLConfig, agents: dict[str, Any], fresh: dict[str, Any], init: OrderedDict, batch: int,
+                      seed: int) -> Quantities:
+    """`dppo parity`'s IBRL section (dppo/algorithms/gaussian_replay.py)."""
+    return gr.parity_quantities(cfg, agents, fresh, init, batch, seed, update)
+
+
 class IBRLTrainer(gr.GaussianReplayTrainer):
     algorithm = "ibrl"
     explores = False
-
-    def __init__(self, cfg: IBRLConfig, backend: str) -> None:
-        super().__init__(cfg, backend)
-        self.buffer.append_rows(gr.offline_transitions(cfg))
+    update_fn = staticmethod(update)
+    offline_in_buffer = True
 
     def noise_shape(self, n: int) -> tuple[int, ...]:
         return step_noise_shape(self.cfg, n)
-
-    def update(self, itr: int, seed: int) -> dict[str, float]:
-        s = self.settings
-        if itr <= s.n_explore_steps or itr % s.update_freq != 0:
-            return {}
-        B, logs = s.batch_size, {}
-        for k in range(s.critic_num_update):
-            batch = {**self.online_rows(seed, itr, ROWS, k, B), "bc_noise": gr.noise(seed, itr, BC, k, (B, s.chunk)),
-                     "next_noise": gr.noise(seed, itr, NEXT, k, (B, s.chunk)),
-                     "pair": random_pair(minibatch_noise(seed, itr, PAIR, k, (s.n_critics,)))}
-            gr.append(logs, self.agent.update_critic(batch))
-        gr.append(logs, self.agent.update_actor({"obs": batch["obs"],
-                                                 "actor_noise": gr.noise(seed, itr, ACTOR, 0, (B, s.chunk))}))
-        return self.losses(logs, itr)
 
 
 Trainer = IBRLTrainer

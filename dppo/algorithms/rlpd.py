@@ -14,9 +14,10 @@ import numpy as np
 
 from dppo.algorithms import gaussian_replay as gr
 from dppo.algorithms.registry import backend_class
+from dppo.parity.report import Quantities
 from shared.algorithms.gaussian_replay import random_pair
-from shared.algorithms.offpolicy import minibatch_noise, minibatch_rows
-from shared.settings.rlpd import RLPDConfig
+from shared.algorithms.offpolicy import minibatch_noise
+from shared.settings.rlpd import RLPDConfig, RLPDSettings
 
 OFFLINE_ROWS, ONLINE_ROWS, NEXT, PAIR, ACTOR, TEMPERATURE = range(6)  # draw streams of an update
 
@@ -31,38 +32,42 @@ def build_agent(cfg: RLPDConfig, backend: str, init: OrderedDict) -> Any:
     return backend_class(backend, "rlpd_gaussian.RLPDGaussianAgent")(cfg.model.actor, cfg.critic, cfg.settings, init)
 
 
+def critic_batch(s: RLPDSettings, data: gr.ReplayData, seed: int, itr: int, k: int) -> dict[str, np.ndarray]:
+    """Critic minibatch k: half demonstrations, half online rows, next-action noise, the two drawn members."""
+    half = s.batch_size // 2
+    batch = gr.concat_batches(data.offline_rows(seed, itr, OFFLINE_ROWS, k, half),
+                              data.online_rows(seed, itr, ONLINE_ROWS, k, half))
+    batch["next_noise"] = gr.noise(seed, itr, NEXT, k, (2 * half, s.chunk))
+    batch["pair"] = random_pair(minibatch_noise(seed, itr, PAIR, k, (s.n_critics,)))
+    return batch
+
+
+def update(agent: Any, s: RLPDSettings, data: gr.ReplayData, seed: int, itr: int) -> dict[str, float]:
+    """Iteration itr's update (see the module docstring)."""
+    if itr < s.n_explore_steps:
+        return {}
+    logs: dict[str, list[float]] = {}
+    for k in range(s.critic_num_update):
+        batch = critic_batch(s, data, seed, itr, k)
+        gr.append(logs, agent.update_critic(batch))
+    if itr >= s.n_critic_warmup_itr:
+        B = len(batch["obs"])
+        gr.append(logs, agent.update_actor({"obs": batch["obs"],
+                                            "actor_noise": gr.noise(seed, itr, ACTOR, 0, (B, s.chunk)),
+                                            "temperature_noise": gr.noise(seed, itr, TEMPERATURE, 0, (B, s.chunk))}))
+    return gr.losses(logs, "rlpd", itr)
+
+
+def parity_quantities(cfg: RLPDConfig, agents: dict[str, Any], fresh: dict[str, Any], init: OrderedDict, batch: int,
+                      seed: int) -> Quantities:
+    """`dppo parity`'s RLPD section (dppo/algorithms/gaussian_replay.py)."""
+    return gr.parity_quantities(cfg, agents, fresh, init, batch, seed, update)
+
+
 class RLPDTrainer(gr.GaussianReplayTrainer):
     algorithm = "rlpd"
-
-    def __init__(self, cfg: RLPDConfig, backend: str) -> None:
-        super().__init__(cfg, backend)
-        self.offline = gr.offline_transitions(cfg)
-
-    def critic_batch(self, seed: int, itr: int, k: int) -> dict[str, np.ndarray]:
-        s = self.settings
-        half = s.batch_size // 2
-        off = minibatch_rows(seed, itr, OFFLINE_ROWS, k, len(self.offline["rewards"]), half)
-        batch = gr.concat_batches(gr.batch_of({f: v[off] for f, v in self.offline.items()}),
-                                  self.online_rows(seed, itr, ONLINE_ROWS, k, half))
-        batch["next_noise"] = gr.noise(seed, itr, NEXT, k, (2 * half, s.chunk))
-        batch["pair"] = random_pair(minibatch_noise(seed, itr, PAIR, k, (s.n_critics,)))
-        return batch
-
-    def update(self, itr: int, seed: int) -> dict[str, float]:
-        s = self.settings
-        if itr < s.n_explore_steps:
-            return {}
-        logs: dict[str, list[float]] = {}
-        for k in range(s.critic_num_update):
-            batch = self.critic_batch(seed, itr, k)
-            gr.append(logs, self.agent.update_critic(batch))
-        if itr >= s.n_critic_warmup_itr:
-            B = len(batch["obs"])
-            gr.append(logs, self.agent.update_actor({"obs": batch["obs"],
-                                                     "actor_noise": gr.noise(seed, itr, ACTOR, 0, (B, s.chunk)),
-                                                     "temperature_noise": gr.noise(seed, itr, TEMPERATURE, 0,
-                                                                                   (B, s.chunk))}))
-        return self.losses(logs, itr)
+    update_fn = staticmethod(update)
+    uses_offline = True
 
 
 Trainer = RLPDTrainer

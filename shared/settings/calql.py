@@ -48,7 +48,7 @@ class CalQLModelConfig(GaussianReplayModelConfig):
     cql_min_q_weight: float = setting(5.0, check=non_negative, doc="weight of the conservative regulariser")
     cql_n_actions: int = setting(10, check=positive, doc="next actions sampled per TD target (the best is taken)")
     cql_clip_diff_min: float = setting(-math.inf, doc="clamp of the regulariser's per-row difference")
-    cql_clip_diff_max: float = setting(math.inf)
+    cql_clip_diff_max: float = setting(math.inf, doc="upper clamp of the regulariser's per-row difference")
 
     algorithm = "Cal-QL"
 

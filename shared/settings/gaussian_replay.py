@@ -29,7 +29,7 @@ EVAL_STEP_CAP = 100_000  # upstream's "large number" of policy steps an evaluati
 class OfflineDatasetConfig:
     """The `offline_dataset` section (upstream StitchedSequenceQLearningDataset's arguments)."""
 
-    dataset_path: str
+    dataset_path: str = setting(doc="a train.npz of demonstrations (states, actions, rewards, terminals, traj_lengths)")
     horizon_steps: int = setting(check=positive)
     cond_steps: int = setting(1, check=positive)
     max_n_episodes: int = setting(10000, check=positive)
@@ -160,7 +160,7 @@ class GaussianReplaySettings:
 class GaussianReplayConfig(PolicyRunConfig):
     """A run of one of the four (subclasses set `train` and `model` and add their settings view)."""
 
-    offline_dataset_path: str | None = None
+    offline_dataset_path: str | None = setting(None, doc="upstream's variable for offline_dataset.dataset_path")
     offline_dataset: OfflineDatasetConfig | None = setting(None, doc="the demonstrations RLPD, IBRL, Cal-QL replay")
     resume: str | None = None
     resume_fresh_optimizer: bool = setting(

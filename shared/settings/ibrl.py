@@ -36,7 +36,7 @@ class IBRLModelConfig(GaussianReplayModelConfig):
 
     n_critics: int = setting(check=positive, doc="ensemble size (two members are drawn for each comparison)")
     soft_action_sample: bool = setting(False, doc="sample the executed proposal with weights from beta * Q")
-    soft_action_sample_beta: float = setting(0.1, check=non_negative)
+    soft_action_sample_beta: float = setting(0.1, check=non_negative, doc="inverse temperature of the soft pick")
 
     algorithm = "IBRL"
     ensemble = True

@@ -142,3 +142,17 @@ def test_bad_input_to_the_gaussian_off_policy_fine_tuners_gets_one_line(config, 
                  "train.n_train_itr=1", f"logdir={tmp_path / 'run'}", "wandb=null"]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("config", ["finetune/hopper-v2/rlpd_mlp.yaml", "pretrain/hopper-medium-v2/calql_mlp_offline.yaml"])
+def test_dppo_parity_compares_whole_agents_of_the_gaussian_baselines(config, tmp_path, capsys):
+    """Acting and two iterations of updates, end to end and teacher-forced (every algorithm of the four shares
+    this section: dppo/algorithms/gaussian_replay.py)."""
+    out = tmp_path / "parity.json"
+    assert main(["parity", "--config", str(UPSTREAM / config), "--batch", "6", "--json", str(out),
+                 *SMALL_NETS]) == 0
+    report = json.loads(out.read_text())
+    sections = {row["section"] for row in report["rows"]}
+    algorithm = "rlpd" if "rlpd" in config else "calql"
+    assert {f"{algorithm}/act", f"{algorithm}/update", f"{algorithm}/forced/update"} <= sections
+    assert "parity OK" in capsys.readouterr().out

@@ -144,7 +144,8 @@ def test_bad_input_to_the_gaussian_off_policy_fine_tuners_gets_one_line(config, 
     assert message in err and err.count("\n") == 1, err
 
 
-@pytest.mark.parametrize("config", ["finetune/hopper-v2/rlpd_mlp.yaml", "pretrain/hopper-medium-v2/calql_mlp_offline.yaml"])
+@pytest.mark.parametrize("config", ["finetune/hopper-v2/rlpd_mlp.yaml",
+                                    "pretrain/hopper-medium-v2/calql_mlp_offline.yaml"])
 def test_dppo_parity_compares_whole_agents_of_the_gaussian_baselines(config, tmp_path, capsys):
     """Acting and two iterations of updates, end to end and teacher-forced (every algorithm of the four shares
     this section: dppo/algorithms/gaussian_replay.py)."""

@@ -229,8 +229,8 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
     wandb = WandbLogger(cfg.wandb, cfg.raw)
     progress = Progress(s.n_train_itr, start, "itr", quiet, f"finetune [{backend}]")
     env_steps = _env_steps_before(ckpt, start, s, cfg.act_steps)  # training iterations only, as upstream
-    log_freq = getattr(s, "log_freq", 1)
-    last_saved, record = resume_from, {}
+    log_freq = getattr(s, "log_freq", 1)  # training iterations between two metrics records
+    last_saved, record, unrecorded = resume_from, {}, 0.0
     try:
         for itr in range(start, s.n_train_itr):
             tic = time.perf_counter()
@@ -257,8 +257,10 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
             score = d4rl_normalized_score(cfg.env_name, record["avg_episode_reward"] or 0.0)
             if score is not None and returns:
                 record["d4rl_score"] = float(score)
-            record["seconds"] = time.perf_counter() - tic
+            # wall time since the previous record: the iterations log_freq leaves out are counted in the next one
+            unrecorded += time.perf_counter() - tic
             if eval_mode or itr % log_freq == 0 or is_checkpoint_iteration(itr, s):
+                record["seconds"], unrecorded = unrecorded, 0.0
                 run.append_metrics(record)
                 tag = "eval" if eval_mode else "train"
                 scalars = {f"{tag}/{k}": v for k, v in record.items() if isinstance(v, float)}

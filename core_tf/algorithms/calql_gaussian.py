@@ -7,10 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from core_tf.algorithms.gaussian_offpolicy import GaussianOffPolicyAgent, as_tensors, floats
-from core_tf.algorithms.sac_gaussian import actor_loss
-from core_tf.networks.critic import CriticObsAct
-from shared.param_spec import CriticObsActConfig, GaussianMLPConfig
-from shared.settings.calql import CalQLSettings
+from core_tf.algorithms.sac_gaussian import SACGaussianAgent, actor_loss
 
 
 def critic_loss(agent: GaussianOffPolicyAgent, b: dict[str, tf.Tensor], alpha: tf.Tensor) -> tf.Tensor:
@@ -41,18 +38,8 @@ def critic_loss(agent: GaussianOffPolicyAgent, b: dict[str, tf.Tensor], alpha: t
     return td + s.cql_min_q_weight * penalty
 
 
-class CalQLGaussianAgent(GaussianOffPolicyAgent):
-    critic_prefixes = ("critic.",)
-
-    def __init__(self, actor: GaussianMLPConfig, critic: CriticObsActConfig, settings: CalQLSettings,
-                 init_params: dict) -> None:
-        self.critic_config = critic
-        super().__init__(actor, settings, init_params)
-        self._update = self.compile(self._update_step)
-
-    def build_critics(self) -> None:
-        self.model.critic = self.model.add_child("critic", CriticObsAct(self.critic_config))
-        self.model.target_critic = self.model.add_child("target_critic", CriticObsAct(self.critic_config))
+class CalQLGaussianAgent(SACGaussianAgent):
+    """SAC's models, optimizers and compiled step (its _update_step is this one)."""
 
     def _update_step(self, b: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         s, m = self.settings, self.model

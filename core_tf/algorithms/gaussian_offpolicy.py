@@ -23,7 +23,7 @@ from core_tf.runtime.canonical import export_state, load_state
 from core_tf.runtime.module import Module
 from core_tf.runtime.scheduled_optimizer import ScheduledAdamW
 from shared.algorithms.ppo_math import GAUSSIAN_EVAL_STD
-from shared.param_spec import GaussianMLPConfig
+from shared.param_spec import CriticObsActConfig, GaussianMLPConfig
 from shared.settings.gaussian_replay import GaussianReplaySettings, constant_schedule
 
 TANH_LOGPROB_EPS = 1e-6  # upstream: log(1 - tanh(a)^2 + 1e-6)
@@ -65,7 +65,9 @@ class GaussianOffPolicyAgent:
     critic_prefixes: tuple[str, ...] = ()
     learns_temperature = True
 
-    def __init__(self, actor: GaussianMLPConfig, settings: GaussianReplaySettings, init_params: OrderedDict) -> None:
+    def __init__(self, actor: GaussianMLPConfig, critic: CriticObsActConfig, settings: GaussianReplaySettings,
+                 init_params: OrderedDict) -> None:
+        self.actor_config, self.critic_config = actor, critic
         self.settings = s = settings
         self.model = GaussianOffPolicyModel(actor, math.log(s.init_temperature) if self.learns_temperature else None)
         self.build_critics()

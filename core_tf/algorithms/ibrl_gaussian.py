@@ -50,8 +50,7 @@ class IBRLGaussianAgent(GaussianOffPolicyAgent):
 
     def __init__(self, actor: GaussianMLPConfig, critic: CriticObsActConfig, settings: IBRLSettings,
                  init_params: dict) -> None:
-        self.critic_config, self.actor_config = critic, actor
-        super().__init__(actor, settings, init_params)
+        super().__init__(actor, critic, settings, init_params)
         self._critic = self.compile(self._critic_step)
         self._actor = self.compile(self._actor_step)
         self._pick = tf.function(self._pick_step, reduce_retracing=True)

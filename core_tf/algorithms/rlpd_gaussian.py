@@ -39,8 +39,7 @@ class RLPDGaussianAgent(GaussianOffPolicyAgent):
 
     def __init__(self, actor: GaussianMLPConfig, critic: CriticObsActConfig, settings: RLPDSettings,
                  init_params: dict) -> None:
-        self.critic_config = critic
-        super().__init__(actor, settings, init_params)
+        super().__init__(actor, critic, settings, init_params)
         self._critic = self.compile(self._critic_step)
         self._actor = self.compile(self._actor_step)
 

@@ -35,8 +35,7 @@ class SACGaussianAgent(GaussianOffPolicyAgent):
 
     def __init__(self, actor: GaussianMLPConfig, critic: CriticObsActConfig, settings: SACSettings,
                  init_params: dict) -> None:
-        self.critic_config = critic
-        super().__init__(actor, settings, init_params)
+        super().__init__(actor, critic, settings, init_params)
         self._update = self.compile(self._update_step)
 
     def build_critics(self) -> None:

@@ -11,10 +11,7 @@ import numpy as np
 import torch
 
 from core_torch.algorithms.gaussian_offpolicy import GaussianOffPolicyAgent, as_tensors
-from core_torch.algorithms.sac_gaussian import actor_loss
-from core_torch.networks.critic import CriticObsAct
-from shared.param_spec import CriticObsActConfig, GaussianMLPConfig
-from shared.settings.calql import CalQLSettings
+from core_torch.algorithms.sac_gaussian import SACGaussianAgent, actor_loss
 
 
 def critic_loss(agent: GaussianOffPolicyAgent, b: dict[str, torch.Tensor], alpha: float) -> torch.Tensor:
@@ -50,17 +47,8 @@ def critic_loss(agent: GaussianOffPolicyAgent, b: dict[str, torch.Tensor], alpha
     return td + s.cql_min_q_weight * penalty
 
 
-class CalQLGaussianAgent(GaussianOffPolicyAgent):
-    critic_prefixes = ("critic.",)
-
-    def __init__(self, actor: GaussianMLPConfig, critic: CriticObsActConfig, settings: CalQLSettings,
-                 init_params: dict) -> None:
-        self.critic_config = critic
-        super().__init__(actor, settings, init_params)
-
-    def build_critics(self) -> None:
-        self.model.critic = CriticObsAct(self.critic_config)
-        self.model.target_critic = CriticObsAct(self.critic_config)
+class CalQLGaussianAgent(SACGaussianAgent):
+    """SAC's models and optimizers; the update adds the regulariser and steps the actor every time."""
 
     def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
         """One upstream Cal-QL update: alpha read; a critic step and the target's Polyak update; an actor step;

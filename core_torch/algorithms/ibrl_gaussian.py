@@ -17,8 +17,6 @@ from core_torch.algorithms.gaussian_offpolicy import GaussianOffPolicyAgent, as_
 from core_torch.networks.critic import CriticEnsemble
 from core_torch.networks.gaussian_mlp import GaussianMLP
 from shared.algorithms.gaussian_replay import split_ibrl_step_noise
-from shared.param_spec import CriticObsActConfig, GaussianMLPConfig
-from shared.settings.ibrl import IBRLSettings
 
 
 def critic_loss(agent: GaussianOffPolicyAgent, b: dict[str, torch.Tensor], pair: np.ndarray,
@@ -59,11 +57,6 @@ def pick_proposals(q_bc: torch.Tensor, q_rl: torch.Tensor, uniform: torch.Tensor
 class IBRLGaussianAgent(GaussianOffPolicyAgent):
     critic_prefixes = ("critic_networks.",)
     learns_temperature = False
-
-    def __init__(self, actor: GaussianMLPConfig, critic: CriticObsActConfig, settings: IBRLSettings,
-                 init_params: dict) -> None:
-        self.critic_config, self.actor_config = critic, actor
-        super().__init__(actor, settings, init_params)
 
     def build_critics(self) -> None:
         n = self.settings.n_critics

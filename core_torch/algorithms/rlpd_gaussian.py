@@ -9,7 +9,6 @@ import torch
 
 from core_torch.algorithms.gaussian_offpolicy import GaussianOffPolicyAgent, as_tensors, sample_actions
 from core_torch.networks.critic import CriticEnsemble
-from shared.param_spec import CriticObsActConfig, GaussianMLPConfig
 from shared.settings.rlpd import RLPDSettings
 
 
@@ -37,11 +36,6 @@ def actor_loss(network: torch.nn.Module, critics: CriticEnsemble, obs: torch.Ten
 
 class RLPDGaussianAgent(GaussianOffPolicyAgent):
     critic_prefixes = ("critic_networks.",)
-
-    def __init__(self, actor: GaussianMLPConfig, critic: CriticObsActConfig, settings: RLPDSettings,
-                 init_params: dict) -> None:
-        self.critic_config = critic
-        super().__init__(actor, settings, init_params)
 
     def build_critics(self) -> None:
         n = self.settings.n_critics

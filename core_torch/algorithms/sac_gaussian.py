@@ -8,8 +8,6 @@ import torch
 
 from core_torch.algorithms.gaussian_offpolicy import GaussianOffPolicyAgent, as_tensors, sample_actions
 from core_torch.networks.critic import CriticObsAct
-from shared.param_spec import CriticObsActConfig, GaussianMLPConfig
-from shared.settings.sac import SACSettings
 
 
 def critic_loss(agent: GaussianOffPolicyAgent, b: dict[str, torch.Tensor], alpha: float,
@@ -34,11 +32,6 @@ def actor_loss(network: torch.nn.Module, critic: CriticObsAct, obs: torch.Tensor
 
 class SACGaussianAgent(GaussianOffPolicyAgent):
     critic_prefixes = ("critic.",)
-
-    def __init__(self, actor: GaussianMLPConfig, critic: CriticObsActConfig, settings: SACSettings,
-                 init_params: dict) -> None:
-        self.critic_config = critic
-        super().__init__(actor, settings, init_params)
 
     def build_critics(self) -> None:
         self.model.critic = CriticObsAct(self.critic_config)

@@ -20,15 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from dppo.algorithms.agents import make_agent
 from dppo.algorithms.agents import noise_shape as driver_noise_shape
 from dppo.algorithms.plan import RolloutPlan
-from dppo.algorithms.replay import mean_losses
+from dppo.algorithms.replay import ReplayTrainer, mean_losses
 from dppo.checkpoints.formats import read_checkpoint
 from dppo.parity.report import Quantities
 from shared.algorithms.gaussian_replay import explore_actions
-from shared.algorithms.offpolicy import TransitionBuffer, minibatch_noise, minibatch_rows, transitions_of
-from shared.checkpoint import Checkpoint, check_strict
+from shared.algorithms.offpolicy import TransitionBuffer, minibatch_noise, minibatch_rows
+from shared.checkpoint import check_strict
 from shared.config.loading import locate_data_file
 from shared.data.qlearning import q_learning_transitions
 from shared.errors import CheckpointError
@@ -162,38 +161,30 @@ class ReplayData:
 Update = Callable[[Any, Any, ReplayData, int, int], dict[str, float]]
 
 
-class GaussianReplayTrainer:
-    """A Gaussian off-policy fine-tuner for dppo.training.finetune.run_iterations. Subclasses set `algorithm`,
-    `explores` and `update_fn` (their module's `update`), and `offline_returns` / `offline_in_buffer` for
-    how they use the demonstrations."""
+class GaussianReplayTrainer(ReplayTrainer):
+    """A Gaussian off-policy fine-tuner for dppo.training.finetune.run_iterations: the replay trainer (buffer in
+    checkpoints, exact resume) with this loop's rollout plan. Subclasses set `algorithm`, `explores`, `update_fn`
+    (their module's `update`) and how they use the demonstrations."""
 
-    algorithm = ""
     explores = True  # act uniformly at random while itr < n_explore_steps (IBRL never does)
-    optimizer_group = "actor_optimizer"
     update_fn: Update | None = None
     uses_offline = False  # RLPD, Cal-QL: minibatches draw half their rows from the demonstrations
     offline_in_buffer = False  # IBRL: the demonstrations go into the replay buffer before the first step
     offline_returns = False  # Cal-QL: with returns-to-go
 
     def __init__(self, cfg: Any, backend: str) -> None:
-        self.cfg = cfg
-        self.settings: GaussianReplaySettings = cfg.settings
-        self.agent = make_agent(cfg, backend)
-        self.data = ReplayData(TransitionBuffer(self.settings.buffer_transitions))
+        super().__init__(cfg, backend)
+        self.data = ReplayData(self.buffer)
         if self.uses_offline or self.offline_in_buffer:
             offline = offline_transitions(cfg, self.offline_returns)
             if self.offline_in_buffer:
-                self.data.buffer.append_rows(offline)
+                self.buffer.append_rows(offline)
             else:
                 self.data.offline = offline
         self.explorer = UniformExplorer(self.settings)
 
-    @property
-    def buffer(self) -> TransitionBuffer:
-        return self.data.buffer
-
-    def noise_shape(self, n: int) -> tuple[int, ...]:
-        return (n, self.settings.chunk)
+    def settings_of(self, cfg: Any) -> GaussianReplaySettings:
+        return cfg.settings
 
     def rollout_plan(self, itr: int, eval_mode: bool) -> RolloutPlan:
         s = self.settings
@@ -203,38 +194,14 @@ class GaussianReplayTrainer:
         return RolloutPlan(s.n_steps, None, self.explorer if explore else None)
 
     def store(self, ro: dict[str, Any]) -> None:
-        """A training rollout's transitions into the buffer."""
         self.data.collected = len(ro["rewards"])
         if self.data.collected:
-            s = self.settings
-            self.buffer.extend(**transitions_of(ro, s.act_steps, s.scale_reward_factor))
-
-    def train(self, ro: dict[str, Any], itr: int, seed: int) -> dict[str, float]:
-        self.store(ro)
-        logs = self.update(itr, seed)
-        logs["buffer_transitions"] = len(self.buffer)
-        return logs
+            super().store(ro)
 
     def update(self, itr: int, seed: int) -> dict[str, float]:
         update = type(self).update_fn
         assert update is not None, f"{type(self).__name__} sets no update_fn"
         return update(self.agent, self.settings, self.data, seed, itr)
-
-    def restore(self, ckpt: Checkpoint, done_itr: int) -> None:
-        self.agent.load_groups(ckpt.groups, done_itr + 1)
-        if "replay_buffer" not in ckpt.groups:
-            raise CheckpointError(f"the {self.algorithm.upper()} checkpoint has no replay_buffer group; it cannot be "
-                                  "resumed exactly")
-        self.buffer.load_state(ckpt.groups["replay_buffer"])
-
-    def learning_rates(self) -> dict[str, float]:
-        return self.agent.learning_rates()
-
-    def end_iteration(self, itr: int) -> None:
-        self.agent.end_iteration()
-
-    def state_groups(self) -> dict[str, Any]:
-        return {**self.agent.state_groups(), "replay_buffer": self.buffer.state()}
 
 
 def append(logs: dict[str, list[float]], out: dict[str, float]) -> None:

@@ -63,10 +63,7 @@ class IBRLTrainer(gr.GaussianReplayTrainer):
     algorithm = "ibrl"
     explores = False
     update_fn = staticmethod(update)
-    offline_in_buffer = True
-
-    def noise_shape(self, n: int) -> tuple[int, ...]:
-        return step_noise_shape(self.cfg, n)
+    offline_in_buffer = True  # its step noise: step_noise_shape (dppo/algorithms/agents.py asks this module)
 
 
 Trainer = IBRLTrainer

@@ -57,9 +57,10 @@ def replay_update(agent: Any, buffer: TransitionBuffer, s: ReplaySettings, seed:
 
 class ReplayTrainer:
     """A replay baseline for dppo.training.finetune.run_iterations (see dppo.algorithms.ppo.PPOTrainer for what a
-    trainer provides). Subclasses set `algorithm` (its settings are cfg.<algorithm>) and either `minibatch`
-    (for replay_update) or their own `update(itr, seed)`; their agents provide learning_rates(),
-    load_groups(groups, iterations), state_groups() and end_iteration()."""
+    trainer provides). Subclasses set `algorithm` (its settings are cfg.<algorithm>, or `settings_of`) and either
+    `minibatch` (for replay_update) or their own `update(itr, seed)`; their agents provide learning_rates(),
+    load_groups(groups, iterations), state_groups() and end_iteration(). The Gaussian baselines'
+    (dppo/algorithms/gaussian_replay.py) subclass it too."""
 
     algorithm = ""
     optimizer_group = "actor_optimizer"
@@ -67,9 +68,12 @@ class ReplayTrainer:
 
     def __init__(self, cfg: Any, backend: str) -> None:
         self.cfg = cfg
-        self.settings: ReplaySettings = getattr(cfg, self.algorithm)
+        self.settings: ReplaySettings = self.settings_of(cfg)
         self.agent = make_agent(cfg, backend)
         self.buffer = TransitionBuffer(self.settings.buffer_transitions)
+
+    def settings_of(self, cfg: Any) -> Any:
+        return getattr(cfg, self.algorithm)
 
     def noise_shape(self, n: int) -> tuple[int, ...]:
         return noise_shape(self.cfg, n)
@@ -84,9 +88,13 @@ class ReplayTrainer:
     def learning_rates(self) -> dict[str, float]:
         return self.agent.learning_rates()
 
-    def train(self, ro: dict[str, Any], itr: int, seed: int) -> dict[str, float]:
+    def store(self, ro: dict[str, Any]) -> None:
+        """A training rollout's transitions into the buffer."""
         s = self.settings
         self.buffer.extend(**transitions_of(ro, s.act_steps, s.scale_reward_factor))
+
+    def train(self, ro: dict[str, Any], itr: int, seed: int) -> dict[str, float]:
+        self.store(ro)
         logs = self.update(itr, seed)
         logs["buffer_transitions"] = len(self.buffer)
         return logs

@@ -147,6 +147,20 @@ def _grads(loss, named: list) -> dict[str, np.ndarray]:
     return {f"grad/{n}": to_np(g) for (n, _), g in zip(named, grads)}
 
 
+def _actor_loss_case(ctx: Context, name: str, weights: str, model, obs: np.ndarray, noise: np.ndarray,
+                     *args: float) -> None:
+    """upstream's loss_actor(obs, *args) on the actor noise, with its gradient w.r.t. the trained actor."""
+
+    def run(f64: bool) -> dict:
+        m = model()
+        loss = m.loss_actor({"state": _t(obs)}, *args)
+        return {"loss": to_np(loss), **_grads(loss, [(f"network.{n}", p) for n, p in m.network.named_parameters()
+                                                     if p.requires_grad])}
+
+    up32, up64 = ctx.double_run(run, [noise])
+    ctx.case(name, {"weights": weights}, {}, up32, up64)
+
+
 def _ensemble_grads(loss, model) -> dict[str, np.ndarray]:
     """Gradients w.r.t. upstream's stacked ensemble copies, one entry per member (critic_networks.<i>.<name>)."""
     stacked = _grads(loss, list(model.ensemble_params.items()))
@@ -184,14 +198,7 @@ def _sac(ctx: Context) -> None:
     up32, up64 = ctx.double_run(critic_run, [noise["next_noise"]])
     ctx.case("sac_critic_loss", {"weights": "sac_weights"}, {}, up32, up64)
 
-    def actor_run(f64: bool) -> dict:
-        m = model()
-        loss = m.loss_actor({"state": _t(batch["obs"])}, ALPHA)
-        return {"loss": to_np(loss), **_grads(loss, [(f"network.{n}", p) for n, p in m.network.named_parameters()
-                                                     if p.requires_grad])}
-
-    up32, up64 = ctx.double_run(actor_run, [noise["actor_noise"]])
-    ctx.case("sac_actor_loss", {"weights": "sac_weights"}, {}, up32, up64)
+    _actor_loss_case(ctx, "sac_actor_loss", "sac_weights", model, batch["obs"], noise["actor_noise"], ALPHA)
 
     def temperature_run(f64: bool) -> dict:
         import torch
@@ -248,14 +255,8 @@ def _rlpd(ctx: Context) -> None:
         ctx.case(f"rlpd_critic_loss_backup{int(backup)}", {"weights": "rlpd_weights", "backup_entropy": backup}, {},
                  up32, up64)
 
-    def actor_run(f64: bool) -> dict:
-        m = model(True)
-        loss = m.loss_actor({"state": _t(batch["obs"])}, ALPHA)
-        return {"loss": to_np(loss), **_grads(loss, [(f"network.{n}", p) for n, p in m.network.named_parameters()
-                                                     if p.requires_grad])}
-
-    up32, up64 = ctx.double_run(actor_run, [noise["actor_noise"]])
-    ctx.case("rlpd_actor_loss", {"weights": "rlpd_weights"}, {}, up32, up64)
+    _actor_loss_case(ctx, "rlpd_actor_loss", "rlpd_weights", lambda: model(True),
+                     batch["obs"], noise["actor_noise"], ALPHA)
 
 
 def _ibrl(ctx: Context) -> None:
@@ -301,14 +302,7 @@ def _ibrl(ctx: Context) -> None:
     up32, up64 = ctx.double_run(critic_run, [perm, noise["bc_noise"], noise["next_noise"]])
     ctx.case("ibrl_critic_loss", {"weights": "ibrl_weights"}, {}, up32, up64)
 
-    def actor_run(f64: bool) -> dict:
-        m = model(False)
-        loss = m.loss_actor({"state": _t(batch["obs"])})
-        return {"loss": to_np(loss), **_grads(loss, [(f"network.{n}", p) for n, p in m.network.named_parameters()
-                                                     if p.requires_grad])}
-
-    up32, up64 = ctx.double_run(actor_run, [noise["actor_noise"]])
-    ctx.case("ibrl_actor_loss", {"weights": "ibrl_weights"}, {}, up32, up64)
+    _actor_loss_case(ctx, "ibrl_actor_loss", "ibrl_weights", lambda: model(False), batch["obs"], noise["actor_noise"])
 
     for name, soft, det in (("ibrl_act_greedy", False, False), ("ibrl_act_soft", True, False),
                             ("ibrl_act_deterministic", True, True)):
@@ -359,14 +353,7 @@ def _calql(ctx: Context) -> None:
     up32, up64 = ctx.double_run(critic_run, [noise["next_noise"], noise["pi_noise"]])
     ctx.case("calql_critic_loss", {"weights": "calql_weights"}, {}, up32, up64)
 
-    def actor_run(f64: bool) -> dict:
-        m = model()
-        loss = m.loss_actor({"state": _t(batch["obs"])}, ALPHA)
-        return {"loss": to_np(loss), **_grads(loss, [(f"network.{n}", p) for n, p in m.network.named_parameters()
-                                                     if p.requires_grad])}
-
-    up32, up64 = ctx.double_run(actor_run, [noise["actor_noise"]])
-    ctx.case("calql_actor_loss", {"weights": "calql_weights"}, {}, up32, up64)
+    _actor_loss_case(ctx, "calql_actor_loss", "calql_weights", model, batch["obs"], noise["actor_noise"], ALPHA)
 
 
 def build(ctx: Context) -> None:

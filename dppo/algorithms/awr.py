@@ -26,6 +26,7 @@ from dppo.algorithms.agents import make_agent, noise_shape
 from dppo.algorithms.registry import backend_class
 from dppo.algorithms.starting_weights import regression_initial_params
 from dppo.parity.report import Quantities, probe_quantities
+from dppo.runs.phases import phase
 from shared.algorithms.awr import ReplayBuffer, advantage_weights, minibatch_rows, td_lambda_targets
 from shared.checkpoint import Checkpoint
 from shared.errors import CheckpointError, TrainingDivergedError
@@ -120,7 +121,8 @@ class AWRTrainer:
         act = self.cfg.act_steps
         self.buffer.extend(ro["obs"], ro["samples"]["actions"][:, :, :act], ro["rewards"] * s.scale_reward_factor,
                            ro["terminated"])
-        return awr_update(self.agent, self.buffer, s, self.cfg.diffusion.denoising_steps, seed, itr)
+        with phase("update"):
+            return awr_update(self.agent, self.buffer, s, self.cfg.diffusion.denoising_steps, seed, itr)
 
     def end_iteration(self, itr: int) -> None:
         self.agent.end_iteration()

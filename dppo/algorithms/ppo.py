@@ -18,6 +18,7 @@ from dppo.algorithms.registry import backend_class
 from dppo.algorithms.starting_weights import base_policy_params, dppo_spec
 from dppo.checkpoints.formats import read_checkpoint
 from dppo.parity.report import Quantities
+from dppo.runs.phases import phase
 from shared import tolerances as tol
 from shared.algorithms.returns import RunningRewardScaler, gae
 from shared.checkpoint import Checkpoint, check_strict
@@ -144,14 +145,16 @@ def score_steps(agent: Any, ro: dict[str, Any], s: PPOSettings,
     T, N = ro["rewards"].shape
     flat_obs = ro["obs"].reshape(T * N, *ro["obs"].shape[2:])
     flat_samples = {k: v.reshape(T * N, *v.shape[2:]) for k, v in ro["samples"].items()}
-    values, logprobs = evaluate_in_chunks(agent, flat_obs, flat_samples, s.logprob_batch_size)
+    with phase("log-probabilities and values"):
+        values, logprobs = evaluate_in_chunks(agent, flat_obs, flat_samples, s.logprob_batch_size)
+        next_value = np.asarray(agent.value(ro["next_obs"]), np.float64)
     values = np.asarray(values, np.float64).reshape(T, N)
-    rewards = ro["rewards"]
-    if scaler is not None:
-        rewards = scaler(rewards.T, ro["first"][:-1].T).T
-    next_value = np.asarray(agent.value(ro["next_obs"]), np.float64)
-    advantages, returns = gae(rewards * s.reward_scale_const, values, next_value, ro["terminated"], s.gamma,
-                              s.gae_lambda)
+    with phase("GAE and returns"):
+        rewards = ro["rewards"]
+        if scaler is not None:
+            rewards = scaler(rewards.T, ro["first"][:-1].T).T
+        advantages, returns = gae(rewards * s.reward_scale_const, values, next_value, ro["terminated"], s.gamma,
+                                  s.gae_lambda)
     return {"obs": flat_obs, "samples": flat_samples, "values": values, "logprobs": logprobs, "rewards": rewards,
             "advantages": advantages, "returns": returns}
 
@@ -206,7 +209,8 @@ class PPOTrainer:
     def train(self, ro: dict[str, Any], itr: int, seed: int) -> dict[str, float]:
         s = self.settings
         data = score_rollout(self.agent, ro, s, self.scaler, seed, itr, self.bc_shape)
-        record = ppo_update(self.agent, data, s, seed, itr)
+        with phase("update"):
+            record = ppo_update(self.agent, data, s, seed, itr)
         record["explained_variance"] = explained_variance(data["values"], data["returns"])
         return record
 

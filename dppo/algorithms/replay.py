@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from dppo.algorithms.agents import make_agent, noise_shape
+from dppo.runs.phases import phase
 from shared.algorithms.offpolicy import TransitionBuffer, transitions_of
 from shared.checkpoint import Checkpoint
 from shared.errors import CheckpointError, TrainingDivergedError
@@ -94,8 +95,10 @@ class ReplayTrainer:
         self.buffer.extend(**transitions_of(ro, s.act_steps, s.scale_reward_factor))
 
     def train(self, ro: dict[str, Any], itr: int, seed: int) -> dict[str, float]:
-        self.store(ro)
-        logs = self.update(itr, seed)
+        with phase("replay buffer"):
+            self.store(ro)
+        with phase("update"):
+            logs = self.update(itr, seed)
         logs["buffer_transitions"] = len(self.buffer)
         return logs
 

@@ -21,6 +21,7 @@ from dppo.algorithms.agents import make_agent, noise_shape
 from dppo.algorithms.registry import backend_class
 from dppo.algorithms.starting_weights import regression_initial_params
 from dppo.parity.report import Quantities, probe_quantities
+from dppo.runs.phases import phase
 from shared.algorithms.rwr import rwr_batch
 from shared.checkpoint import Checkpoint
 from shared.errors import TrainingDivergedError
@@ -90,7 +91,8 @@ class RWRTrainer:
                          s.max_reward_weight)
         if data is None:
             return {"num_rwr_rows": 0}
-        record = rwr_update(self.agent, data, s, self.cfg.diffusion.denoising_steps, seed, itr)
+        with phase("update"):
+            record = rwr_update(self.agent, data, s, self.cfg.diffusion.denoising_steps, seed, itr)
         record.update(num_rwr_rows=len(data["weights"]), mean_weight=float(np.mean(data["weights"])),
                       max_weight=float(np.max(data["weights"])))
         return record

@@ -29,6 +29,7 @@ from dppo.checkpoints.formats import read_checkpoint
 from dppo.envs.runtime import env_spec, set_rollout_threads, set_update_threads
 from dppo.runs.files import RunDir
 from dppo.runs.lock import LogdirLock
+from dppo.runs.phases import iteration_done, phase
 from dppo.runs.progress import Progress
 from dppo.runs.stop import close_all, with_kept_checkpoint
 from dppo.runs.tensorboard import ScalarWriter
@@ -110,13 +111,15 @@ def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int
     samples: dict[str, list[np.ndarray]] = {}
     ended = 0
     for step in range(n_steps):
-        noise = _noise_rng(seed, itr, step).standard_normal(noise_shape(n)).astype(np.float32)
-        sample = agent.act(obs, noise, deterministic)
+        with phase("action sampling"):
+            noise = _noise_rng(seed, itr, step).standard_normal(noise_shape(n)).astype(np.float32)
+            sample = agent.act(obs, noise, deterministic)
         obs_t.append(obs)
         for k, v in sample.items():
             samples.setdefault(k, []).append(v)
         try:
-            obs, reward, term, trunc, info = venv.step(sample["actions"][:, :act_steps])
+            with phase("env stepping"):
+                obs, reward, term, trunc, info = venv.step(sample["actions"][:, :act_steps])
         except (EOFError, BrokenPipeError, ConnectionError, RuntimeError, OSError) as exc:
             raise EnvironmentFailedError(
                 f"environment step failed at iteration {itr}, step {step} ({type(exc).__name__}: "
@@ -252,7 +255,8 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
                 record["episode_returns"] = returns
             if not eval_mode:
                 set_update_threads(backend)
-                record.update(trainer.train(ro, itr, seed))
+                with phase("training (unmarked)"):
+                    record.update(trainer.train(ro, itr, seed))
             trainer.end_iteration(itr)
             score = d4rl_normalized_score(cfg.env_name, record["avg_episode_reward"] or 0.0)
             if score is not None and returns:
@@ -261,21 +265,17 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
             unrecorded += time.perf_counter() - tic
             if eval_mode or itr % log_freq == 0 or is_checkpoint_iteration(itr, s):
                 record["seconds"], unrecorded = unrecorded, 0.0
-                run.append_metrics(record)
-                tag = "eval" if eval_mode else "train"
-                scalars = {f"{tag}/{k}": v for k, v in record.items() if isinstance(v, float)}
-                writer.scalars(itr, scalars)
-                wandb.log(itr, scalars)
+                with phase("metrics and logging"):
+                    run.append_metrics(record)
+                    tag = "eval" if eval_mode else "train"
+                    scalars = {f"{tag}/{k}": v for k, v in record.items() if isinstance(v, float)}
+                    writer.scalars(itr, scalars)
+                    wandb.log(itr, scalars)
             if is_checkpoint_iteration(itr, s):
-                groups = trainer.state_groups()
-                groups["rollout"] = {"obs": obs, "done": done}
-                env_state = vector_env_state(venv)
-                if env_state is not None:
-                    groups["env"] = env_state
-                meta = {"framework": backend, "itr": itr, "step": itr, "config": cfg.raw, "kind": "finetune",
-                        "algorithm": trainer.algorithm, "env_steps": env_steps}
-                last_saved = run.save_checkpoint(itr, Checkpoint(groups, meta))
+                with phase("checkpoint"):
+                    last_saved = _save(run, trainer, venv, obs, done, itr, backend, cfg, env_steps)
             progress.update(itr, mode="eval" if eval_mode else "train", reward=record["avg_episode_reward"])
+            iteration_done()
     except EnvironmentFailedError as exc:
         env_failed = True
         kept = f"last checkpoint {last_saved} kept" if last_saved else "no checkpoint yet"
@@ -288,6 +288,20 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
         with contextlib.suppress(Exception):  # after a worker died, stop the others instead of waiting on them
             venv.close(terminate=True) if env_failed and spec.asynchronous else venv.close()
     return {"iterations": s.n_train_itr, "last": record, "checkpoint": str(last_saved), "logdir": str(run.root)}
+
+
+def _save(run: RunDir, trainer: Any, venv: Any, obs: np.ndarray, done: np.ndarray, itr: int, backend: str,
+          cfg: PolicyRunConfig, env_steps: int) -> Path:
+    """Checkpoint of iteration itr: the trainer's groups, the envs' last observations, done flags and simulator
+    state (for an exact resume), and the run's metadata."""
+    groups = trainer.state_groups()
+    groups["rollout"] = {"obs": obs, "done": done}
+    env_state = vector_env_state(venv)
+    if env_state is not None:
+        groups["env"] = env_state
+    meta = {"framework": backend, "itr": itr, "step": itr, "config": cfg.raw, "kind": "finetune",
+            "algorithm": trainer.algorithm, "env_steps": env_steps}
+    return run.save_checkpoint(itr, Checkpoint(groups, meta))
 
 
 def _env_steps_before(ckpt: Checkpoint | None, start: int, s: LoopSettings, act_steps: int) -> int:

@@ -1,0 +1,59 @@
+"""`dppo bench --job CONFIG`: a few fine-tuning iterations of a real config, run by the same driver as `dppo
+finetune` (in a temporary logdir), and where their time went: the phases the loop and the trainers mark
+(dppo/runs/phases.py: action sampling, env stepping, log-probabilities and values, GAE and returns, replay
+buffer, update, metrics and logging, checkpoint), the rest of the wall time as unmarked, and environment steps
+per second overall. The first iterations (TF traces, first calls) are left out as warm-up."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from typing import Any
+
+from dppo.runs.paths import write_json
+from dppo.runs.phases import profiling
+from dppo.training.finetune import run_finetune
+from shared.settings import load_settings
+
+
+def profile_job(config: str, backend: str, iterations: int, warmup: int, overrides: list[str]) -> dict[str, Any]:
+    """Run warmup + iterations iterations of `config` (no checkpoint but the last, metrics kept) and return
+    the profile of the last `iterations`."""
+    with tempfile.TemporaryDirectory(prefix="dppo-bench-job-") as logdir:
+        total = warmup + iterations
+        cfg = load_settings(config, [*overrides, f"logdir={logdir}", f"train.n_train_itr={total}",
+                                     f"train.save_model_freq={total + 1}"], ("finetune",))
+        cfg = dataclasses.replace(cfg, wandb=None)
+        with profiling(warmup) as prof:
+            run_finetune(cfg, backend, quiet=True)
+    n_envs = cfg.env.n_envs
+    steps = prof.calls.get("env stepping", 0) * n_envs * cfg.act_steps
+    phases = [{"phase": name, "seconds": sec, "ms_per_iteration": 1000 * sec / max(prof.iterations, 1),
+               "share": sec / prof.wall if prof.wall else 0.0, "calls": prof.calls[name]}
+              for name, sec in prof.seconds.items()]
+    unmarked = max(prof.wall - prof.total(), 0.0)
+    phases.append({"phase": "unmarked (loop bookkeeping)", "seconds": unmarked,
+                   "ms_per_iteration": 1000 * unmarked / max(prof.iterations, 1),
+                   "share": unmarked / prof.wall if prof.wall else 0.0, "calls": prof.iterations})
+    return {"config": config, "backend": backend, "algorithm": cfg.algorithm, "iterations": prof.iterations,
+            "warmup": warmup, "wall_seconds": prof.wall, "env_steps": steps,
+            "env_steps_per_second": steps / prof.wall if prof.wall else 0.0, "n_envs": n_envs, "phases": phases}
+
+
+def format_profile(p: dict[str, Any]) -> str:
+    head = (f"{p['config']} [{p['backend']}, {p['algorithm']}]: {p['iterations']} iterations after {p['warmup']} "
+            f"warm-up, {p['wall_seconds']:.2f} s, {p['env_steps']} env steps ({p['n_envs']} envs), "
+            f"{p['env_steps_per_second']:.0f} env steps/s")
+    rows = [f"  {'phase':<32}{'ms/itr':>10}{'share':>8}{'calls':>8}"]
+    for r in sorted(p["phases"], key=lambda r: -r["seconds"]):
+        rows.append(f"  {r['phase']:<32}{r['ms_per_iteration']:>10.1f}{100 * r['share']:>7.1f}%{r['calls']:>8}")
+    return "\n".join([head, *rows])
+
+
+def main_job(config: str, backend: str, iterations: int, warmup: int, overrides: list[str],
+             json_path: str | None) -> dict[str, Any]:
+    result = profile_job(config, backend, iterations, warmup, overrides)
+    print(format_profile(result))
+    if json_path:
+        write_json(json_path, result)
+    return result

@@ -1,0 +1,49 @@
+"""`dppo bench --job CONFIG`: a real config's iterations profiled end to end by the fine-tuning driver, the time
+split into the phases the loop and the trainers mark, the rest reported as unmarked, env steps per second."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dppo.cli import main
+
+SMALL_DPPO = ["env.n_envs=2", "train.n_steps=3", "train.batch_size=6", "env.max_episode_steps=20",
+              "model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]", "denoising_steps=4",
+              "ft_denoising_steps=2"]
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_the_job_profile_splits_dppo_iterations_into_phases_that_add_up(backend, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DPPO_LOG_DIR", str(tmp_path / "logs"))
+    out = tmp_path / "job.json"
+    assert main(["bench", "--job", "configs/hopper/finetune_ppo_diffusion_mlp.yaml", "--backend", backend,
+                 "--iterations", "3", "--warmup", "1", "--json", str(out), *SMALL_DPPO, "train.val_freq=100"]) == 0
+    p = json.loads(out.read_text())
+    phases = {r["phase"]: r for r in p["phases"]}
+    assert p["iterations"] == 3 and p["env_steps"] == 3 * 3 * 2 * 4  # iterations x n_steps x n_envs x act_steps
+    assert phases["env stepping"]["calls"] == phases["action sampling"]["calls"] == 9
+    for name in ("log-probabilities and values", "GAE and returns", "update", "metrics and logging"):
+        assert phases[name]["calls"] == 3, name
+    assert abs(sum(r["share"] for r in p["phases"]) - 1.0) < 1e-6  # the phases and the rest make the wall time
+    assert p["env_steps_per_second"] > 0
+    text = capsys.readouterr().out
+    assert "env steps/s" in text and "update" in text
+
+
+def test_the_job_profile_of_an_off_policy_config_shows_its_replay_phases(tmp_path, monkeypatch):
+    monkeypatch.setenv("DPPO_LOG_DIR", str(tmp_path / "logs"))
+    out = tmp_path / "job.json"
+    assert main(["bench", "--job", "tests/fixtures/upstream_cfg/cfg/gym/finetune/hopper-v2/sac_mlp.yaml",
+                 "--iterations", "4", "--json", str(out), "train.n_explore_steps=0", "train.batch_size=2",
+                 "train.critic_replay_ratio=2", "train.actor_replay_ratio=1", "model.actor.mlp_dims=[16,16]",
+                 "model.critic.mlp_dims=[16,16]", "train.val_freq=100", "wandb=null"]) == 0
+    phases = {r["phase"]: r for r in json.loads(out.read_text())["phases"]}
+    assert phases["replay buffer"]["calls"] == phases["update"]["calls"] == 4
+
+
+def test_overrides_without_a_job_are_refused_in_one_line(capsys):
+    assert main(["bench", "train.n_steps=3"]) == 2
+    err = capsys.readouterr().err
+    assert "overrides go with --job" in err and err.count("\n") == 1

@@ -157,3 +157,28 @@ def test_dppo_parity_compares_whole_agents_of_the_gaussian_baselines(config, tmp
     algorithm = "rlpd" if "rlpd" in config else "calql"
     assert {f"{algorithm}/act", f"{algorithm}/update", f"{algorithm}/forced/update"} <= sections
     assert "parity OK" in capsys.readouterr().out
+
+
+def test_the_gaussian_baselines_join_dppo_compare_beside_dppo(tmp_path):
+    """DPPO (the shipped config), SAC and RLPD on one hopper budget: a table row each, wall time counted over
+    every iteration though log_freq leaves some out of the metrics."""
+    out = tmp_path / "cmp"
+    sac, rlpd = str(UPSTREAM / "finetune/hopper-v2/sac_mlp.yaml"), str(UPSTREAM / "finetune/hopper-v2/rlpd_mlp.yaml")
+    assert main(["compare", "--config", "configs/hopper/finetune_ppo_diffusion_mlp.yaml", "--config", sac,
+                 "--config", rlpd, "--backend", "torch", "--out", str(out), "--quiet", "--eval-episodes", "1",
+                 "train.n_train_itr=4", "train.val_freq=3", "env.max_episode_steps=20",
+                 "finetune_ppo_diffusion_mlp:env.n_envs=2", "finetune_ppo_diffusion_mlp:train.n_steps=3",
+                 "finetune_ppo_diffusion_mlp:train.batch_size=6", "finetune_ppo_diffusion_mlp:denoising_steps=4",
+                 "finetune_ppo_diffusion_mlp:ft_denoising_steps=2",
+                 "finetune_ppo_diffusion_mlp:model.actor.mlp_dims=[16,16,16]",
+                 "finetune_ppo_diffusion_mlp:model.critic.mlp_dims=[16,16,16]",
+                 *(f"{n}:{o}" for n in ("sac_mlp", "rlpd_mlp")
+                   for o in [*SMALL_NETS, "train.n_explore_steps=1", "train.batch_size=4", "train.n_eval_episode=1",
+                             "wandb=null"]),
+                 "sac_mlp:train.critic_replay_ratio=4", "sac_mlp:train.actor_replay_ratio=2",
+                 "rlpd_mlp:train.critic_num_update=2", "rlpd_mlp:model.n_critics=2",
+                 "rlpd_mlp:offline_dataset.max_n_episodes=5"]) == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert {(r["algorithm"], r["backend"]) for r in rows} == {(a, "torch") for a in ("DPPO", "SAC", "RLPD")}
+    for r in rows:
+        assert r["wall_time_s"] > 0 and r["env_steps"] > 0, r

@@ -16,6 +16,7 @@ import numpy as np
 from dppo.algorithms import gaussian_replay as gr
 from dppo.algorithms.plan import RolloutPlan
 from dppo.algorithms.registry import backend_class
+from dppo.algorithms.replay import append
 from dppo.parity.report import Quantities
 from shared.algorithms.gaussian_replay import returns_to_go
 from shared.algorithms.offpolicy import minibatch_uniform, transitions_of
@@ -73,7 +74,7 @@ def update(agent: Any, s: CalQLSettings, data: gr.ReplayData, seed: int, itr: in
     n = s.num_update if not s.train_online else int(data.collected * s.n_envs * s.online_utd_ratio)
     logs: dict[str, list[float]] = {}
     for k in range(n):
-        gr.append(logs, agent.update(batch(s, data, seed, itr, k)))
+        append(logs, agent.update(batch(s, data, seed, itr, k)))
     return gr.losses(logs, "calql", itr)
 
 

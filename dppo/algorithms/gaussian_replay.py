@@ -23,6 +23,7 @@ import numpy as np
 from dppo.algorithms.agents import noise_shape as driver_noise_shape
 from dppo.algorithms.plan import RolloutPlan
 from dppo.algorithms.replay import ReplayTrainer, mean_losses
+from dppo.algorithms.starting_weights import target_copy
 from dppo.checkpoints.formats import read_checkpoint
 from dppo.parity.report import Quantities
 from shared.algorithms.gaussian_replay import explore_actions
@@ -74,8 +75,7 @@ def fresh_params(cfg: GaussianReplayConfig, spec: OrderedDict) -> OrderedDict:
     for source, target in (("critic.", "target_critic."), ("critic_networks.", "target_networks."),
                            ("network.", "target_actor."), ("network.", "bc_policy.")):
         if any(k.startswith(target) for k in spec):
-            init.update((target + k[len(source):], np.array(v, copy=True)) for k, v in list(init.items())
-                        if k.startswith(source))
+            target_copy(init, source, target)
     if any(k.startswith("log_alpha") for k in spec):
         init["log_alpha"] = np.array(np.log(cfg.settings.init_temperature), np.float32)
     return init
@@ -106,7 +106,7 @@ def initial_params(cfg: GaussianReplayConfig, spec: OrderedDict, copies: tuple[s
     check_strict(gaussian_mlp_spec(cfg.model.actor, "network."), weights, f"base policy {cfg.base_policy_path}")
     init.update(weights)
     for prefix in copies:
-        init.update((prefix + k[len("network."):], np.array(v, copy=True)) for k, v in weights.items())
+        target_copy(init, "network.", prefix)
     return init
 
 
@@ -202,11 +202,6 @@ class GaussianReplayTrainer(ReplayTrainer):
         update = type(self).update_fn
         assert update is not None, f"{type(self).__name__} sets no update_fn"
         return update(self.agent, self.settings, self.data, seed, itr)
-
-
-def append(logs: dict[str, list[float]], out: dict[str, float]) -> None:
-    for name, value in out.items():
-        logs.setdefault(name, []).append(value)
 
 
 def losses(logs: dict[str, list[float]], algorithm: str, itr: int) -> dict[str, float]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from dppo.algorithms import gaussian_replay as gr
 from dppo.algorithms.registry import backend_class
+from dppo.algorithms.replay import append
 from dppo.parity.report import Quantities
 from shared.algorithms.gaussian_replay import ibrl_step_noise_shape, random_pair
 from shared.algorithms.offpolicy import minibatch_noise
@@ -47,9 +48,9 @@ def update(agent: Any, s: IBRLSettings, data: gr.ReplayData, seed: int, itr: int
         batch = {**data.online_rows(seed, itr, ROWS, k, B), "bc_noise": gr.noise(seed, itr, BC, k, (B, s.chunk)),
                  "next_noise": gr.noise(seed, itr, NEXT, k, (B, s.chunk)),
                  "pair": random_pair(minibatch_noise(seed, itr, PAIR, k, (s.n_critics,)))}
-        gr.append(logs, agent.update_critic(batch))
+        append(logs, agent.update_critic(batch))
     actor_noise = gr.noise(seed, itr, ACTOR, 0, (B, s.chunk))
-    gr.append(logs, agent.update_actor({"obs": batch["obs"], "actor_noise": actor_noise}))
+    append(logs, agent.update_actor({"obs": batch["obs"], "actor_noise": actor_noise}))
     return gr.losses(logs, "ibrl", itr)
 
 

@@ -33,6 +33,12 @@ def transition_batch(buffer: TransitionBuffer, rows: np.ndarray) -> dict[str, np
             "terminated": as_compute(d["terminated"].astype(np.float32))}
 
 
+def append(logs: dict[str, list[float]], out: dict[str, float]) -> None:
+    """Add one update's logged values to the iteration's lists (mean_losses averages them)."""
+    for name, value in out.items():
+        logs.setdefault(name, []).append(value)
+
+
 def mean_losses(logs: dict[str, list[float]], algorithm: str, itr: int) -> dict[str, float]:
     """Each logged value averaged over the iteration's minibatches (those never logged left out); a non-finite
     one stops the run."""
@@ -51,8 +57,7 @@ def replay_update(agent: Any, buffer: TransitionBuffer, s: ReplaySettings, seed:
     step_actor = itr >= s.n_critic_warmup_itr
     logs: dict[str, list[float]] = {}
     for k in range(s.minibatches):
-        for name, value in agent.update(minibatch(buffer, s, seed, itr, k), step_actor).items():
-            logs.setdefault(name, []).append(value)
+        append(logs, agent.update(minibatch(buffer, s, seed, itr, k), step_actor))
     return mean_losses(logs, algorithm.upper(), itr)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from dppo.algorithms import gaussian_replay as gr
 from dppo.algorithms.registry import backend_class
+from dppo.algorithms.replay import append
 from dppo.parity.report import Quantities
 from shared.algorithms.gaussian_replay import random_pair
 from shared.algorithms.offpolicy import minibatch_noise
@@ -49,10 +50,10 @@ def update(agent: Any, s: RLPDSettings, data: gr.ReplayData, seed: int, itr: int
     logs: dict[str, list[float]] = {}
     for k in range(s.critic_num_update):
         batch = critic_batch(s, data, seed, itr, k)
-        gr.append(logs, agent.update_critic(batch))
+        append(logs, agent.update_critic(batch))
     if itr >= s.n_critic_warmup_itr:
         B = len(batch["obs"])
-        gr.append(logs, agent.update_actor({"obs": batch["obs"],
+        append(logs, agent.update_actor({"obs": batch["obs"],
                                             "actor_noise": gr.noise(seed, itr, ACTOR, 0, (B, s.chunk)),
                                             "temperature_noise": gr.noise(seed, itr, TEMPERATURE, 0, (B, s.chunk))}))
     return gr.losses(logs, "rlpd", itr)

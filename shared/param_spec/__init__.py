@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from shared.config.reader import SettingError, setting
 from shared.param_spec.base import (  # noqa: F401  (re-exported: the names every spec user imports)
@@ -31,6 +32,10 @@ from shared.param_spec.base import (  # noqa: F401  (re-exported: the names ever
 
 @dataclass(frozen=True)
 class DiffusionMLPConfig:
+    """Upstream's DiffusionMLP: (noisy chunk, time embedding, observation history) through one MLP."""
+
+    UPSTREAM_TARGETS: ClassVar[tuple[str, ...]] = ("model.diffusion.mlp_diffusion.DiffusionMLP",)
+
     action_dim: int
     horizon_steps: int
     cond_dim: int
@@ -80,6 +85,8 @@ class DiffusionMLPConfig:
 
 @dataclass(frozen=True)
 class CriticObsConfig:
+    UPSTREAM_TARGETS: ClassVar[tuple[str, ...]] = ("model.common.critic.CriticObs",)
+
     cond_dim: int
     mlp_dims: tuple[int, ...] = field(default=(256, 256))
     activation_type: str = setting("Mish", check=_ACTIVATION)
@@ -209,6 +216,8 @@ def cond_denoiser_spec(cfg: CondDenoiserConfig, prefix: str = "") -> OrderedDict
 @dataclass(frozen=True)
 class GaussianMLPConfig:
     """Upstream's Gaussian_MLP: a base MLP, then mean and log-variance heads (or one log std)."""
+
+    UPSTREAM_TARGETS: ClassVar[tuple[str, ...]] = ("model.common.mlp_gaussian.Gaussian_MLP",)
 
     action_dim: int
     horizon_steps: int

@@ -13,6 +13,7 @@ from shared.param_spec import (
     GaussianMLPConfig,
     MLPConfig,
 )
+from shared.param_spec.unet import BLOCK_ACTIVATIONS, Unet1DConfig
 from shared.settings import DiffusionConfig
 
 activations = st.sampled_from(ACTIVATIONS)
@@ -82,10 +83,39 @@ def gaussian_mlp_configs(draw: st.DrawFn) -> GaussianMLPConfig:
     )
 
 
+@st.composite
+def unet_configs(draw: st.DrawFn) -> Unet1DConfig:
+    """Small Unet1Ds over every option upstream has: 1 to 3 levels, FiLM scale or bias only, the large or small
+    FiLM encoder or a cond_mlp, GroupNorm (any group count dividing the widths) or none, Mish or ReLU."""
+    dim = draw(st.sampled_from([2, 4, 6]))
+    cond_mlp = draw(st.booleans())
+    width = draw(widths)
+    return Unet1DConfig(
+        action_dim=draw(st.integers(1, 3)),
+        cond_dim=draw(st.integers(1, 8)),
+        diffusion_step_embed_dim=draw(st.sampled_from([4, 8])),
+        dim=dim,
+        dim_mults=draw(st.sampled_from([(1,), (1, 2), (1, 2, 4), (1, 3)])),
+        smaller_encoder=draw(st.booleans()),
+        cond_mlp_dims=(*(width,) * (1 + 2 * draw(st.integers(0, 1))), draw(widths)) if cond_mlp else None,
+        kernel_size=draw(st.sampled_from([1, 3, 5])),
+        n_groups=draw(st.none() | st.sampled_from([d for d in range(1, dim + 1) if dim % d == 0])),
+        activation_type=draw(st.sampled_from(BLOCK_ACTIVATIONS)),
+        cond_predict_scale=draw(st.booleans()),
+        groupnorm_eps=draw(st.sampled_from([1e-5, 1e-4])),
+    )
+
+
+def unet_horizons(cfg: Unet1DConfig) -> st.SearchStrategy[int]:
+    """Horizons the config's down/up-sampling takes: multiples of 2^(levels - 1), upstream's 4, 8, 16 among them."""
+    return st.integers(1, 16 // cfg.horizon_multiple).map(lambda k: k * cfg.horizon_multiple)
+
+
 # One strategy per registered network family (shared/param_spec/families.py), by the family's name.
 FAMILY_CONFIGS = {
     "diffusion_mlp": diffusion_mlp_configs(),
     "gaussian_mlp": gaussian_mlp_configs(),
+    "unet": unet_configs(),
 }
 
 

@@ -113,10 +113,17 @@ def mlp_spec(cfg: MLPConfig, prefix: str = "") -> OrderedDict:
     return spec
 
 
+def fan_in(weight_shape: Sequence[int]) -> int:
+    """Inputs per output of a Linear (out, in), Conv1d (out, in, k) or ConvTranspose1d (in, out, k) weight, as torch
+    counts them for its default initialisation: prod(shape[1:])."""
+    return int(np.prod(weight_shape[1:]))
+
+
 def torch_default_init(spec: OrderedDict, seed: int, overrides: dict[str, float] | None = None) -> OrderedDict:
     """Parameters drawn like PyTorch's nn.Linear / nn.LayerNorm defaults, from numpy.
 
-    Linear weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)); norms get weight 1,
+    Linear and convolution weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = prod(weight.shape[1:])
+    as torch computes it (a Linear's in_features; Conv1d in * k, ConvTranspose1d out * k); norms get weight 1,
     bias 0 (a 1-d `.weight` is a norm scale); free parameters take `overrides[name]` (default 0).
     float32 arrays, keyed by canonical name.
     """
@@ -131,7 +138,7 @@ def torch_default_init(spec: OrderedDict, seed: int, overrides: dict[str, float]
         elif is_norm:
             value = np.ones(shape) if name.endswith(".weight") else np.zeros(shape)
         else:
-            bound = 1.0 / np.sqrt(weight_shape[1])
+            bound = 1.0 / np.sqrt(fan_in(weight_shape))
             value = rng.uniform(-bound, bound, size=shape)
         params[name] = value.astype(np.float32)
     return params

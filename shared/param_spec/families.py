@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.param_spec import DiffusionMLPConfig, GaussianMLPConfig, diffusion_mlp_spec, gaussian_mlp_spec
+from shared.param_spec.unet import Unet1DConfig, unet_spec
 
 ROLES = ("denoiser", "gaussian", "gmm")
 
@@ -44,6 +45,7 @@ class NetworkFamily:
 NETWORK_FAMILIES: tuple[NetworkFamily, ...] = (
     NetworkFamily("diffusion_mlp", "denoiser", DiffusionMLPConfig, diffusion_mlp_spec, "diffusion_mlp",
                   "DiffusionMLP"),
+    NetworkFamily("unet", "denoiser", Unet1DConfig, unet_spec, "unet", "Unet1D"),
     NetworkFamily("gaussian_mlp", "gaussian", GaussianMLPConfig, gaussian_mlp_spec, "gaussian_mlp", "GaussianMLP"),
 )
 

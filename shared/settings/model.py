@@ -27,7 +27,10 @@ def _steps_check(denoising_steps: int, use_ddim: bool, ddim_steps: int | None) -
 
 
 def _network_matches(net: Any, action_dim: int, horizon_steps: int, cond_dim: int, where: str) -> None:
-    net_horizon = getattr(net, "horizon_steps", horizon_steps)  # a convolutional denoiser takes any horizon
+    net_horizon = getattr(net, "horizon_steps", horizon_steps)  # a convolutional denoiser takes any horizon ...
+    check_horizon = getattr(net, "check_horizon", None)
+    if check_horizon is not None:  # ... its down/up-sampling allows (Unet1D: a multiple of 2^(levels - 1))
+        check_horizon(horizon_steps)
     if net.action_dim != action_dim or net_horizon != horizon_steps:
         raise ConfigError(f"{where} (action_dim={net.action_dim}, horizon_steps={net_horizon}) disagrees "
                           f"with the model (action_dim={action_dim}, horizon_steps={horizon_steps})")

@@ -43,11 +43,11 @@ class Unet1DConfig:
                                                            "first halves the horizon")
     smaller_encoder: bool = setting(False, doc="FiLM encoder act-Linear instead of three Linear layers")
     cond_mlp_dims: tuple[int, ...] | None = setting(None, doc="residual MLP on the observation before FiLM")
-    kernel_size: int = 5
+    kernel_size: int = setting(5, doc="convolution width of every Conv1dBlock (odd: padding k // 2 keeps the length)")
     n_groups: int | None = setting(None, doc="GroupNorm groups in every Conv1dBlock (null: no norm)")
     activation_type: str = setting("Mish", check=one_of(*BLOCK_ACTIVATIONS))
     cond_predict_scale: bool = setting(False, doc="FiLM predicts a per-channel scale as well as a bias")
-    groupnorm_eps: float = 1e-5
+    groupnorm_eps: float = setting(1e-5, doc="GroupNorm's eps (inside the square root)")
 
     def __post_init__(self) -> None:
         _check_dims(action_dim=self.action_dim, cond_dim=self.cond_dim, dim=self.dim, dim_mults=self.dim_mults,

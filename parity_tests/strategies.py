@@ -83,10 +83,47 @@ def gaussian_mlp_configs(draw: st.DrawFn) -> GaussianMLPConfig:
     )
 
 
+def _transformer_common(draw: st.DrawFn) -> dict:
+    """Small transformer policies: gelu or relu, one to three heads of up to four dims (an embedding of >= 3: see
+    `widths`), one or two decoder layers."""
+    heads = draw(st.integers(1, 3))
+    return dict(
+        action_dim=draw(st.integers(1, 3)),
+        horizon_steps=draw(st.integers(1, 4)),
+        cond_dim=draw(st.integers(1, 12)),
+        transformer_embed_dim=heads * draw(st.integers(-(-3 // heads), 4)),
+        transformer_num_heads=heads,
+        transformer_num_layers=draw(st.integers(1, 2)),
+        transformer_activation=draw(st.sampled_from(TRANSFORMER_ACTIVATIONS)),
+        std_min=draw(st.sampled_from([0.01, 0.05])),
+        std_max=draw(st.sampled_from([0.2, 1.0])),
+    )
+
+
+@st.composite
+def gaussian_transformer_configs(draw: st.DrawFn) -> GaussianTransformerConfig:
+    """Gaussian_Transformer with a learned, a fixed or a learned fixed std."""
+    fixed_std = draw(st.sampled_from([None, 0.1]))
+    return GaussianTransformerConfig(**_transformer_common(draw), fixed_std=fixed_std,
+                                     learn_fixed_std=fixed_std is not None and draw(st.booleans()))
+
+
+@st.composite
+def gmm_transformer_configs(draw: st.DrawFn) -> GMMTransformerConfig:
+    """GMM_Transformer with a fixed or a learned fixed std (upstream cannot run a learned one)."""
+    return GMMTransformerConfig(**_transformer_common(draw), num_modes=draw(st.integers(1, 3)), fixed_std=0.1,
+                                learn_fixed_std=draw(st.booleans()))
+
+
+transformer_configs = st.one_of(gaussian_transformer_configs(), gmm_transformer_configs())
+
+
 # One strategy per registered network family (shared/param_spec/families.py), by the family's name.
 FAMILY_CONFIGS = {
     "diffusion_mlp": diffusion_mlp_configs(),
     "gaussian_mlp": gaussian_mlp_configs(),
+    "gaussian_transformer": gaussian_transformer_configs(),
+    "gmm_transformer": gmm_transformer_configs(),
 }
 
 
@@ -165,27 +202,3 @@ def guided_overrides(draw: st.DrawFn) -> list[str]:
             f"sample.mppi={str(draw(st.booleans())).lower()}", f"sample.mppi_candidates={draw(st.integers(1, 5))}",
             f"sample.mppi_temperature={draw(st.sampled_from([0.05, 0.5, 5.0]))}",
             f"sample.mppi_jitter={draw(st.sampled_from([0.01, 0.05, 0.3]))}"]
-
-
-@st.composite
-def transformer_configs(draw: st.DrawFn) -> GaussianTransformerConfig | GMMTransformerConfig:
-    """Small Gaussian_Transformer / GMM_Transformer policies: every std variant each can run, gelu or relu,
-    one to three heads of up to four dims (an embedding of >= 3: see `widths`), one or two decoder layers."""
-    heads = draw(st.integers(1, 3))
-    common = dict(
-        action_dim=draw(st.integers(1, 3)),
-        horizon_steps=draw(st.integers(1, 4)),
-        cond_dim=draw(st.integers(1, 12)),
-        transformer_embed_dim=heads * draw(st.integers(-(-3 // heads), 4)),
-        transformer_num_heads=heads,
-        transformer_num_layers=draw(st.integers(1, 2)),
-        transformer_activation=draw(st.sampled_from(TRANSFORMER_ACTIVATIONS)),
-        std_min=draw(st.sampled_from([0.01, 0.05])),
-        std_max=draw(st.sampled_from([0.2, 1.0])),
-    )
-    if draw(st.booleans()):
-        fixed_std = draw(st.sampled_from([None, 0.1]))
-        learn = fixed_std is not None and draw(st.booleans())
-        return GaussianTransformerConfig(**common, fixed_std=fixed_std, learn_fixed_std=learn)
-    return GMMTransformerConfig(**common, num_modes=draw(st.integers(1, 3)), fixed_std=0.1,
-                                learn_fixed_std=draw(st.booleans()))

@@ -63,7 +63,7 @@ def _flat(module):
     return lambda state: tf.concat([tf.reshape(o, [tf.shape(o)[0], -1]) for o in module(state)], axis=-1)
 
 
-@given(cfg=s.transformer_configs(), batch=s.batch_sizes, seed=s.seeds)
+@given(cfg=s.transformer_configs, batch=s.batch_sizes, seed=s.seeds)
 def test_transformer_twins_agree_layer_by_layer_with_gradients(cfg, batch, seed):
     rng = np.random.default_rng(seed)
     to = int(rng.integers(1, 3)) if cfg.cond_dim % 2 == 0 else 1
@@ -90,7 +90,7 @@ def test_transformer_twins_agree_layer_by_layer_with_gradients(cfg, batch, seed)
             "transformer.encoder", "transformer.ln_f", "transformer.head"} <= layers
 
 
-@given(cfg=s.transformer_configs(), seed=s.seeds)
+@given(cfg=s.transformer_configs, seed=s.seeds)
 def test_dropout_acts_in_training_only_in_both_twins(cfg, seed):
     """With p_drop_emb and p_drop_attn set, each twin gives exactly its dropout-free output outside training and a
     different one in training (each framework draws its own masks: test_dropout_parity compares them in law)."""

@@ -30,8 +30,7 @@ from shared.config.loading import locate_data_file
 from shared.data.dataset import EpochSampler, gather_batch, load_dppo_dataset, stitched_indices, training_draws
 from shared.errors import CheckpointError, RunTerminated, TrainingDivergedError, UserError, WriteFailedError
 from shared.framework_seeds import framework_seed
-from shared.param_spec import torch_default_init
-from shared.param_spec.families import network_spec
+from shared.param_spec.families import network_init
 from shared.settings import GaussianPretrainConfig, PretrainConfig
 
 AnyPretrainConfig = PretrainConfig | GaussianPretrainConfig
@@ -49,13 +48,14 @@ def make_backend(name: str, gaussian: bool = False, **kwargs: Any) -> Any:
 
 
 def initial_params(cfg: AnyPretrainConfig) -> OrderedDict:
-    """Canonical `network.*` parameters a pre-training run starts from (torch's default init, seeded); a learned
-    fixed std starts at log(fixed_std ** 2), as upstream's."""
+    """Canonical `network.*` parameters a pre-training run starts from (the network family's init, seeded: torch's
+    defaults unless upstream initialises the family its own way); a learned fixed std starts at
+    log(fixed_std ** 2), as upstream's."""
     if isinstance(cfg, PretrainConfig):
-        return torch_default_init(network_spec(cfg.model.network, "network."), cfg.seed)
+        return network_init(cfg.model.network, cfg.seed, "network.")
     net = cfg.model.network
     overrides = {"network.logvar": math.log(net.fixed_std**2)} if net.learn_fixed_std else None
-    return torch_default_init(network_spec(net, "network."), cfg.seed, overrides)
+    return network_init(net, cfg.seed, "network.", overrides)
 
 
 def step_inputs(cfg: AnyPretrainConfig, epoch: int, b: int, actions: np.ndarray,

@@ -68,9 +68,9 @@ class GaussianTransformerConfig:
     action_dim: int
     horizon_steps: int
     cond_dim: int
-    transformer_embed_dim: int = 256
-    transformer_num_heads: int = 8
-    transformer_num_layers: int = 6
+    transformer_embed_dim: int = setting(256, doc="the transformer's token width E (feed-forward 4E)")
+    transformer_num_heads: int = setting(8, doc="attention heads per layer (E must divide by it)")
+    transformer_num_layers: int = setting(6, doc="pre-norm decoder layers")
     transformer_activation: str = setting("gelu", check=_ACT, doc="the decoder's feed-forward activation")
     p_drop_emb: float = setting(0.0, doc="dropout of the embeddings (training only)")
     p_drop_attn: float = setting(0.0, doc="dropout in the decoder layers: attention weights, residual branches, "
@@ -104,9 +104,9 @@ class GMMTransformerConfig:
     horizon_steps: int
     cond_dim: int
     num_modes: int = 5
-    transformer_embed_dim: int = 256
-    transformer_num_heads: int = 8
-    transformer_num_layers: int = 6
+    transformer_embed_dim: int = setting(256, doc="the transformer's token width E (feed-forward 4E)")
+    transformer_num_heads: int = setting(8, doc="attention heads per layer (E must divide by it)")
+    transformer_num_layers: int = setting(6, doc="pre-norm decoder layers")
     transformer_activation: str = setting("gelu", check=_ACT, doc="the decoder's feed-forward activation")
     p_drop_emb: float = setting(0.0, doc="dropout of the embeddings (training only)")
     p_drop_attn: float = setting(0.0, doc="dropout in the decoder layers: attention weights, residual branches, "

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from shared.param_spec import ACTIVATIONS, CriticObsActConfig, CriticObsConfig, DiffusionMLPConfig, MLPConfig
+from shared.param_spec import (
+    ACTIVATIONS,
+    CriticObsActConfig,
+    CriticObsConfig,
+    DiffusionMLPConfig,
+    GaussianMLPConfig,
+    MLPConfig,
+)
 from shared.settings import DiffusionConfig
 
 activations = st.sampled_from(ACTIVATIONS)
@@ -54,6 +61,32 @@ def diffusion_mlp_configs(draw: st.DrawFn) -> DiffusionMLPConfig:
         use_layernorm=draw(st.booleans()),
         residual_style=residual,
     )
+
+
+@st.composite
+def gaussian_mlp_configs(draw: st.DrawFn) -> GaussianMLPConfig:
+    """Gaussian_MLP with a learned std head, a fixed std, or a learned fixed std."""
+    std = draw(st.sampled_from(["head", "fixed", "learned_fixed"]))
+    residual = draw(st.booleans())
+    hidden = (draw(widths),) * (1 + 2 * draw(st.integers(0, 1))) if residual else draw(hidden_dims(False))
+    # a residual MLP's hidden widths: all of mlp_dims with a fixed std; all but the base's output with a head
+    return GaussianMLPConfig(
+        action_dim=draw(st.integers(1, 4)),
+        horizon_steps=draw(st.integers(1, 4)),
+        cond_dim=draw(st.integers(1, 12)),
+        mlp_dims=(*hidden, draw(widths)) if std == "head" or not hidden else hidden,
+        activation_type=draw(activations),
+        residual_style=residual,
+        fixed_std=None if std == "head" else draw(st.floats(0.05, 1.0)),
+        learn_fixed_std=std == "learned_fixed",
+    )
+
+
+# One strategy per registered network family (shared/param_spec/families.py), by the family's name.
+FAMILY_CONFIGS = {
+    "diffusion_mlp": diffusion_mlp_configs(),
+    "gaussian_mlp": gaussian_mlp_configs(),
+}
 
 
 @st.composite

@@ -17,7 +17,7 @@ from core_tf.algorithms.scheduled_agent import ScheduledAgent
 from core_tf.algorithms.target_network import polyak_update
 from core_tf.diffusion.model import DiffusionModel
 from core_tf.networks.critic import CriticObsAct
-from core_tf.networks.diffusion_mlp import DiffusionMLP
+from core_tf.networks.registry import build_network
 from core_tf.runtime.canonical import load_state
 from core_tf.runtime.precision import float_dtype
 from shared.param_spec import CriticObsActConfig
@@ -43,7 +43,7 @@ class DIPODiffusionAgent(ScheduledAgent):
                  init_params: OrderedDict) -> None:
         self.settings = s = settings
         self.model = DiffusionModel(dc)  # network = the trained actor
-        actor_target = self.model.add_child("actor_target", DiffusionMLP.from_config(dc.network))
+        actor_target = self.model.add_child("actor_target", build_network(dc.network))
         self.critic = self.model.add_child("critic", CriticObsAct(critic))
         self.critic_target = self.model.add_child("critic_target", CriticObsAct(critic))
         load_state(self.model, init_params)

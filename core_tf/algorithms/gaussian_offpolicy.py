@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from core_tf.algorithms.ppo_loss import normal_logprob
 from core_tf.algorithms.target_network import polyak_update
-from core_tf.networks.gaussian_mlp import GaussianMLP
+from core_tf.networks.registry import build_network
 from core_tf.runtime.canonical import export_state, load_state
 from core_tf.runtime.module import Module
 from core_tf.runtime.scheduled_optimizer import ScheduledAdamW
@@ -53,7 +53,7 @@ class GaussianOffPolicyModel(Module):
 
     def __init__(self, actor: GaussianMLPConfig, log_alpha: float | None, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.network = self.add_child("network", GaussianMLP(actor))
+        self.network = self.add_child("network", build_network(actor))
         if log_alpha is not None:
             self.log_alpha = self.add_param("log_alpha", (), keras.initializers.Constant(log_alpha))
         self.built = True

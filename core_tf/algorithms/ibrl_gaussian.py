@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from core_tf.algorithms.gaussian_offpolicy import GaussianOffPolicyAgent, as_tensors, floats, sample_actions
 from core_tf.networks.critic import CriticEnsemble
-from core_tf.networks.gaussian_mlp import GaussianMLP
+from core_tf.networks.registry import build_network
 from core_tf.runtime.module import Module
 from shared.algorithms.gaussian_replay import split_ibrl_step_noise
 from shared.param_spec import CriticObsActConfig, GaussianMLPConfig
@@ -57,8 +57,8 @@ class IBRLGaussianAgent(GaussianOffPolicyAgent):
 
     def build_critics(self) -> None:
         n, m = self.settings.n_critics, self.model
-        m.target_actor = m.add_child("target_actor", GaussianMLP(self.actor_config))
-        m.bc_policy = m.add_child("bc_policy", GaussianMLP(self.actor_config))
+        m.target_actor = m.add_child("target_actor", build_network(self.actor_config))
+        m.bc_policy = m.add_child("bc_policy", build_network(self.actor_config))
         m.critic_networks = m.add_child("critic_networks", CriticEnsemble(self.critic_config, n))
         m.target_networks = m.add_child("target_networks", CriticEnsemble(self.critic_config, n))
 

@@ -24,7 +24,7 @@ from core_tf.algorithms.ppo_loss import (
 from core_tf.diffusion.eta import Eta
 from core_tf.diffusion.model import reverse_mean
 from core_tf.networks.critic import CriticObs
-from core_tf.networks.diffusion_mlp import DiffusionMLP
+from core_tf.networks.registry import build_network
 from core_tf.runtime.canonical import load_state
 from core_tf.runtime.module import Module
 from core_tf.runtime.precision import constant, float_dtype
@@ -65,8 +65,8 @@ class PPODiffusionModel(Module):
     def __init__(self, dc: DiffusionConfig, critic: CriticObsConfig, d: DPPOSettings, **kwargs) -> None:
         super().__init__(**kwargs)
         self.dc, self.d = dc, d
-        self.actor = self.add_child("actor", DiffusionMLP.from_config(dc.network))
-        self.actor_ft = self.add_child("actor_ft", DiffusionMLP.from_config(dc.network))
+        self.actor = self.add_child("actor", build_network(dc.network))
+        self.actor_ft = self.add_child("actor_ft", build_network(dc.network))
         self.critic = self.add_child("critic", CriticObs.from_config(critic))
         self.eta = self.add_child("eta", Eta(d.eta)) if d.eta is not None else None
         self.num_steps = dc.ddim_steps if dc.use_ddim else dc.denoising_steps

@@ -16,7 +16,7 @@ from core_tf.algorithms.ppo_loss import (
     value_loss,
 )
 from core_tf.networks.critic import CriticObs
-from core_tf.networks.gaussian_mlp import GaussianMLP
+from core_tf.networks.registry import build_network
 from core_tf.runtime.canonical import load_state
 from core_tf.runtime.module import Module
 from shared.algorithms.ppo_math import GAUSSIAN_EVAL_STD
@@ -27,7 +27,7 @@ from shared.settings import PPOSettings
 class PPOGaussianModel(Module):
     def __init__(self, actor: GaussianMLPConfig, critic: CriticObsConfig, randn_clip_value: float, **kw) -> None:
         super().__init__(**kw)
-        self.actor = self.add_child("actor", GaussianMLP(actor))
+        self.actor = self.add_child("actor", build_network(actor))
         self.critic = self.add_child("critic", CriticObs.from_config(critic))
         self.randn_clip_value = randn_clip_value
 

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from core_tf.algorithms.ppo_loss import normal_entropy, normal_logprob
 from core_tf.diffusion.model import DiffusionModel
-from core_tf.networks.gaussian_mlp import GaussianMLP
+from core_tf.networks.registry import build_network
 from core_tf.runtime.canonical import export_state, load_state
 from core_tf.runtime.lr_schedule import CosineAnnealingWarmupRestarts
 from core_tf.runtime.module import Module
@@ -110,7 +110,7 @@ class GaussianModel(Module):
 
     def __init__(self, config: GaussianModelConfig, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.network = self.add_child("network", GaussianMLP(config.network))
+        self.network = self.add_child("network", build_network(config.network))
 
     def loss(self, actions: tf.Tensor, states: tf.Tensor, ent_coef: float) -> tuple[tf.Tensor, tf.Tensor]:
         """(loss, mean entropy) of actions (B, Ta, Da) given states (B, To, Do): minus the Normal log-density of the

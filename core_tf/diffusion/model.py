@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from core_tf.networks.diffusion_mlp import DiffusionMLP
+from core_tf.networks.registry import build_network
 from core_tf.runtime.module import Module
 from core_tf.runtime.precision import constant, float_dtype
 from shared.diffusion.sampling_plan import DDPM_EVAL_MIN_STD, SamplingPlan, sampling_plan
@@ -39,7 +39,7 @@ class DiffusionModel(Module):
         super().__init__(**kwargs)
         self.config = config
         self.network = self.add_child(
-            "network", network if network is not None else DiffusionMLP.from_config(config.network))
+            "network", network if network is not None else build_network(config.network))
         tables = ddpm_tables(config.denoising_steps)
         self.sqrt_alphas_cumprod = constant(tables.sqrt_alphas_cumprod)
         self.sqrt_one_minus_alphas_cumprod = constant(tables.sqrt_one_minus_alphas_cumprod)

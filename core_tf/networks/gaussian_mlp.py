@@ -29,6 +29,10 @@ class GaussianMLP(Module):
         self.logvar_max = math.log(cfg.std_max**2)
         self.built = True
 
+    @classmethod
+    def from_config(cls, cfg: GaussianMLPConfig) -> GaussianMLP:
+        return cls(cfg)
+
     def call(self, state: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """state (B, To, Do) -> mean, std, each (B, Ta * Da)."""
         c = self.config

@@ -20,7 +20,7 @@ from core_torch.algorithms.scheduled_agent import ScheduledAgent
 from core_torch.algorithms.target_network import polyak_update
 from core_torch.diffusion.model import DiffusionModel
 from core_torch.networks.critic import CriticObsAct
-from core_torch.networks.diffusion_mlp import DiffusionMLP
+from core_torch.networks.registry import build_network
 from core_torch.runtime.canonical import load_state
 from shared.param_spec import CriticObsActConfig
 from shared.settings import DiffusionConfig
@@ -45,7 +45,7 @@ class DIPODiffusionAgent(ScheduledAgent):
                  init_params: OrderedDict) -> None:
         self.settings = s = settings
         self.model = DiffusionModel(dc)  # network = the trained actor
-        self.model.actor_target = DiffusionMLP.from_config(dc.network)
+        self.model.actor_target = build_network(dc.network)
         self.model.critic = CriticObsAct(critic)
         self.model.critic_target = CriticObsAct(critic)
         load_state(self.model, init_params)

@@ -19,7 +19,7 @@ from torch import nn
 
 from core_torch.algorithms.ppo_loss import normal_logprob
 from core_torch.algorithms.target_network import polyak_update
-from core_torch.networks.gaussian_mlp import GaussianMLP
+from core_torch.networks.registry import build_network
 from core_torch.runtime.canonical import export_state, load_state
 from core_torch.runtime.scheduled_optimizer import ScheduledAdamW
 from shared.algorithms.ppo_math import GAUSSIAN_EVAL_STD
@@ -58,7 +58,7 @@ class GaussianOffPolicyModel(nn.Module):
 
     def __init__(self, actor: GaussianMLPConfig, log_alpha: float | None) -> None:
         super().__init__()
-        self.network = GaussianMLP(actor)
+        self.network = build_network(actor)
         if log_alpha is not None:
             self.log_alpha = nn.Parameter(torch.tensor(log_alpha, dtype=torch.get_default_dtype()))
 

@@ -15,7 +15,7 @@ import torch
 
 from core_torch.algorithms.gaussian_offpolicy import GaussianOffPolicyAgent, as_tensors, sample_actions
 from core_torch.networks.critic import CriticEnsemble
-from core_torch.networks.gaussian_mlp import GaussianMLP
+from core_torch.networks.registry import build_network
 from shared.algorithms.gaussian_replay import split_ibrl_step_noise
 
 
@@ -60,8 +60,8 @@ class IBRLGaussianAgent(GaussianOffPolicyAgent):
 
     def build_critics(self) -> None:
         n = self.settings.n_critics
-        self.model.target_actor = GaussianMLP(self.actor_config)
-        self.model.bc_policy = GaussianMLP(self.actor_config)
+        self.model.target_actor = build_network(self.actor_config)
+        self.model.bc_policy = build_network(self.actor_config)
         self.model.critic_networks = CriticEnsemble(self.critic_config, n)
         self.model.target_networks = CriticEnsemble(self.critic_config, n)
 

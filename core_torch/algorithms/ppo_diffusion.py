@@ -28,8 +28,8 @@ from core_torch.algorithms.ppo_loss import (
 from core_torch.diffusion.eta import Eta
 from core_torch.diffusion.model import reverse_mean, step_tensors
 from core_torch.networks.critic import CriticObs
-from core_torch.networks.diffusion_mlp import DiffusionMLP
 from core_torch.networks.linear import MIN_ROWS
+from core_torch.networks.registry import build_network
 from core_torch.runtime.canonical import load_state
 from core_torch.runtime.compiled import compile_function
 from core_torch.runtime.precision import float_dtype, tensor
@@ -72,8 +72,8 @@ class PPODiffusionModel(nn.Module):
     def __init__(self, dc: DiffusionConfig, critic: CriticObsConfig, d: DPPOSettings) -> None:
         super().__init__()
         self.dc, self.d = dc, d
-        self.actor = DiffusionMLP.from_config(dc.network).requires_grad_(False)
-        self.actor_ft = DiffusionMLP.from_config(dc.network)
+        self.actor = build_network(dc.network).requires_grad_(False)
+        self.actor_ft = build_network(dc.network)
         self.critic = CriticObs.from_config(critic)
         self.eta = Eta(d.eta).requires_grad_(d.learn_eta) if d.eta is not None else None
         self.num_steps = dc.ddim_steps if dc.use_ddim else dc.denoising_steps

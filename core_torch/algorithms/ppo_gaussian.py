@@ -17,7 +17,7 @@ from core_torch.algorithms.ppo_loss import (
     value_loss,
 )
 from core_torch.networks.critic import CriticObs
-from core_torch.networks.gaussian_mlp import GaussianMLP
+from core_torch.networks.registry import build_network
 from core_torch.runtime.canonical import load_state
 from shared.algorithms.ppo_math import GAUSSIAN_EVAL_STD
 from shared.param_spec import CriticObsConfig, GaussianMLPConfig
@@ -27,7 +27,7 @@ from shared.settings import PPOSettings
 class PPOGaussianModel(nn.Module):
     def __init__(self, actor: GaussianMLPConfig, critic: CriticObsConfig, randn_clip_value: float) -> None:
         super().__init__()
-        self.actor = GaussianMLP(actor)
+        self.actor = build_network(actor)
         self.critic = CriticObs.from_config(critic)
         self.randn_clip_value = randn_clip_value
 

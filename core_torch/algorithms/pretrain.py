@@ -15,7 +15,7 @@ import torch
 
 from core_torch.algorithms.ppo_loss import normal_entropy, normal_logprob
 from core_torch.diffusion.model import DiffusionModel
-from core_torch.networks.gaussian_mlp import GaussianMLP
+from core_torch.networks.registry import build_network
 from core_torch.runtime.canonical import export_state, load_state
 from core_torch.runtime.lr_schedule import CosineAnnealingWarmupRestarts
 from core_torch.runtime.optim import adamw_state, clip_grad_norm, load_adamw_state, make_adamw
@@ -101,7 +101,7 @@ class GaussianModel(torch.nn.Module):
 
     def __init__(self, config: GaussianModelConfig) -> None:
         super().__init__()
-        self.network = GaussianMLP(config.network)
+        self.network = build_network(config.network)
 
     def loss(self, actions: torch.Tensor, states: torch.Tensor, ent_coef: float) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss, mean entropy) of actions (B, Ta, Da) given states (B, To, Do): minus the Normal log-density of the

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from core_torch.networks.diffusion_mlp import DiffusionMLP
+from core_torch.networks.registry import build_network
 from core_torch.runtime.precision import float_dtype, tensor
 from shared.diffusion.sampling_plan import DDPM_EVAL_MIN_STD, SamplingPlan, sampling_plan
 from shared.diffusion.schedule import ddpm_tables
@@ -42,7 +42,7 @@ class DiffusionModel(nn.Module):
     def __init__(self, config: DiffusionConfig, network: nn.Module | None = None) -> None:
         super().__init__()
         self.config = config
-        self.network = network if network is not None else DiffusionMLP.from_config(config.network)
+        self.network = network if network is not None else build_network(config.network)
         tables = ddpm_tables(config.denoising_steps)
         self.register_buffer("sqrt_alphas_cumprod", tensor(tables.sqrt_alphas_cumprod), persistent=False)
         self.register_buffer(

@@ -26,6 +26,10 @@ class GaussianMLP(nn.Module):
         self.logvar_min = math.log(cfg.std_min**2)
         self.logvar_max = math.log(cfg.std_max**2)
 
+    @classmethod
+    def from_config(cls, cfg: GaussianMLPConfig) -> GaussianMLP:
+        return cls(cfg)
+
     def forward(self, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """state (B, To, Do) -> mean, std, each (B, Ta * Da)."""
         c = self.config

@@ -12,7 +12,8 @@ from dppo.algorithms.starting_weights import base_policy_params, dppo_spec
 from dppo.checkpoints.formats import read_checkpoint
 from shared.checkpoint import check_strict
 from shared.errors import ConfigError
-from shared.param_spec import CriticObsConfig, critic_obs_spec, gaussian_mlp_spec, torch_default_init
+from shared.param_spec import CriticObsConfig, critic_obs_spec, torch_default_init
+from shared.param_spec.families import network_spec
 from shared.settings import DPPOSettings, EvalConfig, GaussianModelConfig, PPOSettings
 
 
@@ -61,11 +62,11 @@ def make_eval_agent(cfg: EvalConfig, backend: str) -> Any:
                          reward_horizon=cfg.act_steps, use_bc_loss=False, bc_loss_coeff=0.0)
         return backend_class(backend, "ppo_diffusion.PPODiffusionAgent")(dc, critic, ppo, d, init)
     model: GaussianModelConfig = cfg.model
-    spec = gaussian_mlp_spec(model.network, "actor.")
+    spec = network_spec(model.network, "actor.")
     spec.update(critic_obs_spec(critic, "critic."))
     init = torch_default_init(spec, cfg.seed)
     actor = _gaussian_policy(read_checkpoint(cfg.base_policy_path, cfg).group("model"))
-    check_strict(gaussian_mlp_spec(model.network, "actor."), actor, f"policy {cfg.base_policy_path}")
+    check_strict(network_spec(model.network, "actor."), actor, f"policy {cfg.base_policy_path}")
     init.update(actor)
     return backend_class(backend, "ppo_gaussian.PPOGaussianAgent")(model.network, critic, ppo, init,
                                                                     model.randn_clip_value)

@@ -32,7 +32,8 @@ from shared.checkpoint import check_strict
 from shared.config.loading import locate_data_file
 from shared.data.qlearning import q_learning_transitions
 from shared.errors import CheckpointError
-from shared.param_spec import critic_ensemble_spec, critic_obs_act_spec, gaussian_mlp_spec, torch_default_init
+from shared.param_spec import critic_ensemble_spec, critic_obs_act_spec, torch_default_init
+from shared.param_spec.families import network_spec
 from shared.precision import as_compute
 from shared.settings.gaussian_replay import EVAL_STEP_CAP, GaussianReplayConfig, GaussianReplaySettings
 
@@ -51,9 +52,9 @@ def policy_spec(cfg: GaussianReplayConfig, actor_copies: tuple[str, ...] = (), t
     """Canonical names and shapes of a run's model: network.* (and its copies under `actor_copies`), its critics
     and their targets, log_alpha where a temperature is learned."""
     m = cfg.model
-    spec = gaussian_mlp_spec(m.actor, "network.")
+    spec = network_spec(m.actor, "network.")
     for prefix in actor_copies:
-        spec.update(gaussian_mlp_spec(m.actor, prefix))
+        spec.update(network_spec(m.actor, prefix))
     if temperature:
         spec["log_alpha"] = ()
     if m.ensemble:
@@ -103,7 +104,7 @@ def initial_params(cfg: GaussianReplayConfig, spec: OrderedDict, copies: tuple[s
         raise CheckpointError(f"{cfg.base_policy_path} [{group}] holds {kind}, not a Gaussian policy: "
                               f"{cfg.algorithm.upper()} starts from a Gaussian one (e.g. a pre_gaussian_mlp "
                               "checkpoint)")
-    check_strict(gaussian_mlp_spec(cfg.model.actor, "network."), weights, f"base policy {cfg.base_policy_path}")
+    check_strict(network_spec(cfg.model.actor, "network."), weights, f"base policy {cfg.base_policy_path}")
     init.update(weights)
     for prefix in copies:
         target_copy(init, "network.", prefix)

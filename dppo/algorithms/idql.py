@@ -27,7 +27,8 @@ from shared.algorithms.idql import noise_shape as idql_noise_shape
 from shared.algorithms.offpolicy import TransitionBuffer, minibatch_noise, minibatch_rows, minibatch_timesteps
 from shared.checkpoint import check_strict
 from shared.errors import CheckpointError
-from shared.param_spec import critic_obs_act_spec, critic_obs_spec, diffusion_mlp_spec, torch_default_init
+from shared.param_spec import critic_obs_act_spec, critic_obs_spec, torch_default_init
+from shared.param_spec.families import network_spec
 from shared.precision import as_compute
 from shared.settings.idql import IDQLConfig, IDQLSettings
 
@@ -47,7 +48,7 @@ def initial_params(cfg: IDQLConfig) -> OrderedDict:
     """What an IDQL run starts from: a fresh init from cfg.seed (policy, critic_q, critic_v), base_policy_path's
     policy loaded over it (a pre-training checkpoint's EMA policy, as upstream, or a fine-tuning checkpoint's
     network.*; an IDQL checkpoint's critics too), and critic_q_target a copy of critic_q (upstream deep-copies)."""
-    spec = diffusion_mlp_spec(cfg.diffusion.network, "network.")
+    spec = network_spec(cfg.diffusion.network, "network.")
     spec.update(critic_obs_act_spec(cfg.critic_q, "critic_q."))
     spec.update(critic_obs_spec(cfg.critic_v, "critic_v."))
     spec.update(critic_obs_act_spec(cfg.critic_q, "critic_q_target."))

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import ConfigError
-from shared.param_spec import CriticObsConfig, critic_obs_spec, diffusion_mlp_spec, torch_default_init
+from shared.param_spec import CriticObsConfig, critic_obs_spec, torch_default_init
+from shared.param_spec.families import network_spec
 from shared.settings import DiffusionConfig, EvalConfig, PretrainConfig, algorithm_of
 from shared.settings.run import PolicyRunConfig
 
@@ -22,7 +23,7 @@ class ModelPlan:
     critic: CriticObsConfig | None
 
     def policy_spec(self) -> OrderedDict:
-        return diffusion_mlp_spec(self.diffusion.network, "network.")
+        return network_spec(self.diffusion.network, "network.")
 
     def critic_spec(self) -> OrderedDict:
         return OrderedDict() if self.critic is None else critic_obs_spec(self.critic)

@@ -24,7 +24,8 @@ from shared.algorithms.returns import RunningRewardScaler, gae
 from shared.checkpoint import Checkpoint, check_strict
 from shared.diffusion.eta import eta_init, eta_spec
 from shared.errors import TrainingDivergedError
-from shared.param_spec import critic_obs_spec, gaussian_mlp_spec, torch_default_init
+from shared.param_spec import critic_obs_spec, torch_default_init
+from shared.param_spec.families import network_spec
 from shared.precision import as_compute
 from shared.settings import FinetuneConfig, PPOSettings
 
@@ -50,7 +51,7 @@ def initial_params(cfg: FinetuneConfig) -> OrderedDict:
 def _gaussian_params(cfg: FinetuneConfig) -> OrderedDict:
     actor, critic = cfg.gaussian_actor, cfg.critic
     overrides = {"actor.logvar": math.log(actor.fixed_std**2)} if actor.learn_fixed_std else None
-    spec = gaussian_mlp_spec(actor, "actor.")
+    spec = network_spec(actor, "actor.")
     spec.update(critic_obs_spec(critic, "critic."))
     init = torch_default_init(spec, cfg.seed, overrides)
     if cfg.base_policy_path:  # a Gaussian PPO checkpoint: start from (or evaluate) its actor and critic

@@ -27,7 +27,8 @@ from dppo.algorithms.registry import backend_class
 from dppo.algorithms.replay import ReplayTrainer, transition_batch
 from dppo.algorithms.starting_weights import regression_initial_params, target_copy
 from shared.algorithms.offpolicy import TransitionBuffer, minibatch_noise, minibatch_rows, minibatch_timesteps
-from shared.param_spec import critic_obs_act_spec, diffusion_mlp_spec, torch_default_init
+from shared.param_spec import critic_obs_act_spec, torch_default_init
+from shared.param_spec.families import network_spec
 from shared.precision import as_compute
 from shared.settings.qsm import QSMConfig, QSMSettings
 
@@ -38,7 +39,7 @@ def initial_params(cfg: QSMConfig) -> OrderedDict:
     """A fresh critic from cfg.seed (drawn after a fresh policy, as AWR's) with its target an exact copy
     (upstream deep-copies it), and the policy regression_initial_params gives (base_policy_path's policy:
     a pre-training checkpoint's EMA network.*; upstream loads nothing else)."""
-    spec = diffusion_mlp_spec(cfg.diffusion.network, "network.")
+    spec = network_spec(cfg.diffusion.network, "network.")
     spec.update(critic_obs_act_spec(cfg.critic, "critic."))
     critic = OrderedDict((k, v) for k, v in torch_default_init(spec, cfg.seed).items() if k.startswith("critic."))
     params = regression_initial_params(cfg)

@@ -11,13 +11,14 @@ import numpy as np
 from dppo.checkpoints.formats import read_checkpoint
 from shared.checkpoint import check_strict
 from shared.errors import CheckpointError
-from shared.param_spec import CriticObsConfig, critic_obs_spec, diffusion_mlp_spec, torch_default_init
+from shared.param_spec import CriticObsConfig, critic_obs_spec, torch_default_init
+from shared.param_spec.families import network_spec
 
 
 def dppo_spec(network: Any, critic: CriticObsConfig) -> OrderedDict:
     """Canonical names and shapes of a DPPO model: base actor, actor_ft and critic."""
-    spec = diffusion_mlp_spec(network, "actor.")
-    spec.update(diffusion_mlp_spec(network, "actor_ft."))
+    spec = network_spec(network, "actor.")
+    spec.update(network_spec(network, "actor_ft."))
     spec.update(critic_obs_spec(critic, "critic."))
     return spec
 
@@ -58,7 +59,7 @@ def regression_initial_params(cfg: Any, critic_spec: OrderedDict | None = None) 
     from cfg.seed (the policy, then `critic_spec`'s critic where given), with base_policy_path's policy loaded
     over it (a pre-training checkpoint's EMA policy, as upstream, or a fine-tuning checkpoint's network.*; a
     checkpoint of the same algorithm gives its critic.* too)."""
-    spec = diffusion_mlp_spec(cfg.diffusion.network, "network.")
+    spec = network_spec(cfg.diffusion.network, "network.")
     spec.update(critic_spec or {})
     init = torch_default_init(spec, cfg.seed)
     if not cfg.base_policy_path:  # `dppo finetune` warns; parity wants a fresh policy

@@ -110,10 +110,11 @@ def run_bench(repeats: int = 20) -> dict[str, Any]:
     from core_tf.algorithms.pretrain import PretrainBackend as TFPre
     from core_torch.algorithms.pretrain import PretrainBackend as TorchPre
     from shared.lr_schedule import CosineWarmupRestarts
-    from shared.param_spec import diffusion_mlp_spec, torch_default_init
+    from shared.param_spec import torch_default_init
+    from shared.param_spec.families import network_spec
 
     dc = load_settings(HOPPER_PRE, (), ("pretrain",)).model
-    init = torch_default_init(diffusion_mlp_spec(dc.network, "network."), 0)
+    init = torch_default_init(network_spec(dc.network, "network."), 0)
     kw = dict(config=dc, init_params=init, learning_rate=1e-3, weight_decay=1e-6,
               schedule=CosineWarmupRestarts(100, 1e-3, 1e-4, 1), steps_per_epoch=10)
     pre = {"torch": TorchPre(**kw), "tf": TFPre(**kw)}

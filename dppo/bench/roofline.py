@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from shared.param_spec import DiffusionMLPConfig, diffusion_mlp_spec
+from shared.param_spec import DiffusionMLPConfig
+from shared.param_spec.families import network_spec
 
 
 def _best_gflops(run: Callable[[], object], flops: float, trials: int) -> float:
@@ -70,7 +71,7 @@ def chained_matmul_gflops(rows: int, width: int, steps: int = 40, trials: int = 
 def forward_flops(cfg: DiffusionMLPConfig, include_time_mlp: bool = False) -> float:
     """Multiply-adds x 2 of one DiffusionMLP forward for one sample (time MLP optional: it is per step)."""
     flops = 0.0
-    for name, shape in diffusion_mlp_spec(cfg).items():
+    for name, shape in network_spec(cfg).items():
         if name.endswith(".weight") and len(shape) == 2 and (include_time_mlp or "time_embedding" not in name):
             flops += 2 * shape[0] * shape[1]
     return flops

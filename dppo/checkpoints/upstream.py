@@ -34,7 +34,8 @@ import numpy as np
 from shared.checkpoint import Checkpoint, check_strict
 from shared.diffusion.eta import eta_spec
 from shared.errors import CheckpointError
-from shared.param_spec import critic_obs_spec, diffusion_mlp_spec, gaussian_mlp_spec
+from shared.param_spec import critic_obs_spec
+from shared.param_spec.families import network_spec
 from shared.settings import EvalConfig, FinetuneConfig, GaussianPretrainConfig, PretrainConfig
 
 _CONSTANT_SUFFIXES = (".logvar_min", ".logvar_max")
@@ -90,7 +91,7 @@ def import_upstream(path: str | os.PathLike,
         # upstream: network.* is actor_ft.* (the trained policy), actor.* its frozen starting copy
         state = OrderedDict((f"actor.{k[len('actor_ft.'):]}" if k.startswith("actor_ft.") else k, v)
                             for k, v in state.items() if not k.startswith(("network.", "actor.")))
-        spec = gaussian_mlp_spec(cfg.gaussian_actor, "actor.")
+        spec = network_spec(cfg.gaussian_actor, "actor.")
         spec.update(critic_obs_spec(cfg.critic, "critic."))
         check_strict(spec, state, f"upstream {path} [model]")
         itr = int(payload.get("itr", 0))
@@ -102,8 +103,8 @@ def import_upstream(path: str | os.PathLike,
         _same_tensors(state, "actor", "network", path)
         state = OrderedDict((k, v) for k, v in state.items() if not k.startswith("network."))
         net = cfg.diffusion.network
-        spec = diffusion_mlp_spec(net, "actor.")
-        spec.update(diffusion_mlp_spec(net, "actor_ft."))
+        spec = network_spec(net, "actor.")
+        spec.update(network_spec(net, "actor_ft."))
         spec.update(critic_obs_spec(cfg.critic, "critic."))
         if cfg.dppo.eta is not None:  # upstream keeps eta.* whenever its config names an eta
             spec.update(eta_spec(cfg.dppo.eta))
@@ -116,10 +117,10 @@ def import_upstream(path: str | os.PathLike,
             raise CheckpointError(f"{path}: an upstream Gaussian PPO policy is imported with its PPO config "
                                   "(ppo_gaussian_mlp.yaml), not an eval config")
         if gaussian:
-            spec = gaussian_mlp_spec(cfg.model.network, "network.")
+            spec = network_spec(cfg.model.network, "network.")
         else:  # the policy's network: a pre-training or eval config's model.network; a fine-tuning config's policy
             network = cfg.model.network if isinstance(cfg, (PretrainConfig, EvalConfig)) else cfg.diffusion.network
-            spec = diffusion_mlp_spec(network, "network.")
+            spec = network_spec(network, "network.")
         groups = {}
         for group in ("model", "ema"):
             if group in payload:

@@ -30,7 +30,8 @@ from shared.config.loading import locate_data_file
 from shared.data.dataset import EpochSampler, gather_batch, load_dppo_dataset, stitched_indices, training_draws
 from shared.errors import CheckpointError, RunTerminated, TrainingDivergedError, UserError, WriteFailedError
 from shared.framework_seeds import framework_seed
-from shared.param_spec import diffusion_mlp_spec, gaussian_mlp_spec, torch_default_init
+from shared.param_spec import torch_default_init
+from shared.param_spec.families import network_spec
 from shared.settings import GaussianPretrainConfig, PretrainConfig
 
 AnyPretrainConfig = PretrainConfig | GaussianPretrainConfig
@@ -51,10 +52,10 @@ def initial_params(cfg: AnyPretrainConfig) -> OrderedDict:
     """Canonical `network.*` parameters a pre-training run starts from (torch's default init, seeded); a learned
     fixed std starts at log(fixed_std ** 2), as upstream's."""
     if isinstance(cfg, PretrainConfig):
-        return torch_default_init(diffusion_mlp_spec(cfg.model.network, "network."), cfg.seed)
+        return torch_default_init(network_spec(cfg.model.network, "network."), cfg.seed)
     net = cfg.model.network
     overrides = {"network.logvar": math.log(net.fixed_std**2)} if net.learn_fixed_std else None
-    return torch_default_init(gaussian_mlp_spec(net, "network."), cfg.seed, overrides)
+    return torch_default_init(network_spec(net, "network."), cfg.seed, overrides)
 
 
 def step_inputs(cfg: AnyPretrainConfig, epoch: int, b: int, actions: np.ndarray,

@@ -17,14 +17,34 @@ NETWORKS = {
     "fixed_std": GaussianMLPConfig(DA, TA, TO * DO, mlp_dims=(16, 16, 16), fixed_std=0.1),
     "learn_fixed_std": GaussianMLPConfig(DA, TA, TO * DO, mlp_dims=(16, 16), fixed_std=0.3, learn_fixed_std=True,
                                          use_layernorm=True),
+    # robomimic's pre_gaussian_mlp / ft_ppo_gaussian_mlp: a residual mean MLP with a (learned) fixed std
+    "residual_fixed_std": GaussianMLPConfig(DA, TA, TO * DO, mlp_dims=(16, 16, 16), residual_style=True,
+                                            fixed_std=0.1, learn_fixed_std=True, std_max=0.2),
 }
 ENT_COEFS = (0.0, 0.05)
+
+
+def _accept_zero_dropout() -> None:
+    """Upstream's Gaussian_MLP hands ResidualMLP `dropout=` for a residual mean MLP with a fixed std, an
+    argument ResidualMLP does not take (a TypeError at the pinned commit, so robomimic's Gaussian configs do
+    not build there). Let ResidualMLP take dropout=0, which is what those configs mean, and nothing else."""
+    import model.common.mlp_gaussian as mg
+    from model.common.mlp import ResidualMLP
+
+    class ResidualMLPTakingZeroDropout(ResidualMLP):
+        def __init__(self, *args, dropout: float = 0.0, **kwargs) -> None:
+            assert dropout == 0, "only dropout=0 is what a residual Gaussian_MLP means"
+            super().__init__(*args, **kwargs)
+
+    mg.ResidualMLP = ResidualMLPTakingZeroDropout
 
 
 def _upstream_model(cfg: GaussianMLPConfig, params: dict) -> object:
     from model.common.gaussian import GaussianModel
     from model.common.mlp_gaussian import Gaussian_MLP
 
+    if cfg.residual_style and cfg.fixed_std is not None:
+        _accept_zero_dropout()
     network = Gaussian_MLP(cfg.action_dim, cfg.horizon_steps, cfg.cond_dim, mlp_dims=list(cfg.mlp_dims),
                            activation_type=cfg.activation_type, tanh_output=cfg.tanh_output,
                            residual_style=cfg.residual_style, use_layernorm=cfg.use_layernorm,

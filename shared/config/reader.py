@@ -110,6 +110,8 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
         structured = [a for a in args if dataclasses.is_dataclass(a)]
         if isinstance(value, dict) and len(structured) == 1:  # a mapping can only mean the section
             return read(structured[0], value, key)
+        if isinstance(value, dict) and structured:  # sections of several kinds: `_target_` names one
+            return read(_by_target(structured, value, key), value, key)
         for arg in (a for a in args if a is not type(None)):
             try:
                 return _convert(arg, value, key)
@@ -159,12 +161,28 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
     raise TypeError(f"settings reader cannot read type {tp!r} (key {key})")
 
 
+def _by_target(classes: list[type], raw: dict[str, Any], key: str) -> type:
+    """The section class whose UPSTREAM_TARGETS holds raw's `_target_` (the first class when it has none)."""
+    target = raw.get("_target_")
+    if target is None:
+        return classes[0]
+    for cls in classes:
+        if target in getattr(cls, "UPSTREAM_TARGETS", ()):
+            return cls
+    known = [t for cls in classes for t in getattr(cls, "UPSTREAM_TARGETS", ())]
+    raise ConfigError(f"config key '{dotted(key, '_target_')}' {target!r} is not supported here; expected one of "
+                      f"{', '.join(known)}")
+
+
 def read(cls: type[T], raw: Any, where: str = "", given: dict[str, Any] | None = None) -> T:
     """Build settings dataclass cls from the mapping raw; where is the dotted path of raw.
     `given` holds fields already read by the caller (e.g. a section whose type depends on
     other keys); they are taken as they are."""
     if not isinstance(raw, dict):
         raise ConfigError(f"config key '{where or '<root>'}' must be a mapping, got {raw!r}")
+    targets = getattr(cls, "UPSTREAM_TARGETS", ())
+    if targets and raw.get("_target_") is not None and raw["_target_"] not in targets:
+        _by_target([cls], raw, where)  # names the one target this section takes
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     ignored = PLUMBING_KEYS | frozenset(getattr(cls, "IGNORED_KEYS", ()))

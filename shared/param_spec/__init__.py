@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from shared.config.reader import SettingError, setting
 from shared.param_spec.base import (  # noqa: F401  (re-exported: the names every spec user imports)
@@ -31,6 +32,10 @@ from shared.param_spec.base import (  # noqa: F401  (re-exported: the names ever
 
 @dataclass(frozen=True)
 class DiffusionMLPConfig:
+    """Upstream's DiffusionMLP: (noisy chunk, time embedding, observation history) through one MLP."""
+
+    UPSTREAM_TARGETS: ClassVar[tuple[str, ...]] = ("model.diffusion.mlp_diffusion.DiffusionMLP",)
+
     action_dim: int
     horizon_steps: int
     cond_dim: int
@@ -80,6 +85,8 @@ class DiffusionMLPConfig:
 
 @dataclass(frozen=True)
 class CriticObsConfig:
+    UPSTREAM_TARGETS: ClassVar[tuple[str, ...]] = ("model.common.critic.CriticObs",)
+
     cond_dim: int
     mlp_dims: tuple[int, ...] = field(default=(256, 256))
     activation_type: str = setting("Mish", check=_ACTIVATION)
@@ -210,6 +217,8 @@ def cond_denoiser_spec(cfg: CondDenoiserConfig, prefix: str = "") -> OrderedDict
 class GaussianMLPConfig:
     """Upstream's Gaussian_MLP: a base MLP, then mean and log-variance heads (or one log std)."""
 
+    UPSTREAM_TARGETS: ClassVar[tuple[str, ...]] = ("model.common.mlp_gaussian.Gaussian_MLP",)
+
     action_dim: int
     horizon_steps: int
     cond_dim: int
@@ -234,12 +243,8 @@ class GaussianMLPConfig:
             raise SettingError("std_min", f"must be > 0, got {self.std_min}")
         if not self.std_min <= self.std_max:
             raise SettingError("std_max", f"must be >= std_min={self.std_min}, got {self.std_max}")
-        if self.residual_style and self.fixed_std is not None:
-            # upstream's Gaussian_MLP passes dropout to ResidualMLP there, which takes none: it cannot be built
-            raise SettingError("residual_style", "needs a learned std (fixed_std: null); upstream's Gaussian_MLP "
-                                                 "cannot build a residual mean MLP with a fixed std")
-        if self.residual_style:  # the base MLP's output is mlp_dims[-1] wide, heads follow
-            _check_residual_hidden("mlp_dims", self.mlp_dims, ends_in_output=True)
+        if self.residual_style:  # learned std: the base MLP's output is mlp_dims[-1] wide, heads follow
+            _check_residual_hidden("mlp_dims", self.mlp_dims, ends_in_output=self.fixed_std is None)
         self.mlp_base() if self.fixed_std is None else self.mean_only()  # only the MLPs this network builds
 
     @property
@@ -255,7 +260,9 @@ class GaussianMLPConfig:
         return MLPConfig((self.mlp_dims[-1], self.output_dim), "Tanh", "Identity")
 
     def mean_only(self) -> MLPConfig:
-        """With a fixed std upstream uses one MLP for the mean."""
+        """With a fixed std upstream uses one MLP for the mean. A residual one (robomimic's configs) cannot be
+        built by upstream's class at the pinned commit: it passes ResidualMLP a `dropout` argument that class
+        does not take. Built here as the config describes (no dropout)."""
         return MLPConfig((self.cond_dim, *self.mlp_dims, self.output_dim), self.activation_type, "Identity",
                          use_layernorm=self.use_layernorm, residual_style=self.residual_style)
 

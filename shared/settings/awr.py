@@ -14,7 +14,8 @@ from shared.algorithms.offpolicy import minibatches_per_iteration
 from shared.config.reader import non_negative, positive, setting, unit_interval
 from shared.errors import ConfigError
 from shared.lr_schedule import CosineWarmupRestarts
-from shared.param_spec import CriticObsConfig, DiffusionMLPConfig
+from shared.param_spec import CriticObsConfig
+from shared.param_spec.families import DenoiserNetworkConfig
 from shared.settings.regression import DiffusionRegressionConfig, DiffusionRegressionModelConfig
 from shared.settings.replay import ReplayTrainConfig
 
@@ -41,7 +42,7 @@ class AWRTrainConfig(ReplayTrainConfig):
 class AWRModelConfig(DiffusionRegressionModelConfig):
     """The `model` section of an AWR config (upstream AWRDiffusion's arguments)."""
 
-    actor: DiffusionMLPConfig
+    actor: DenoiserNetworkConfig
     critic: CriticObsConfig
 
     algorithm = "AWR"
@@ -53,7 +54,7 @@ class AWRModelConfig(DiffusionRegressionModelConfig):
                               f"= {self.obs_dim * self.cond_steps}")
         self.diffusion()
 
-    def policy_network(self) -> DiffusionMLPConfig:
+    def policy_network(self) -> DenoiserNetworkConfig:
         return self.actor
 
 

@@ -11,7 +11,8 @@ from shared.config.reader import non_negative, positive, setting, unit_interval
 from shared.diffusion.eta import EtaConfig
 from shared.errors import ConfigError
 from shared.lr_schedule import CosineWarmupRestarts
-from shared.param_spec import CriticObsConfig, GaussianMLPConfig
+from shared.param_spec import CriticObsConfig
+from shared.param_spec.families import GaussianNetworkConfig
 from shared.settings.exact import ExactDiffusionPPOModelConfig
 from shared.settings.model import (
     DiffusionConfig,
@@ -196,7 +197,7 @@ class FinetuneConfig(PolicyRunConfig):
         return self.model.critic
 
     @property
-    def gaussian_actor(self) -> GaussianMLPConfig:
+    def gaussian_actor(self) -> GaussianNetworkConfig:
         if self.is_diffusion:
             raise ConfigError("this is a diffusion policy config; a Gaussian policy was expected")
         return self.model.actor

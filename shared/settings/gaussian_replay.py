@@ -18,7 +18,8 @@ from typing import Any
 from shared.config.reader import non_negative, positive, setting, unit_interval
 from shared.errors import ConfigError
 from shared.lr_schedule import CosineWarmupRestarts
-from shared.param_spec import CriticObsActConfig, GaussianMLPConfig
+from shared.param_spec import CriticObsActConfig
+from shared.param_spec.families import GaussianNetworkConfig
 from shared.settings.model import LRSchedulerConfig
 from shared.settings.run import PolicyRunConfig
 
@@ -90,7 +91,7 @@ def constant_schedule(lr: float) -> CosineWarmupRestarts:
 class GaussianReplayModelConfig:
     """The `model` keys the four share (upstream GaussianModel's arguments, an actor and a Q critic)."""
 
-    actor: GaussianMLPConfig
+    actor: GaussianNetworkConfig
     critic: CriticObsActConfig
     horizon_steps: int = setting(check=positive)
     randn_clip_value: float = setting(10.0, check=positive, doc="sampled noise is clamped to +- this")

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from shared.config.reader import positive, setting, unit_interval
 from shared.errors import ConfigError
-from shared.param_spec import CriticObsActConfig, CriticObsConfig, DiffusionMLPConfig
+from shared.param_spec import CriticObsActConfig, CriticObsConfig
+from shared.param_spec.families import DenoiserNetworkConfig
 from shared.settings.regression import DiffusionRegressionModelConfig
 from shared.settings.replay import (
     ReplayRunConfig,
@@ -48,7 +49,7 @@ class IDQLTrainConfig(ReplayTrainConfig):
 class IDQLModelConfig(DiffusionRegressionModelConfig):
     """The `model` section of an IDQL config (upstream IDQLDiffusion's arguments)."""
 
-    actor: DiffusionMLPConfig
+    actor: DenoiserNetworkConfig
     critic_q: CriticObsActConfig
     critic_v: CriticObsConfig
 
@@ -63,7 +64,7 @@ class IDQLModelConfig(DiffusionRegressionModelConfig):
             raise ConfigError("model.critic_q.double_q: IDQL takes the minimum of two Q networks (upstream)")
         self.diffusion()
 
-    def policy_network(self) -> DiffusionMLPConfig:
+    def policy_network(self) -> DenoiserNetworkConfig:
         return self.actor
 
 

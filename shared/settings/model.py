@@ -14,7 +14,8 @@ from typing import Any
 from shared.config.reader import SettingError, non_negative, one_of, positive, setting, unit_interval
 from shared.diffusion.eta import EtaConfig, eta_config
 from shared.errors import ConfigError
-from shared.param_spec import CriticObsConfig, DiffusionMLPConfig, GaussianMLPConfig
+from shared.param_spec import CriticObsConfig
+from shared.param_spec.families import DenoiserNetworkConfig, GaussianNetworkConfig
 
 
 def _steps_check(denoising_steps: int, use_ddim: bool, ddim_steps: int | None) -> None:
@@ -26,8 +27,9 @@ def _steps_check(denoising_steps: int, use_ddim: bool, ddim_steps: int | None) -
 
 
 def _network_matches(net: Any, action_dim: int, horizon_steps: int, cond_dim: int, where: str) -> None:
-    if net.action_dim != action_dim or net.horizon_steps != horizon_steps:
-        raise ConfigError(f"{where} (action_dim={net.action_dim}, horizon_steps={net.horizon_steps}) disagrees "
+    net_horizon = getattr(net, "horizon_steps", horizon_steps)  # a convolutional denoiser takes any horizon
+    if net.action_dim != action_dim or net_horizon != horizon_steps:
+        raise ConfigError(f"{where} (action_dim={net.action_dim}, horizon_steps={net_horizon}) disagrees "
                           f"with the model (action_dim={action_dim}, horizon_steps={horizon_steps})")
     if net.cond_dim != cond_dim:
         raise ConfigError(f"{where}.cond_dim={net.cond_dim} must equal obs_dim * cond_steps = {cond_dim}")
@@ -37,7 +39,7 @@ def _network_matches(net: Any, action_dim: int, horizon_steps: int, cond_dim: in
 class DiffusionConfig:
     """Upstream DiffusionModel's arguments: the `model` section of a pre-training or eval config."""
 
-    network: DiffusionMLPConfig
+    network: DenoiserNetworkConfig
     horizon_steps: int = setting(check=positive)
     obs_dim: int = setting(check=positive)
     action_dim: int = setting(check=positive)
@@ -66,7 +68,7 @@ class DiffusionConfig:
 class GaussianModelConfig:
     """Upstream GaussianModel's arguments (a Gaussian policy's eval config)."""
 
-    network: GaussianMLPConfig
+    network: GaussianNetworkConfig
     horizon_steps: int = setting(check=positive)
     randn_clip_value: float = setting(10.0, check=positive)
     tanh_output: bool = False
@@ -129,7 +131,7 @@ class StdScheduleConfig(LRSchedulerConfig):
 class DiffusionPPOModelConfig:
     """The `model` section of a DPPO fine-tuning config (upstream PPODiffusion's arguments)."""
 
-    actor: DiffusionMLPConfig
+    actor: DenoiserNetworkConfig
     critic: CriticObsConfig
     horizon_steps: int = setting(check=positive)
     obs_dim: int = setting(check=positive)
@@ -202,7 +204,7 @@ class DiffusionPPOModelConfig:
 class GaussianPPOModelConfig:
     """The `model` section of a Gaussian PPO config (upstream PPO_Gaussian's arguments)."""
 
-    actor: GaussianMLPConfig
+    actor: GaussianNetworkConfig
     critic: CriticObsConfig
     clip_ploss_coef: float = setting(check=positive)
     horizon_steps: int | None = setting(None, check=positive, doc="defaults to model.actor.horizon_steps")

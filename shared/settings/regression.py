@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from shared.config.reader import non_negative, positive, setting
 from shared.errors import ConfigError
-from shared.param_spec import DiffusionMLPConfig
+from shared.param_spec.families import DenoiserNetworkConfig
 from shared.settings.model import DiffusionConfig
 from shared.settings.run import PolicyRunConfig
 
@@ -35,7 +35,7 @@ class DiffusionRegressionModelConfig:
             raise ConfigError(f"model.use_ddim: {self.algorithm} samples with DDPM only (as upstream "
                               f"{self.algorithm}Diffusion)")
 
-    def policy_network(self) -> DiffusionMLPConfig:
+    def policy_network(self) -> DenoiserNetworkConfig:
         raise NotImplementedError
 
     def diffusion(self) -> DiffusionConfig:

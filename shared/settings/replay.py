@@ -12,7 +12,8 @@ from shared.algorithms.offpolicy import minibatches_per_iteration
 from shared.config.reader import non_negative, positive, setting, unit_interval
 from shared.errors import ConfigError
 from shared.lr_schedule import CosineWarmupRestarts
-from shared.param_spec import CriticObsActConfig, CriticObsConfig, DiffusionMLPConfig
+from shared.param_spec import CriticObsActConfig, CriticObsConfig
+from shared.param_spec.families import DenoiserNetworkConfig
 from shared.settings.model import LRSchedulerConfig
 from shared.settings.regression import DiffusionRegressionConfig, DiffusionRegressionModelConfig
 
@@ -134,7 +135,7 @@ class DoubleQModelConfig(DiffusionRegressionModelConfig):
     """The `model` section DIPO, DQL and QSM share (upstream's DIPODiffusion, DQLDiffusion, QSMDiffusion
     arguments): the policy `actor` and a double-Q `critic` (CriticObsAct)."""
 
-    actor: DiffusionMLPConfig
+    actor: DenoiserNetworkConfig
     critic: CriticObsActConfig
 
     def __post_init__(self) -> None:
@@ -144,7 +145,7 @@ class DoubleQModelConfig(DiffusionRegressionModelConfig):
                               "takes the minimum of both)")
         self.diffusion()
 
-    def policy_network(self) -> DiffusionMLPConfig:
+    def policy_network(self) -> DenoiserNetworkConfig:
         return self.actor
 
 

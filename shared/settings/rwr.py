@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from shared.config.reader import non_negative, positive, setting, unit_interval
 from shared.errors import ConfigError
 from shared.lr_schedule import CosineWarmupRestarts
-from shared.param_spec import DiffusionMLPConfig
+from shared.param_spec.families import DenoiserNetworkConfig
 from shared.settings.model import LRSchedulerConfig
 from shared.settings.regression import DiffusionRegressionConfig, DiffusionRegressionModelConfig
 
@@ -51,7 +51,7 @@ class RWRTrainConfig:
 class RWRModelConfig(DiffusionRegressionModelConfig):
     """The `model` section of an RWR config (upstream RWRDiffusion's arguments)."""
 
-    network: DiffusionMLPConfig
+    network: DenoiserNetworkConfig
 
     algorithm = "RWR"
 
@@ -59,7 +59,7 @@ class RWRModelConfig(DiffusionRegressionModelConfig):
         super().__post_init__()
         self.diffusion()  # checks the network against the sizes
 
-    def policy_network(self) -> DiffusionMLPConfig:
+    def policy_network(self) -> DenoiserNetworkConfig:
         return self.network
 
 

@@ -4,7 +4,6 @@ TF side (twin of core_torch/algorithms/ppo_gmm.py). The actor is any network giv
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -13,18 +12,19 @@ from core_tf.algorithms.gmm import mixture_entropy, mixture_logprob, mixture_std
 from core_tf.algorithms.ppo_agent import PPOAgent
 from core_tf.algorithms.ppo_loss import clipped_policy_loss, normalize_advantages, value_loss
 from core_tf.networks.critic import CriticObs
-from core_tf.networks.gmm_mlp import GMMMLP
+from core_tf.networks.registry import build_network
 from core_tf.runtime.canonical import load_state
 from core_tf.runtime.module import Module
 from shared.algorithms.gmm import split_step_noise
 from shared.param_spec import CriticObsConfig
+from shared.param_spec.families import GMMNetworkConfig
 from shared.settings import PPOSettings
 
 
 class PPOGMMModel(Module):
-    def __init__(self, actor: Any, critic: CriticObsConfig, **kw) -> None:
+    def __init__(self, actor: GMMNetworkConfig, critic: CriticObsConfig, **kw) -> None:
         super().__init__(**kw)
-        self.actor = self.add_child("actor", GMMMLP.from_config(actor))
+        self.actor = self.add_child("actor", build_network(actor))
         self.critic = self.add_child("critic", CriticObs.from_config(critic))
 
 
@@ -32,7 +32,8 @@ class PPOGMMAgent(PPOAgent):
     """act / evaluate / update on numpy arrays. Chunks: (N, Ta, Da); a step's noise (N, Ta*Da + 1)
     (shared/algorithms/gmm.py)."""
 
-    def __init__(self, actor: Any, critic: CriticObsConfig, settings: PPOSettings, init_params: OrderedDict) -> None:
+    def __init__(self, actor: GMMNetworkConfig, critic: CriticObsConfig, settings: PPOSettings,
+                 init_params: OrderedDict) -> None:
         model = PPOGMMModel(actor, critic)
         load_state(model, init_params)
         super().__init__(model, "actor.", settings, {n for n, _ in model.named_parameters()})

@@ -5,7 +5,6 @@ is upstream's network = actor_ft, here `actor.`."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
 
 import numpy as np
 import torch
@@ -15,17 +14,18 @@ from core_torch.algorithms.gmm import mixture_entropy, mixture_logprob, mixture_
 from core_torch.algorithms.ppo_agent import PPOAgent
 from core_torch.algorithms.ppo_loss import clipped_policy_loss, normalize_advantages, value_loss
 from core_torch.networks.critic import CriticObs
-from core_torch.networks.gmm_mlp import GMMMLP
+from core_torch.networks.registry import build_network
 from core_torch.runtime.canonical import load_state
 from shared.algorithms.gmm import split_step_noise
 from shared.param_spec import CriticObsConfig
+from shared.param_spec.families import GMMNetworkConfig
 from shared.settings import PPOSettings
 
 
 class PPOGMMModel(nn.Module):
-    def __init__(self, actor: Any, critic: CriticObsConfig) -> None:
+    def __init__(self, actor: GMMNetworkConfig, critic: CriticObsConfig) -> None:
         super().__init__()
-        self.actor = GMMMLP.from_config(actor)
+        self.actor = build_network(actor)
         self.critic = CriticObs.from_config(critic)
 
 
@@ -33,7 +33,8 @@ class PPOGMMAgent(PPOAgent):
     """act / evaluate / update on numpy arrays. Chunks: (N, Ta, Da); a step's noise (N, Ta*Da + 1)
     (shared/algorithms/gmm.py)."""
 
-    def __init__(self, actor: Any, critic: CriticObsConfig, settings: PPOSettings, init_params: OrderedDict) -> None:
+    def __init__(self, actor: GMMNetworkConfig, critic: CriticObsConfig, settings: PPOSettings,
+                 init_params: OrderedDict) -> None:
         model = PPOGMMModel(actor, critic)
         load_state(model, init_params)
         super().__init__(model, "actor.", settings)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.param_spec import DiffusionMLPConfig, GaussianMLPConfig, diffusion_mlp_spec, gaussian_mlp_spec
+from shared.param_spec.gmm_mlp import GMMMLPConfig, gmm_mlp_spec
 
 ROLES = ("denoiser", "gaussian", "gmm")
 
@@ -45,6 +46,7 @@ NETWORK_FAMILIES: tuple[NetworkFamily, ...] = (
     NetworkFamily("diffusion_mlp", "denoiser", DiffusionMLPConfig, diffusion_mlp_spec, "diffusion_mlp",
                   "DiffusionMLP"),
     NetworkFamily("gaussian_mlp", "gaussian", GaussianMLPConfig, gaussian_mlp_spec, "gaussian_mlp", "GaussianMLP"),
+    NetworkFamily("gmm_mlp", "gmm", GMMMLPConfig, gmm_mlp_spec, "gmm_mlp", "GMMMLP"),
 )
 
 _BY_CONFIG = {f.config: f for f in NETWORK_FAMILIES}
@@ -80,3 +82,4 @@ def upstream_targets(role: str) -> tuple[str, ...]:
 # Settings types of the network sections (read as the family `_target_` names).
 DenoiserNetworkConfig = role_union("denoiser")
 GaussianNetworkConfig = role_union("gaussian")
+GMMNetworkConfig = role_union("gmm")

@@ -225,6 +225,37 @@ def _build_ppo_cases(ctx: Context) -> None:
                      {"kind": "ppo_loss", "norm_adv": norm, "clip_vloss_coef": vclip, **meta}, inputs, up32, up64)
 
 
+SHIPPED = "tests/fixtures/upstream_cfg/cfg/robomimic"  # upstream's GMM_MLP configs (gym ships none)
+
+
+def shipped_gmm_sections() -> dict[str, dict]:
+    """{config path: its GMM_MLP section} of every vendored upstream config that builds one (resolved)."""
+    from pathlib import Path
+
+    from shared.config.loading import load_config
+
+    out = {}
+    for path in sorted(Path(SHIPPED).glob("*/*/*.yaml")):
+        model = load_config(path).get("model", {})
+        for key in ("network", "actor"):
+            section = model.get(key)
+            if isinstance(section, dict) and section.get("_target_") in GMMMLPConfig.UPSTREAM_TARGETS:
+                out[str(path)] = {k: v for k, v in section.items() if k != "_target_"}
+    return out
+
+
+def _build_state_dict_cases(ctx: Context) -> None:
+    """Upstream GMM_MLP's state_dict names and shapes for every shipped config (no numbers: the spec test)."""
+    for n, (path, section) in enumerate(shipped_gmm_sections().items()):
+        from model.common.mlp_gmm import GMM_MLP
+
+        state = GMM_MLP(**section).state_dict()
+        shapes = {k: list(v.shape) for k, v in state.items()}
+        ctx.case(f"state_dict_{n}", {"kind": "state_dict", "config": path, "section": section, "shapes": shapes},
+                 {}, {})
+
+
 def build(ctx: Context) -> None:
     _build_network_cases(ctx)
     _build_ppo_cases(ctx)
+    _build_state_dict_cases(ctx)

@@ -183,3 +183,33 @@ def test_ppo_gmm_loss_terms_and_gradients_match_upstream(name: str, backend: str
         assert_matches_upstream(out[key], case, key, backend, case.inp["advantages"], case.meta["norm_adv"])
     for prefix in ("grad/actor.", "grad/critic."):
         assert_gradient_matches_upstream(out, case, prefix, backend)
+
+
+STATE_DICTS = _named("state_dict")
+_CONSTANTS = ("logvar_min", "logvar_max")  # upstream's clamp bounds: constants, not in the canonical names
+
+
+def test_every_shipped_gmm_mlp_config_has_its_upstream_state_dict_recorded() -> None:
+    from pathlib import Path
+
+    from shared.config.loading import load_config
+
+    shipped = set()
+    for path in Path("tests/fixtures/upstream_cfg/cfg").glob("*/*/*/*.yaml"):
+        model = load_config(path).get("model", {})
+        if any(isinstance(s, dict) and s.get("_target_") in GMMMLPConfig.UPSTREAM_TARGETS
+               for s in (model.get("network"), model.get("actor"))):
+            shipped.add(str(path))
+    assert len(shipped) == 8  # robomimic's pre_gmm_mlp and ft_ppo_gmm_mlp for lift, can, square, transport
+    assert shipped == {Case(SECTION, n).meta["config"] for n in STATE_DICTS}
+
+
+@pytest.mark.parametrize("name", STATE_DICTS)
+def test_spec_names_and_shapes_are_upstream_state_dict_for_a_shipped_config(name: str) -> None:
+    from shared.config.reader import read
+    from shared.param_spec.families import GMMNetworkConfig, network_spec
+
+    meta = Case(SECTION, name).meta
+    cfg = read(GMMNetworkConfig, {"_target_": GMMMLPConfig.UPSTREAM_TARGETS[0], **meta["section"]}, "model.actor")
+    upstream = {k: tuple(v) for k, v in meta["shapes"].items() if k not in _CONSTANTS}
+    assert {k: tuple(v) for k, v in network_spec(cfg).items()} == upstream

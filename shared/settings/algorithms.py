@@ -73,8 +73,7 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
               (f"{UPSTREAM_AGENTS}.train_ppo_gaussian_agent.TrainPPOGaussianAgent",), PPO_GMM_TARGET,
               GMMFinetuneConfig, GMMPPOModelConfig, "dppo.algorithms.ppo_gmm", None, parity_agents=True,
               serving_refusal="export serves diffusion policies and Gaussian PPO's actor; GMM policies are not "
-                              "exported yet",
-              upstream_configs=("ft_ppo_gmm_mlp",)),
+                              "exported yet"),  # upstream ships no gym GMM config (robomimic's: ft_ppo_gmm_mlp)
     Algorithm("rwr", "RWR",
               *_upstream("train_rwr_diffusion_agent.TrainRWRDiffusionAgent", "diffusion_rwr.RWRDiffusion"),
               RWRConfig, RWRModelConfig, "dppo.algorithms.rwr", "policy", parity_agents=True,

@@ -9,7 +9,7 @@ import pytest
 
 from shared.algorithms.gaussian_replay import uniform_from_normal
 from shared.param_spec.gmm_mlp import GMMMLPConfig
-from tests.golden.golden import Case, assert_gradient_matches_upstream, assert_matches_upstream, cases
+from tests.golden.golden import Case, assert_gradient_matches_upstream, assert_matches_upstream, cases, patch_everywhere
 from tests.golden.twins import critic_config, ppo_settings
 
 SECTION = "gmm"
@@ -213,3 +213,19 @@ def test_spec_names_and_shapes_are_upstream_state_dict_for_a_shipped_config(name
     cfg = read(GMMNetworkConfig, {"_target_": GMMMLPConfig.UPSTREAM_TARGETS[0], **meta["section"]}, "model.actor")
     upstream = {k: tuple(v) for k, v in meta["shapes"].items() if k not in _CONSTANTS}
     assert {k: tuple(v) for k, v in network_spec(cfg).items()} == upstream
+
+
+@pytest.mark.deliberate_drift
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_a_drifted_deterministic_std_in_shared_fails_the_sampling_golden(monkeypatch, backend: str) -> None:
+    """shared/algorithms/gmm.py's deterministic std reaches both twins at once (parity cannot see a drift there)."""
+    import core_tf.algorithms.gmm  # noqa: F401 (both twins loaded, so both are patched)
+    import core_torch.algorithms.gmm  # noqa: F401
+    import shared.algorithms.gmm
+
+    name = "sample_learned_std_det1"
+    test_gmm_sampling_with_injected_draws_matches_upstream(name, backend)
+    patched = patch_everywhere(monkeypatch, shared.algorithms.gmm, "DETERMINISTIC_STD", 1e-3)
+    assert {"core_torch.algorithms.gmm", "core_tf.algorithms.gmm"} <= set(patched)
+    with pytest.raises(AssertionError, match="actions"):
+        test_gmm_sampling_with_injected_draws_matches_upstream(name, backend)

@@ -143,3 +143,19 @@ def test_bad_gmm_values_are_refused_in_one_line(tmp_path, capsys, config, overri
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "Traceback" not in err[0], err
     assert expected in err[0], err[0]
+
+
+def test_parity_export_and_eval_refuse_gmm_policies_with_one_message(pretrained, tmp_path, capsys):
+    assert main(["parity", "--config", PRE]) == 2
+    assert "does not run GMM pre-training configs" in capsys.readouterr().err
+    for ckpt in (pretrained / "torch" / "checkpoint" / "state_3.npz",):
+        assert main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "exported")]) == 2
+        err = capsys.readouterr().err
+        assert "holds a GMM policy" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_dppo_parity_runs_a_ppo_gmm_config(capsys):
+    assert main(["parity", "--config", FT, "base_policy_path=null", *SMALL_FT, "num_modes=2", "horizon_steps=2",
+                 "act_steps=2"]) == 0
+    out = capsys.readouterr().out
+    assert "ppo/update" in out and "ppo/act" in out

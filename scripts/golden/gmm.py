@@ -215,7 +215,7 @@ def _build_ppo_cases(ctx: Context) -> None:
                 grads = torch.autograd.grad(loss, [p for _, p in named])
                 out = {"pg_loss": to_np(pg), "entropy_loss": to_np(ent), "v_loss": to_np(v),
                        "clipfrac": np.float64(clipfrac), "approx_kl": np.float64(kl), "ratio": np.float64(ratio),
-                       "std": np.float64(std), "loss": to_np(loss)}
+                       "std": np.float64(std)}
                 for (k, _), g in zip(named, grads):  # network.* is actor_ft.*: our actor.*
                     out["grad/" + k.replace("network.", "actor.", 1)] = to_np(g)
                 return out

@@ -57,9 +57,9 @@ def _model(case: Case, backend: str) -> object:
 
 
 def test_every_std_kind_and_case_kind_is_covered() -> None:
+    metas = [Case(SECTION, n).meta for n in cases(SECTION)]
     kinds = {(m["kind"], "learned" if net["fixed_std"] is None else "learn_fixed" if net["learn_fixed_std"] else
-              "fixed") for m in (Case(SECTION, n).meta for n in cases(SECTION))
-             for net in [m.get("network") or m["actor"]]}
+              "fixed") for m in metas if m["kind"] != "state_dict" for net in [m.get("network") or m["actor"]]}
     stds = ("learned", "fixed", "learn_fixed")
     assert {(k, s) for k in ("forward", "loss", "sample") for s in stds} <= kinds
     assert {("ppo_loss", "learned"), ("ppo_loss", "learn_fixed"), ("ppo_logprobs", "learned")} <= kinds
@@ -159,7 +159,6 @@ def _ppo_loss(case: Case, backend: str) -> dict[str, np.ndarray]:
         loss = terms["pg_loss"] + m["ent_coef"] * terms["entropy_loss"] + m["vf_coef"] * terms["v_loss"]
         grads = [g.numpy() for g in torch.autograd.grad(loss, [p for _, p in named])]
         out = {k: v.detach().numpy() for k, v in terms.items()}
-        out["loss"] = loss.detach().numpy()
     else:
         import tensorflow as tf
 
@@ -169,7 +168,6 @@ def _ppo_loss(case: Case, backend: str) -> dict[str, np.ndarray]:
             loss = terms["pg_loss"] + m["ent_coef"] * terms["entropy_loss"] + m["vf_coef"] * terms["v_loss"]
         grads = [g.numpy() for g in tape.gradient(loss, [v for _, v in named])]
         out = {k: v.numpy() for k, v in terms.items()}
-        out["loss"] = loss.numpy()
     out.update({f"grad/{n}": g for (n, _), g in zip(named, grads)})
     return out
 
@@ -179,7 +177,9 @@ def _ppo_loss(case: Case, backend: str) -> dict[str, np.ndarray]:
 def test_ppo_gmm_loss_terms_and_gradients_match_upstream(name: str, backend: str) -> None:
     case = Case(SECTION, name)
     out = _ppo_loss(case, backend)
-    for key in ("pg_loss", "entropy_loss", "v_loss", "clipfrac", "approx_kl", "std", "loss"):
+    # the terms, each by its own rule (pg_loss on its summands' scale); the total's rounding is pg_loss's, so it is
+    # judged through its gradients, not as a number on its own (far smaller) scale
+    for key in ("pg_loss", "entropy_loss", "v_loss", "clipfrac", "approx_kl", "std"):
         assert_matches_upstream(out[key], case, key, backend, case.inp["advantages"], case.meta["norm_adv"])
     for prefix in ("grad/actor.", "grad/critic."):
         assert_gradient_matches_upstream(out, case, prefix, backend)

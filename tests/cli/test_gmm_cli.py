@@ -58,7 +58,7 @@ def _finetune(backend: str, logdir: Path, base: Path | str, *extra: str) -> list
     return _records(logdir)
 
 
-def test_ppo_gmm_finetunes_from_the_pretrained_policy_in_both_frameworks_alike(pretrained, tmp_path):
+def test_ppo_gmm_finetunes_from_the_pretrained_policy_in_both_frameworks_alike(pretrained, tmp_path, capsys):
     base = pretrained / "torch" / "checkpoint" / "state_3.npz"
     runs = {b: _finetune(b, tmp_path / b, base) for b in ("torch", "tf")}
     train = [r for r in runs["torch"] if not r["eval"]]
@@ -75,6 +75,14 @@ def test_ppo_gmm_finetunes_from_the_pretrained_policy_in_both_frameworks_alike(p
     for k, v in ckpt.group("model").items():
         np.testing.assert_array_equal(init[k], v)
     _finetune("tf", tmp_path / "from_ft", tmp_path / "torch" / "checkpoint" / "state_3.npz", "train.n_train_itr=2")
+    # and `dppo eval` of the fine-tuned policy (deterministic acting) in both frameworks
+    returns = []
+    for backend in ("torch", "tf"):
+        assert main(["eval", "--config", FT, "--backend", backend, "--episodes", "2", *SMALL_FT,
+                     f"base_policy_path={tmp_path / 'torch' / 'checkpoint' / 'state_3.npz'}"]) == 0
+        returns.append(capsys.readouterr().out)
+    means = [float(out.split("return ")[1].split()[0]) for out in returns]  # "<backend>: return M +- S over ..."
+    assert abs(means[0] - means[1]) <= 0.1 + 1e-9  # printed to one decimal
 
 
 def test_the_pretrained_ema_is_not_what_ppo_gmm_starts_from_but_the_model_is(pretrained):

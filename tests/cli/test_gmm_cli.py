@@ -52,6 +52,13 @@ def test_gmm_pretraining_runs_in_both_frameworks_with_the_same_losses(pretrained
     assert {k for k in ckpt.group("model")} >= {"network.mlp_weights.layers.0.weight", "network.mlp_mean.layers.0.bias"}
 
 
+def test_a_torch_gmm_pretraining_checkpoint_resumes_in_tf(pretrained, tmp_path):
+    assert main(["pretrain", "--config", PRE, "--backend", "tf", "--quiet", f"logdir={tmp_path}", *SMALL_PRE,
+                 "train.n_epochs=4", "train.save_model_freq=4",
+                 f"resume={pretrained / 'torch' / 'checkpoint' / 'state_3.npz'}"]) == 0
+    assert [r["epoch"] for r in _records(tmp_path)] == [4]
+
+
 def _finetune(backend: str, logdir: Path, base: Path | str, *extra: str) -> list[dict]:
     assert main(["finetune", "--config", FT, "--backend", backend, "--quiet", f"logdir={logdir}",
                  f"base_policy_path={base}", *SMALL_FT, *extra]) == 0
@@ -111,6 +118,27 @@ def test_an_upstream_gmm_pretraining_state_pt_is_a_base_policy(pretrained, tmp_p
     assert set(ours) == set(theirs)
     for k in ours:
         np.testing.assert_array_equal(ours[k], theirs[k])
+
+
+def test_an_upstream_ppo_gmm_state_pt_imports_as_actor_and_critic(tmp_path):
+    """Upstream's PPO_GMM state: network.* and actor_ft.* (one module), critic.*, the clamp constants."""
+    import torch
+
+    fresh = initial_params(load_settings(FT, ["base_policy_path=null", *SMALL_FT]))
+    state = {}
+    for k, v in fresh.items():
+        if k.startswith("actor."):
+            for prefix in ("network.", "actor_ft."):
+                state[prefix + k[len("actor."):]] = torch.from_numpy(np.asarray(v))
+        else:
+            state[k] = torch.from_numpy(np.asarray(v))
+    state["network.logvar_min"] = state["actor_ft.logvar_min"] = torch.tensor(-9.2)
+    path = tmp_path / "state_5.pt"
+    torch.save({"itr": 5, "model": state}, path)
+    imported = initial_params(load_settings(FT, [f"base_policy_path={path}", "seed=7", *SMALL_FT]))
+    assert set(imported) == set(fresh)
+    for k in fresh:
+        np.testing.assert_array_equal(imported[k], fresh[k])
 
 
 def test_upstream_robomimic_gmm_configs_read_as_gmm_configs():

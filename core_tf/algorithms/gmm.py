@@ -2,7 +2,8 @@
 mixture's log-density, its approximate entropy and mean std, sampling from numpy's draws, and the pre-training
 loss. Any network giving (means, stds, logits) works.
 
-Shapes: B rows, M modes, D = Ta * Da (the flattened action chunk).
+Shapes: B rows, M modes, D = Ta * Da (the flattened action chunk). A network of role "gmm" maps states
+(B, To, Do) to means (B, M, D), stds (B, M, D) and mixture logits (B, M).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 entropy and mean std, sampling from numpy's draws, and the pre-training loss. Any network giving
 (means, stds, logits) works; upstream's MixtureSameFamily of Independent Normals is written out.
 
-Shapes: B rows, M modes, D = Ta * Da (the flattened action chunk).
+Shapes: B rows, M modes, D = Ta * Da (the flattened action chunk). A network of role "gmm" maps states
+(B, To, Do) to means (B, M, D), stds (B, M, D) and mixture logits (B, M).
 """
 
 from __future__ import annotations

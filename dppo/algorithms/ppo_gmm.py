@@ -10,6 +10,7 @@ upstream's non-strict load leaves it. A PPO_GMM checkpoint gives its actor and c
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any
 
@@ -25,9 +26,10 @@ from shared.settings.gmm import GMMFinetuneConfig
 
 
 def _free_parameter_overrides(cfg: GMMFinetuneConfig) -> dict[str, float]:
+    """A learned fixed std starts at log(fixed_std^2) (every gmm-role family's upstream class does so)."""
     actor = cfg.gmm_actor
     if actor.fixed_std is not None and actor.learn_fixed_std:
-        return {"actor.logvar": actor.logvar_init()}
+        return {"actor.logvar": math.log(actor.fixed_std**2)}
     return {}
 
 

@@ -13,6 +13,7 @@ from shared.param_spec import (
     GaussianMLPConfig,
     MLPConfig,
 )
+from shared.param_spec.gmm_mlp import GMMMLPConfig
 from shared.param_spec.transformer import TRANSFORMER_ACTIVATIONS, GaussianTransformerConfig, GMMTransformerConfig
 from shared.settings import DiffusionConfig
 
@@ -118,12 +119,37 @@ def gmm_transformer_configs(draw: st.DrawFn) -> GMMTransformerConfig:
 transformer_configs = st.one_of(gaussian_transformer_configs(), gmm_transformer_configs())
 
 
+@st.composite
+def gmm_mlp_configs(draw: st.DrawFn) -> GMMMLPConfig:
+    """GMM_MLP with a learned std head, a fixed std, or a learned fixed std; plain or residual, with or without
+    layer norm."""
+    std = draw(st.sampled_from(["head", "fixed", "learned_fixed"]))
+    residual = draw(st.booleans())
+    hidden = draw(hidden_dims(residual)) or (draw(widths),)
+    std_min = draw(st.floats(0.01, 0.3))
+    return GMMMLPConfig(
+        action_dim=draw(st.integers(1, 4)),
+        horizon_steps=draw(st.integers(1, 4)),
+        cond_dim=draw(st.integers(1, 12)),
+        mlp_dims=hidden,
+        num_modes=draw(st.integers(1, 5)),
+        activation_type=draw(activations),
+        residual_style=residual,
+        use_layernorm=draw(st.booleans()),
+        fixed_std=None if std == "head" else draw(st.floats(0.05, 1.0)),
+        learn_fixed_std=std == "learned_fixed",
+        std_min=std_min,
+        std_max=std_min + draw(st.floats(0.05, 1.0)),
+    )
+
+
 # One strategy per registered network family (shared/param_spec/families.py), by the family's name.
 FAMILY_CONFIGS = {
     "diffusion_mlp": diffusion_mlp_configs(),
     "gaussian_mlp": gaussian_mlp_configs(),
     "gaussian_transformer": gaussian_transformer_configs(),
     "gmm_transformer": gmm_transformer_configs(),
+    "gmm_mlp": gmm_mlp_configs(),
 }
 
 

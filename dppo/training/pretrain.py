@@ -31,19 +31,21 @@ from shared.data.dataset import EpochSampler, gather_batch, load_dppo_dataset, s
 from shared.errors import CheckpointError, RunTerminated, TrainingDivergedError, UserError, WriteFailedError
 from shared.framework_seeds import framework_seed
 from shared.param_spec.families import network_init
-from shared.settings import GaussianPretrainConfig, PretrainConfig
+from shared.settings import GaussianPretrainConfig, GMMPretrainConfig, PretrainConfig
 
-AnyPretrainConfig = PretrainConfig | GaussianPretrainConfig
+AnyPretrainConfig = PretrainConfig | GaussianPretrainConfig  # GMMPretrainConfig is a GaussianPretrainConfig
 
 
-def make_backend(name: str, gaussian: bool = False, **kwargs: Any) -> Any:
-    """The backend's PretrainBackend (diffusion) or GaussianPretrainBackend built from kwargs."""
+def make_backend(name: str, gaussian: bool = False, gmm: bool = False, **kwargs: Any) -> Any:
+    """The backend's PretrainBackend (diffusion), GaussianPretrainBackend or GMMPretrainBackend built from kwargs."""
     if name not in ("torch", "tf"):
         raise UserError(f"unknown backend {name!r}; choose torch or tf")
     if name == "torch":
         from core_torch.algorithms import pretrain
     else:
         from core_tf.algorithms import pretrain
+    if gmm:
+        return pretrain.GMMPretrainBackend(**kwargs)
     return (pretrain.GaussianPretrainBackend if gaussian else pretrain.PretrainBackend)(**kwargs)
 
 
@@ -105,7 +107,7 @@ def _run_pretrain(cfg: AnyPretrainConfig, backend: str, quiet: bool) -> dict[str
     run.remove_stale_temp_files()
     ckpt, resume_from, done = _resume_point(cfg, run)
     model = make_backend(
-        backend, gaussian, config=cfg.model, init_params=initial_params(cfg),
+        backend, gaussian, isinstance(cfg, GMMPretrainConfig), config=cfg.model, init_params=initial_params(cfg),
         learning_rate=train.learning_rate, weight_decay=train.weight_decay,
         schedule=train.lr_scheduler.schedule(train.learning_rate), steps_per_epoch=len(sampler),
         max_grad_norm=train.max_grad_norm, num_epochs=train.n_epochs,

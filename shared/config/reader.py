@@ -180,6 +180,8 @@ def read(cls: type[T], raw: Any, where: str = "", given: dict[str, Any] | None =
     other keys); they are taken as they are."""
     if not isinstance(raw, dict):
         raise ConfigError(f"config key '{where or '<root>'}' must be a mapping, got {raw!r}")
+    if typing.get_origin(cls) in (typing.Union, types.UnionType):  # a union of sections: `_target_` names one
+        cls = _by_target([a for a in typing.get_args(cls) if dataclasses.is_dataclass(a)], raw, where)
     targets = getattr(cls, "UPSTREAM_TARGETS", ())
     if targets and raw.get("_target_") is not None and raw["_target_"] not in targets:
         _by_target([cls], raw, where)  # names the one target this section takes

@@ -25,6 +25,7 @@ from shared.param_spec import (
     gaussian_mlp_spec,
     torch_default_init,
 )
+from shared.param_spec.gmm_mlp import GMMMLPConfig, gmm_mlp_spec
 from shared.param_spec.transformer import (
     GaussianTransformerConfig,
     GMMTransformerConfig,
@@ -63,6 +64,7 @@ NETWORK_FAMILIES: tuple[NetworkFamily, ...] = (
     NetworkFamily("diffusion_mlp", "denoiser", DiffusionMLPConfig, diffusion_mlp_spec, "diffusion_mlp",
                   "DiffusionMLP"),
     NetworkFamily("gaussian_mlp", "gaussian", GaussianMLPConfig, gaussian_mlp_spec, "gaussian_mlp", "GaussianMLP"),
+    NetworkFamily("gmm_mlp", "gmm", GMMMLPConfig, gmm_mlp_spec, "gmm_mlp", "GMMMLP"),
     NetworkFamily("gaussian_transformer", "gaussian", GaussianTransformerConfig, gaussian_transformer_spec,
                   "transformer", "GaussianTransformer", transformer_init),
     NetworkFamily("gmm_transformer", "gmm", GMMTransformerConfig, gmm_transformer_spec, "transformer",
@@ -114,3 +116,4 @@ def upstream_targets(role: str) -> tuple[str, ...]:
 # Settings types of the network sections (read as the family `_target_` names).
 DenoiserNetworkConfig = role_union("denoiser")
 GaussianNetworkConfig = role_union("gaussian")
+GMMNetworkConfig = role_union("gmm")

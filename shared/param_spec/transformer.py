@@ -103,7 +103,7 @@ class GMMTransformerConfig:
     action_dim: int
     horizon_steps: int
     cond_dim: int
-    num_modes: int = 5
+    num_modes: int = setting(5, doc="mixture components M")
     transformer_embed_dim: int = setting(256, doc="the transformer's token width E (feed-forward 4E)")
     transformer_num_heads: int = setting(8, doc="attention heads per layer (E must divide by it)")
     transformer_num_layers: int = setting(6, doc="pre-norm decoder layers")

@@ -1,4 +1,9 @@
-"""gymnasium MuJoCo environments as DPPO sees them (framework-free).
+"""Environments as DPPO sees them (framework-free): suites of single-step envs under one set of wrappers.
+
+A suite makes one raw env of a task (gymnasium's API, unnormalized observations, actions in the env's
+units, the time limit applied): `GymSuite` (gymnasium MuJoCo) here, `RobomimicSuite` (robosuite) in
+shared/data/robomimic.py; `ENV_SUITES` maps upstream's wrapper names to them. Adding a suite is a class
+with `make(name, max_episode_steps)` and one entry. Everything below is the same for every suite.
 
 Per env: raw obs -> normalized to [-1, 1] with the dataset's normalization file;
 policy actions in [-1, 1] -> environment units; act_steps actions executed per policy
@@ -21,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 from shared.data.dataset import Normalization
+from shared.data.robomimic import RobomimicSuite
 from shared.errors import ConfigError
 
 # D4RL reference returns (random, expert) used for its normalized score.
@@ -149,6 +155,20 @@ def restore_vector_env_state(venv: gym.vector.VectorEnv, flat: dict[str, np.ndar
 
 
 @dataclass(frozen=True)
+class GymSuite:
+    """gymnasium's MuJoCo tasks by name ('hopper-medium-v2' -> Hopper-v5, or any registered id)."""
+
+    def make(self, name: str, max_episode_steps: int) -> gym.Env:
+        return gym.make(gym_id(name), max_episode_steps=max_episode_steps)
+
+
+EnvSuite = GymSuite | RobomimicSuite
+# upstream's low-dimensional wrapper name (env.wrappers.<name> in its configs) -> the suite it belongs to
+ENV_SUITES: dict[str, type[GymSuite] | type[RobomimicSuite]] = {
+    "mujoco_locomotion_lowdim": GymSuite, "robomimic_lowdim": RobomimicSuite}
+
+
+@dataclass(frozen=True)
 class EnvSpec:
     name: str
     n_envs: int
@@ -157,12 +177,18 @@ class EnvSpec:
     max_episode_steps: int = 1000
     normalization: Normalization | None = None
     asynchronous: bool = False
+    suite: EnvSuite = GymSuite()
+
+
+def make_env(spec: EnvSpec) -> MultiStepLowdim:
+    """One env of the spec: the suite's raw env under normalization, chunks and history."""
+    return MultiStepLowdim(spec.suite.make(spec.name, spec.max_episode_steps), spec.normalization, spec.cond_steps,
+                           spec.act_steps)
 
 
 def _env_fn(spec: EnvSpec) -> Callable[[], gym.Env]:
     def make() -> gym.Env:
-        env = gym.make(gym_id(spec.name), max_episode_steps=spec.max_episode_steps)
-        return MultiStepLowdim(env, spec.normalization, spec.cond_steps, spec.act_steps)
+        return make_env(spec)
 
     return make
 

@@ -154,9 +154,23 @@ def restore_vector_env_state(venv: gym.vector.VectorEnv, flat: dict[str, np.ndar
     venv.set_attr("sim_state", states)
 
 
+def success_metrics(episode_rewards: list[np.ndarray], act_steps: int, threshold: float) -> dict[str, float | None]:
+    """Upstream's success accounting (agent/finetune/train_ppo_diffusion_agent.py): an episode's best reward is
+    its largest policy-step reward (the sum over an action chunk) divided by act_steps, and it succeeded when that
+    reaches the threshold; with sparse 0/1 rewards, success means a whole chunk spent in the goal state.
+    episode_rewards: each finished episode's policy-step rewards (T_e,). None when no episode finished."""
+    if not episode_rewards:
+        return {"success_rate": None, "avg_best_reward": None}
+    best = np.array([np.max(ep) / act_steps for ep in episode_rewards])  # (E,)
+    return {"success_rate": float(np.mean(best >= threshold)), "avg_best_reward": float(np.mean(best))}
+
+
 @dataclass(frozen=True)
 class GymSuite:
-    """gymnasium's MuJoCo tasks by name ('hopper-medium-v2' -> Hopper-v5, or any registered id)."""
+    """gymnasium's MuJoCo tasks by name ('hopper-medium-v2' -> Hopper-v5, or any registered id); no task
+    success (upstream's threshold for them is 'not relevant')."""
+
+    reports_success = False
 
     def make(self, name: str, max_episode_steps: int) -> gym.Env:
         return gym.make(gym_id(name), max_episode_steps=max_episode_steps)

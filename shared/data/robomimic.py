@@ -161,6 +161,7 @@ class RobomimicSuite:
     env_meta: str
     low_dim_keys: tuple[str, ...]
     model_seed: int = 0
+    reports_success = True  # runs log upstream's success rate (env.best_reward_threshold_for_success)
 
     def make(self, name: str, max_episode_steps: int) -> gym.Env:
         env = RobomimicLowdimEnv(EnvMeta.load(self.env_meta), self.low_dim_keys, self.model_seed)

@@ -134,3 +134,21 @@ def test_a_dead_robosuite_worker_is_one_message_and_keeps_checkpoints(robomimic_
     assert len(errors) == 1 and "Traceback" not in err
     assert "environment step failed" in errors[0] and "rerun the same command to resume" in errors[0]
     assert first.exists()
+
+
+def test_a_resumed_can_run_goes_on_as_an_uninterrupted_one(robomimic_dirs) -> None:
+    """Episodes that span iterations (no reset between them): the checkpoint's robosuite state (physics,
+    grippers, observation timers, controller references, RNG) lets the run continue bit for bit."""
+    args = [*SHORT, "env.reset_at_iteration=false", "env.max_episode_steps=24", "train.val_freq=100",
+            "train.save_model_freq=1"]
+    full, resumed = robomimic_dirs / "full", robomimic_dirs / "resumed"
+    assert main(["finetune", "--config", CAN, "--backend", "torch", "--quiet", f"logdir={full}", *args,
+                 "train.n_train_itr=3"]) == 0
+    assert main(["finetune", "--config", CAN, "--backend", "torch", "--quiet", f"logdir={resumed}", *args,
+                 "train.n_train_itr=2"]) == 0
+    assert main(["finetune", "--config", CAN, "--backend", "torch", "--quiet", f"logdir={resumed}", *args,
+                 "train.n_train_itr=3"]) == 0
+    a, b = _records(full), _records(resumed)
+    assert [r["itr"] for r in b] == [0, 1, 2] and b[2]["env_reset"] is False
+    for key in ("pg_loss", "v_loss", "approx_kl", "avg_episode_reward", "num_episodes", "success_rate"):
+        assert a[2][key] == b[2][key], key

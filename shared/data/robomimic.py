@@ -11,13 +11,14 @@ suite-independent wrappers of shared/data/envs.py. Rewards are robosuite's (spar
 the task is done); info["is_success"] is the task check, as robomimic reports it.
 
 Randomness: robosuite draws object placements and the robot's initial joint noise from numpy's global
-RNG. Upstream runs one env per process and seeds that process's global RNG with seed + i; here every
-env owns a RandomState that stands in for the global one while the env runs, so envs in one process
-(SyncVectorEnv) draw exactly what they would each in their own process, and the process's global RNG
-is left as it was. reset(seed=s) is upstream's `seed(s)` followed by a reset. Building the model draws
-too (Lift's cube size, kept for the env's life since hard resets are off): upstream's workers do it from
-the state the parent left after `np.random.seed(seed)` (they are forked from it), so every env of a run
-gets the same model; here the build draws from RandomState(model_seed), the run's seed.
+RNG when it resets, and Lift's cube size when it builds the model; a step draws nothing. Upstream runs one
+env per process and seeds that process's global RNG with seed + i; here every env owns a RandomState that
+stands in for the global one while the env builds or resets, so envs in one process (SyncVectorEnv) draw
+exactly what they would each in their own process, and the process's global RNG is left as it was.
+reset(seed=s) is upstream's `seed(s)` followed by a reset. The model (kept for the env's life since hard
+resets are off) comes from the state upstream's workers are forked with, the parent's after
+`np.random.seed(seed)`, so every env of a run gets the same one; here it is built from RandomState(model_seed),
+the run's seed.
 """
 
 from __future__ import annotations
@@ -146,9 +147,10 @@ class RobomimicLowdimEnv(gym.Env):
         return self._flat(raw), {}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
-        """action (Da,) in robosuite's units -> (obs (Do,), reward, False, False, {"is_success"})."""
-        with self.own_global_rng():
-            raw, reward, _, _ = self.robosuite_env.step(np.asarray(action, np.float64))
+        """action (Da,) in robosuite's units -> (obs (Do,), reward, False, False, {"is_success"}). A step draws
+        no random numbers (the metadata configures no observation noise or delay; a test checks it), so it
+        runs without the RNG swap (4 copies of the generator's state, about 10% of a step's time)."""
+        raw, reward, _, _ = self.robosuite_env.step(np.asarray(action, np.float64))
         return self._flat(raw), float(reward), False, False, {"is_success": bool(self.robosuite_env._check_success())}
 
     def close(self) -> None:

@@ -42,6 +42,18 @@ def test_each_task_has_upstreams_observation_and_action_sizes(envs: dict) -> Non
         assert info == {"is_success": False}
 
 
+def test_steps_draw_no_random_numbers(envs: dict) -> None:
+    """Only builds and resets use numpy's global RNG (which each env swaps for its own); a step must not."""
+    for task, env in envs.items():
+        env.reset(seed=2)
+        np.random.seed(7)
+        before = np.random.get_state()[1].copy()
+        for action in np.random.default_rng(0).uniform(-1, 1, (5, UPSTREAM_DIMS[task][1])):
+            env.step(action)
+        np.testing.assert_array_equal(np.random.get_state()[1], before)
+        assert np.random.get_state()[2] == 624  # np.random.seed(7) leaves the position at the end; no draw moved it
+
+
 def test_observation_is_the_low_dim_keys_in_order(envs: dict) -> None:
     env = envs["transport"]
     obs, _ = env.reset(seed=1)

@@ -149,7 +149,7 @@ class RobomimicLowdimEnv(gym.Env):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         """action (Da,) in robosuite's units -> (obs (Do,), reward, False, False, {"is_success"}). A step draws
         no random numbers (the metadata configures no observation noise or delay; a test checks it), so it
-        runs without the RNG swap (4 copies of the generator's state, about 10% of a step's time)."""
+        runs without the RNG swap (4 copies of the generator's state: 2.6 ms of a 71 ms step on a busy machine)."""
         raw, reward, _, _ = self.robosuite_env.step(np.asarray(action, np.float64))
         return self._flat(raw), float(reward), False, False, {"is_success": bool(self.robosuite_env._check_success())}
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ from dppo.envs.runtime import env_spec
 from shared.data.dataset import Normalization
 from shared.data.envs import make_env
 from shared.data.robomimic import RobomimicSuite, make_robomimic_env
+from shared.errors import ConfigError
 from shared.settings import EvalConfig, FinetuneConfig, load_settings
 
 UPSTREAM = Path("tests/fixtures/upstream_cfg/cfg/robomimic")
@@ -153,3 +156,21 @@ def test_a_resumed_can_run_goes_on_as_an_uninterrupted_one(robomimic_dirs) -> No
     assert [r["itr"] for r in b] == [0, 1, 2] and b[2]["env_reset"] is False
     for key in ("pg_loss", "v_loss", "approx_kl", "avg_episode_reward", "num_episodes", "success_rate"):
         assert a[2][key] == b[2][key], key
+
+
+def test_without_robosuite_a_robomimic_config_stops_with_one_line_naming_the_install(robomimic_dirs, monkeypatch,
+                                                                                     capsys) -> None:
+    import shared.data.robosuite_compat as compat
+
+    monkeypatch.setattr(compat, "_loaded", None)
+    monkeypatch.setitem(sys.modules, "robosuite", None)  # import robosuite raises ImportError
+    code = main(["finetune", "--config", CAN, "--backend", "torch", "--quiet",
+                 f"logdir={robomimic_dirs / 'none'}", *SHORT, "train.n_train_itr=1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("dppo finetune: error:")]
+    assert len(lines) == 1 and "robosuite 1.4.1" in lines[0] and "scripts/setup.sh" in lines[0]
+    assert "--no-deps robosuite==1.4.1" in lines[0]
+    monkeypatch.setitem(sys.modules, "robosuite", types.SimpleNamespace(__version__="1.5.2"))
+    with pytest.raises(ConfigError, match="need robosuite 1.4.1 .upstream DPPO's., found 1.5.2"):
+        compat.import_robosuite()

@@ -53,8 +53,8 @@ R_DOWN = np.diag([1.0, -1.0, -1.0])
 # How far (x, y, z in metres) an episode's grasp point may sit from the planned one: the can fills most of
 # the open gripper, the nut's hole leaves 7 mm around the peg.
 JITTER = {"lift": (0.01, 0.01, 0.008), "can": (0.005, 0.005, 0.01), "square": (0.004, 0.004, 0.004)}
-SQUARE_HANDLE = 0.054
-EMPTY_GRIP = 0.01  # finger opening (m, sum of both finger joints) below which a closed gripper holds nothing  # the nut's handle centre on its local x axis (robosuite's square-nut.xml handle_site)
+SQUARE_HANDLE = 0.054  # the nut's handle centre on its local x axis (robosuite's square-nut.xml handle_site)
+EMPTY_GRIP = 0.01  # finger opening (m, sum of both finger joints) below which a closed gripper holds nothing
 
 
 # ---------------------------------------------------------------- rotations (quaternions are robosuite's x, y, z, w)
@@ -216,7 +216,8 @@ class PhaseMachine:
         pos, yaw, grip = self.phases[self.index].target(poses)
         self.steps += 1
         self.integral = np.clip(self.integral + (pos - poses.eef_pos), -0.1, 0.1)
-        move = move_action(poses.eef_pos, pos + self.integral_gain * self.integral, self.style.gain, self.style.max_step)
+        aim = pos + self.integral_gain * self.integral  # (3,)
+        move = move_action(poses.eef_pos, aim, self.style.gain, self.style.max_step)
         turn = turn_action(poses.eef_quat, poses.yaw if yaw is None else yaw, self.rot_gain, 1.0)
         rho = 0.8  # noise correlation from step to step
         self.noise_state = rho * self.noise_state + np.sqrt(1 - rho**2) * self.style.noise * self.rng.normal(size=6)

@@ -1,4 +1,4 @@
-"""Copy upstream irom-lab/dppo's gym and robomimic configs that this project runs into tests/fixtures/upstream_cfg.
+"""Copy upstream irom-lab/dppo's gym configs that this project runs into tests/fixtures/upstream_cfg.
 
 The files keep upstream's keys and values exactly (they are what a migrating user runs); only
 YAML comments are stripped. The pinned commit is recorded beside them. Usage:
@@ -26,10 +26,6 @@ ENVS = {"hopper": ("hopper-medium-v2", "hopper-v2"), "walker2d": ("walker2d-medi
 
 
 PRETRAINING = ("pre_diffusion_mlp", "pre_gaussian_mlp")  # upstream's pre-training configs of every env
-# robomimic (states): DPPO's fine-tuning config of each task and the diffusion eval configs upstream ships
-ROBOMIMIC_TASKS = ("lift", "can", "square", "transport")
-ROBOMIMIC = (*(f"cfg/robomimic/finetune/{task}/ft_ppo_diffusion_mlp.yaml" for task in ROBOMIMIC_TASKS),
-             "cfg/robomimic/eval/can/eval_diffusion_mlp.yaml", "cfg/robomimic/eval/square/eval_diffusion_mlp.yaml")
 
 
 def config_paths(root: Path) -> list[Path]:
@@ -47,7 +43,7 @@ def config_paths(root: Path) -> list[Path]:
                 if (root / d / f"{stem}.yaml").is_file():  # e.g. the exact-likelihood configs exist for two tasks
                     paths.append(d / f"{stem}.yaml")
     paths += sorted(p.relative_to(root) for p in (root / "cfg/gym/eval").rglob("*.yaml"))
-    return paths + [Path(p) for p in ROBOMIMIC]
+    return paths
 
 
 def strip_comments(text: str) -> str:

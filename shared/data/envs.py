@@ -96,36 +96,52 @@ class MultiStepLowdim(gym.Wrapper):
 
     @property
     def sim_state(self) -> dict[str, np.ndarray] | None:
-        """Everything the next steps and autoresets depend on, or None when the simulator is not MuJoCo:
-        MuJoCo's full integration state (qpos, qvel, act, warm start, time), the TimeLimit step count,
-        the observation history and the env's reset RNG."""
+        """Everything the next steps and autoresets depend on, or None when the env cannot be snapshotted:
+        the env's own state (a suite env's `snapshot()`, else a gymnasium MuJoCo env's full integration
+        state and reset RNG), the TimeLimit step count and the observation history."""
         base = self.env.unwrapped
-        if not (hasattr(base, "model") and hasattr(base, "data")):
+        if hasattr(base, "snapshot"):
+            state = base.snapshot()
+        elif hasattr(base, "model") and hasattr(base, "data"):
+            state = _gym_mujoco_state(base)
+        else:
             return None
-        import mujoco
-
-        kind = mujoco.mjtState.mjSTATE_INTEGRATION
-        physics = np.empty(mujoco.mj_stateSize(base.model, kind))
-        mujoco.mj_getState(base.model, base.data, physics, kind)
         limit = _time_limit(self.env)
-        return {"mujoco": physics, "history": np.stack(self.history),
-                "elapsed_steps": np.asarray(-1 if limit is None else limit._elapsed_steps),
-                "np_random": np.asarray(json.dumps(base.np_random.bit_generator.state))}
+        return {**state, "history": np.stack(self.history),
+                "elapsed_steps": np.asarray(-1 if limit is None else limit._elapsed_steps)}
 
     @sim_state.setter
     def sim_state(self, state: dict[str, np.ndarray]) -> None:
-        import mujoco
-
         base = self.env.unwrapped
-        mujoco.mj_setState(base.model, base.data, np.asarray(state["mujoco"], np.float64),
-                           mujoco.mjtState.mjSTATE_INTEGRATION)
-        mujoco.mj_forward(base.model, base.data)
+        own = {k: v for k, v in state.items() if k not in ("history", "elapsed_steps")}
+        if hasattr(base, "restore"):
+            base.restore(own)
+        else:
+            _set_gym_mujoco_state(base, own)
         limit = _time_limit(self.env)
         if limit is not None:
             limit._elapsed_steps = int(state["elapsed_steps"])
         self.history.clear()
         self.history.extend(np.asarray(state["history"], np.float32))
-        base.np_random.bit_generator.state = json.loads(str(state["np_random"]))
+
+
+def _gym_mujoco_state(base: Any) -> dict[str, np.ndarray]:
+    """A gymnasium MuJoCo env's full integration state (qpos, qvel, act, warm start, time) and reset RNG."""
+    import mujoco
+
+    kind = mujoco.mjtState.mjSTATE_INTEGRATION
+    physics = np.empty(mujoco.mj_stateSize(base.model, kind))
+    mujoco.mj_getState(base.model, base.data, physics, kind)
+    return {"mujoco": physics, "np_random": np.asarray(json.dumps(base.np_random.bit_generator.state))}
+
+
+def _set_gym_mujoco_state(base: Any, state: dict[str, np.ndarray]) -> None:
+    import mujoco
+
+    mujoco.mj_setState(base.model, base.data, np.asarray(state["mujoco"], np.float64),
+                       mujoco.mjtState.mjSTATE_INTEGRATION)
+    mujoco.mj_forward(base.model, base.data)
+    base.np_random.bit_generator.state = json.loads(str(state["np_random"]))
 
 
 def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:

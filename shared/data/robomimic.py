@@ -11,13 +11,14 @@ suite-independent wrappers of shared/data/envs.py. Rewards are robosuite's (spar
 the task is done); info["is_success"] is the task check, as robomimic reports it.
 
 Randomness: robosuite draws object placements and the robot's initial joint noise from numpy's global
-RNG. Upstream runs one env per process and seeds that process's global RNG with seed + i; here every
-env owns a RandomState that stands in for the global one while the env runs, so envs in one process
-(SyncVectorEnv) draw exactly what they would each in their own process, and the process's global RNG
-is left as it was. reset(seed=s) is upstream's `seed(s)` followed by a reset. Building the model draws
-too (Lift's cube size, kept for the env's life since hard resets are off): upstream's workers do it from
-the state the parent left after `np.random.seed(seed)` (they are forked from it), so every env of a run
-gets the same model; here the build draws from RandomState(model_seed), the run's seed.
+RNG when it resets, and Lift's cube size when it builds the model; a step draws nothing. Upstream runs one
+env per process and seeds that process's global RNG with seed + i; here every env owns a RandomState that
+stands in for the global one while the env builds or resets, so envs in one process (SyncVectorEnv) draw
+exactly what they would each in their own process, and the process's global RNG is left as it was.
+reset(seed=s) is upstream's `seed(s)` followed by a reset. The model (kept for the env's life since hard
+resets are off) comes from the state upstream's workers are forked with, the parent's after
+`np.random.seed(seed)`, so every env of a run gets the same one; here it is built from RandomState(model_seed),
+the run's seed.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ DEFAULT_LOW_DIM_KEYS = tuple(f"robot0_{k}" for k in ROBOT_KEYS) + ("object",)
 TRANSPORT_LOW_DIM_KEYS = tuple(f"robot{r}_{k}" for r in (0, 1) for k in ROBOT_KEYS) + ("object",)
 TASKS = ("lift", "can", "square", "transport")
 
+# What an OSC controller keeps from its episode's start (robosuite/controllers/base_controller.py)
+_CONTROLLER_REFERENCES = ("initial_joint", "initial_ee_pos", "initial_ee_ori_mat")
 # What robomimic's EnvRobosuite forces on top of the metadata's env_kwargs for state observations.
 _STATE_ONLY_KWARGS = {"has_renderer": False, "has_offscreen_renderer": False, "ignore_done": True,
                       "use_object_obs": True, "use_camera_obs": False, "camera_depths": False}
@@ -144,13 +147,72 @@ class RobomimicLowdimEnv(gym.Env):
         return self._flat(raw), {}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
-        """action (Da,) in robosuite's units -> (obs (Do,), reward, False, False, {"is_success"})."""
-        with self.own_global_rng():
-            raw, reward, _, _ = self.robosuite_env.step(np.asarray(action, np.float64))
+        """action (Da,) in robosuite's units -> (obs (Do,), reward, False, False, {"is_success"}). A step draws
+        no random numbers (the metadata configures no observation noise or delay; a test checks it), so it
+        runs without the RNG swap (4 copies of the generator's state: 2.6 ms of a 71 ms step on a busy machine)."""
+        raw, reward, _, _ = self.robosuite_env.step(np.asarray(action, np.float64))
         return self._flat(raw), float(reward), False, False, {"is_success": bool(self.robosuite_env._check_success())}
 
     def close(self) -> None:
         self.robosuite_env.close()
+
+    # Everything the next steps and resets depend on, as flat arrays (checkpoints keep it for an exact resume):
+    # MuJoCo's integration state, the clock, the grippers' incremental commands, robosuite's observation
+    # machinery (each observable's sampling timer and last value, the sensors' shared cache: what a step
+    # returns was sampled during its substeps), the controllers' episode references (OSC pulls the arm's null
+    # space toward the joint configuration the episode started from) and this env's RNG. A controller's goal
+    # is set anew at every step (the current pose plus the action's delta) from kinematics it recomputes.
+    def snapshot(self) -> dict[str, np.ndarray]:
+        import mujoco
+
+        rs = self.robosuite_env
+        model, data = rs.sim.model._model, rs.sim.data._data
+        kind = mujoco.mjtState.mjSTATE_INTEGRATION
+        physics = np.empty(mujoco.mj_stateSize(model, kind))
+        mujoco.mj_getState(model, data, physics, kind)
+        _, keys, pos, has_gauss, gauss = self.rng.get_state()
+        out = {"mujoco": physics, "clock": np.array([rs.timestep, rs.cur_time, rs.done], np.float64),
+               **{f"gripper.{i}": np.array(r.gripper.current_action) for i, r in enumerate(rs.robots)},
+               "controllers": np.concatenate([np.ravel(getattr(r.controller, name)) for r in rs.robots
+                                              for name in _CONTROLLER_REFERENCES]),
+               "rng_keys": np.asarray(keys), "rng_rest": np.array([pos, has_gauss, gauss], np.float64)}
+        for name, ob in rs._observables.items():
+            out[f"observable.{name}"] = np.asarray(ob._current_observed_value)
+            out[f"observable_timer.{name}"] = np.array([ob._time_since_last_sample, ob._sampled, ob._current_delay])
+        for name, value in rs._obs_cache.items():
+            out[f"cache.{name}"] = np.asarray(value)
+        return out
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Inverse of snapshot, on an env built from the same metadata and seed."""
+        import mujoco
+
+        rs = self.robosuite_env
+        model, data = rs.sim.model._model, rs.sim.data._data
+        mujoco.mj_setState(model, data, np.asarray(state["mujoco"], np.float64), mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(model, data)
+        timestep, cur_time, done = state["clock"]
+        rs.timestep, rs.cur_time, rs.done = int(timestep), float(cur_time), bool(done)
+        references = np.asarray(state["controllers"], np.float64)
+        for i, r in enumerate(rs.robots):
+            # (1,) until the gripper's first command, (2,) after
+            r.gripper.current_action = np.array(state[f"gripper.{i}"], np.float64)
+            for name in _CONTROLLER_REFERENCES:
+                shape = np.shape(getattr(r.controller, name))
+                n = int(np.prod(shape))
+                setattr(r.controller, name, references[:n].reshape(shape).copy())
+                references = references[n:]
+            r.controller.new_update = True  # its cached kinematics are the old state's: recompute at the next goal
+        pos, has_gauss, gauss = state["rng_rest"]
+        self.rng.set_state(("MT19937", np.asarray(state["rng_keys"], np.uint32), int(pos), int(has_gauss),
+                            float(gauss)))
+        for name, ob in rs._observables.items():
+            value = np.array(state[f"observable.{name}"])
+            ob._current_observed_value = value[()] if value.ndim == 0 else value
+            since, sampled, delay = state[f"observable_timer.{name}"]
+            ob._time_since_last_sample, ob._sampled, ob._current_delay = float(since), bool(sampled), float(delay)
+        rs._obs_cache = {key.split(".", 1)[1]: np.array(value) for key, value in state.items()
+                         if key.startswith("cache.")}
 
 
 @dataclass(frozen=True)

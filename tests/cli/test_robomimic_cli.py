@@ -5,12 +5,13 @@ with one message and exit 4, checkpoints kept."""
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import signal
+import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +22,15 @@ from dppo.envs.runtime import env_spec
 from shared.data.dataset import Normalization
 from shared.data.envs import make_env
 from shared.data.robomimic import RobomimicSuite, make_robomimic_env
+from shared.errors import ConfigError
 from shared.settings import EvalConfig, FinetuneConfig, load_settings
 
 UPSTREAM = Path("tests/fixtures/upstream_cfg/cfg/robomimic")
 CAN = str(UPSTREAM / "finetune/can/ft_ppo_diffusion_mlp.yaml")
-ALL = sorted(glob.glob(str(UPSTREAM / "**" / "*.yaml"), recursive=True))
+# DPPO's fine-tuning config of each task and the diffusion eval configs (vendored with the rest of upstream's)
+RUN = [*(str(UPSTREAM / "finetune" / task / "ft_ppo_diffusion_mlp.yaml") for task in ("lift", "can", "square",
+                                                                                         "transport")),
+       *(str(UPSTREAM / "eval" / task / "eval_diffusion_mlp.yaml") for task in ("can", "square"))]
 # a short run: 2 envs, episodes of 3 policy steps (12 env steps) so that some finish in a 4-step iteration
 SHORT = ["base_policy_path=null", "wandb=null", "env.n_envs=2", "train.n_steps=4", "env.max_episode_steps=12",
          "train.batch_size=8", "train.update_epochs=1", "denoising_steps=5", "ft_denoising_steps=2",
@@ -46,8 +51,7 @@ def robomimic_dirs(tmp_path, monkeypatch) -> Path:
 
 
 def test_vendored_robomimic_configs_read_and_build_their_tasks(robomimic_dirs) -> None:
-    assert len(ALL) == 6
-    for path in ALL:
+    for path in RUN:
         cfg = load_settings(path)
         assert isinstance(cfg, EvalConfig if "/eval/" in path else FinetuneConfig), path
         suite = cfg.env_suite
@@ -134,3 +138,39 @@ def test_a_dead_robosuite_worker_is_one_message_and_keeps_checkpoints(robomimic_
     assert len(errors) == 1 and "Traceback" not in err
     assert "environment step failed" in errors[0] and "rerun the same command to resume" in errors[0]
     assert first.exists()
+
+
+def test_a_resumed_can_run_goes_on_as_an_uninterrupted_one(robomimic_dirs) -> None:
+    """Episodes that span iterations (no reset between them): the checkpoint's robosuite state (physics,
+    grippers, observation timers, controller references, RNG) lets the run continue bit for bit."""
+    args = [*SHORT, "env.reset_at_iteration=false", "env.max_episode_steps=24", "train.val_freq=100",
+            "train.save_model_freq=1"]
+    full, resumed = robomimic_dirs / "full", robomimic_dirs / "resumed"
+    assert main(["finetune", "--config", CAN, "--backend", "torch", "--quiet", f"logdir={full}", *args,
+                 "train.n_train_itr=3"]) == 0
+    assert main(["finetune", "--config", CAN, "--backend", "torch", "--quiet", f"logdir={resumed}", *args,
+                 "train.n_train_itr=2"]) == 0
+    assert main(["finetune", "--config", CAN, "--backend", "torch", "--quiet", f"logdir={resumed}", *args,
+                 "train.n_train_itr=3"]) == 0
+    a, b = _records(full), _records(resumed)
+    assert [r["itr"] for r in b] == [0, 1, 2] and b[2]["env_reset"] is False
+    for key in ("pg_loss", "v_loss", "approx_kl", "avg_episode_reward", "num_episodes", "success_rate"):
+        assert a[2][key] == b[2][key], key
+
+
+def test_without_robosuite_a_robomimic_config_stops_with_one_line_naming_the_install(robomimic_dirs, monkeypatch,
+                                                                                     capsys) -> None:
+    import shared.data.robosuite_compat as compat
+
+    monkeypatch.setattr(compat, "_loaded", None)
+    monkeypatch.setitem(sys.modules, "robosuite", None)  # import robosuite raises ImportError
+    code = main(["finetune", "--config", CAN, "--backend", "torch", "--quiet",
+                 f"logdir={robomimic_dirs / 'none'}", *SHORT, "train.n_train_itr=1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("dppo finetune: error:")]
+    assert len(lines) == 1 and "robosuite 1.4.1" in lines[0] and "scripts/setup.sh" in lines[0]
+    assert "--no-deps robosuite==1.4.1" in lines[0]
+    monkeypatch.setitem(sys.modules, "robosuite", types.SimpleNamespace(__version__="1.5.2"))
+    with pytest.raises(ConfigError, match="need robosuite 1.4.1 .upstream DPPO's., found 1.5.2"):
+        compat.import_robosuite()

@@ -42,6 +42,18 @@ def test_each_task_has_upstreams_observation_and_action_sizes(envs: dict) -> Non
         assert info == {"is_success": False}
 
 
+def test_steps_draw_no_random_numbers(envs: dict) -> None:
+    """Only builds and resets use numpy's global RNG (which each env swaps for its own); a step must not."""
+    for task, env in envs.items():
+        env.reset(seed=2)
+        np.random.seed(7)
+        before = np.random.get_state()[1].copy()
+        for action in np.random.default_rng(0).uniform(-1, 1, (5, UPSTREAM_DIMS[task][1])):
+            env.step(action)
+        np.testing.assert_array_equal(np.random.get_state()[1], before)
+        assert np.random.get_state()[2] == 624  # np.random.seed(7) leaves the position at the end; no draw moved it
+
+
 def test_observation_is_the_low_dim_keys_in_order(envs: dict) -> None:
     env = envs["transport"]
     obs, _ = env.reset(seed=1)
@@ -165,3 +177,31 @@ def test_suite_registry_and_vector_env_with_wrappers() -> None:
         assert "final_obs" in info
     finally:
         venv.close()
+
+
+@pytest.mark.parametrize("task", ["can", "transport"])
+def test_sim_state_restores_an_episode_exactly(task: str) -> None:
+    """A snapshot mid-episode put into a freshly reset env (as a resumed run does), or back into the original
+    after it went on, goes on bit for bit as the original did: observations, rewards, the time limit, the next
+    (unseeded) reset."""
+    suite = RobomimicSuite(str(env_meta_path(task)), default_low_dim_keys(task), model_seed=3)
+    spec = EnvSpec(task, 1, 2, 4, 40, None, False, suite)
+    original, fresh = make_env(spec), make_env(spec)
+    chunks = np.random.default_rng(1).uniform(-1, 1, (10, 4, original.action_space.shape[1]))
+    original.reset(seed=5)
+    fresh.reset(seed=9)
+    for chunk in chunks[:4]:
+        original.step(chunk)
+    state = original.sim_state
+
+    def rest(env) -> list:
+        out = [env.step(chunk) for chunk in chunks[4:]]  # the 40-step limit ends the episode at the last chunk
+        return [*out, env.reset()]
+
+    expected = rest(original)
+    assert expected[-2][3]  # truncated
+    for env in (fresh, original):
+        env.sim_state = state
+        for a, b in zip(expected, rest(env)):
+            np.testing.assert_array_equal(a[0], b[0])
+            assert a[1:] == b[1:]

@@ -11,6 +11,7 @@ timings a comparison of the same work. Timed calls after that draw their own noi
 from __future__ import annotations
 
 import os
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from dppo.runs.paths import write_json
 TARGET_X = 2.0  # every op, both frameworks
 TARGET_B1 = 8.0  # sampling at batch 1
 TORCH_OVER_TF = 1.5  # torch time / tf time, at most
+HOPPER_DQL = "configs/hopper/ft_dql_diffusion_mlp.yaml"
 PPO_ROWS = 500  # env steps in the timed PPO minibatch (x K denoising steps each)
 PRE_BATCH = 128
 
@@ -159,12 +161,88 @@ def run_upstream_bench(upstream: Path, allow_other_commit: bool, repeats: int = 
         PPO_ROWS * K * forward_flops(net) * 3, PPO_ROWS * K,
         {"upstream": up_update, "torch": lambda: agents["torch"].update(mb, True),
          "tf": lambda: agents["tf"].update(mb, True)}, max(2, repeats // 3), agreement)
+    rows.append(_dql_row(upstream, rng, repeats, rounds, trials))
     for r in rows:
         r["torch_x"], r["tf_x"] = r["upstream_s"] / r["torch_s"], r["upstream_s"] / r["tf_s"]
         r["torch_over_tf"] = r["torch_s"] / r["tf_s"]
     return {"upstream": str(upstream), "upstream_commit": commit, "warning": warning, "threads": threads,
             "torch_compile_small_batches": compiled, "load_average": list(os.getloadavg()), "rows": rows,
             "targets": {"every_op_x": TARGET_X, "sample_b1_x": TARGET_B1, "torch_over_tf_at_most": TORCH_OVER_TF}}
+
+
+def _dql_row(upstream: Path, rng: np.random.Generator, repeats: int, rounds: int, trials: int) -> dict[str, Any]:
+    """One DQL minibatch on the hopper DQL config: upstream's critic step (TD targets from next chunks its policy
+    samples) then actor step (denoising loss + eta * Q loss through the sampled chain, clipped) and target update,
+    as upstream's agent runs them, against the twins' update() doing the same."""
+    import model.diffusion.diffusion_dql as dql_mod
+    import torch
+
+    from dppo.algorithms.agents import initial_params, make_agent
+    from dppo.bench.roofline import chained_matmul_gflops, forward_flops
+    from shared.settings import load_settings
+
+    cfg = load_settings(HOPPER_DQL, ["base_policy_path=null"], ("finetune",))
+    s, dc = cfg.dql, cfg.diffusion
+    init = initial_params(cfg)
+    agents = {b: make_agent(cfg, b, init) for b in ("torch", "tf")}
+    from model.common.critic import CriticObsAct
+
+    c = cfg.critic
+    up = dql_mod.DQLDiffusion(
+        actor=upstream_code.diffusion_mlp(dc.network), min_sampling_denoising_std=s.min_sampling_denoising_std,
+        critic=CriticObsAct(c.cond_dim, list(c.mlp_dims), c.action_dim, c.action_steps,
+                            activation_type=c.activation_type, use_layernorm=c.use_layernorm,
+                            residual_style=c.residual_style),
+        **upstream_code.model_kwargs(dc))
+    upstream_code.load_weights(up, {k: np.asarray(v) for k, v in init.items()}, {"actor.": "network."})
+    actor_opt = torch.optim.AdamW(up.network.parameters(), lr=s.actor_lr, weight_decay=s.actor_weight_decay)
+    critic_opt = torch.optim.AdamW(up.critic.parameters(), lr=s.critic_lr, weight_decay=s.critic_weight_decay)
+    B, S, Ta, Da = s.batch_size, dc.denoising_steps, dc.horizon_steps, dc.action_dim
+    obs_shape = (B, dc.cond_steps, dc.obs_dim)
+    batch = {"obs": rng.uniform(-1, 1, obs_shape), "next_obs": rng.uniform(-1, 1, obs_shape),
+             "actions": rng.uniform(-1, 1, (B, Ta, Da)), "rewards": rng.normal(0, 1, B),
+             "terminated": (rng.random(B) < 0.05), "next_noise": rng.standard_normal((S + 1, B, Ta, Da)),
+             "chain_noise": rng.standard_normal((S + 1, B, Ta, Da)), "noise": rng.standard_normal((B, Ta, Da))}
+    batch = {k: np.asarray(v, np.float32) for k, v in batch.items()}
+    batch.update(t=rng.integers(0, S, B).astype(np.int64), q1_head=np.float32(1.0))
+    bt = {k: torch.from_numpy(batch[k]) for k in ("obs", "next_obs", "actions", "rewards", "terminated")}
+
+    def up_update() -> tuple[float, float]:
+        loss_c = up.loss_critic({"state": bt["obs"]}, {"state": bt["next_obs"]}, bt["actions"], bt["rewards"],
+                                bt["terminated"], s.gamma)
+        critic_opt.zero_grad()
+        loss_c.backward()
+        critic_opt.step()
+        actor_opt.zero_grad()
+        loss_a = up.loss_actor({"state": bt["obs"]}, s.eta, s.act_steps)
+        loss_a.backward()
+        if s.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(up.network.parameters(), s.max_grad_norm)
+        actor_opt.step()
+        up.update_target_critic(s.target_ema_rate)
+        return float(loss_c.detach()), float(loss_a.detach())
+
+    coin = types.SimpleNamespace(random=types.SimpleNamespace(uniform=lambda: 0.7))  # upstream's Q-head coin: Q1
+    dql_mod.np = coin
+    try:
+        with upstream_code.injected_noise(["model.diffusion.diffusion", "model.diffusion.diffusion_dql"],
+                                          [*batch["next_noise"], *batch["chain_noise"], batch["t"], batch["noise"]]):
+            loss_c, loss_a = up_update()
+    finally:
+        dql_mod.np = np
+    agreement = {}
+    for b, agent in agents.items():
+        terms = agent.update(batch, True)
+        agreement[f"critic_loss_{b}"] = abs(terms["critic_loss"] - loss_c) / abs(loss_c)
+        agreement[f"actor_loss_{b}"] = abs(terms["actor_loss"] - loss_a) / abs(loss_a)
+    times = time_interleaved({"upstream": up_update, "torch": lambda: agents["torch"].update(batch, True),
+                              "tf": lambda: agents["tf"].update(batch, True)}, max(2, repeats // 3), rounds)
+    # next chunks (S forwards), the actor's chain with gradients (S forwards x 3), critic terms left out
+    flops = B * S * forward_flops(dc.network) * 4
+    shape = chained_matmul_gflops(B, dc.network.mlp_dims[0], 4, trials)
+    return {"work": f"DQL update, one minibatch (batch {B}, {S} steps: critic + actor + target)", "op": "dql_update",
+            "target": TARGET_X, "flops": flops, "shape_roofline_s": flops / (max(shape.values()) * 1e9),
+            "agreement": agreement, **{f"{k}_s": v for k, v in times.items()}}
 
 
 def _pretrain_backends(pc: Any, init: Any) -> dict[str, Any]:
@@ -206,7 +284,7 @@ def format_upstream_table(result: dict[str, Any]) -> str:
                  + "; ".join(f"{r['op']}: " + ", ".join(f"{k} {v:.1e}" for k, v in r["agreement"].items())
                              for r in result["rows"]))
     lines.append("roof: the row's FLOPs at the best library's rate on its own hidden-layer product shape "
-                 "(dppo/bench/roofline.py); upstream's off-policy classes are not timed here")
+                 "(dppo/bench/roofline.py)")
     return "\n".join(lines)
 
 

@@ -240,7 +240,7 @@ def _dql_row(upstream: Path, rng: np.random.Generator, repeats: int, rounds: int
     # next chunks (S forwards), the actor's chain with gradients (S forwards x 3), critic terms left out
     flops = B * S * forward_flops(dc.network) * 4
     shape = chained_matmul_gflops(B, dc.network.mlp_dims[0], 4, trials)
-    return {"work": f"DQL update, one minibatch (batch {B}, {S} steps: critic + actor + target)", "op": "dql_update",
+    return {"work": f"DQL minibatch: critic + actor + target (batch {B}, {S} steps)", "op": "dql_update",
             "target": TARGET_X, "flops": flops, "shape_roofline_s": flops / (max(shape.values()) * 1e9),
             "agreement": agreement, **{f"{k}_s": v for k, v in times.items()}}
 
@@ -269,7 +269,7 @@ def format_upstream_table(result: dict[str, Any]) -> str:
              f"ratio = upstream time / ours; targets: >= {t['every_op_x']:g}x every op, >= {t['sample_b1_x']:g}x "
              f"sampling at batch 1, torch/tf <= {t['torch_over_tf_at_most']:g}",
              f"{'work':<62} {'upstream':>10} {'torch':>10} {'tf':>10} {'torch x':>8} {'tf x':>7} {'target':>7} "
-             f"{'torch':>16} {'tf':>16} {'torch/tf':>14} {'roof':>9}"]
+             f"{'torch':>16} {'tf':>16} {'torch/tf':>14} {'roof':>9} {'roof x':>7}"]
     if result["warning"]:
         lines.insert(0, f"WARNING: {result['warning']}")
     for r in result["rows"]:
@@ -279,12 +279,14 @@ def format_upstream_table(result: dict[str, Any]) -> str:
         lines.append(
             f"{r['work']:<62} {ms['upstream']:>8.2f}ms {ms['torch']:>8.2f}ms {ms['tf']:>8.2f}ms {r['torch_x']:>7.2f}x "
             f"{r['tf_x']:>6.2f}x {r['target']:>6g}x {_verdict(r['torch_x'], r['target']):>16} "
-            f"{_verdict(r['tf_x'], r['target']):>16} {ot:>5.2f} {over:>8} {r['shape_roofline_s'] * 1e3:>7.2f}ms")
+            f"{_verdict(r['tf_x'], r['target']):>16} {ot:>5.2f} {over:>8} {r['shape_roofline_s'] * 1e3:>7.2f}ms "
+            f"{r['upstream_s'] / r['shape_roofline_s']:>6.1f}x")
     lines.append("agreement on the same inputs and noise (before timing): "
                  + "; ".join(f"{r['op']}: " + ", ".join(f"{k} {v:.1e}" for k, v in r["agreement"].items())
                              for r in result["rows"]))
     lines.append("roof: the row's FLOPs at the best library's rate on its own hidden-layer product shape "
-                 "(dppo/bench/roofline.py)")
+                 "(dppo/bench/roofline.py); roof x: upstream / roof, the largest ratio an implementation running at "
+                 "that roofline would reach here (a target above it is out of this machine's reach in fp32)")
     return "\n".join(lines)
 
 

@@ -42,7 +42,7 @@ def test_every_op_has_a_row_with_times_ratios_and_a_verdict(bench):
     result, text = bench
     assert {r["op"] for r in result["rows"]} == OPS
     assert result["upstream_commit"] == PINNED_COMMIT and result["warning"] is None
-    for column in ("upstream", "torch", "tf", "torch x", "tf x", "target", "torch/tf", "roof"):
+    for column in ("upstream", "torch", "tf", "torch x", "tf x", "target", "torch/tf", "roof", "roof x"):
         assert column in text
     for r in result["rows"]:
         for key in ("upstream_s", "torch_s", "tf_s", "torch_x", "tf_x", "torch_over_tf", "shape_roofline_s"):

@@ -26,6 +26,7 @@ TARGET_X = 2.0  # every op, both frameworks
 TARGET_B1 = 8.0  # sampling at batch 1
 TORCH_OVER_TF = 1.5  # torch time / tf time, at most
 HOPPER_DQL = "configs/hopper/ft_dql_diffusion_mlp.yaml"
+HOPPER_DIPO = "configs/hopper/ft_dipo_diffusion_mlp.yaml"
 PPO_ROWS = 500  # env steps in the timed PPO minibatch (x K denoising steps each)
 PRE_BATCH = 128
 
@@ -161,7 +162,8 @@ def run_upstream_bench(upstream: Path, allow_other_commit: bool, repeats: int = 
         PPO_ROWS * K * forward_flops(net) * 3, PPO_ROWS * K,
         {"upstream": up_update, "torch": lambda: agents["torch"].update(mb, True),
          "tf": lambda: agents["tf"].update(mb, True)}, max(2, repeats // 3), agreement)
-    rows.append(_dql_row(upstream, rng, repeats, rounds, trials))
+    rows.append(_dql_row(rng, repeats, rounds, trials))
+    rows.append(_dipo_critic_row(rng, repeats, rounds, trials))
     for r in rows:
         r["torch_x"], r["tf_x"] = r["upstream_s"] / r["torch_s"], r["upstream_s"] / r["tf_s"]
         r["torch_over_tf"] = r["torch_s"] / r["tf_s"]
@@ -170,7 +172,7 @@ def run_upstream_bench(upstream: Path, allow_other_commit: bool, repeats: int = 
             "targets": {"every_op_x": TARGET_X, "sample_b1_x": TARGET_B1, "torch_over_tf_at_most": TORCH_OVER_TF}}
 
 
-def _dql_row(upstream: Path, rng: np.random.Generator, repeats: int, rounds: int, trials: int) -> dict[str, Any]:
+def _dql_row(rng: np.random.Generator, repeats: int, rounds: int, trials: int) -> dict[str, Any]:
     """One DQL minibatch on the hopper DQL config: upstream's critic step (TD targets from next chunks its policy
     samples) then actor step (denoising loss + eta * Q loss through the sampled chain, clipped) and target update,
     as upstream's agent runs them, against the twins' update() doing the same."""
@@ -185,26 +187,17 @@ def _dql_row(upstream: Path, rng: np.random.Generator, repeats: int, rounds: int
     s, dc = cfg.dql, cfg.diffusion
     init = initial_params(cfg)
     agents = {b: make_agent(cfg, b, init) for b in ("torch", "tf")}
-    from model.common.critic import CriticObsAct
-
-    c = cfg.critic
     up = dql_mod.DQLDiffusion(
         actor=upstream_code.diffusion_mlp(dc.network), min_sampling_denoising_std=s.min_sampling_denoising_std,
-        critic=CriticObsAct(c.cond_dim, list(c.mlp_dims), c.action_dim, c.action_steps,
-                            activation_type=c.activation_type, use_layernorm=c.use_layernorm,
-                            residual_style=c.residual_style),
-        **upstream_code.model_kwargs(dc))
+        critic=upstream_code.critic_obs_act(cfg.critic), **upstream_code.model_kwargs(dc))
     upstream_code.load_weights(up, {k: np.asarray(v) for k, v in init.items()}, {"actor.": "network."})
     actor_opt = torch.optim.AdamW(up.network.parameters(), lr=s.actor_lr, weight_decay=s.actor_weight_decay)
     critic_opt = torch.optim.AdamW(up.critic.parameters(), lr=s.critic_lr, weight_decay=s.critic_weight_decay)
-    B, S, Ta, Da = s.batch_size, dc.denoising_steps, dc.horizon_steps, dc.action_dim
-    obs_shape = (B, dc.cond_steps, dc.obs_dim)
-    batch = {"obs": rng.uniform(-1, 1, obs_shape), "next_obs": rng.uniform(-1, 1, obs_shape),
-             "actions": rng.uniform(-1, 1, (B, Ta, Da)), "rewards": rng.normal(0, 1, B),
-             "terminated": (rng.random(B) < 0.05), "next_noise": rng.standard_normal((S + 1, B, Ta, Da)),
-             "chain_noise": rng.standard_normal((S + 1, B, Ta, Da)), "noise": rng.standard_normal((B, Ta, Da))}
-    batch = {k: np.asarray(v, np.float32) for k, v in batch.items()}
-    batch.update(t=rng.integers(0, S, B).astype(np.int64), q1_head=np.float32(1.0))
+    B, S = s.batch_size, dc.denoising_steps
+    batch = _transitions(rng, dc, B)
+    batch.update(chain_noise=rng.standard_normal(batch["next_noise"].shape).astype(np.float32),
+                 noise=rng.standard_normal(batch["actions"].shape).astype(np.float32),
+                 t=rng.integers(0, S, B).astype(np.int64), q1_head=np.float32(1.0))
     bt = {k: torch.from_numpy(batch[k]) for k in ("obs", "next_obs", "actions", "rewards", "terminated")}
 
     def up_update() -> tuple[float, float]:
@@ -241,6 +234,64 @@ def _dql_row(upstream: Path, rng: np.random.Generator, repeats: int, rounds: int
     flops = B * S * forward_flops(dc.network) * 4
     shape = chained_matmul_gflops(B, dc.network.mlp_dims[0], 4, trials)
     return {"work": f"DQL minibatch: critic + actor + target (batch {B}, {S} steps)", "op": "dql_update",
+            "target": TARGET_X, "flops": flops, "shape_roofline_s": flops / (max(shape.values()) * 1e9),
+            "agreement": agreement, **{f"{k}_s": v for k, v in times.items()}}
+
+
+def _transitions(rng: np.random.Generator, dc: Any, B: int) -> dict[str, np.ndarray]:
+    """A replay minibatch of B transitions and the chain noise of its next actions, float32."""
+    obs_shape, chain = (B, dc.cond_steps, dc.obs_dim), (dc.denoising_steps + 1, B, dc.horizon_steps, dc.action_dim)
+    batch = {"obs": rng.uniform(-1, 1, obs_shape), "next_obs": rng.uniform(-1, 1, obs_shape),
+             "actions": rng.uniform(-1, 1, chain[1:]), "rewards": rng.normal(0, 1, B),
+             "terminated": rng.random(B) < 0.05, "next_noise": rng.standard_normal(chain)}
+    return {k: np.asarray(v, np.float32) for k, v in batch.items()}
+
+
+def _dipo_critic_row(rng: np.random.Generator, repeats: int, rounds: int, trials: int) -> dict[str, Any]:
+    """One DIPO critic update on the hopper DIPO config: upstream DIPODiffusion.loss_critic (next chunks from its
+    target actor) + AdamW step + both targets' Polyak updates, against the twins' update() without an actor batch
+    (the same). DIPO's actor update (the action-gradient loop) lives in upstream's agent script, not in a class,
+    so it is not timed against upstream."""
+    import model.diffusion.diffusion_dipo as dipo_mod
+    import torch
+
+    from dppo.algorithms.agents import initial_params, make_agent
+    from dppo.bench.roofline import chained_matmul_gflops, forward_flops
+    from shared.settings import load_settings
+
+    cfg = load_settings(HOPPER_DIPO, ["base_policy_path=null"], ("finetune",))
+    s, dc = cfg.dipo, cfg.diffusion
+    init = initial_params(cfg)
+    agents = {b: make_agent(cfg, b, init) for b in ("torch", "tf")}
+    up = dipo_mod.DIPODiffusion(
+        actor=upstream_code.diffusion_mlp(dc.network), min_sampling_denoising_std=s.min_sampling_denoising_std,
+        critic=upstream_code.critic_obs_act(cfg.critic), **upstream_code.model_kwargs(dc))
+    upstream_code.load_weights(up, {k: np.asarray(v) for k, v in init.items()}, {"actor.": "network."})
+    critic_opt = torch.optim.AdamW(up.critic.parameters(), lr=s.critic_lr, weight_decay=s.critic_weight_decay)
+    B, S = s.batch_size, dc.denoising_steps
+    batch = _transitions(rng, dc, B)
+    bt = {k: torch.from_numpy(batch[k]) for k in ("obs", "next_obs", "actions", "rewards", "terminated")}
+
+    def up_update() -> float:
+        loss = up.loss_critic({"state": bt["obs"]}, {"state": bt["next_obs"]}, bt["actions"], bt["rewards"],
+                              bt["terminated"], s.gamma)
+        critic_opt.zero_grad()
+        loss.backward()
+        critic_opt.step()
+        up.update_target_critic(s.target_ema_rate)
+        up.update_target_actor(s.target_ema_rate)
+        return float(loss.detach())
+
+    with upstream_code.injected_noise(["model.diffusion.diffusion", "model.diffusion.diffusion_dipo"],
+                                      list(batch["next_noise"])):
+        loss = up_update()
+    agreement = {f"critic_loss_{b}": abs(a.update(batch, None)[0]["critic_loss"] - loss) / abs(loss)
+                 for b, a in agents.items()}
+    times = time_interleaved({"upstream": up_update, "torch": lambda: agents["torch"].update(batch, None),
+                              "tf": lambda: agents["tf"].update(batch, None)}, max(2, repeats // 3), rounds)
+    flops = B * S * forward_flops(dc.network)  # the target actor's next chunks; critic terms left out
+    shape = chained_matmul_gflops(B, dc.network.mlp_dims[0], 4, trials)
+    return {"work": f"DIPO critic update (batch {B}, next chunks: {S} steps)", "op": "dipo_critic",
             "target": TARGET_X, "flops": flops, "shape_roofline_s": flops / (max(shape.values()) * 1e9),
             "agreement": agreement, **{f"{k}_s": v for k, v in times.items()}}
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from shared.errors import ConfigError
-from shared.param_spec import CriticObsConfig, DiffusionMLPConfig
+from shared.param_spec import CriticObsActConfig, CriticObsConfig, DiffusionMLPConfig
 from shared.settings import DiffusionConfig
 
 PINNED_COMMIT = "7b10df690d54f3d29524f20daa8cf78288a21a9b"
@@ -203,6 +203,14 @@ def critic_obs(critic: CriticObsConfig) -> Any:
 
     return CriticObs(critic.cond_dim, list(critic.mlp_dims), activation_type=critic.activation_type,
                      use_layernorm=critic.use_layernorm, residual_style=critic.residual_style)
+
+
+def critic_obs_act(critic: CriticObsActConfig) -> Any:
+    from model.common.critic import CriticObsAct
+
+    return CriticObsAct(critic.cond_dim, list(critic.mlp_dims), critic.action_dim, critic.action_steps,
+                        activation_type=critic.activation_type, use_layernorm=critic.use_layernorm,
+                        residual_style=critic.residual_style)
 
 
 def model_kwargs(dc: DiffusionConfig) -> dict[str, Any]:

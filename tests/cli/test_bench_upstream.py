@@ -19,7 +19,7 @@ from shared.errors import ConfigError
 UPSTREAM = Path(os.environ.get("DPPO_UPSTREAM", "/work/upstream-dppo"))
 needs_upstream = pytest.mark.skipif(not (UPSTREAM / "model/diffusion/diffusion_ppo.py").is_file(),
                                     reason=f"no irom-lab/dppo checkout at {UPSTREAM} (set DPPO_UPSTREAM)")
-OPS = {"pretrain_b128", "sample_b1", "sample_b40", "ppo_update", "dql_update"}
+OPS = {"pretrain_b128", "sample_b1", "sample_b40", "ppo_update", "dql_update", "dipo_critic"}
 # The same work on both sides: same weights, same noise, same minibatch. A wrong weight, a shifted noise array or
 # a different clipping setting moves the chunk or the loss by 1e-2 or more; float32 rounding of the same
 # computation stays near 1e-6 (the per-quantity error budgets are the golden tests' business, tests/golden/).
@@ -56,14 +56,15 @@ def test_every_op_has_a_row_with_times_ratios_and_a_verdict(bench):
 @needs_upstream
 def test_upstream_and_both_twins_did_the_same_work(bench):
     """Sampled chunks and chains from the same noise, the pre-training loss from the same t and noise, the PPO
-    losses on the same minibatch, DQL's critic and actor losses from the same chain noise, timesteps and Q head:
-    all agree, so the timings compare the same computation."""
+    losses on the same minibatch, DQL's critic and actor losses from the same chain noise, timesteps and Q
+    head, DIPO's critic loss from the same next-chunk noise: all agree, so the timings compare the same computation."""
     rows = {r["op"]: r["agreement"] for r in bench[0]["rows"]}
     for op in ("sample_b1", "sample_b40"):
         assert set(rows[op]) == {f"{q}_{b}" for q in ("actions", "chains") for b in ("torch", "tf")}
     assert set(rows["pretrain_b128"]) == {"loss_torch", "loss_tf"}
     assert set(rows["ppo_update"]) == {f"{q}_{b}" for q in ("pg_loss", "v_loss") for b in ("torch", "tf")}
     assert set(rows["dql_update"]) == {f"{q}_{b}" for q in ("critic_loss", "actor_loss") for b in ("torch", "tf")}
+    assert set(rows["dipo_critic"]) == {"critic_loss_torch", "critic_loss_tf"}
     for op, agreement in rows.items():
         for name, diff in agreement.items():
             assert 0 <= diff <= SAME_WORK, (op, name, diff)

@@ -3,6 +3,11 @@ same inputs and the same canonical weights (hopper configs), with the ratios ups
 targets of issue 25: every op at least TARGET_X faster than upstream in both frameworks, sampling at batch 1
 at least TARGET_B1 faster, and torch at most TORCH_OVER_TF slower than tf.
 
+Rows: the pre-training step (DiffusionModel.loss + AdamW), sampling at batch 1 and 40 (PPODiffusion forward),
+one PPO minibatch (PPODiffusion.loss + backward + clipping + AdamW steps), one DQL minibatch (DQLDiffusion's
+critic and actor losses, steps, target update) and one DIPO critic update (DIPODiffusion.loss_critic, step,
+Polyak updates). DIPO's actor update and the other off-policy algorithms are not timed here (see the docs).
+
 Before timing, each row runs upstream and both twins once on the same inputs and noise (upstream's draws
 injected) and records how far their outputs are apart: the sampled chunk, the losses. That is what makes the
 timings a comparison of the same work. Timed calls after that draw their own noise, as upstream does.
@@ -69,7 +74,7 @@ def run_upstream_bench(upstream: Path, allow_other_commit: bool, repeats: int = 
 
     def row(work: str, op: str, flops: float, gemm_rows: int, fns: dict[str, Callable[[], Any]], n: int,
             agreement: dict[str, float]) -> None:
-        times = time_interleaved(fns, n, rounds)
+        times = time_interleaved(fns, n, rounds, min(2, repeats))
         shape = chained_matmul_gflops(gemm_rows, net.mlp_dims[0], 40 if gemm_rows < 1000 else 4, trials)
         rows.append({"work": work, "op": op, "target": TARGET_B1 if op == "sample_b1" else TARGET_X,
                      "flops": flops, "shape_roofline_s": flops / (max(shape.values()) * 1e9),
@@ -161,7 +166,7 @@ def run_upstream_bench(upstream: Path, allow_other_commit: bool, repeats: int = 
     row(f"PPO update, one minibatch ({PPO_ROWS} env steps x {K} denoising steps)", "ppo_update",
         PPO_ROWS * K * forward_flops(net) * 3, PPO_ROWS * K,
         {"upstream": up_update, "torch": lambda: agents["torch"].update(mb, True),
-         "tf": lambda: agents["tf"].update(mb, True)}, max(2, repeats // 3), agreement)
+         "tf": lambda: agents["tf"].update(mb, True)}, max(1, repeats // 3), agreement)
     rows.append(_dql_row(rng, repeats, rounds, trials))
     rows.append(_dipo_critic_row(rng, repeats, rounds, trials))
     for r in rows:
@@ -229,7 +234,8 @@ def _dql_row(rng: np.random.Generator, repeats: int, rounds: int, trials: int) -
         agreement[f"critic_loss_{b}"] = abs(terms["critic_loss"] - loss_c) / abs(loss_c)
         agreement[f"actor_loss_{b}"] = abs(terms["actor_loss"] - loss_a) / abs(loss_a)
     times = time_interleaved({"upstream": up_update, "torch": lambda: agents["torch"].update(batch, True),
-                              "tf": lambda: agents["tf"].update(batch, True)}, max(2, repeats // 3), rounds)
+                              "tf": lambda: agents["tf"].update(batch, True)},
+                             max(1, repeats // 3), rounds, min(2, repeats))
     # next chunks (S forwards), the actor's chain with gradients (S forwards x 3), critic terms left out
     flops = B * S * forward_flops(dc.network) * 4
     shape = chained_matmul_gflops(B, dc.network.mlp_dims[0], 4, trials)
@@ -288,7 +294,8 @@ def _dipo_critic_row(rng: np.random.Generator, repeats: int, rounds: int, trials
     agreement = {f"critic_loss_{b}": abs(a.update(batch, None)[0]["critic_loss"] - loss) / abs(loss)
                  for b, a in agents.items()}
     times = time_interleaved({"upstream": up_update, "torch": lambda: agents["torch"].update(batch, None),
-                              "tf": lambda: agents["tf"].update(batch, None)}, max(2, repeats // 3), rounds)
+                              "tf": lambda: agents["tf"].update(batch, None)},
+                             max(1, repeats // 3), rounds, min(2, repeats))
     flops = B * S * forward_flops(dc.network)  # the target actor's next chunks; critic terms left out
     shape = chained_matmul_gflops(B, dc.network.mlp_dims[0], 4, trials)
     return {"work": f"DIPO critic update (batch {B}, next chunks: {S} steps)", "op": "dipo_critic",

@@ -13,6 +13,8 @@ from shared.param_spec import (
     GaussianMLPConfig,
     MLPConfig,
 )
+from shared.param_spec.gmm_mlp import GMMMLPConfig
+from shared.param_spec.transformer import TRANSFORMER_ACTIVATIONS, GaussianTransformerConfig, GMMTransformerConfig
 from shared.param_spec.unet import BLOCK_ACTIVATIONS, Unet1DConfig
 from shared.settings import DiffusionConfig
 
@@ -111,11 +113,73 @@ def unet_horizons(cfg: Unet1DConfig) -> st.SearchStrategy[int]:
     return st.integers(1, 16 // cfg.horizon_multiple).map(lambda k: k * cfg.horizon_multiple)
 
 
+def _transformer_common(draw: st.DrawFn) -> dict:
+    """Small transformer policies: gelu or relu, one to three heads of up to four dims (an embedding of >= 3: see
+    `widths`), one or two decoder layers."""
+    heads = draw(st.integers(1, 3))
+    return dict(
+        action_dim=draw(st.integers(1, 3)),
+        horizon_steps=draw(st.integers(1, 4)),
+        cond_dim=draw(st.integers(1, 12)),
+        transformer_embed_dim=heads * draw(st.integers(-(-3 // heads), 4)),
+        transformer_num_heads=heads,
+        transformer_num_layers=draw(st.integers(1, 2)),
+        transformer_activation=draw(st.sampled_from(TRANSFORMER_ACTIVATIONS)),
+        std_min=draw(st.sampled_from([0.01, 0.05])),
+        std_max=draw(st.sampled_from([0.2, 1.0])),
+    )
+
+
+@st.composite
+def gaussian_transformer_configs(draw: st.DrawFn) -> GaussianTransformerConfig:
+    """Gaussian_Transformer with a learned, a fixed or a learned fixed std."""
+    fixed_std = draw(st.sampled_from([None, 0.1]))
+    return GaussianTransformerConfig(**_transformer_common(draw), fixed_std=fixed_std,
+                                     learn_fixed_std=fixed_std is not None and draw(st.booleans()))
+
+
+@st.composite
+def gmm_transformer_configs(draw: st.DrawFn) -> GMMTransformerConfig:
+    """GMM_Transformer with a fixed or a learned fixed std (upstream cannot run a learned one)."""
+    return GMMTransformerConfig(**_transformer_common(draw), num_modes=draw(st.integers(1, 3)), fixed_std=0.1,
+                                learn_fixed_std=draw(st.booleans()))
+
+
+transformer_configs = st.one_of(gaussian_transformer_configs(), gmm_transformer_configs())
+
+
+@st.composite
+def gmm_mlp_configs(draw: st.DrawFn) -> GMMMLPConfig:
+    """GMM_MLP with a learned std head, a fixed std, or a learned fixed std; plain or residual, with or without
+    layer norm."""
+    std = draw(st.sampled_from(["head", "fixed", "learned_fixed"]))
+    residual = draw(st.booleans())
+    hidden = draw(hidden_dims(residual)) or (draw(widths),)
+    std_min = draw(st.floats(0.01, 0.3))
+    return GMMMLPConfig(
+        action_dim=draw(st.integers(1, 4)),
+        horizon_steps=draw(st.integers(1, 4)),
+        cond_dim=draw(st.integers(1, 12)),
+        mlp_dims=hidden,
+        num_modes=draw(st.integers(1, 5)),
+        activation_type=draw(activations),
+        residual_style=residual,
+        use_layernorm=draw(st.booleans()),
+        fixed_std=None if std == "head" else draw(st.floats(0.05, 1.0)),
+        learn_fixed_std=std == "learned_fixed",
+        std_min=std_min,
+        std_max=std_min + draw(st.floats(0.05, 1.0)),
+    )
+
+
 # One strategy per registered network family (shared/param_spec/families.py), by the family's name.
 FAMILY_CONFIGS = {
     "diffusion_mlp": diffusion_mlp_configs(),
     "gaussian_mlp": gaussian_mlp_configs(),
     "unet": unet_configs(),
+    "gaussian_transformer": gaussian_transformer_configs(),
+    "gmm_transformer": gmm_transformer_configs(),
+    "gmm_mlp": gmm_mlp_configs(),
 }
 
 

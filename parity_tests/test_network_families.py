@@ -3,6 +3,7 @@ and a config section is read as the family its `_target_` names."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,7 +15,14 @@ import core_torch.runtime.canonical as torch_io
 from parity_tests.strategies import FAMILY_CONFIGS
 from shared.config.reader import read
 from shared.errors import ConfigError
-from shared.param_spec.families import NETWORK_FAMILIES, DenoiserNetworkConfig, family_of, network_spec, role_union
+from shared.param_spec.families import (
+    NETWORK_FAMILIES,
+    DenoiserNetworkConfig,
+    family_of,
+    network_init,
+    network_spec,
+    role_union,
+)
 from shared.settings.model import DiffusionConfig
 
 _FAMILIES = {f.name: f for f in NETWORK_FAMILIES}
@@ -35,6 +43,18 @@ def test_a_family_builds_in_both_twins_with_the_spec_names_and_shapes(name, data
     assert type(th).__name__ == type(tf_).__name__ == _FAMILIES[name].cls
     assert {k: tuple(v) for k, v in torch_io.parameter_shapes(th).items()} == spec
     assert {k: tuple(v) for k, v in tf_io.parameter_shapes(tf_).items()} == spec
+
+
+@pytest.mark.parametrize("name", sorted(_FAMILIES))
+@settings(max_examples=8, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 2**31 - 1))
+def test_a_family_init_gives_the_spec_names_and_shapes_in_float32_from_its_seed(name, data, seed):
+    cfg = data.draw(FAMILY_CONFIGS[name])
+    init = network_init(cfg, seed, "net.")
+    assert {k: v.shape for k, v in init.items()} == dict(network_spec(cfg, "net."))
+    assert all(v.dtype == np.float32 and np.isfinite(v).all() for v in init.values())
+    again = network_init(cfg, seed, "net.")
+    assert all(np.array_equal(init[k], again[k]) for k in init)
 
 
 def _diffusion_section(network: dict) -> dict:

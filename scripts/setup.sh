@@ -12,6 +12,9 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q "torch==2.13.0"
-    .venv/bin/python -m pip install -q -e ".[dev]"
+    # robosuite 1.4.1 (upstream DPPO's, for the robomimic tasks) without its declared dependencies: pip would
+    # otherwise be free to pick another MuJoCo; its real ones are the [robomimic] extra
+    .venv/bin/python -m pip install -q --no-deps "robosuite==1.4.1"
+    .venv/bin/python -m pip install -q -e ".[dev,robomimic]"
     echo "$want" > "$stamp"
 fi

@@ -1,5 +1,6 @@
 """One framework's half of pre-training: model, EMA copy, AdamW, LR schedule, train step; for a
-diffusion policy (PretrainBackend) or a Gaussian one (GaussianPretrainBackend, upstream GaussianModel.loss).
+diffusion policy (PretrainBackend), a Gaussian one (GaussianPretrainBackend, upstream GaussianModel.loss) or a GMM
+(GMMPretrainBackend, upstream GMMModel.loss).
 
 Twin of core_torch/algorithms/pretrain.py. The train step is one compiled tf.function; the
 learning rate comes from the Keras schedule at the optimizer's step count.
@@ -12,6 +13,7 @@ from collections import OrderedDict
 import numpy as np
 import tensorflow as tf
 
+from core_tf.algorithms.gmm import GMMModel
 from core_tf.algorithms.ppo_loss import normal_entropy, normal_logprob
 from core_tf.diffusion.model import DiffusionModel
 from core_tf.networks.registry import build_network
@@ -22,7 +24,7 @@ from core_tf.runtime.optim import AdamW, clip_grad_norm
 from core_tf.runtime.precision import float_dtype
 from core_tf.runtime.rng import seed_dropout
 from shared.lr_schedule import CosineWarmupRestarts
-from shared.settings import DiffusionConfig, GaussianModelConfig
+from shared.settings import DiffusionConfig, GaussianModelConfig, GMMModelConfig
 
 
 class PretrainBackend:
@@ -144,9 +146,13 @@ class GaussianPretrainBackend(PretrainBackend):
     def step_metrics(self) -> dict[str, float]:
         return {"entropy": self._entropy}
 
+    def _loss(self, actions: tf.Tensor, states: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(loss, entropy) of a batch."""
+        return self.model.loss(actions, states, self.ent_coef)
+
     def _train_step(self, actions: tf.Tensor, states: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:  # type: ignore[override]
         with tf.GradientTape() as tape:
-            loss, entropy = self.model.loss(actions, states, self.ent_coef)
+            loss, entropy = self._loss(actions, states)
         grads = tape.gradient(loss, self.variables)
         grads, _ = clip_grad_norm(grads, self.max_grad_norm)
         self.optimizer.apply(grads, self.variables, self.lr_schedule(self.optimizer.step + self.schedule_offset))
@@ -157,3 +163,14 @@ class GaussianPretrainBackend(PretrainBackend):
         loss, entropy = self._step(actions, states)
         self._entropy = float(entropy)
         return float(loss)
+
+
+class GMMPretrainBackend(GaussianPretrainBackend):
+    """Pre-training of a GMM policy (upstream GMMModel under TrainGaussianAgent): the same steps on the mixture's
+    negative log-likelihood, which takes no entropy bonus (ent_coef stays 0)."""
+
+    def _build_model(self, config: GMMModelConfig) -> Module:
+        return GMMModel(build_network(config.network))
+
+    def _loss(self, actions: tf.Tensor, states: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return self.model.loss(actions, states)

@@ -1,5 +1,6 @@
 """One framework's half of pre-training: model, EMA copy, AdamW, LR scheduler, train step; for a
-diffusion policy (PretrainBackend) or a Gaussian one (GaussianPretrainBackend, upstream GaussianModel.loss).
+diffusion policy (PretrainBackend), a Gaussian one (GaussianPretrainBackend, upstream GaussianModel.loss) or a GMM
+(GMMPretrainBackend, upstream GMMModel.loss).
 
 The epoch loop, data, logging and checkpoints live in dppo/training/pretrain.py and are shared
 by both backends; this class only turns numpy batches into parameter updates.
@@ -13,6 +14,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from core_torch.algorithms.gmm import GMMModel
 from core_torch.algorithms.ppo_loss import normal_entropy, normal_logprob
 from core_torch.diffusion.model import DiffusionModel
 from core_torch.networks.registry import build_network
@@ -21,7 +23,7 @@ from core_torch.runtime.lr_schedule import CosineAnnealingWarmupRestarts
 from core_torch.runtime.optim import adamw_state, clip_grad_norm, load_adamw_state, make_adamw
 from core_torch.runtime.rng import seed_dropout
 from shared.lr_schedule import CosineWarmupRestarts
-from shared.settings import DiffusionConfig, GaussianModelConfig
+from shared.settings import DiffusionConfig, GaussianModelConfig, GMMModelConfig
 
 
 class PretrainBackend:
@@ -130,12 +132,27 @@ class GaussianPretrainBackend(PretrainBackend):
     def step_metrics(self) -> dict[str, float]:
         return {"entropy": self._entropy}
 
+    def _loss(self, actions: torch.Tensor, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, entropy) of a batch."""
+        return self.model.loss(actions, states, self.ent_coef)
+
     def train_step(self, actions: np.ndarray, states: np.ndarray) -> float:  # type: ignore[override]
         """One AdamW step on a batch: actions (B, Ta, Da), states (B, To, Do)."""
-        loss, entropy = self.model.loss(torch.from_numpy(actions), torch.from_numpy(states), self.ent_coef)
+        loss, entropy = self._loss(torch.from_numpy(actions), torch.from_numpy(states))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip_grad_norm([p for _, p in self.named], self.max_grad_norm)
         self.optimizer.step()
         self._entropy = float(entropy.detach())
         return float(loss.detach())
+
+
+class GMMPretrainBackend(GaussianPretrainBackend):
+    """Pre-training of a GMM policy (upstream GMMModel under TrainGaussianAgent): the same steps on the mixture's
+    negative log-likelihood, which takes no entropy bonus (ent_coef stays 0)."""
+
+    def _build_model(self, config: GMMModelConfig) -> torch.nn.Module:
+        return GMMModel(build_network(config.network))
+
+    def _loss(self, actions: torch.Tensor, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.loss(actions, states)

@@ -18,16 +18,17 @@ HOPPER_FT = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
 HOPPER_PRE = "configs/hopper/pretrain_diffusion_mlp.yaml"
 
 
-def time_interleaved(fns: dict[str, Callable[[], Any]], repeats: int, rounds: int = 3) -> dict[str, float]:
+def time_interleaved(fns: dict[str, Callable[[], Any]], repeats: int, rounds: int = 3,
+                     warmup: int = 2) -> dict[str, float]:
     """Median seconds per call of each fn over `repeats` timed calls, taken in `rounds` alternating
     blocks. The machine's speed drifts by up to 2x over seconds; alternating makes a slow spell hit
-    every contender alike. Each block starts with two untimed calls, because the previous
+    every contender alike. Each block starts with `warmup` untimed calls, because the previous
     framework's idle worker threads keep spinning for a moment and slow the first calls down."""
     block = max(1, -(-repeats // rounds))
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
-            for _ in range(2):
+            for _ in range(warmup):
                 fn()
             for _ in range(block):
                 tic = time.perf_counter()

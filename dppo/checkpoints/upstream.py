@@ -16,6 +16,9 @@ Our canonical names are upstream's state_dict keys, so the mapping is mostly ide
 | Gaussian PPO `model`: critic.*          | `model`: critic.*                       |
 | Gaussian PPO `model`: network.*, actor.*| dropped: actor_ft.* again, and its      |
 |                                         | frozen starting copy                    |
+| PPO_GMM `model`: actor_ft.*, critic.*   | as Gaussian PPO's (network.* dropped)   |
+| GMMModel (a PPO_GMM config's base)      | `model` / `ema`: network.* (a learned   |
+|                                         | fixed std the pre-training fixed absent)|
 
 A fine-tuning checkpoint without actor.* takes its base policy from network.*. Keys that hold no
 learned state in upstream (Gaussian_MLP's logvar_min / logvar_max constants) are dropped; any
@@ -36,7 +39,7 @@ from shared.diffusion.eta import eta_spec
 from shared.errors import CheckpointError
 from shared.param_spec import critic_obs_spec
 from shared.param_spec.families import network_spec
-from shared.settings import EvalConfig, FinetuneConfig, GaussianPretrainConfig, PretrainConfig
+from shared.settings import EvalConfig, FinetuneConfig, GaussianPretrainConfig, GMMFinetuneConfig, PretrainConfig
 
 _CONSTANT_SUFFIXES = (".logvar_min", ".logvar_max")
 
@@ -83,7 +86,8 @@ def import_upstream(path: str | os.PathLike,
     """An upstream state_<n>.pt as a canonical checkpoint, checked tensor by tensor against cfg."""
     payload = _load_pt(path)
     pretrained = "ema" in payload  # upstream's pre-training state: {"epoch", "model", "ema"}
-    if isinstance(cfg, FinetuneConfig) and not cfg.is_diffusion:  # Gaussian PPO: PPO_Gaussian
+    gmm_base = isinstance(cfg, GMMFinetuneConfig) and pretrained  # a PPO_GMM config's pre-trained GMMModel
+    if isinstance(cfg, FinetuneConfig) and not cfg.is_diffusion and not gmm_base:  # PPO_Gaussian or PPO_GMM
         state = _numpy(payload.get("model") or payload["ema"])
         if not any(k.startswith("actor_ft.") for k in state):
             raise CheckpointError(f"upstream {path} holds no Gaussian PPO policy (actor_ft.* tensors)")
@@ -118,6 +122,10 @@ def import_upstream(path: str | os.PathLike,
                                   "(ppo_gaussian_mlp.yaml), not an eval config")
         if gaussian:
             spec = network_spec(cfg.model.network, "network.")
+        elif gmm_base:  # a learned fixed std the pre-training fixed is not in it (upstream's load is not strict)
+            spec = network_spec(cfg.gmm_actor, "network.")
+            if "network.logvar" not in (payload.get("model") or payload["ema"]):
+                spec.pop("network.logvar", None)
         else:  # the policy's network: a pre-training or eval config's model.network; a fine-tuning config's policy
             network = cfg.model.network if isinstance(cfg, (PretrainConfig, EvalConfig)) else cfg.diffusion.network
             spec = network_spec(network, "network.")

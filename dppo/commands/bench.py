@@ -1,9 +1,10 @@
-"""`dppo bench`: sampling, PPO update, pre-training step and serving timings; with --job, where a fine-tuning
-config's iterations spend their time."""
+"""`dppo bench`: sampling, PPO update, pre-training step and serving timings; with --upstream, the same ops
+against upstream's own classes; with --job, where a fine-tuning config's iterations spend their time."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from dppo.commands.arguments import positive_int
 from dppo.runs.paths import check_output_file
@@ -21,6 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--iterations", type=positive_int, default=5, help="with --job: iterations profiled (default 5)")
     p.add_argument("--warmup", type=positive_int, default=2,
                    help="with --job: first iterations left out (traces, first calls; default 2)")
+    p.add_argument("--upstream", type=Path, metavar="PATH",
+                   help="an irom-lab/dppo checkout at the pinned commit: time upstream's own classes beside both "
+                        "frameworks on the same inputs and weights and print the ratios against the targets")
+    p.add_argument("--allow-other-commit", action="store_true",
+                   help="with --upstream: accept a checkout at another commit (a WARNING line says so)")
     p.add_argument("overrides", nargs="*", help="with --job: key=value overrides of the config")
     p.set_defaults(run=run)
 
@@ -34,7 +40,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.overrides:
         raise ConfigError("key=value overrides go with --job CONFIG")
+    if args.upstream is not None:
+        from dppo.bench.upstream import main_upstream_bench
+
+        main_upstream_bench(args.upstream, args.allow_other_commit, args.json, args.repeats)
+        return 0
+    if args.allow_other_commit:
+        raise ConfigError("--allow-other-commit goes with --upstream PATH")
     from dppo.bench.kernels import main_bench
 
     main_bench(args.json, args.repeats)
+    print("ratios against upstream's own classes need --upstream PATH (an irom-lab/dppo checkout); "
+          "the eager reference above is this project's re-implementation")
     return 0

@@ -1,4 +1,5 @@
-"""`dppo data convert`: a D4RL hdf5 file to the DPPO train.npz and normalization.npz."""
+"""`dppo data convert`: a D4RL hdf5 file to the DPPO train.npz and normalization.npz; `dppo data collect`: a
+Gaussian teacher's rollouts; `dppo data robomimic`: scripted robomimic demonstrations (Lift, Can, Square)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 from dppo.commands.arguments import positive_int, seed
 from dppo.runs.paths import check_output_dir
 from shared.data.d4rl import convert_d4rl_hdf5, locate_d4rl_dataset
+from shared.data.robomimic_demos import DEMO_TASKS, make_demos
 
 
 def _cmd_data_convert(args: argparse.Namespace) -> int:
@@ -44,6 +46,20 @@ def _cmd_data_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_robomimic(args: argparse.Namespace) -> int:
+
+    check_output_dir(args.out, "--out")
+    report = (lambda line: print(line, flush=True)) if args.verbose else None
+    summary = make_demos(args.task, args.demos, args.seed, args.out, progress=report)
+    lengths = summary.lengths
+    print(f"{summary.task}: kept {summary.demos} of {summary.attempts} attempts (maker success "
+          f"{100 * summary.success_rate:.1f}%), {int(lengths.sum())} transitions, episode length mean "
+          f"{lengths.mean():.1f} min {lengths.min()} max {lengths.max()}, {summary.seconds:.0f} s")
+    for path in summary.paths:
+        print(f"wrote {path}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `data convert` to the dppo command's sub-commands."""
     data = subparsers.add_parser("data", help="dataset tools")
@@ -70,3 +86,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed, default=0, help="seed of the env resets and action noise (default 0)")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the teacher config")
     p.set_defaults(run=_cmd_data_collect)
+
+    p = data_sub.add_parser("robomimic", help="scripted robomimic demonstrations (Lift, Can, Square) in upstream's "
+                            "processed layout")
+    p.add_argument("--task", required=True, choices=DEMO_TASKS, help="robosuite task")
+    p.add_argument("--demos", type=positive_int, default=100, help="successful episodes to keep (default 100)")
+    p.add_argument("--seed", type=seed, default=0,
+                   help="seed of the env model, the resets and the makers' noise (default 0)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory (train.npz, normalization.npz, stats.json)")
+    p.add_argument("--verbose", action="store_true", help="print a line per attempt")
+    p.set_defaults(run=_cmd_data_robomimic)

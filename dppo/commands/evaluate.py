@@ -30,8 +30,9 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(cfg, args.backend, args.episodes, args.seed)
     score = "" if result["d4rl_score_mean"] is None else (
         f"; D4RL score {result['d4rl_score_mean']:.1f} +- {result['d4rl_score_std']:.1f}")
+    success = "" if result["success_rate"] is None else f"; success rate {result['success_rate']:.3f}"
     print(f"{args.backend}: return {result['return_mean']:.1f} +- {result['return_std']:.1f} over "
-          f"{result['episodes']} episodes{score}")
+          f"{result['episodes']} episodes{score}{success}")
     if args.json:
         write_json(args.json, result)
     return 0

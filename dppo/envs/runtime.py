@@ -30,11 +30,11 @@ def set_update_threads(backend: str) -> None:
 
 
 def env_spec(cfg: FinetuneConfig | EvalConfig, n_envs: int | None = None) -> EnvSpec:
-    """The vector env a fine-tuning or eval config describes (normalization file loaded and checked;
-    found in upstream's data layout as well as ours)."""
+    """The vector env a fine-tuning or eval config describes: its suite (gymnasium, robomimic, ...), the
+    normalization file loaded and checked (found in upstream's data layout as well as ours)."""
     norm_path = cfg.normalization_path
     norm = load_normalization(locate_data_file(norm_path), cfg.obs_dim, cfg.action_dim) if norm_path else None
     env = cfg.env
     return EnvSpec(cfg.env_name, n_envs or env.n_envs, cfg.cond_steps, cfg.act_steps, env.max_episode_steps, norm,
-                   env.asynchronous)
+                   env.asynchronous, cfg.env_suite)
 

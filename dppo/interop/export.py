@@ -19,6 +19,8 @@ from shared.settings import (
     EvalConfig,
     FinetuneConfig,
     GaussianPretrainConfig,
+    GMMFinetuneConfig,
+    GMMPretrainConfig,
     PretrainConfig,
     algorithm_of,
     read_config,
@@ -50,7 +52,8 @@ def read_policy(ckpt_path: str, normalization_path: str | None = None, act_steps
         raise CheckpointError(f"{ckpt_path} carries no config; export needs the model's architecture")
     cfg = read_config(ckpt.config)
     if isinstance(cfg, GaussianPretrainConfig) or (not isinstance(cfg, PretrainConfig) and not cfg.is_diffusion):
-        raise CheckpointError(f"{ckpt_path} holds a Gaussian policy; export serves diffusion policies")
+        kind = "GMM" if isinstance(cfg, (GMMPretrainConfig, GMMFinetuneConfig)) else "Gaussian"
+        raise CheckpointError(f"{ckpt_path} holds a {kind} policy; export serves diffusion policies")
     norm_path = normalization_path or cfg.normalization_path
     if not norm_path:
         raise ConfigError("export needs the dataset's normalization file: the checkpoint's config has no "

@@ -20,7 +20,7 @@ from dppo.parity.report import ParityReport, Quantities, probe_quantities, twin_
 from shared import tolerances as tol
 from shared.errors import ConfigError
 from shared.precision import as_compute
-from shared.settings import GaussianPretrainConfig, LRSchedulerConfig, PretrainConfig
+from shared.settings import GaussianPretrainConfig, GMMPretrainConfig, LRSchedulerConfig, PretrainConfig
 from shared.settings.run import PolicyRunConfig
 
 AnyConfig = PretrainConfig | GaussianPretrainConfig | PolicyRunConfig  # fine-tuning and eval: PolicyRunConfigs
@@ -138,6 +138,9 @@ class TwinBench:
     for every seed: one gate run is `report(seed)`; the flake hunt calls it for thousands of seeds."""
 
     def __init__(self, cfg: AnyConfig, batch: int = 8) -> None:
+        if isinstance(cfg, GMMPretrainConfig):
+            raise ConfigError("dppo parity does not run GMM pre-training configs; their twins are compared by "
+                              "parity_tests/test_gmm_parity.py")
         if isinstance(cfg, GaussianPretrainConfig):
             raise ConfigError("dppo parity does not run Gaussian pre-training configs; their twins are compared by "
                               "parity_tests/test_gaussian_pretrain_parity.py")

@@ -35,7 +35,13 @@ from dppo.runs.stop import close_all, with_kept_checkpoint
 from dppo.runs.tensorboard import ScalarWriter
 from dppo.runs.wandb import WandbLogger
 from shared.checkpoint import Checkpoint
-from shared.data.envs import d4rl_normalized_score, make_vector_env, restore_vector_env_state, vector_env_state
+from shared.data.envs import (
+    d4rl_normalized_score,
+    make_vector_env,
+    restore_vector_env_state,
+    success_metrics,
+    vector_env_state,
+)
 from shared.errors import (
     CheckpointError,
     EnvironmentFailedError,
@@ -156,15 +162,20 @@ def step_next_obs(obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
     return out
 
 
-def finished_episode_returns(rewards: np.ndarray, first: np.ndarray) -> list[float]:
-    """Returns of the episodes between consecutive start markers of `first` (T+1, N), env by env, as
-    upstream counts them: the steps before the first marker (an episode carried over from the last
+def finished_episodes(rewards: np.ndarray, first: np.ndarray) -> list[np.ndarray]:
+    """The policy-step rewards of the episodes between consecutive start markers of `first` (T+1, N), env by
+    env, as upstream counts them: the steps before the first marker (an episode carried over from the last
     iteration) and after the last one are not counted, nor are episodes of a single step."""
     out = []
     for e in range(rewards.shape[1]):
         starts = np.flatnonzero(first[:, e] == 1)
-        out += [float(rewards[a:b, e].sum()) for a, b in zip(starts[:-1], starts[1:]) if b - a > 1]
+        out += [rewards[a:b, e] for a, b in zip(starts[:-1], starts[1:]) if b - a > 1]
     return out
+
+
+def finished_episode_returns(rewards: np.ndarray, first: np.ndarray) -> list[float]:
+    """Returns of the finished episodes (finished_episodes)."""
+    return [float(ep.sum()) for ep in finished_episodes(rewards, first)]
 
 
 def make_trainer(cfg: Any, backend: str) -> Any:
@@ -221,6 +232,7 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
     run.write_config(cfg.raw)
 
     spec = env_spec(cfg)
+    success_threshold = cfg.env.best_reward_threshold_for_success if spec.suite.reports_success else None
     writer = ScalarWriter(run.root / "tensorboard", backend)
     venv = make_vector_env(spec)
     env_failed = False
@@ -253,6 +265,9 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
                       "num_episodes": len(returns), **lrs}
             if eval_mode:  # each episode's return, for a spread over episodes (dppo compare)
                 record["episode_returns"] = returns
+            if success_threshold is not None:
+                record.update(success_metrics(finished_episodes(ro["rewards"], ro["first"]), cfg.act_steps,
+                                              success_threshold))
             if not eval_mode:
                 set_update_threads(backend)
                 with phase("training (unmarked)"):
@@ -274,7 +289,8 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
             if is_checkpoint_iteration(itr, s):
                 with phase("checkpoint"):
                     last_saved = _save(run, trainer, venv, obs, done, itr, backend, cfg, env_steps)
-            progress.update(itr, mode="eval" if eval_mode else "train", reward=record["avg_episode_reward"])
+            shown = {"success": record["success_rate"]} if "success_rate" in record else {}
+            progress.update(itr, mode="eval" if eval_mode else "train", reward=record["avg_episode_reward"], **shown)
             iteration_done()
     except EnvironmentFailedError as exc:
         env_failed = True

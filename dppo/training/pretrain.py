@@ -30,32 +30,34 @@ from shared.config.loading import locate_data_file
 from shared.data.dataset import EpochSampler, gather_batch, load_dppo_dataset, stitched_indices, training_draws
 from shared.errors import CheckpointError, RunTerminated, TrainingDivergedError, UserError, WriteFailedError
 from shared.framework_seeds import framework_seed
-from shared.param_spec import torch_default_init
-from shared.param_spec.families import network_spec
-from shared.settings import GaussianPretrainConfig, PretrainConfig
+from shared.param_spec.families import network_init
+from shared.settings import GaussianPretrainConfig, GMMPretrainConfig, PretrainConfig
 
-AnyPretrainConfig = PretrainConfig | GaussianPretrainConfig
+AnyPretrainConfig = PretrainConfig | GaussianPretrainConfig  # GMMPretrainConfig is a GaussianPretrainConfig
 
 
-def make_backend(name: str, gaussian: bool = False, **kwargs: Any) -> Any:
-    """The backend's PretrainBackend (diffusion) or GaussianPretrainBackend built from kwargs."""
+def make_backend(name: str, gaussian: bool = False, gmm: bool = False, **kwargs: Any) -> Any:
+    """The backend's PretrainBackend (diffusion), GaussianPretrainBackend or GMMPretrainBackend built from kwargs."""
     if name not in ("torch", "tf"):
         raise UserError(f"unknown backend {name!r}; choose torch or tf")
     if name == "torch":
         from core_torch.algorithms import pretrain
     else:
         from core_tf.algorithms import pretrain
+    if gmm:
+        return pretrain.GMMPretrainBackend(**kwargs)
     return (pretrain.GaussianPretrainBackend if gaussian else pretrain.PretrainBackend)(**kwargs)
 
 
 def initial_params(cfg: AnyPretrainConfig) -> OrderedDict:
-    """Canonical `network.*` parameters a pre-training run starts from (torch's default init, seeded); a learned
-    fixed std starts at log(fixed_std ** 2), as upstream's."""
+    """Canonical `network.*` parameters a pre-training run starts from (the network family's init, seeded: torch's
+    defaults unless upstream initialises the family its own way); a learned fixed std starts at
+    log(fixed_std ** 2), as upstream's."""
     if isinstance(cfg, PretrainConfig):
-        return torch_default_init(network_spec(cfg.model.network, "network."), cfg.seed)
+        return network_init(cfg.model.network, cfg.seed, "network.")
     net = cfg.model.network
     overrides = {"network.logvar": math.log(net.fixed_std**2)} if net.learn_fixed_std else None
-    return torch_default_init(network_spec(net, "network."), cfg.seed, overrides)
+    return network_init(net, cfg.seed, "network.", overrides)
 
 
 def step_inputs(cfg: AnyPretrainConfig, epoch: int, b: int, actions: np.ndarray,
@@ -105,7 +107,7 @@ def _run_pretrain(cfg: AnyPretrainConfig, backend: str, quiet: bool) -> dict[str
     run.remove_stale_temp_files()
     ckpt, resume_from, done = _resume_point(cfg, run)
     model = make_backend(
-        backend, gaussian, config=cfg.model, init_params=initial_params(cfg),
+        backend, gaussian, isinstance(cfg, GMMPretrainConfig), config=cfg.model, init_params=initial_params(cfg),
         learning_rate=train.learning_rate, weight_decay=train.weight_decay,
         schedule=train.lr_scheduler.schedule(train.learning_rate), steps_per_epoch=len(sampler),
         max_grad_norm=train.max_grad_norm, num_epochs=train.n_epochs,

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import subprocess
-import sys
-import types
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,85 +17,17 @@ from typing import Any
 
 import numpy as np
 
-PINNED_COMMIT = "7b10df690d54f3d29524f20daa8cf78288a21a9b"
-
-
-# ---------------------------------------------------------------- upstream checkout
-
-
-def upstream_commit(upstream: Path) -> str:
-    out = subprocess.run(["git", "-C", str(upstream), "rev-parse", "HEAD"], capture_output=True, text=True,
-                         check=True)
-    return out.stdout.strip()
-
-
-def upstream_dirty(upstream: Path) -> bool:
-    out = subprocess.run(["git", "-C", str(upstream), "status", "--porcelain", "--untracked-files=no"],
-                         capture_output=True, text=True, check=True)
-    return bool(out.stdout.strip())
-
-
-def _stub_module(name: str, **attrs: Any) -> None:
-    if name in sys.modules:
-        return
-    try:
-        importlib.import_module(name)
-        return
-    except ImportError:
-        pass
-    mod = types.ModuleType(name)
-    mod.__dict__.update(attrs)
-    sys.modules[name] = mod
-
-
-def activate_upstream(upstream: Path) -> None:
-    """Put the checkout first on sys.path and stub the imports only upstream's drivers need.
-
-    wandb and hydra are only used by upstream's agents/configs; we call none of their functions.
-    d4rl and gym are stubbed by the d4rl section itself (it drives the script on a synthetic dict).
-    """
-    sys.path.insert(0, str(upstream))
-    _stub_module("wandb")
-    _stub_module("hydra", main=lambda *a, **k: (lambda f: f), utils=types.SimpleNamespace())
-
+from dppo.interop.upstream_code import (  # noqa: F401 (the sections import them from here)
+    PINNED_COMMIT,
+    NoiseProxy,
+    activate_upstream,
+    load_weights,
+    stub_module,
+    upstream_commit,
+    upstream_dirty,
+)
 
 # ---------------------------------------------------------------- float32 / float64 runs
-
-
-class TorchProxy:
-    """Stands in for the `torch` name inside one upstream module.
-
-    randn / randn_like / randint pop pre-drawn arrays from `queue` (checked for shape) instead of
-    drawing; in float64 mode `torch.float32` reads as float64, so upstream's explicit casts of its
-    DDIM tables do not drop the float64 run back to float32. Everything else is real torch.
-    """
-
-    def __init__(self, torch_mod: Any, ctx: Context) -> None:
-        self._torch = torch_mod
-        self._ctx = ctx
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "float32" and self._ctx.float64:
-            return self._torch.float64
-        return getattr(self._torch, name)
-
-    def _pop(self, shape: tuple[int, ...], dtype: Any, what: str) -> Any:
-        if not self._ctx.queue:
-            raise RuntimeError(f"upstream drew {what}{list(shape)} but the noise queue is empty")
-        arr = self._ctx.queue.popleft()
-        if tuple(arr.shape) != tuple(shape):
-            raise RuntimeError(f"upstream drew {what}{list(shape)}, next injected array is {list(arr.shape)}")
-        return self._torch.from_numpy(np.array(arr)).to(dtype)
-
-    def randn(self, *size: Any, **kw: Any) -> Any:
-        shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
-        return self._pop(shape, self._torch.get_default_dtype(), "randn")
-
-    def randn_like(self, x: Any, **kw: Any) -> Any:
-        return self._pop(tuple(x.shape), x.dtype, "randn_like")
-
-    def randint(self, low: int, high: int, size: Any, **kw: Any) -> Any:
-        return self._pop(tuple(size), self._torch.int64, "randint")
 
 
 @dataclass
@@ -122,8 +51,8 @@ class Context:
 
         for name in module_names:
             mod = importlib.import_module(name)
-            if not isinstance(mod.__dict__.get("torch"), TorchProxy):
-                mod.torch = TorchProxy(torch, self)
+            if not isinstance(mod.__dict__.get("torch"), NoiseProxy):
+                mod.torch = NoiseProxy(torch, self)  # the context is its noise source
 
     @contextlib.contextmanager
     def precision(self, float64: bool, noise: list[np.ndarray]) -> Iterator[None]:
@@ -186,31 +115,6 @@ class Context:
 
 def to_np(t: Any) -> np.ndarray:
     return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
-
-
-def load_weights(module: Any, params: dict[str, np.ndarray], prefix_map: dict[str, str] | None = None) -> None:
-    """Copy canonical float32 params into an upstream module, in the module's own dtype.
-
-    prefix_map maps upstream name prefixes to canonical ones (e.g. {"network.": ""}); upstream tensors
-    that are not learned (Gaussian_MLP's logvar_min/max) keep their values; every canonical param must land.
-    """
-    import torch
-
-    state = module.state_dict()
-    used = set()
-    with torch.no_grad():
-        for up_name, tensor in state.items():
-            name = up_name
-            for up_prefix, ours in (prefix_map or {}).items():
-                if up_name.startswith(up_prefix):
-                    name = ours + up_name[len(up_prefix):]
-                    break
-            if name in params:
-                tensor.copy_(torch.from_numpy(params[name]).to(tensor.dtype))
-                used.add(name)
-    missing = set(params) - used
-    if missing:
-        raise RuntimeError(f"canonical params not found upstream: {sorted(missing)}")
 
 
 def f32(a: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from scripts.golden.common import Context, TorchProxy, f32, load_weights, to_np  # noqa: E402
+from scripts.golden.common import Context, NoiseProxy, f32, load_weights, to_np  # noqa: E402
 from shared.param_spec import CondDenoiserConfig, cond_denoiser_spec, torch_default_init  # noqa: E402
 
 PINNED = "74e1c912af44f69742f94e8055d9c21be4b443f4"
@@ -93,7 +93,7 @@ def trained_params(cfg: CondDenoiserConfig, denoising_steps: int, steps: int) ->
 def build(ctx: Context, dpe: types.ModuleType, commit: str) -> None:
     import torch
 
-    dpe.torch = TorchProxy(torch, ctx)  # the author's torch.randn / randn_like / randint draw our arrays
+    dpe.torch = NoiseProxy(torch, ctx)  # the author's torch.randn / randn_like / randint draw our arrays
     cfg = CondDenoiserConfig(2, 2, HIDDEN, TIME_DIM)
     spec = cond_denoiser_spec(cfg)
 

@@ -21,7 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from scripts.golden.common import PINNED_COMMIT, Context, activate_upstream, upstream_commit, upstream_dirty  # noqa: E402
+from dppo.interop.upstream_code import PINNED_COMMIT, activate_upstream, check_checkout, upstream_dirty  # noqa: E402
+from scripts.golden.common import Context  # noqa: E402
+from shared.errors import ConfigError  # noqa: E402
 
 
 def sections() -> list[str]:
@@ -39,15 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--allow-other-commit", action="store_true")
     args = p.parse_args(argv)
 
-    commit = upstream_commit(args.upstream)
-    warning = None
-    if commit != PINNED_COMMIT:
-        msg = f"upstream HEAD is {commit}, not the pinned {PINNED_COMMIT}"
-        if not args.allow_other_commit:
-            print(f"error: {msg} (pass --allow-other-commit to record it anyway)", file=sys.stderr)
-            return 2
-        warning = msg
-        print(f"WARNING: {msg}", file=sys.stderr)
+    try:
+        commit, warning = check_checkout(args.upstream, args.allow_other_commit)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if warning:
+        print(f"WARNING: {warning}", file=sys.stderr)
     if upstream_dirty(args.upstream):
         warning = (warning + "; " if warning else "") + "upstream work tree has local modifications"
         print(f"WARNING: {warning}", file=sys.stderr)

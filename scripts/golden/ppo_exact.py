@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from scripts.golden import upstream_models as um
-from scripts.golden.common import Context, _stub_module, f32, to_np
+from scripts.golden.common import Context, f32, stub_module, to_np
 
 VF_COEF = 0.5
 E = 2  # sde_num_epsilon
@@ -36,8 +36,8 @@ CASES = {
 def build(ctx: Context) -> None:
     import torch
 
-    _stub_module("scipy")
-    _stub_module("scipy.integrate", solve_ivp=None)
+    stub_module("scipy")
+    stub_module("scipy.integrate", solve_ivp=None)
     ctx.inject("model.diffusion.diffusion", "model.diffusion.diffusion_vpg", "model.diffusion.exact_likelihood")
     from model.common.critic import CriticObs
     from model.diffusion.diffusion_ppo_exact import PPOExactDiffusion

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from dppo.interop import upstream_code
 from scripts.golden.common import Context, f32, load_weights
 from shared.param_spec import (
     CriticObsConfig,
@@ -46,27 +47,17 @@ def policy_params(ctx: Context, seed: int, with_critic: bool = True) -> dict[str
 
 
 def _network() -> Any:
-    from model.diffusion.mlp_diffusion import DiffusionMLP
-
-    return DiffusionMLP(NET.action_dim, NET.horizon_steps, NET.cond_dim, time_dim=NET.time_dim,
-                        mlp_dims=list(NET.mlp_dims), activation_type=NET.activation_type)
+    return upstream_code.diffusion_mlp(NET)
 
 
 def _model_kwargs(dc: DiffusionConfig) -> dict:
-    return dict(horizon_steps=dc.horizon_steps, obs_dim=dc.obs_dim, action_dim=dc.action_dim, device="cpu",
-                denoised_clip_value=dc.denoised_clip_value, randn_clip_value=dc.randn_clip_value,
-                final_action_clip_value=dc.final_action_clip_value, denoising_steps=dc.denoising_steps,
-                predict_epsilon=dc.predict_epsilon, use_ddim=dc.use_ddim, ddim_steps=dc.ddim_steps)
+    return upstream_code.model_kwargs(dc)
 
 
 def diffusion_model(ctx: Context, dc: DiffusionConfig, params: dict[str, np.ndarray]) -> Any:
     """Upstream DiffusionModel (pre-training / evaluation class) with network.* = params (no prefix)."""
     ctx.inject("model.diffusion.diffusion")
-    from model.diffusion.diffusion import DiffusionModel
-
-    model = DiffusionModel(network=_network(), **_model_kwargs(dc))
-    load_weights(model, {f"network.{k}": v for k, v in params.items()})
-    return model
+    return upstream_code.diffusion_model(dc, params)
 
 
 def eta_module(eta: dict | None) -> Any:
@@ -85,18 +76,9 @@ def ppo_diffusion(ctx: Context, dc: DiffusionConfig, dppo: dict, params: dict[st
                   eta: dict | None = None, learn_eta: bool = False, **ppo_kw: Any) -> Any:
     """Upstream PPODiffusion; dppo holds ft_denoising_steps and the min stds; eta.* params (if any) load too."""
     ctx.inject("model.diffusion.diffusion", "model.diffusion.diffusion_vpg")
-    from model.common.critic import CriticObs
-    from model.diffusion.diffusion_ppo import PPODiffusion
-
-    critic = CriticObs(CRITIC.cond_dim, list(CRITIC.mlp_dims), activation_type=CRITIC.activation_type)
     ppo = dict(gamma_denoising=0.99, clip_ploss_coef=0.01)
     ppo.update(ppo_kw)
-    model = PPODiffusion(actor=_network(), critic=critic, eta=eta_module(eta), learn_eta=learn_eta,
-                         ft_denoising_steps=dppo["ft_denoising_steps"],
-                         min_sampling_denoising_std=dppo["min_sampling_denoising_std"],
-                         min_logprob_denoising_std=dppo["min_logprob_denoising_std"], **ppo, **_model_kwargs(dc))
-    load_weights(model, params, {"network.": "actor."})
-    return model
+    return upstream_code.ppo_diffusion(dc, CRITIC, dppo, params, eta=eta_module(eta), learn_eta=learn_eta, **ppo)
 
 
 def rwr_diffusion(ctx: Context, dc: DiffusionConfig, min_sampling_denoising_std: float,

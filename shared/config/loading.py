@@ -180,15 +180,18 @@ def _blame_interpolated_key(cfg: DictConfig, key: str, depth: int = 0) -> str | 
     return None
 
 
+SUITE_DATA_DIRS = ("gym", "robomimic")  # upstream's <data>/<suite>/<env>/ folders
+
+
 def locate_data_file(path: str | os.PathLike) -> Path:
     """path if it exists, else the same file in the other data layout: upstream keeps
-    `<data>/gym/<env>/<file>`, this project `<data>/<env>/<file>`."""
+    `<data>/<suite>/<env>/<file>` (suite gym or robomimic), this project `<data>/<env>/<file>`."""
     path = Path(path)
     if path.exists() or len(path.parts) < 2:
         return path
     env_dir = path.parent
-    if env_dir.parent.name == "gym":
-        other = env_dir.parent.parent / env_dir.name / path.name
+    if env_dir.parent.name in SUITE_DATA_DIRS:
+        others = [env_dir.parent.parent / env_dir.name / path.name]
     else:
-        other = env_dir.parent / "gym" / env_dir.name / path.name
-    return other if other.exists() else path
+        others = [env_dir.parent / suite / env_dir.name / path.name for suite in SUITE_DATA_DIRS]
+    return next((other for other in others if other.exists()), path)

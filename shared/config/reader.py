@@ -91,7 +91,7 @@ def _type_name(tp: Any) -> str:
         return "a mapping"
     origin = typing.get_origin(tp)
     if origin is tuple:
-        return "a list of integers"
+        return "a list of strings" if typing.get_args(tp)[0] is str else "a list of integers"
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
     return getattr(tp, "__name__", str(tp))
@@ -131,9 +131,10 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
         return value
     if origin is tuple:
+        item = typing.get_args(tp)[0]  # tuple[int, ...] or tuple[str, ...]
         if not isinstance(value, (list, tuple)) or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in value):
-            raise ConfigError(f"config key '{key}' must be a list of integers, got {value!r}")
+                isinstance(v, item) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"config key '{key}' must be {_type_name(tp)}, got {value!r}")
         return tuple(value)
     if tp is bool:
         if not isinstance(value, bool):
@@ -180,6 +181,8 @@ def read(cls: type[T], raw: Any, where: str = "", given: dict[str, Any] | None =
     other keys); they are taken as they are."""
     if not isinstance(raw, dict):
         raise ConfigError(f"config key '{where or '<root>'}' must be a mapping, got {raw!r}")
+    if typing.get_origin(cls) in (typing.Union, types.UnionType):  # a union of sections: `_target_` names one
+        cls = _by_target([a for a in typing.get_args(cls) if dataclasses.is_dataclass(a)], raw, where)
     targets = getattr(cls, "UPSTREAM_TARGETS", ())
     if targets and raw.get("_target_") is not None and raw["_target_"] not in targets:
         _by_target([cls], raw, where)  # names the one target this section takes

@@ -1,4 +1,9 @@
-"""gymnasium MuJoCo environments as DPPO sees them (framework-free).
+"""Environments as DPPO sees them (framework-free): suites of single-step envs under one set of wrappers.
+
+A suite makes one raw env of a task (gymnasium's API, unnormalized observations, actions in the env's
+units, the time limit applied): `GymSuite` (gymnasium MuJoCo) here, `RobomimicSuite` (robosuite) in
+shared/data/robomimic.py; `ENV_SUITES` maps upstream's wrapper names to them. Adding a suite is a class
+with `make(name, max_episode_steps)` and one entry. Everything below is the same for every suite.
 
 Per env: raw obs -> normalized to [-1, 1] with the dataset's normalization file;
 policy actions in [-1, 1] -> environment units; act_steps actions executed per policy
@@ -21,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 from shared.data.dataset import Normalization
+from shared.data.robomimic import RobomimicSuite
 from shared.errors import ConfigError
 
 # D4RL reference returns (random, expert) used for its normalized score.
@@ -90,36 +96,52 @@ class MultiStepLowdim(gym.Wrapper):
 
     @property
     def sim_state(self) -> dict[str, np.ndarray] | None:
-        """Everything the next steps and autoresets depend on, or None when the simulator is not MuJoCo:
-        MuJoCo's full integration state (qpos, qvel, act, warm start, time), the TimeLimit step count,
-        the observation history and the env's reset RNG."""
+        """Everything the next steps and autoresets depend on, or None when the env cannot be snapshotted:
+        the env's own state (a suite env's `snapshot()`, else a gymnasium MuJoCo env's full integration
+        state and reset RNG), the TimeLimit step count and the observation history."""
         base = self.env.unwrapped
-        if not (hasattr(base, "model") and hasattr(base, "data")):
+        if hasattr(base, "snapshot"):
+            state = base.snapshot()
+        elif hasattr(base, "model") and hasattr(base, "data"):
+            state = _gym_mujoco_state(base)
+        else:
             return None
-        import mujoco
-
-        kind = mujoco.mjtState.mjSTATE_INTEGRATION
-        physics = np.empty(mujoco.mj_stateSize(base.model, kind))
-        mujoco.mj_getState(base.model, base.data, physics, kind)
         limit = _time_limit(self.env)
-        return {"mujoco": physics, "history": np.stack(self.history),
-                "elapsed_steps": np.asarray(-1 if limit is None else limit._elapsed_steps),
-                "np_random": np.asarray(json.dumps(base.np_random.bit_generator.state))}
+        return {**state, "history": np.stack(self.history),
+                "elapsed_steps": np.asarray(-1 if limit is None else limit._elapsed_steps)}
 
     @sim_state.setter
     def sim_state(self, state: dict[str, np.ndarray]) -> None:
-        import mujoco
-
         base = self.env.unwrapped
-        mujoco.mj_setState(base.model, base.data, np.asarray(state["mujoco"], np.float64),
-                           mujoco.mjtState.mjSTATE_INTEGRATION)
-        mujoco.mj_forward(base.model, base.data)
+        own = {k: v for k, v in state.items() if k not in ("history", "elapsed_steps")}
+        if hasattr(base, "restore"):
+            base.restore(own)
+        else:
+            _set_gym_mujoco_state(base, own)
         limit = _time_limit(self.env)
         if limit is not None:
             limit._elapsed_steps = int(state["elapsed_steps"])
         self.history.clear()
         self.history.extend(np.asarray(state["history"], np.float32))
-        base.np_random.bit_generator.state = json.loads(str(state["np_random"]))
+
+
+def _gym_mujoco_state(base: Any) -> dict[str, np.ndarray]:
+    """A gymnasium MuJoCo env's full integration state (qpos, qvel, act, warm start, time) and reset RNG."""
+    import mujoco
+
+    kind = mujoco.mjtState.mjSTATE_INTEGRATION
+    physics = np.empty(mujoco.mj_stateSize(base.model, kind))
+    mujoco.mj_getState(base.model, base.data, physics, kind)
+    return {"mujoco": physics, "np_random": np.asarray(json.dumps(base.np_random.bit_generator.state))}
+
+
+def _set_gym_mujoco_state(base: Any, state: dict[str, np.ndarray]) -> None:
+    import mujoco
+
+    mujoco.mj_setState(base.model, base.data, np.asarray(state["mujoco"], np.float64),
+                       mujoco.mjtState.mjSTATE_INTEGRATION)
+    mujoco.mj_forward(base.model, base.data)
+    base.np_random.bit_generator.state = json.loads(str(state["np_random"]))
 
 
 def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
@@ -148,6 +170,34 @@ def restore_vector_env_state(venv: gym.vector.VectorEnv, flat: dict[str, np.ndar
     venv.set_attr("sim_state", states)
 
 
+def success_metrics(episode_rewards: list[np.ndarray], act_steps: int, threshold: float) -> dict[str, float | None]:
+    """Upstream's success accounting (agent/finetune/train_ppo_diffusion_agent.py): an episode's best reward is
+    its largest policy-step reward (the sum over an action chunk) divided by act_steps, and it succeeded when that
+    reaches the threshold; with sparse 0/1 rewards, success means a whole chunk spent in the goal state.
+    episode_rewards: each finished episode's policy-step rewards (T_e,). None when no episode finished."""
+    if not episode_rewards:
+        return {"success_rate": None, "avg_best_reward": None}
+    best = np.array([np.max(ep) / act_steps for ep in episode_rewards])  # (E,)
+    return {"success_rate": float(np.mean(best >= threshold)), "avg_best_reward": float(np.mean(best))}
+
+
+@dataclass(frozen=True)
+class GymSuite:
+    """gymnasium's MuJoCo tasks by name ('hopper-medium-v2' -> Hopper-v5, or any registered id); no task
+    success (upstream's threshold for them is 'not relevant')."""
+
+    reports_success = False
+
+    def make(self, name: str, max_episode_steps: int) -> gym.Env:
+        return gym.make(gym_id(name), max_episode_steps=max_episode_steps)
+
+
+EnvSuite = GymSuite | RobomimicSuite
+# upstream's low-dimensional wrapper name (env.wrappers.<name> in its configs) -> the suite it belongs to
+ENV_SUITES: dict[str, type[GymSuite] | type[RobomimicSuite]] = {
+    "mujoco_locomotion_lowdim": GymSuite, "robomimic_lowdim": RobomimicSuite}
+
+
 @dataclass(frozen=True)
 class EnvSpec:
     name: str
@@ -157,12 +207,18 @@ class EnvSpec:
     max_episode_steps: int = 1000
     normalization: Normalization | None = None
     asynchronous: bool = False
+    suite: EnvSuite = GymSuite()
+
+
+def make_env(spec: EnvSpec) -> MultiStepLowdim:
+    """One env of the spec: the suite's raw env under normalization, chunks and history."""
+    return MultiStepLowdim(spec.suite.make(spec.name, spec.max_episode_steps), spec.normalization, spec.cond_steps,
+                           spec.act_steps)
 
 
 def _env_fn(spec: EnvSpec) -> Callable[[], gym.Env]:
     def make() -> gym.Env:
-        env = gym.make(gym_id(spec.name), max_episode_steps=spec.max_episode_steps)
-        return MultiStepLowdim(env, spec.normalization, spec.cond_steps, spec.act_steps)
+        return make_env(spec)
 
     return make
 

@@ -16,7 +16,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.param_spec import DiffusionMLPConfig, GaussianMLPConfig, diffusion_mlp_spec, gaussian_mlp_spec
+import numpy as np
+
+from shared.param_spec import (
+    DiffusionMLPConfig,
+    GaussianMLPConfig,
+    diffusion_mlp_spec,
+    gaussian_mlp_spec,
+    torch_default_init,
+)
+from shared.param_spec.gmm_mlp import GMMMLPConfig, gmm_mlp_spec
+from shared.param_spec.transformer import (
+    GaussianTransformerConfig,
+    GMMTransformerConfig,
+    gaussian_transformer_spec,
+    gmm_transformer_spec,
+    transformer_init,
+)
 from shared.param_spec.unet import Unet1DConfig, unet_spec
 
 ROLES = ("denoiser", "gaussian", "gmm")
@@ -26,7 +42,9 @@ ROLES = ("denoiser", "gaussian", "gmm")
 class NetworkFamily:
     """name: the family's key; role: what the network outputs (a denoiser's noise or x0, a Gaussian's
     means and scales, a mixture's means, scales and logits); config/spec: its settings and parameter
-    spec; module/cls: the twin class, the same path in core_torch/networks and core_tf/networks."""
+    spec; module/cls: the twin class, the same path in core_torch/networks and core_tf/networks; init: the
+    family's own canonical initialisation `init(cfg, seed, prefix)` where upstream's differs from torch's
+    defaults (None: torch_default_init of the spec)."""
 
     name: str
     role: str
@@ -34,6 +52,7 @@ class NetworkFamily:
     spec: Callable[..., OrderedDict]
     module: str
     cls: str
+    init: Callable[..., OrderedDict] | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -47,6 +66,11 @@ NETWORK_FAMILIES: tuple[NetworkFamily, ...] = (
                   "DiffusionMLP"),
     NetworkFamily("unet", "denoiser", Unet1DConfig, unet_spec, "unet", "Unet1D"),
     NetworkFamily("gaussian_mlp", "gaussian", GaussianMLPConfig, gaussian_mlp_spec, "gaussian_mlp", "GaussianMLP"),
+    NetworkFamily("gmm_mlp", "gmm", GMMMLPConfig, gmm_mlp_spec, "gmm_mlp", "GMMMLP"),
+    NetworkFamily("gaussian_transformer", "gaussian", GaussianTransformerConfig, gaussian_transformer_spec,
+                  "transformer", "GaussianTransformer", transformer_init),
+    NetworkFamily("gmm_transformer", "gmm", GMMTransformerConfig, gmm_transformer_spec, "transformer",
+                  "GMMTransformer", transformer_init),
 )
 
 _BY_CONFIG = {f.config: f for f in NETWORK_FAMILIES}
@@ -63,6 +87,18 @@ def family_of(cfg: Any) -> NetworkFamily:
 def network_spec(cfg: Any, prefix: str = "") -> OrderedDict:
     """Canonical parameter names and shapes of the network `cfg` configures, each name after `prefix`."""
     return family_of(cfg).spec(cfg, prefix)
+
+
+def network_init(cfg: Any, seed: int, prefix: str = "", overrides: dict[str, float] | None = None) -> OrderedDict:
+    """Canonical float32 initial parameters of the network `cfg` configures (its family's init, else torch's
+    defaults), names after `prefix`; `overrides` fills free parameters such as a log-variance with a value."""
+    family = family_of(cfg)
+    if family.init is None:
+        return torch_default_init(family.spec(cfg, prefix), seed, overrides)
+    params = family.init(cfg, seed, prefix)
+    for name, value in (overrides or {}).items():
+        params[name] = np.full(params[name].shape, value, np.float32)
+    return params
 
 
 def role_union(role: str) -> Any:
@@ -82,3 +118,4 @@ def upstream_targets(role: str) -> tuple[str, ...]:
 # Settings types of the network sections (read as the family `_target_` names).
 DenoiserNetworkConfig = role_union("denoiser")
 GaussianNetworkConfig = role_union("gaussian")
+GMMNetworkConfig = role_union("gmm")

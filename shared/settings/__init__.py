@@ -15,6 +15,7 @@ from typing import Any
 
 from shared.config.reader import read
 from shared.errors import ConfigError
+from shared.param_spec.families import upstream_targets
 from shared.settings.algorithms import ALGORITHMS, Algorithm, algorithm_of
 from shared.settings.evaluation import EvalConfig
 from shared.settings.exact import ExactDiffusionPPOModelConfig, ExactLikelihoodSettings
@@ -24,6 +25,7 @@ from shared.settings.finetune import (
     PPOSettings,
     PPOTrainConfig,
 )
+from shared.settings.gmm import GMM_MODEL_TARGET, GMMFinetuneConfig, GMMModelConfig, GMMPretrainConfig
 from shared.settings.model import (
     DiffusionConfig,
     DiffusionPPOModelConfig,
@@ -37,13 +39,14 @@ from shared.settings.run import EnvConfig, PolicyRunConfig
 __all__ = [
     "ALGORITHMS", "Algorithm", "algorithm_of", "DPPOSettings", "DiffusionConfig", "DiffusionPPOModelConfig",
     "EnvConfig", "EvalConfig", "ExactDiffusionPPOModelConfig", "ExactLikelihoodSettings", "FinetuneConfig",
-    "GaussianModelConfig", "GaussianPPOModelConfig", "GaussianPretrainConfig", "LRSchedulerConfig", "PPOSettings",
+    "GaussianModelConfig", "GaussianPPOModelConfig", "GaussianPretrainConfig", "GMMFinetuneConfig", "GMMModelConfig",
+    "GMMPretrainConfig", "LRSchedulerConfig", "PPOSettings",
     "PPOTrainConfig",
     "PolicyRunConfig", "PretrainConfig", "config_kind", "finetune_algorithm", "load_settings", "read_config",
 ]
 
 # every fine-tuning config (ALGORITHMS) and EvalConfig are PolicyRunConfigs
-AnyConfig = PretrainConfig | GaussianPretrainConfig | PolicyRunConfig
+AnyConfig = PretrainConfig | GaussianPretrainConfig | PolicyRunConfig  # GMMPretrainConfig: a GaussianPretrainConfig
 
 # Upstream agents (top-level _target_) this project runs, by kind.
 _UPSTREAM_AGENTS = {
@@ -82,7 +85,10 @@ def config_kind(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
                       "(fine-tuning) or a top-level n_steps (evaluation)")
 
 
-_FINETUNE_AGENTS = {agent: a.name for a in ALGORITHMS.values() for agent in a.upstream_agents}
+_FINETUNE_AGENTS: dict[str, str] = {}
+for _entry in ALGORITHMS.values():  # an agent several entries run (TrainPPOGaussianAgent) names the first
+    for _agent in _entry.upstream_agents:
+        _FINETUNE_AGENTS.setdefault(_agent, _entry.name)
 _FINETUNE_MODELS = {a.upstream_model: a.name for a in ALGORITHMS.values() if a.upstream_model}
 
 
@@ -92,10 +98,11 @@ def finetune_algorithm(raw: dict[str, Any]) -> str:
     model = raw.get("model")
     by_agent = _FINETUNE_AGENTS.get(raw.get("_target_"))
     by_model = _FINETUNE_MODELS.get(model.get("_target_")) if isinstance(model, dict) else None
-    if by_agent is not None and by_model is not None and by_agent != by_model:
+    if (by_agent is not None and by_model is not None and by_agent != by_model
+            and raw.get("_target_") not in ALGORITHMS[by_model].upstream_agents):
         raise ConfigError(f"_target_ {raw.get('_target_')!r} and model._target_ {model.get('_target_')!r} "
                           "name different algorithms")
-    return by_agent or by_model or "ppo"
+    return by_model or by_agent or "ppo"
 
 
 def _is_diffusion_network(section: dict[str, Any], target: Any, model: dict[str, Any]) -> bool:
@@ -124,6 +131,11 @@ def _pretrain_classes(raw: dict[str, Any], model: dict[str, Any]) -> tuple[type,
     net = model.get("network")
     if not isinstance(net, dict):
         raise ConfigError("missing required config section 'model.network'")
+    if _is_gmm(model, net):
+        if raw.get("_target_") not in (None, _GAUSSIAN_PRETRAIN):
+            raise ConfigError(f"_target_ {raw.get('_target_')!r} does not pre-train a GMM policy (upstream: "
+                              f"{_GAUSSIAN_PRETRAIN})")
+        return GMMPretrainConfig, GMMModelConfig
     target = model.get("_target_")
     if target is None:
         gaussian = raw.get("_target_") == _GAUSSIAN_PRETRAIN or any(k in net for k in _GAUSSIAN_NETWORK_KEYS)
@@ -133,6 +145,15 @@ def _pretrain_classes(raw: dict[str, Any], model: dict[str, Any]) -> tuple[type,
     if agent is not None and (agent == _GAUSSIAN_PRETRAIN) != gaussian:
         raise ConfigError(f"_target_ {agent!r} and model._target_ {target!r} name different policy kinds")
     return (GaussianPretrainConfig, GaussianModelConfig) if gaussian else (PretrainConfig, DiffusionConfig)
+
+
+def _is_gmm(model: dict[str, Any], net: dict[str, Any]) -> bool:
+    """A GMM policy: model._target_ is upstream's GMMModel, or (without one) the network names a GMM family or has
+    num_modes."""
+    target = model.get("_target_")
+    if target is not None:
+        return target == GMM_MODEL_TARGET
+    return net.get("_target_") in upstream_targets("gmm") or "num_modes" in net
 
 
 _GAUSSIAN_PRETRAIN = "agent.pretrain.train_gaussian_agent.TrainGaussianAgent"

@@ -22,6 +22,7 @@ from shared.settings.calql import CalQLConfig, CalQLModelConfig
 from shared.settings.dipo import DIPOConfig, DIPOModelConfig
 from shared.settings.dql import DQLConfig, DQLModelConfig
 from shared.settings.finetune import FinetuneConfig
+from shared.settings.gmm import PPO_GMM_TARGET, GMMFinetuneConfig, GMMPPOModelConfig
 from shared.settings.ibrl import IBRLConfig, IBRLModelConfig
 from shared.settings.idql import IDQLConfig, IDQLModelConfig
 from shared.settings.qsm import QSMConfig, QSMModelConfig
@@ -40,7 +41,8 @@ GAUSSIAN_EXPORT_REFUSAL = ("export serves diffusion policies and Gaussian PPO's 
 class Algorithm:
     name: str  # the config's `algorithm`, recorded in checkpoints
     title: str  # for people
-    upstream_agents: tuple[str, ...]  # upstream top-level `_target_`s that name it
+    upstream_agents: tuple[str, ...]  # upstream top-level `_target_`s that run it (an agent several entries share
+    #                                   names the first; `upstream_model` picks the others)
     upstream_model: str | None  # upstream `model._target_` that names it (None: the agent alone says)
     config: type  # typed settings of the whole config
     model_config: type | None  # of its `model` section (None: chosen by the PPO reader, diffusion or Gaussian)
@@ -67,6 +69,11 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
                          "diffusion_ppo_exact.PPOExactDiffusion"),
               FinetuneConfig, None, "dppo.algorithms.ppo", "dppo", parity_critic=True, parity_agents=True,
               upstream_configs=("ft_ppo_exact_diffusion_mlp",)),
+    Algorithm("ppo_gmm", "PPO with a GMM policy",
+              (f"{UPSTREAM_AGENTS}.train_ppo_gaussian_agent.TrainPPOGaussianAgent",), PPO_GMM_TARGET,
+              GMMFinetuneConfig, GMMPPOModelConfig, "dppo.algorithms.ppo_gmm", None, parity_agents=True,
+              serving_refusal="export serves diffusion policies and Gaussian PPO's actor; GMM policies are not "
+                              "exported yet"),  # upstream ships no gym GMM config (robomimic's: ft_ppo_gmm_mlp)
     Algorithm("rwr", "RWR",
               *_upstream("train_rwr_diffusion_agent.TrainRWRDiffusionAgent", "diffusion_rwr.RWRDiffusion"),
               RWRConfig, RWRModelConfig, "dppo.algorithms.rwr", "policy", parity_agents=True,

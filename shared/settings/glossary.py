@@ -124,6 +124,4 @@ MEANINGS: dict[str, str] = {
     "n_envs": "environments stepped side by side",
     "max_episode_steps": "episodes are truncated after this many env steps",
     "specific": "upstream's env-specific options: accepted as they are, not read (gymnasium tasks need none)",
-    "wrappers": "upstream's wrapper options: accepted as they are, not read (observations and actions are scaled "
-                "by normalization_path)",
 }

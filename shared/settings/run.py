@@ -5,13 +5,90 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.config.reader import positive, seed_range, setting
+from shared.config.reader import SettingError, positive, seed_range, setting
+from shared.data.envs import ENV_SUITES, GymSuite
+from shared.data.robomimic import DEFAULT_LOW_DIM_KEYS, RobomimicSuite, env_meta_path
+from shared.data.robosuite_compat import import_robosuite
 from shared.errors import ConfigError
 
 
 @dataclass(frozen=True)
+class LocomotionLowdimConfig:
+    """env.wrappers.mujoco_locomotion_lowdim: a gymnasium MuJoCo task (upstream's gym wrapper)."""
+
+    normalization_path: str | None = setting(None, doc="the same file as the top-level normalization_path")
+
+    def suite(self, run: PolicyRunConfig) -> GymSuite:
+        return GymSuite()
+
+
+@dataclass(frozen=True)
+class RobomimicLowdimConfig:
+    """env.wrappers.robomimic_lowdim: a robomimic task (robosuite 1.4.1) from states (upstream's
+    robomimic_lowdim wrapper); its env metadata is the top-level robomimic_env_cfg_path."""
+
+    normalization_path: str | None = setting(None, doc="the same file as the top-level normalization_path")
+    low_dim_keys: tuple[str, ...] = setting(
+        DEFAULT_LOW_DIM_KEYS, doc="robosuite observations concatenated in this order into the state ('object' is "
+                                  "robosuite's object-state)")
+
+    def suite(self, run: PolicyRunConfig) -> RobomimicSuite:
+        """The suite with its metadata file found (upstream's relative path or the vendored copy) and robosuite
+        loaded, so that a missing file or package is one error here rather than one per env worker."""
+        if run.robomimic_env_cfg_path is None:
+            raise ConfigError("env.wrappers.robomimic_lowdim needs robomimic_env_cfg_path (the task's env_meta json, "
+                              "e.g. cfg/robomimic/env_meta/can.json)")
+        path = env_meta_path(run.robomimic_env_cfg_path)
+        import_robosuite()
+        return RobomimicSuite(str(path.resolve()), self.low_dim_keys, run.seed)
+
+
+@dataclass(frozen=True)
+class MultiStepConfig:
+    """env.wrappers.multi_step: action chunks and the observation history (upstream's MultiStep); its
+    sizes must be the top-level ones it interpolates in upstream's configs."""
+
+    n_obs_steps: int = setting(1, check=positive, doc="observation history length (= cond_steps)")
+    n_action_steps: int = setting(1, check=positive, doc="env steps per policy step (= act_steps)")
+    max_episode_steps: int | None = setting(None, check=positive, doc="time limit (= env.max_episode_steps)")
+    reset_within_step: bool = setting(
+        False, doc="reset an env within the policy step that ended its episode; only true is supported (every "
+                   "upstream config sets it)")
+
+    def __post_init__(self) -> None:
+        if not self.reset_within_step:
+            raise SettingError("reset_within_step", "must be true: the vector envs reset an ended episode within "
+                                                    "the step, as every upstream config asks")
+
+
+# the suite wrappers of EnvWrappersConfig: upstream's wrapper name -> its settings (one per ENV_SUITES entry)
+SUITE_WRAPPERS = {"mujoco_locomotion_lowdim": LocomotionLowdimConfig, "robomimic_lowdim": RobomimicLowdimConfig}
+assert set(SUITE_WRAPPERS) == set(ENV_SUITES)
+
+
+@dataclass(frozen=True)
+class EnvWrappersConfig:
+    """env.wrappers: one suite wrapper (which environments) and multi_step."""
+
+    mujoco_locomotion_lowdim: LocomotionLowdimConfig | None = setting(None, doc="the envs are gymnasium MuJoCo tasks")
+    robomimic_lowdim: RobomimicLowdimConfig | None = setting(None, doc="the envs are robomimic tasks (robosuite)")
+    multi_step: MultiStepConfig | None = setting(None, doc="upstream's chunking wrapper (sizes from the top level)")
+
+    def __post_init__(self) -> None:
+        given = [name for name in SUITE_WRAPPERS if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ValueError(f"names {' and '.join(given)}; one suite wrapper at most")
+
+    @property
+    def suite_wrapper(self) -> LocomotionLowdimConfig | RobomimicLowdimConfig:
+        """The suite wrapper given, else gymnasium's (configs without wrappers are gym tasks)."""
+        given = [getattr(self, name) for name in SUITE_WRAPPERS if getattr(self, name) is not None]
+        return given[0] if given else LocomotionLowdimConfig()
+
+
+@dataclass(frozen=True)
 class EnvConfig:
-    """The `env` section (gym tasks; upstream's defaults)."""
+    """The `env` section (upstream's defaults)."""
 
     n_envs: int = setting(check=positive)
     max_episode_steps: int = setting(check=positive)
@@ -20,7 +97,10 @@ class EnvConfig:
     reset_after_eval_iteration: bool = setting(
         False, doc="also reset right after an evaluation iteration (upstream's comment says so, its code never does)")
     asynchronous: bool = setting(False, doc="one process per env (gymnasium AsyncVectorEnv)")
-    wrappers: dict | None = None
+    wrappers: EnvWrappersConfig = setting(EnvWrappersConfig(), doc="which environments, and their chunks")
+    best_reward_threshold_for_success: float | None = setting(
+        None, doc="an episode succeeded when its best action chunk's mean reward reaches this (upstream's rule; "
+                  "logged as success_rate for suites with a task success)")
     specific: dict | None = None
 
 
@@ -41,6 +121,8 @@ class PolicyRunConfig:
     seed: int = setting(42, check=seed_range)
     base_policy_path: str | None = None
     normalization_path: str | None = None
+    robomimic_env_cfg_path: str | None = setting(None, doc="a robomimic task's env_meta json (upstream's path, or "
+                                                           "found by its name under data/robomimic/env_meta)")
     denoising_steps: int | None = setting(None, check=positive)
     ft_denoising_steps: int | None = setting(None, check=positive)
     wandb: dict | None = None
@@ -49,3 +131,22 @@ class PolicyRunConfig:
     def __post_init__(self) -> None:
         if self.act_steps > self.horizon_steps:
             raise ConfigError(f"act_steps={self.act_steps} cannot exceed horizon_steps={self.horizon_steps}")
+        wrappers = self.env.wrappers
+        multi = wrappers.multi_step
+        pairs = [("env.wrappers.multi_step.n_obs_steps", multi and multi.n_obs_steps, "cond_steps", self.cond_steps),
+                 ("env.wrappers.multi_step.n_action_steps", multi and multi.n_action_steps, "act_steps",
+                  self.act_steps),
+                 ("env.wrappers.multi_step.max_episode_steps", multi and multi.max_episode_steps,
+                  "env.max_episode_steps", self.env.max_episode_steps)]
+        suite = next((name for name in SUITE_WRAPPERS if getattr(wrappers, name) is not None), None)
+        if suite is not None:
+            pairs.append((f"env.wrappers.{suite}.normalization_path", wrappers.suite_wrapper.normalization_path,
+                          "normalization_path", self.normalization_path))
+        for key, value, top, top_value in pairs:
+            if value is not None and value != top_value:
+                raise ConfigError(f"config key '{key}'={value} disagrees with '{top}'={top_value}")
+
+    @property
+    def env_suite(self) -> GymSuite | RobomimicSuite:
+        """The suite (shared/data/envs.py) that makes this config's environments."""
+        return self.env.wrappers.suite_wrapper.suite(self)

@@ -36,13 +36,13 @@ class RWRTrainConfig:
     max_reward_weight: float = setting(check=positive, doc="weights are clipped at this value")
     weight_decay: float = setting(0.0, check=non_negative)
     max_grad_norm: float | None = setting(None, check=positive)
-    n_critic_warmup_itr: int = setting(0, check=non_negative, doc="read by upstream's base agent; RWR has no critic")
+    n_critic_warmup_itr: int = setting(
+        0, check=non_negative, doc="no effect: RWR has no critic (upstream's robomimic RWR configs set it; its agent "
+                                   "never reads it)")
     force_train: bool = setting(False, doc="no evaluation iterations")
     n_eval_episodes: int = setting(10, check=positive)
 
     def __post_init__(self) -> None:
-        if self.n_critic_warmup_itr:
-            raise ConfigError("train.n_critic_warmup_itr must be 0 for RWR: it has no critic to warm up")
         if self.lr_scheduler.cycle_mult != 1.0 or self.lr_scheduler.gamma != 1.0:
             raise ConfigError("train.lr_scheduler: RWR's schedule has cycle_mult = gamma = 1 (upstream fixes both)")
 

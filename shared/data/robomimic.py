@@ -1,0 +1,236 @@
+"""robomimic tasks (robosuite 1.4.1: Lift, Can, Square, Transport) from low-dimensional states, as upstream
+DPPO runs them (robomimic's EnvRobosuite under env/gym_utils/wrapper/robomimic_lowdim.py), in gymnasium's API.
+
+One env here is one robosuite env built from upstream's env_meta json (vendored unchanged under
+data/robomimic/env_meta/) with robomimic's overrides: no renderer, no cameras, object observations on,
+`ignore_done` (episodes end only at the time limit), robosuite's hard reset off (upstream turns it off
+to save memory; a reset re-places the objects in the same model). Its observation is the concatenation
+of the `low_dim_keys` in order ("object" is robosuite's "object-state"), unnormalized; its action is in
+robosuite's units. Normalization, action chunks, the observation history and the time limit are the
+suite-independent wrappers of shared/data/envs.py. Rewards are robosuite's (sparse: 1 at a step where
+the task is done); info["is_success"] is the task check, as robomimic reports it.
+
+Randomness: robosuite draws object placements and the robot's initial joint noise from numpy's global
+RNG when it resets, and Lift's cube size when it builds the model; a step draws nothing. Upstream runs one
+env per process and seeds that process's global RNG with seed + i; here every env owns a RandomState that
+stands in for the global one while the env builds or resets, so envs in one process (SyncVectorEnv) draw
+exactly what they would each in their own process, and the process's global RNG is left as it was.
+reset(seed=s) is upstream's `seed(s)` followed by a reset. The model (kept for the env's life since hard
+resets are off) comes from the state upstream's workers are forked with, the parent's after
+`np.random.seed(seed)`, so every env of a run gets the same one; here it is built from RandomState(model_seed),
+the run's seed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from shared.data.robosuite_compat import import_robosuite
+from shared.errors import ConfigError
+
+ENV_META_DIR = Path(__file__).resolve().parents[2] / "data" / "robomimic" / "env_meta"
+# Upstream's low_dim_keys per task (cfg/robomimic/*/<task>/*.yaml): the arm's end effector and gripper, the objects.
+ROBOT_KEYS = ("eef_pos", "eef_quat", "gripper_qpos")
+DEFAULT_LOW_DIM_KEYS = tuple(f"robot0_{k}" for k in ROBOT_KEYS) + ("object",)
+TRANSPORT_LOW_DIM_KEYS = tuple(f"robot{r}_{k}" for r in (0, 1) for k in ROBOT_KEYS) + ("object",)
+TASKS = ("lift", "can", "square", "transport")
+
+# What an OSC controller keeps from its episode's start (robosuite/controllers/base_controller.py)
+_CONTROLLER_REFERENCES = ("initial_joint", "initial_ee_pos", "initial_ee_ori_mat")
+# What robomimic's EnvRobosuite forces on top of the metadata's env_kwargs for state observations.
+_STATE_ONLY_KWARGS = {"has_renderer": False, "has_offscreen_renderer": False, "ignore_done": True,
+                      "use_object_obs": True, "use_camera_obs": False, "camera_depths": False}
+
+
+def env_meta_path(path_or_task: str | Path) -> Path:
+    """The env_meta json a config names: the path as given when it exists (upstream's configs say
+    cfg/robomimic/env_meta/<task>.json, relative to upstream's checkout), else the vendored file of that
+    name, else a task name (lift, can, square, transport) -> its vendored file."""
+    path = Path(path_or_task)
+    if path.is_file():
+        return path
+    for candidate in (ENV_META_DIR / path.name, ENV_META_DIR / f"{path.name}.json"):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"robomimic env metadata {str(path_or_task)!r} not found (nor a file of that name in "
+                      f"{ENV_META_DIR}: {', '.join(sorted(p.stem for p in ENV_META_DIR.glob('*.json')))})")
+
+
+def default_low_dim_keys(task: str) -> tuple[str, ...]:
+    """Upstream's low_dim_keys for a task name (transport has both arms)."""
+    return TRANSPORT_LOW_DIM_KEYS if task.startswith("transport") else DEFAULT_LOW_DIM_KEYS
+
+
+@dataclass(frozen=True)
+class EnvMeta:
+    """A robomimic env_meta json: robosuite's env class name and its constructor arguments."""
+
+    env_name: str
+    env_version: str
+    env_kwargs: dict[str, Any]
+
+    @classmethod
+    def load(cls, path_or_task: str | Path) -> EnvMeta:
+        path = env_meta_path(path_or_task)
+        try:
+            raw = json.loads(path.read_text())
+            return cls(str(raw["env_name"]), str(raw.get("env_version", "")), dict(raw["env_kwargs"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"robomimic env metadata {path} is not an env_meta json ({exc})") from None
+
+    def robosuite_kwargs(self) -> dict[str, Any]:
+        """robosuite.make's keyword arguments for state observations (robomimic's overrides applied)."""
+        return {**self.env_kwargs, **_STATE_ONLY_KWARGS}
+
+
+class RobomimicLowdimEnv(gym.Env):
+    """One robosuite env: observation = the low_dim_keys concatenated (unnormalized), action in robosuite's
+    units, terminated/truncated never set here (the time limit wraps it), info["is_success"]."""
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, meta: EnvMeta, low_dim_keys: tuple[str, ...], model_seed: int = 0) -> None:
+        robosuite = import_robosuite()
+        self.meta, self.low_dim_keys = meta, tuple(low_dim_keys)
+        self.rng = np.random.RandomState(model_seed)  # builds the model; reseeded by reset(seed=...)
+        with self.own_global_rng():
+            try:
+                self.robosuite_env = robosuite.make(meta.env_name, **meta.robosuite_kwargs())
+            except Exception as exc:  # robosuite raises bare Exceptions for unknown envs and bad kwargs
+                raise ConfigError(f"robosuite cannot build {meta.env_name!r} from its env metadata: "
+                                  f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            self.robosuite_env.hard_reset = False
+            first = self.robosuite_env._get_observations(force_update=True)
+        missing = [k for k in self.low_dim_keys if self._raw_key(k) not in first]
+        if missing:
+            names = sorted({"object", *(k for k in first if not k.endswith("-state") and np.ndim(first[k]) == 1)})
+            raise ConfigError(f"robomimic task {meta.env_name} has no observation {', '.join(map(repr, missing))}; "
+                              f"low_dim_keys may name {', '.join(names)}")
+        obs_dim = self._flat(first).shape[0]
+        low, high = self.robosuite_env.action_spec
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float64)
+        self.action_space = gym.spaces.Box(np.asarray(low, np.float64), np.asarray(high, np.float64),
+                                           dtype=np.float64)
+
+    @staticmethod
+    def _raw_key(key: str) -> str:
+        return "object-state" if key == "object" else key
+
+    def _flat(self, raw: dict[str, np.ndarray]) -> np.ndarray:
+        """robosuite's observation dict -> (Do,) float64, low_dim_keys in order."""
+        return np.concatenate([np.asarray(raw[self._raw_key(k)], np.float64).reshape(-1) for k in self.low_dim_keys])
+
+    @contextlib.contextmanager
+    def own_global_rng(self) -> Iterator[None]:
+        """numpy's global RNG is this env's RandomState for the duration (see the module docstring)."""
+        outside = np.random.get_state()
+        np.random.set_state(self.rng.get_state())
+        try:
+            yield
+        finally:
+            self.rng.set_state(np.random.get_state())
+            np.random.set_state(outside)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        if seed is not None:
+            self.rng.seed(seed)
+        with self.own_global_rng():
+            raw = self.robosuite_env.reset()
+        return self._flat(raw), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """action (Da,) in robosuite's units -> (obs (Do,), reward, False, False, {"is_success"}). A step draws
+        no random numbers (the metadata configures no observation noise or delay; a test checks it), so it
+        runs without the RNG swap (4 copies of the generator's state: 2.6 ms of a 71 ms step on a busy machine)."""
+        raw, reward, _, _ = self.robosuite_env.step(np.asarray(action, np.float64))
+        return self._flat(raw), float(reward), False, False, {"is_success": bool(self.robosuite_env._check_success())}
+
+    def close(self) -> None:
+        self.robosuite_env.close()
+
+    # Everything the next steps and resets depend on, as flat arrays (checkpoints keep it for an exact resume):
+    # MuJoCo's integration state, the clock, the grippers' incremental commands, robosuite's observation
+    # machinery (each observable's sampling timer and last value, the sensors' shared cache: what a step
+    # returns was sampled during its substeps), the controllers' episode references (OSC pulls the arm's null
+    # space toward the joint configuration the episode started from) and this env's RNG. A controller's goal
+    # is set anew at every step (the current pose plus the action's delta) from kinematics it recomputes.
+    def snapshot(self) -> dict[str, np.ndarray]:
+        import mujoco
+
+        rs = self.robosuite_env
+        model, data = rs.sim.model._model, rs.sim.data._data
+        kind = mujoco.mjtState.mjSTATE_INTEGRATION
+        physics = np.empty(mujoco.mj_stateSize(model, kind))
+        mujoco.mj_getState(model, data, physics, kind)
+        _, keys, pos, has_gauss, gauss = self.rng.get_state()
+        out = {"mujoco": physics, "clock": np.array([rs.timestep, rs.cur_time, rs.done], np.float64),
+               **{f"gripper.{i}": np.array(r.gripper.current_action) for i, r in enumerate(rs.robots)},
+               "controllers": np.concatenate([np.ravel(getattr(r.controller, name)) for r in rs.robots
+                                              for name in _CONTROLLER_REFERENCES]),
+               "rng_keys": np.asarray(keys), "rng_rest": np.array([pos, has_gauss, gauss], np.float64)}
+        for name, ob in rs._observables.items():
+            out[f"observable.{name}"] = np.asarray(ob._current_observed_value)
+            out[f"observable_timer.{name}"] = np.array([ob._time_since_last_sample, ob._sampled, ob._current_delay])
+        for name, value in rs._obs_cache.items():
+            out[f"cache.{name}"] = np.asarray(value)
+        return out
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Inverse of snapshot, on an env built from the same metadata and seed."""
+        import mujoco
+
+        rs = self.robosuite_env
+        model, data = rs.sim.model._model, rs.sim.data._data
+        mujoco.mj_setState(model, data, np.asarray(state["mujoco"], np.float64), mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(model, data)
+        timestep, cur_time, done = state["clock"]
+        rs.timestep, rs.cur_time, rs.done = int(timestep), float(cur_time), bool(done)
+        references = np.asarray(state["controllers"], np.float64)
+        for i, r in enumerate(rs.robots):
+            # (1,) until the gripper's first command, (2,) after
+            r.gripper.current_action = np.array(state[f"gripper.{i}"], np.float64)
+            for name in _CONTROLLER_REFERENCES:
+                shape = np.shape(getattr(r.controller, name))
+                n = int(np.prod(shape))
+                setattr(r.controller, name, references[:n].reshape(shape).copy())
+                references = references[n:]
+            r.controller.new_update = True  # its cached kinematics are the old state's: recompute at the next goal
+        pos, has_gauss, gauss = state["rng_rest"]
+        self.rng.set_state(("MT19937", np.asarray(state["rng_keys"], np.uint32), int(pos), int(has_gauss),
+                            float(gauss)))
+        for name, ob in rs._observables.items():
+            value = np.array(state[f"observable.{name}"])
+            ob._current_observed_value = value[()] if value.ndim == 0 else value
+            since, sampled, delay = state[f"observable_timer.{name}"]
+            ob._time_since_last_sample, ob._sampled, ob._current_delay = float(since), bool(sampled), float(delay)
+        rs._obs_cache = {key.split(".", 1)[1]: np.array(value) for key, value in state.items()
+                         if key.startswith("cache.")}
+
+
+@dataclass(frozen=True)
+class RobomimicSuite:
+    """The robomimic suite of shared/data/envs.py: a task's env_meta json, its observation keys and the seed
+    its models are built with (the run's seed, as upstream)."""
+
+    env_meta: str
+    low_dim_keys: tuple[str, ...]
+    model_seed: int = 0
+    reports_success = True  # runs log upstream's success rate (env.best_reward_threshold_for_success)
+
+    def make(self, name: str, max_episode_steps: int) -> gym.Env:
+        env = RobomimicLowdimEnv(EnvMeta.load(self.env_meta), self.low_dim_keys, self.model_seed)
+        return gym.wrappers.TimeLimit(env, max_episode_steps=max_episode_steps)
+
+
+def make_robomimic_env(task: str, low_dim_keys: tuple[str, ...] | None = None,
+                       model_seed: int = 0) -> RobomimicLowdimEnv:
+    """A task's raw env from its vendored metadata (lift, can, square, transport), upstream's keys by default."""
+    return RobomimicLowdimEnv(EnvMeta.load(task), low_dim_keys or default_low_dim_keys(task), model_seed)

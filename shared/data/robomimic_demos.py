@@ -1,0 +1,473 @@
+"""Scripted demonstrations for the robomimic tasks (Lift, Can, Square), written as upstream's processed data.
+
+No robomimic dataset can be downloaded where this project is built, so its demonstrations are made here by
+phase machines that read the arm's and the object's poses from the low-dimensional observation (upstream's
+low_dim_keys: robot0_eef_pos, robot0_eef_quat, robot0_gripper_qpos, object) and command robosuite's OSC_POSE
+controller with delta actions in [-1, 1]: dpos (1 = 5 cm), drot (world-frame axis-angle, 1 = 0.5 rad),
+gripper (-1 open, +1 closed). The only scene facts the observation lacks are fixed per task and read from the
+robosuite env: Can's goal bin and Square's peg.
+
+  Lift:   above the cube -> down to it -> close -> lift.
+  Can:    above the can -> down -> close -> lift over the bin wall -> carry over the goal bin -> lower -> open
+          -> back up (robosuite counts the can as placed only once the gripper has left it).
+  Square: turn the gripper to the nut's handle while moving above it -> down -> close -> lift above the peg
+          -> turn the nut square to the peg while centring its hole over the peg -> lower -> open -> back up.
+
+Every episode draws its own style from its seed (speed gain, waypoint jitter, how long the gripper is held,
+correlated action noise), so the demonstrations vary and are somewhat clumsy on purpose: the policy
+pre-trained on them should leave fine-tuning room to improve. Only episodes that end in success are kept,
+as in upstream's human datasets; a kept episode ends a few steps after the task's success check first holds.
+
+The files follow upstream's script/dataset/process_robomimic_dataset.py: train.npz with `states` (N, Do) and
+`actions` (N, Da) normalized to [-1, 1] by 2 (x - min) / (max - min + 1e-6) - 1, `rewards` (N,), `terminals`
+(N,) all False, `traj_lengths` (E,); normalization.npz with obs_min, obs_max, action_min, action_max, where
+upstream starts its running min and max at 0 (so every min is <= 0 and every max >= 0). Arrays are float64
+as robomimic's hdf5 holds them. A stats.json beside them records how the maker did and each kept episode's
+reset seed, so an episode can be replayed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from shared.checkpoint import atomic_write
+from shared.data.dataset import EPS
+from shared.errors import ConfigError
+
+POS_SCALE = 0.05  # metres per unit of OSC_POSE's position action (env_meta output_max)
+ROT_SCALE = 0.5  # radians per unit of its rotation action
+OPEN, CLOSED = -1.0, 1.0
+# Upstream's max_episode_steps per task (cfg/robomimic/finetune/<task>/*.yaml); a maker's attempt stops there.
+MAX_STEPS = {"lift": 300, "can": 300, "square": 400}
+DEMO_TASKS = tuple(MAX_STEPS)
+# The gripper pointing straight down with its fingers closing along world y: the orientation robosuite's Panda
+# starts near; a yaw turns it about world z.
+R_DOWN = np.diag([1.0, -1.0, -1.0])
+# How far (x, y, z in metres) an episode's grasp point may sit from the planned one: the can fills most of
+# the open gripper, the nut's hole leaves 7 mm around the peg.
+JITTER = {"lift": (0.01, 0.01, 0.008), "can": (0.005, 0.005, 0.01), "square": (0.004, 0.004, 0.004)}
+SQUARE_HANDLE = 0.054  # the nut's handle centre on its local x axis (robosuite's square-nut.xml handle_site)
+EMPTY_GRIP = 0.01  # finger opening (m, sum of both finger joints) below which a closed gripper holds nothing
+
+
+# ---------------------------------------------------------------- rotations (quaternions are robosuite's x, y, z, w)
+
+
+def quat_to_mat(quat: np.ndarray) -> np.ndarray:
+    """(4,) x, y, z, w -> (3, 3) rotation matrix."""
+    x, y, z, w = np.asarray(quat, np.float64) / np.linalg.norm(quat)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def mat_to_axis_angle(rot: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation -> (3,) axis * angle, angle in [0, pi]."""
+    cos = np.clip((np.trace(rot) - 1) / 2, -1.0, 1.0)
+    angle = np.arccos(cos)
+    if angle < 1e-9:
+        return np.zeros(3)
+    if np.pi - angle < 1e-6:  # half turn: the axis is the column of R + I with the largest norm
+        sym = (rot + np.eye(3)) / 2
+        axis = sym[:, np.argmax(np.diag(sym))]
+        return axis / np.linalg.norm(axis) * angle
+    axis = np.array([rot[2, 1] - rot[1, 2], rot[0, 2] - rot[2, 0], rot[1, 0] - rot[0, 1]]) / (2 * np.sin(angle))
+    return axis * angle
+
+
+def yaw_of(quat: np.ndarray) -> float:
+    """Heading of the frame's local x axis in the world's x-y plane (radians)."""
+    rot = quat_to_mat(quat)
+    return float(np.arctan2(rot[1, 0], rot[0, 0]))
+
+
+def rot_z(yaw: float) -> np.ndarray:
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def wrap(angle: float) -> float:
+    """Angle to (-pi, pi]."""
+    return float(-((-angle + np.pi) % (2 * np.pi) - np.pi))
+
+
+def nearest_equivalent(target: float, current: float, period: float) -> float:
+    """The angle target + k period closest to current (a shape symmetric under turns of `period`)."""
+    return current + float(((target - current + period / 2) % period) - period / 2)
+
+
+# ---------------------------------------------------------------- one step of the controller
+
+
+def move_action(eef_pos: np.ndarray, target: np.ndarray, gain: float, max_step: float) -> np.ndarray:
+    """(3,) OSC position action that moves gain x the error, at most max_step (<= 1) per axis."""
+    return np.clip(gain * (np.asarray(target) - eef_pos) / POS_SCALE, -max_step, max_step)
+
+
+def turn_action(eef_quat: np.ndarray, yaw: float, gain: float, max_step: float) -> np.ndarray:
+    """(3,) OSC rotation action towards the gripper pointing down at heading `yaw` (world frame)."""
+    err = mat_to_axis_angle(rot_z(yaw) @ R_DOWN @ quat_to_mat(eef_quat).T)  # goal = err applied to current
+    return np.clip(gain * err / ROT_SCALE, -max_step, max_step)
+
+
+@dataclass(frozen=True)
+class Poses:
+    """What the makers read from one flat observation (upstream's low_dim_keys order)."""
+
+    eef_pos: np.ndarray  # (3,)
+    eef_quat: np.ndarray  # (4,) x, y, z, w
+    gripper: np.ndarray  # (2,) finger joint positions
+    obj_pos: np.ndarray  # (3,) cube / Can / SquareNut position, the first entries of the object state
+    obj_quat: np.ndarray  # (4,)
+
+    @classmethod
+    def of(cls, obs: np.ndarray) -> Poses:
+        """obs (Do,) = eef_pos (3), eef_quat (4), gripper_qpos (2), object (pos 3, quat 4, ...)."""
+        return cls(obs[0:3], obs[3:7], obs[7:9], obs[9:12], obs[12:16])
+
+    @property
+    def yaw(self) -> float:
+        return yaw_of(self.eef_quat)
+
+
+# ---------------------------------------------------------------- an episode's style and the phase machine
+
+
+@dataclass(frozen=True)
+class Style:
+    """One episode's manner, drawn from its seed."""
+
+    gain: float  # fraction of the remaining error commanded per step
+    max_step: float  # cap on each position action
+    noise: float  # std of the correlated action noise
+    jitter: np.ndarray  # (3,) metres added to the grasp point
+    hover: float  # height above an object the gripper approaches at (m)
+    carry: float  # extra height while carrying (m)
+    close_steps: int  # steps spent closing the gripper
+    settle_steps: int  # steps held after the task's success first holds
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, task: str) -> Style:
+        precise = task == "square"  # the nut's hole leaves 7 mm: a steadier hand
+        return cls(gain=float(rng.uniform(1.5, 3.0)), max_step=float(rng.uniform(0.6, 1.0)),
+                   noise=float(rng.uniform(0.02, 0.08) if precise else rng.uniform(0.05, 0.25)),
+                   jitter=rng.uniform(-1, 1, 3) * np.array(JITTER[task]),
+                   hover=float(rng.uniform(0.05, 0.12)), carry=float(rng.uniform(0.0, 0.06)),
+                   close_steps=int(rng.integers(6, 14)), settle_steps=int(rng.integers(2, 10)))
+
+
+@dataclass
+class Phase:
+    """Go to target(poses) -> (position, gripper heading or None, gripper command) until done(poses, steps)."""
+
+    name: str
+    target: Callable[[Poses], tuple[np.ndarray, float | None, float]]
+    done: Callable[[Poses, int], bool]
+    timeout: int = 10**9  # steps after which the phase ends anyway (a grasp tried from where the hand got to)
+    holding: bool = False  # the object should be in the closed gripper: fingers shut on nothing -> start over
+
+
+def near(pos_of: Callable[[Poses], np.ndarray], tol: float, tol_z: float | None = None) -> Callable[[Poses, int], bool]:
+    """Done once the gripper is within tol of pos_of in x-y and within tol_z (default tol) in height."""
+    def done(p: Poses, n: int) -> bool:
+        err = p.eef_pos - pos_of(p)
+        return bool(np.linalg.norm(err[:2]) < tol and abs(err[2]) < (tol if tol_z is None else tol_z))
+
+    return done
+
+
+def after(steps: int) -> Callable[[Poses, int], bool]:
+    return lambda p, n: n >= steps
+
+
+@dataclass
+class PhaseMachine:
+    """Runs phases in order; the last one runs until the episode ends. A grasp that missed (the fingers shut on
+    nothing while the object should be held) makes a new plan from the current poses and starts it over."""
+
+    plan: Callable[[Poses], list[Phase]]
+    style: Style
+    rng: np.random.Generator
+    phases: list[Phase] = field(default_factory=list)
+    index: int = 0
+    steps: int = 0
+    noise_state: np.ndarray = field(default_factory=lambda: np.zeros(6))
+    integral: np.ndarray = field(default_factory=lambda: np.zeros(3))  # (3,) summed position error of the phase (m)
+    rot_gain: float = 0.6
+    integral_gain: float = 0.15  # removes the sag a held object's weight leaves against the controller's stiffness
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """obs (Do,) -> action (7,) in [-1, 1]."""
+        poses = Poses.of(obs)
+        if not self.phases or (self.phases[self.index].holding and poses.gripper[0] - poses.gripper[1] < EMPTY_GRIP):
+            self.phases, self.index, self.steps, self.integral = self.plan(poses), 0, 0, np.zeros(3)
+        while self.index < len(self.phases) - 1 and (self.phases[self.index].done(poses, self.steps)
+                                                     or self.steps >= self.phases[self.index].timeout):
+            self.index, self.steps, self.integral = self.index + 1, 0, np.zeros(3)
+        pos, yaw, grip = self.phases[self.index].target(poses)
+        self.steps += 1
+        self.integral = np.clip(self.integral + (pos - poses.eef_pos), -0.1, 0.1)
+        aim = pos + self.integral_gain * self.integral  # (3,)
+        move = move_action(poses.eef_pos, aim, self.style.gain, self.style.max_step)
+        turn = turn_action(poses.eef_quat, poses.yaw if yaw is None else yaw, self.rot_gain, 1.0)
+        rho = 0.8  # noise correlation from step to step
+        self.noise_state = rho * self.noise_state + np.sqrt(1 - rho**2) * self.style.noise * self.rng.normal(size=6)
+        motion = np.clip(np.concatenate([move, turn]) + self.noise_state, -1.0, 1.0)
+        return np.concatenate([motion, [grip]])
+
+    @property
+    def phase(self) -> str:
+        return self.phases[self.index].name
+
+
+# ---------------------------------------------------------------- the three tasks
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Fixed task facts the observation does not hold: Can's goal (bin centre), Square's peg (x, y, z)."""
+
+    goal: np.ndarray  # (3,)
+
+
+def scene_of(task: str, robosuite_env: object) -> Scene:
+    """Read the goal of a task from its robosuite env (after a reset)."""
+    env = robosuite_env
+    if task == "can":
+        return Scene(np.array(env.target_bin_placements[env.object_to_id["can"]], np.float64))  # type: ignore[attr-defined]
+    if task == "square":
+        return Scene(np.array(env.sim.data.body_xpos[env.peg1_body_id], np.float64))  # type: ignore[attr-defined]
+    return Scene(np.zeros(3))
+
+
+def lift_phases(start: Poses, scene: Scene, s: Style) -> list[Phase]:
+    """Lift: grasp the cube from above (fingers square to its faces) and raise it 15-20 cm."""
+    yaw = nearest_equivalent(yaw_of(start.obj_quat), start.yaw, np.pi / 2)
+    grasp = lambda p: p.obj_pos + s.jitter  # noqa: E731
+    above = lambda p: grasp(p) + np.array([0.0, 0.0, s.hover])  # noqa: E731
+    hold = {}
+
+    def lifted(p: Poses) -> np.ndarray:
+        hold.setdefault("xy", p.eef_pos[:2].copy())
+        return np.concatenate([hold["xy"], [start.obj_pos[2] + 0.15 + s.carry]])
+
+    return [
+        Phase("approach", lambda p: (above(p), yaw, OPEN), near(above, 0.02)),
+        Phase("descend", lambda p: (grasp(p), yaw, OPEN), near(grasp, 0.008)),
+        Phase("grasp", lambda p: (grasp(p), yaw, CLOSED), after(s.close_steps)),
+        Phase("lift", lambda p: (lifted(p), yaw, CLOSED), after(10**9), holding=True),
+    ]
+
+
+def can_phases(start: Poses, scene: Scene, s: Style) -> list[Phase]:
+    """Can: grasp the can, carry it over the bin wall to the goal bin, lower it, let go, move up."""
+    yaw = start.yaw
+    carry_z = 1.0 + s.carry
+    grasp = lambda p: p.obj_pos + np.array([0.0, 0.0, 0.015]) + s.jitter  # noqa: E731
+    above = lambda p: grasp(p) + np.array([0.0, 0.0, s.hover])  # noqa: E731
+    goal = scene.goal[:2] + s.jitter[:2] * 4  # where over the bin it lands
+    # the can hangs from the gripper: steer the can's position, not the gripper's, over the goal
+    over = lambda p: np.concatenate([goal + p.eef_pos[:2] - p.obj_pos[:2], [carry_z]])  # noqa: E731
+    lower = lambda p: np.concatenate([over(p)[:2], [scene.goal[2] + 0.14]])  # noqa: E731
+    return [
+        Phase("approach", lambda p: (above(p), yaw, OPEN), near(above, 0.01, 0.03), timeout=80),
+        Phase("descend", lambda p: (grasp(p), yaw, OPEN), near(grasp, 0.01, 0.012), timeout=40),
+        Phase("grasp", lambda p: (grasp(p), yaw, CLOSED), after(s.close_steps)),
+        Phase("lift", lambda p: (np.concatenate([grasp(p)[:2], [carry_z]]), yaw, CLOSED),
+              lambda p, n: p.obj_pos[2] > carry_z - 0.1, timeout=60, holding=True),
+        Phase("carry", lambda p: (over(p), yaw, CLOSED),
+              lambda p, n: bool(np.linalg.norm(p.obj_pos[:2] - goal) < 0.02), timeout=150, holding=True),
+        Phase("lower", lambda p: (lower(p), yaw, CLOSED), lambda p, n: p.obj_pos[2] < scene.goal[2] + 0.13,
+              timeout=40, holding=True),
+        Phase("release", lambda p: (lower(p), yaw, OPEN), after(4 + s.close_steps // 2)),
+        Phase("leave", lambda p: (np.concatenate([p.eef_pos[:2], [carry_z + 0.05]]), yaw, OPEN), after(10**9)),
+    ]
+
+
+def square_phases(start: Poses, scene: Scene, s: Style) -> list[Phase]:
+    """Square: grasp the nut's handle, turn the nut square to the peg over it, lower it down the peg, let go."""
+    nut_yaw = yaw_of(start.obj_quat)
+    grip_yaw = nearest_equivalent(nut_yaw, start.yaw, np.pi)  # fingers across the handle
+
+    def handle(p: Poses) -> np.ndarray:
+        return p.obj_pos + rot_z(yaw_of(p.obj_quat)) @ np.array([SQUARE_HANDLE, 0.0, 0.0]) + s.jitter * [1, 1, 0]
+
+    above = lambda p: handle(p) + np.array([0.0, 0.0, s.hover])  # noqa: E731
+    peg_top = scene.goal[2] + 0.1  # the peg's box is 0.1 m tall above its body
+    carry_z = peg_top + 0.06 + s.carry
+
+    def square_yaw(p: Poses) -> float:  # the gripper heading that turns the nut to the nearest quarter turn
+        nut = yaw_of(p.obj_quat)
+        return p.yaw + (np.round(nut / (np.pi / 2)) * (np.pi / 2) - nut)
+
+    def over_peg(p: Poses, z: float) -> np.ndarray:  # the gripper where the nut's centre sits over the peg
+        return np.concatenate([scene.goal[:2] + p.eef_pos[:2] - p.obj_pos[:2], [z]])
+
+    aligned = lambda p, n: bool(np.linalg.norm(p.obj_pos[:2] - scene.goal[:2]) < 0.004  # noqa: E731
+                                and abs(p.eef_pos[2] - carry_z) < 0.02 and n > 5)
+    down_z = scene.goal[2] + 0.05  # the gripper aims below where the nut can go: the peg stops it
+    return [
+        Phase("approach", lambda p: (above(p), grip_yaw, OPEN),
+              lambda p, n: bool(np.linalg.norm(p.eef_pos - above(p)) < 0.015 and abs(wrap(p.yaw - grip_yaw)) < 0.05)),
+        Phase("descend", lambda p: (handle(p), grip_yaw, OPEN), near(handle, 0.006)),
+        Phase("grasp", lambda p: (handle(p), grip_yaw, CLOSED), after(s.close_steps)),
+        Phase("lift", lambda p: (np.concatenate([p.eef_pos[:2], [carry_z]]), grip_yaw, CLOSED),
+              lambda p, n: p.eef_pos[2] > carry_z - 0.02, holding=True),
+        Phase("align", lambda p: (over_peg(p, carry_z), square_yaw(p), CLOSED), aligned, holding=True),
+        # once the nut is a few cm down the peg it is let go: pushed by its handle it tilts and jams
+        Phase("insert", lambda p: (over_peg(p, down_z), square_yaw(p), CLOSED),
+              lambda p, n: p.obj_pos[2] < scene.goal[2] + 0.06, timeout=40, holding=True),
+        Phase("release", lambda p: (p.eef_pos, None, OPEN), after(4 + s.close_steps // 2)),
+        Phase("leave", lambda p: (np.concatenate([p.eef_pos[:2], [carry_z]]), None, OPEN), after(10**9)),
+    ]
+
+
+PHASES: dict[str, Callable[[Poses, Scene, Style], list[Phase]]] = {
+    "lift": lift_phases, "can": can_phases, "square": square_phases}
+
+
+def make_maker(task: str, first_obs: np.ndarray, scene: Scene, rng: np.random.Generator) -> PhaseMachine:
+    """The phase machine of one episode: its style drawn from rng, its plan from the first observation."""
+    style = Style.draw(rng, task)
+    return PhaseMachine(lambda poses: PHASES[task](poses, scene, style), style, rng)
+
+
+# ---------------------------------------------------------------- episodes and the dataset
+
+
+def episode_seeds(seed: int, attempt: int) -> tuple[int, np.random.Generator]:
+    """Attempt k of a run with this seed: the env's reset seed and the maker's generator."""
+    seq = np.random.SeedSequence([seed, attempt])
+    return int(seq.generate_state(1)[0]), np.random.default_rng(seq)
+
+
+@dataclass(frozen=True)
+class Episode:
+    reset_seed: int
+    states: np.ndarray  # (T, Do) raw observations before each action
+    actions: np.ndarray  # (T, Da) in [-1, 1]
+    rewards: np.ndarray  # (T,) robosuite's sparse reward after each action
+    success: bool
+
+
+def run_episode(env: object, task: str, reset_seed: int, rng: np.random.Generator, max_steps: int) -> Episode:
+    """One attempt of the maker on a RobomimicLowdimEnv (shared/data/robomimic.py)."""
+    obs, _ = env.reset(seed=reset_seed)  # type: ignore[attr-defined]
+    maker = make_maker(task, obs, scene_of(task, env.robosuite_env), rng)  # type: ignore[attr-defined]
+    states, actions, rewards = [], [], []
+    settle = None
+    for _ in range(max_steps):
+        action = maker.act(obs)
+        states.append(obs)
+        actions.append(action)
+        obs, reward, _, _, info = env.step(action)  # type: ignore[attr-defined]
+        rewards.append(reward)
+        if settle is None and info["is_success"]:
+            settle = maker.style.settle_steps
+        elif settle is not None:
+            settle -= 1
+        if settle == 0:
+            break
+    return Episode(reset_seed, np.array(states), np.array(actions), np.array(rewards, np.float64),
+                   settle is not None and bool(info["is_success"]))
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    task: str
+    demos: int
+    attempts: int
+    lengths: np.ndarray  # (E,)
+    seconds: float
+    paths: tuple[str, ...]
+
+    @property
+    def success_rate(self) -> float:
+        return self.demos / self.attempts
+
+
+def upstream_normalization(states: np.ndarray, actions: np.ndarray) -> dict[str, np.ndarray]:
+    """Upstream's min and max: running from 0, so min <= 0 <= max in every dimension."""
+    return {"obs_min": np.minimum(0.0, states.min(axis=0)), "obs_max": np.maximum(0.0, states.max(axis=0)),
+            "action_min": np.minimum(0.0, actions.min(axis=0)), "action_max": np.maximum(0.0, actions.max(axis=0))}
+
+
+def dataset_arrays(episodes: list[Episode]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Kept episodes -> (train.npz arrays, normalization.npz arrays), upstream's layout."""
+    states = np.concatenate([e.states for e in episodes])  # (N, Do)
+    actions = np.concatenate([e.actions for e in episodes])  # (N, Da)
+    norm = upstream_normalization(states, actions)
+    train = {
+        "states": 2 * (states - norm["obs_min"]) / (norm["obs_max"] - norm["obs_min"] + EPS) - 1,
+        "actions": 2 * (actions - norm["action_min"]) / (norm["action_max"] - norm["action_min"] + EPS) - 1,
+        "rewards": np.concatenate([e.rewards for e in episodes]),
+        "terminals": np.zeros(len(states), bool),
+        "traj_lengths": np.array([len(e.actions) for e in episodes], np.int64),
+    }
+    return train, norm
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez_compressed's archive with a fixed date on every entry (numpy stamps the current time), so the
+    same arrays give the same bytes."""
+
+    def write(tmp: str) -> None:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for key, value in arrays.items():
+                entry = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                with archive.open(entry, "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
+
+    atomic_write(path, write)
+
+
+def make_demos(task: str, demos: int, seed: int, out_dir: str | Path,
+               progress: Callable[[str], None] | None = None) -> DemoSummary:
+    """Run the task's maker until `demos` successful episodes; write train.npz, normalization.npz, stats.json."""
+    from shared.data.robomimic import make_robomimic_env
+
+    if task not in PHASES:
+        raise ConfigError(f"no demonstration maker for robomimic task {task!r}; choose one of {', '.join(PHASES)}")
+    limit = 3 * demos + 20  # the makers succeed 95-100% of the time: far fewer means something broke
+    start = time.perf_counter()
+    env = make_robomimic_env(task, model_seed=seed)
+    kept: list[Episode] = []
+    attempt = 0
+    try:
+        while len(kept) < demos:
+            if attempt >= limit:
+                raise ConfigError(f"the {task} maker kept {len(kept)} of {demos} demonstrations in {attempt} attempts "
+                                  f"(limit {limit})")
+            reset_seed, rng = episode_seeds(seed, attempt)
+            episode = run_episode(env, task, reset_seed, rng, MAX_STEPS[task])
+            attempt += 1
+            if episode.success:
+                kept.append(episode)
+            if progress is not None:
+                progress(f"{task} attempt {attempt}: {'kept' if episode.success else 'failed'} "
+                         f"({len(episode.actions)} steps), {len(kept)}/{demos} kept")
+    finally:
+        env.close()
+    train, norm = dataset_arrays(kept)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_npz(out / "train.npz", train)
+    _write_npz(out / "normalization.npz", norm)
+    lengths = train["traj_lengths"]
+    stats = {"task": task, "seed": seed, "demos": len(kept), "attempts": attempt,
+             "maker_success_rate": len(kept) / attempt, "transitions": int(lengths.sum()),
+             "length_mean": float(lengths.mean()), "length_min": int(lengths.min()), "length_max": int(lengths.max()),
+             "reset_seeds": [e.reset_seed for e in kept]}
+    atomic_write(out / "stats.json", lambda tmp: Path(tmp).write_text(json.dumps(stats, indent=1) + "\n"))
+    return DemoSummary(task, len(kept), attempt, lengths, time.perf_counter() - start,
+                       tuple(str(out / n) for n in ("train.npz", "normalization.npz", "stats.json")))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -84,6 +84,11 @@ def test_conv_and_group_norm_layers_agree_with_torch_nn(kind, c_in, c_out, k, st
     assert not [r for r in report.rows if "(shape" in r.name]
 
 
+# A UNet probe traces ~150 layers per framework: a third of the profile's examples (4 in CI, 66 with "big").
+_UNET_EXAMPLES = settings(max_examples=max(4, settings.default.max_examples // 3))
+
+
+@_UNET_EXAMPLES
 @given(cfg=s.unet_configs(), batch=s.batch_sizes, seed=s.seeds, data=st.data())
 def test_unet_twins_agree_layer_by_layer_with_gradients(cfg, batch, seed, data):
     horizon = data.draw(s.unet_horizons(cfg))
@@ -110,6 +115,7 @@ def test_unet_twins_agree_layer_by_layer_with_gradients(cfg, batch, seed, data):
     assert {"final_conv", "mid_modules.1", "time_mlp"} <= judged
 
 
+@_UNET_EXAMPLES
 @given(cfg=s.unet_configs(), batch=s.batch_sizes, seed=s.seeds, data=st.data())
 def test_denoise_with_per_chain_embeddings_equals_forward_in_both_twins(cfg, batch, seed, data):
     """The samplers' fast path (time embeddings for a chain's steps and the condition computed once, one
@@ -179,9 +185,8 @@ def _model_section(horizon: int, **over) -> dict:
 _DDPM, _DDIM = dict(use_ddim=False), dict(use_ddim=True, ddim_steps=2)
 
 
-@pytest.mark.parametrize(("horizon", "sampler", "deterministic"), [  # each case compiles 2 x 2 TF chains (~1 min)
-    (4, _DDPM, True), (8, _DDIM, False), (16, _DDPM, False)],
-    ids=["h4-ddpm-deterministic", "h8-ddim-stochastic", "h16-ddpm-stochastic"])
+@pytest.mark.parametrize(("horizon", "sampler", "deterministic"), [  # each case compiles 2 x 2 TF chains
+    (4, _DDPM, True), (16, _DDIM, False)], ids=["h4-ddpm-deterministic", "h16-ddim-stochastic"])
 def test_a_diffusion_model_read_with_a_unet_target_samples_alike_on_both_backends(horizon, sampler, deterministic):
     """Read from a config (model.network._target_: model.diffusion.unet.Unet1D, upstream's robomimic layout at
     small widths), built by both backends' DiffusionModel through the registry, fed the same canonical weights,

@@ -11,8 +11,9 @@ sim_state (get_attr/set_attr) goes through the actors, for checkpoints and exact
 
 from __future__ import annotations
 
-import importlib.util
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -28,10 +29,10 @@ RAY_MISSING = "env.ray needs the ray package: pip install 'ray>=2.9' (or pip ins
 
 def import_ray() -> Any:
     """The ray module, or one ConfigError line naming what to install."""
-    if importlib.util.find_spec("ray") is None:
-        raise ConfigError(RAY_MISSING)
-    import ray
-
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(RAY_MISSING) from None
     return ray
 
 
@@ -76,7 +77,15 @@ def ray_init_kwargs(cfg: RayConfig) -> dict[str, Any]:
     if cfg.address is not None:
         return {"address": cfg.address, **quiet}
     return {"num_cpus": cfg.num_workers, "num_gpus": 0, "include_dashboard": False, "object_store_memory": 80 << 20,
-            **quiet}
+            "runtime_env": local_runtime_env(), **quiet}
+
+
+def local_runtime_env() -> dict[str, Any]:
+    """Workers on this machine import what this process imports: this checkout (it may not be the installed
+    one) and the working directory (an env given as 'module:Id' is imported from there)."""
+    here = [str(Path(__file__).resolve().parents[2]), os.getcwd()]
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {"env_vars": {"PYTHONPATH": os.pathsep.join(dict.fromkeys(here + inherited))}}
 
 
 class RayVectorEnv(gym.vector.VectorEnv):

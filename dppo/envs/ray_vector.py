@@ -72,8 +72,8 @@ class EnvBlock:
 
 def ray_init_kwargs(cfg: RayConfig) -> dict[str, Any]:
     """ray.init's arguments: an existing cluster's address as given; else a local instance with a small,
-    fixed footprint (one logical CPU per worker, no dashboard, quiet logs)."""
-    quiet = {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
+    fixed footprint (one logical CPU per worker, no dashboard, quiet logs: Ray's errors only)."""
+    quiet = {"logging_level": logging.ERROR, "log_to_driver": False, "configure_logging": True}
     if cfg.address is not None:
         return {"address": cfg.address, **quiet}
     return {"num_cpus": cfg.num_workers, "num_gpus": 0, "include_dashboard": False, "object_store_memory": 80 << 20,

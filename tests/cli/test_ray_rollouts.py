@@ -145,3 +145,15 @@ def test_settings_are_checked_in_one_line(local_ray, tmp_path, capsys, monkeypat
     assert main([*base, "env.ray.num_workers=1"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dppo finetune: error:")]
     assert len(err) == 1 and err[0].endswith(RAY_MISSING)
+
+
+def test_eval_with_ray_workers_prints_the_same_returns(local_ray, capsys) -> None:
+    args = ["eval", "--config", DPPO, "--backend", "torch", "--episodes", "2", "env.max_episode_steps=40",
+            "base_policy_path=data/checkpoints/hopper_pretrain_diffusion_mlp_e40.npz",
+            "normalization_path=data/hopper-medium-v2/normalization.npz"]
+    assert main(args) == 0
+    local = capsys.readouterr().out
+    assert main([*args, "env.ray.num_workers=2"]) == 0
+    assert capsys.readouterr().out == local and "D4RL score" in local
+    assert main([*args, "env.ray.num_workers=3"]) == 2  # the setting reaches eval's envs: 3 workers, 2 envs
+    assert "env.ray.num_workers=3 exceeds env.n_envs=2" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,21 @@ def local_runtime_env() -> dict[str, Any]:
     return {"env_vars": {"PYTHONPATH": os.pathsep.join(dict.fromkeys(here + inherited))}}
 
 
+def check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """One ConfigError line when a 'HOST:PORT' or 'ray://HOST:PORT' address takes no TCP connection (ray.init
+    would retry it for minutes); None and 'auto' are left to Ray."""
+    if address is None or address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"env.ray.address={address!r}: expected null, 'auto', 'HOST:PORT' or 'ray://HOST:PORT'")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConfigError(f"env.ray.address={address!r}: no Ray cluster answers there ({exc.strerror or exc}); "
+                          "start one with `ray start --head` or fix the address") from None
+
+
 class RayVectorEnv(gym.vector.VectorEnv):
     """spec.n_envs envs in cfg.num_workers Ray actors (blocks as even as possible, in env order)."""
 
@@ -101,6 +117,7 @@ class RayVectorEnv(gym.vector.VectorEnv):
         self._ray = ray
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
+            check_reachable(cfg.address)
             try:
                 ray.init(**ray_init_kwargs(cfg))
             except (ConnectionError, ValueError, RuntimeError) as exc:

@@ -15,7 +15,7 @@ import pytest
 import ray
 
 from dppo.cli import main
-from dppo.envs.ray_vector import RAY_MISSING, RayVectorEnv, import_ray, ray_init_kwargs
+from dppo.envs.ray_vector import RAY_MISSING, RayVectorEnv, check_reachable, import_ray, ray_init_kwargs
 from shared.data.dataset import Normalization
 from shared.data.envs import EnvSpec, make_vector_env
 from shared.data.robomimic import RobomimicSuite, default_low_dim_keys, env_meta_path
@@ -139,6 +139,11 @@ def test_settings_are_checked_in_one_line(local_ray, tmp_path, capsys, monkeypat
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dppo finetune: error:")]
     assert len(err) == 2 and "env.ray.num_workers=4 exceeds env.n_envs=3" in err[0]
     assert "env.asynchronous and env.ray" in err[1]
+    with pytest.raises(ConfigError, match="no Ray cluster answers there"):  # rather than Ray's minutes of retries
+        check_reachable("127.0.0.1:1")
+    with pytest.raises(ConfigError, match="expected null, 'auto', 'HOST:PORT'"):
+        check_reachable("head-node")
+    check_reachable(local_ray)
     monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed
     with pytest.raises(ConfigError, match="pip install 'ray"):
         import_ray()

@@ -11,6 +11,7 @@ sim_state (get_attr/set_attr) goes through the actors, for checkpoints and exact
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -19,7 +20,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
+from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
 from shared.data.envs import EnvSpec, make_env
 from shared.errors import ConfigError
@@ -58,6 +59,10 @@ class EnvBlock:
                 obs, info = env.reset()
             out.append((obs, reward, terminated, truncated, info, final))
         return out
+
+    def spaces(self) -> tuple[gym.Space, gym.Space]:
+        """One env's (observation space, action space)."""
+        return self.envs[0].observation_space, self.envs[0].action_space
 
     def get_attr(self, name: str) -> list[Any]:
         return [env.get_wrapper_attr(name) for env in self.envs]
@@ -124,26 +129,32 @@ class RayVectorEnv(gym.vector.VectorEnv):
                 raise ConfigError(f"cannot start or reach Ray at env.ray.address={cfg.address!r} "
                                   f"({(str(exc).splitlines() or [type(exc).__name__])[0]})") from None
         self.num_envs = spec.n_envs
-        probe = make_env(spec)
-        self.single_observation_space, self.single_action_space = probe.observation_space, probe.action_space
-        probe.close()
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.sizes = [len(b) for b in np.array_split(np.arange(spec.n_envs), cfg.num_workers)]
         self.starts = np.cumsum([0, *self.sizes])
         actor = ray.remote(num_cpus=1)(EnvBlock)
         self.workers = [actor.remote(spec, k) for k in self.sizes]
-        self._obs = create_empty_array(self.single_observation_space, self.num_envs)
         self._closed_workers = False
+        try:  # the first answer: every actor has built its envs
+            spaces = self._gather([w.spaces.remote() for w in self.workers])
+        except ConnectionError as exc:
+            self.close(terminate=True)
+            raise ConfigError(str(exc)) from None
+        self.single_observation_space, self.single_action_space = spaces[0]
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._obs = create_empty_array(self.single_observation_space, self.num_envs)
 
     def _gather(self, refs: list[Any]) -> list[Any]:
-        """ray.get of one call per actor; a dead actor is a ConnectionError, an env's own exception its cause."""
+        """ray.get of one call per actor; a dead actor is a ConnectionError of one line (an actor whose envs
+        could not be built: the exception its constructor raised), an env's own exception its cause."""
         ray = self._ray
         try:
             return ray.get(refs)
         except ray.exceptions.RayActorError as exc:
-            first = (str(exc).splitlines() or ["ray actor died"])[0]
-            raise ConnectionError(f"a Ray environment worker died: {first}") from None
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or ["ray actor died"]
+            if getattr(exc, "actor_init_failed", False):  # the last line is "module.Error: message"
+                raise ConnectionError(f"a Ray environment worker could not build its envs: {lines[-1]}") from None
+            raise ConnectionError(f"a Ray environment worker died: {lines[0]}") from None
         except ray.exceptions.RayTaskError as exc:
             raise exc.as_instanceof_cause() from None
 
@@ -170,8 +181,7 @@ class RayVectorEnv(gym.vector.VectorEnv):
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """actions (N, act_steps, Da) -> (obs, rewards, terminated, truncated, infos), batched as SyncVectorEnv
         (SAME_STEP) batches them."""
-        per_env = list(iterate(self.action_space, actions))
-        blocks = [np.stack(per_env[a:b]) for a, b in zip(self.starts[:-1], self.starts[1:])]
+        blocks = self._blocks(np.asarray(actions))  # (k, act_steps, Da) per actor
         results = self._gather([w.step.remote(block) for w, block in zip(self.workers, blocks)])
         flat = [r for block in results for r in block]
         rewards = np.array([r[1] for r in flat], np.float64)
@@ -203,10 +213,8 @@ class RayVectorEnv(gym.vector.VectorEnv):
         self._closed_workers = True
         ray = self._ray
         if not terminate:
-            try:
+            with contextlib.suppress(ray.exceptions.RayError):  # an actor already gone is killed below all the same
                 ray.get([w.close.remote() for w in self.workers])
-            except ray.exceptions.RayError:
-                terminate = True
         for w in self.workers:
             ray.kill(w)
         self.workers = []

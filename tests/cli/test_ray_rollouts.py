@@ -139,6 +139,10 @@ def test_settings_are_checked_in_one_line(local_ray, tmp_path, capsys, monkeypat
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dppo finetune: error:")]
     assert len(err) == 2 and "env.ray.num_workers=4 exceeds env.n_envs=3" in err[0]
     assert "env.asynchronous and env.ray" in err[1]
+    assert main([*base, "env.ray.num_workers=1", "env_name=nosuch-v0"]) == 2  # raised inside the actor
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dppo finetune: error:")]
+    assert len(err) == 1 and "a Ray environment worker could not build its envs" in err[0]
+    assert "ConfigError: unknown environment 'nosuch-v0'" in err[0]
     with pytest.raises(ConfigError, match="no Ray cluster answers there"):  # rather than Ray's minutes of retries
         check_reachable("127.0.0.1:1")
     with pytest.raises(ConfigError, match="expected null, 'auto', 'HOST:PORT'"):

@@ -15,6 +15,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     # robosuite 1.4.1 (upstream DPPO's, for the robomimic tasks) without its declared dependencies: pip would
     # otherwise be free to pick another MuJoCo; its real ones are the [robomimic] extra
     .venv/bin/python -m pip install -q --no-deps "robosuite==1.4.1"
-    .venv/bin/python -m pip install -q -e ".[dev,robomimic]"
+    .venv/bin/python -m pip install -q -e ".[dev,robomimic,ray]"
     echo "$want" > "$stamp"
 fi

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 
+import gymnasium as gym
+
 from shared.config.loading import locate_data_file
 from shared.data.dataset import load_normalization
-from shared.data.envs import EnvSpec
+from shared.data.envs import EnvSpec, make_vector_env
 from shared.settings import EvalConfig, FinetuneConfig
 
 
@@ -38,3 +40,13 @@ def env_spec(cfg: FinetuneConfig | EvalConfig, n_envs: int | None = None) -> Env
     return EnvSpec(cfg.env_name, n_envs or env.n_envs, cfg.cond_steps, cfg.act_steps, env.max_episode_steps, norm,
                    env.asynchronous, cfg.env_suite)
 
+
+
+def run_vector_env(cfg: FinetuneConfig | EvalConfig, spec: EnvSpec) -> gym.vector.VectorEnv:
+    """The spec's vector env (not yet reset): in Ray actors when the config has env.ray, else in this process
+    (or one process per env when env.asynchronous)."""
+    if cfg.env.ray is not None:
+        from dppo.envs.ray_vector import RayVectorEnv
+
+        return RayVectorEnv(spec, cfg.env.ray)
+    return make_vector_env(spec)

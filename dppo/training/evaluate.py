@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from dppo.algorithms.agents import make_agent, make_eval_agent, noise_shape
-from dppo.envs.runtime import env_spec, set_rollout_threads
-from shared.data.envs import d4rl_normalized_score, make_vector_env, success_metrics
+from dppo.envs.runtime import env_spec, run_vector_env, set_rollout_threads
+from shared.data.envs import d4rl_normalized_score, success_metrics
 from shared.errors import ConfigError
 from shared.settings import EvalConfig, FinetuneConfig
 
@@ -16,7 +16,7 @@ from shared.settings import EvalConfig, FinetuneConfig
 def episode_rewards(agent: Any, cfg: FinetuneConfig | EvalConfig, n_episodes: int, seed: int) -> list[np.ndarray]:
     """The policy-step rewards (T_e,) of the first episode of each of n_episodes envs (reset with seeds
     seed..seed+n-1)."""
-    venv = make_vector_env(env_spec(cfg, n_envs=n_episodes))
+    venv = run_vector_env(cfg, env_spec(cfg, n_envs=n_episodes))
     obs = venv.reset(seed=[seed + i for i in range(n_episodes)])[0]
     rng = np.random.default_rng([seed, 5])
     steps: list[np.ndarray] = []  # (N,) per policy step

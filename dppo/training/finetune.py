@@ -26,7 +26,7 @@ import numpy as np
 from dppo.algorithms.plan import RolloutPlan
 from dppo.algorithms.registry import driver
 from dppo.checkpoints.formats import read_checkpoint
-from dppo.envs.runtime import env_spec, set_rollout_threads, set_update_threads
+from dppo.envs.runtime import env_spec, run_vector_env, set_rollout_threads, set_update_threads
 from dppo.runs.files import RunDir
 from dppo.runs.lock import LogdirLock
 from dppo.runs.phases import iteration_done, phase
@@ -37,7 +37,6 @@ from dppo.runs.wandb import WandbLogger
 from shared.checkpoint import Checkpoint
 from shared.data.envs import (
     d4rl_normalized_score,
-    make_vector_env,
     restore_vector_env_state,
     success_metrics,
     vector_env_state,
@@ -234,7 +233,7 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
     spec = env_spec(cfg)
     success_threshold = cfg.env.best_reward_threshold_for_success if spec.suite.reports_success else None
     writer = ScalarWriter(run.root / "tensorboard", backend)
-    venv = make_vector_env(spec)
+    venv = run_vector_env(cfg, spec)
     env_failed = False
     # Seeded once, as upstream seeds its vector env once; later resets draw from the envs' own RNGs.
     obs = venv.reset(seed=[seed + i for i in range(s.n_envs)])[0]
@@ -302,7 +301,7 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
         progress.close()
         close_all(writer, wandb)
         with contextlib.suppress(Exception):  # after a worker died, stop the others instead of waiting on them
-            venv.close(terminate=True) if env_failed and spec.asynchronous else venv.close()
+            venv.close(terminate=True) if env_failed and (spec.asynchronous or cfg.env.ray) else venv.close()
     return {"iterations": s.n_train_itr, "last": record, "checkpoint": str(last_saved), "logdir": str(run.root)}
 
 

@@ -87,6 +87,16 @@ class EnvWrappersConfig:
 
 
 @dataclass(frozen=True)
+class RayConfig:
+    """env.ray: the env workers as Ray actors (dppo/envs/ray_vector.py); the learner stays in this process."""
+
+    address: str | None = setting(
+        None, doc="null: start a local Ray instance (one logical CPU per worker, no dashboard) and stop it at the "
+                  "end; 'auto', 'HOST:PORT' or 'ray://HOST:PORT': an existing cluster, used as given")
+    num_workers: int = setting(1, check=positive, doc="Ray actors; the envs are split among them in order")
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     """The `env` section (upstream's defaults)."""
 
@@ -97,11 +107,16 @@ class EnvConfig:
     reset_after_eval_iteration: bool = setting(
         False, doc="also reset right after an evaluation iteration (upstream's comment says so, its code never does)")
     asynchronous: bool = setting(False, doc="one process per env (gymnasium AsyncVectorEnv)")
+    ray: RayConfig | None = setting(None, doc="run the env workers as Ray actors (e.g. env.ray.num_workers=4)")
     wrappers: EnvWrappersConfig = setting(EnvWrappersConfig(), doc="which environments, and their chunks")
     best_reward_threshold_for_success: float | None = setting(
         None, doc="an episode succeeded when its best action chunk's mean reward reaches this (upstream's rule; "
                   "logged as success_rate for suites with a task success)")
     specific: dict | None = None
+
+    def __post_init__(self) -> None:
+        if self.ray is not None and self.asynchronous:
+            raise ConfigError("env.asynchronous and env.ray both ask for env worker processes; set one of them")
 
 
 @dataclass(frozen=True, kw_only=True)

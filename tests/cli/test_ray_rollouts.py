@@ -1,0 +1,168 @@
+"""Env workers as Ray actors (dppo/envs/ray_vector.py) on one real local Ray instance for the module: the
+same numbers as the local vector env for the same seeds across episode boundaries (Hopper, robomimic Lift),
+sim_state through the actors, a fine-tuning run with env.ray giving the same metrics (and resuming through
+the actors), a dead actor ending the run with exit 4 and one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ray
+
+from dppo.cli import main
+from dppo.envs.ray_vector import RAY_MISSING, RayVectorEnv, check_reachable, import_ray, ray_init_kwargs
+from shared.data.dataset import Normalization
+from shared.data.envs import EnvSpec, make_vector_env
+from shared.data.robomimic import RobomimicSuite, default_low_dim_keys, env_meta_path
+from shared.errors import ConfigError
+from shared.settings.run import RayConfig
+
+DPPO = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
+TINY = ["model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]", "denoising_steps=6",
+        "ft_denoising_steps=3", "train.n_steps=6", "env.n_envs=3", "train.batch_size=6", "train.update_epochs=2",
+        "env.max_episode_steps=30", "normalization_path=data/hopper-medium-v2/normalization.npz",
+        "train.val_freq=100", "train.save_model_freq=1"]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray instance for the module (what RayVectorEnv starts itself when none is running, with room
+    for two envs' worth of actors); the envs find it running and leave it up."""
+    ray.init(**ray_init_kwargs(RayConfig(None, 4)))
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def hopper_spec(n_envs: int) -> EnvSpec:
+    return EnvSpec("hopper-medium-v2", n_envs, 2, 4, max_episode_steps=22)
+
+
+def lift_spec(n_envs: int) -> EnvSpec:
+    norm = Normalization(np.full(19, -2.0), np.full(19, 2.0), np.full(7, -1.0), np.full(7, 1.0))
+    suite = RobomimicSuite(str(env_meta_path("lift")), default_low_dim_keys("lift"))
+    return EnvSpec("lift", n_envs, 2, 3, 7, norm, False, suite)
+
+
+def assert_same_info(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], dict):
+            assert_same_info(a[key], b[key])
+        elif a[key].dtype == object:
+            for x, y in zip(a[key], b[key]):
+                np.testing.assert_array_equal(x, y)
+        else:
+            np.testing.assert_array_equal(a[key], b[key])
+
+
+@pytest.mark.parametrize("make_spec", [hopper_spec, lift_spec], ids=["hopper", "lift"])
+def test_same_numbers_as_the_local_vector_env_across_episode_ends(local_ray, make_spec) -> None:
+    """3 envs in 2 actors (blocks of 2 and 1) step, end episodes (time limit, Hopper also falls) and reset
+    within the step exactly as SyncVectorEnv does: observations, rewards, flags, every info key with
+    final_obs/final_info; a snapshot of the local envs put back into them and into the actors goes on the same."""
+    spec = make_spec(3)
+    local, remote = make_vector_env(spec), RayVectorEnv(spec, RayConfig(None, 2))
+    try:
+        assert remote.sizes == [2, 1]
+        a, a_info = local.reset(seed=[5, 6, 7])
+        b, b_info = remote.reset(seed=[5, 6, 7])
+        np.testing.assert_array_equal(a, b)
+        assert_same_info(a_info, b_info)
+        rng = np.random.default_rng(0)
+        ended = 0
+        for t in range(14):
+            actions = rng.uniform(-1, 1, local.action_space.shape).astype(np.float32)
+            x, y = local.step(actions), remote.step(actions)
+            for u, v in zip(x[:4], y[:4]):
+                np.testing.assert_array_equal(u, v, err_msg=f"step {t}")
+                assert u.dtype == v.dtype
+            assert_same_info(x[4], y[4])
+            ended += int(np.logical_or(x[2], x[3]).sum())
+            if t == 8:  # mid-episode for some: the local envs' state put back into them and into the actors
+                snapshot = local.get_attr("sim_state")
+                local.set_attr("sim_state", snapshot)
+                remote.set_attr("sim_state", snapshot)
+        assert ended >= 6  # every env went over at least two episode ends (autoresets without a seed)
+        for s, r in zip(local.get_attr("sim_state"), remote.get_attr("sim_state")):
+            assert s.keys() == r.keys()
+            for key in s:
+                np.testing.assert_array_equal(s[key], r[key])
+    finally:
+        local.close()
+        remote.close()
+    assert ray.is_initialized()  # the module's instance was not the env's to stop
+
+
+def metrics(logdir: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+def test_finetuning_with_ray_workers_gives_the_same_metrics_and_resumes_through_them(local_ray, tmp_path) -> None:
+    """3 iterations with the local vector env == 2 with Ray workers at the instance's address, then a
+    resumed third (its envs' simulator state restored through the actors)."""
+    base = ["finetune", "--config", DPPO, "--backend", "torch", "--quiet", *TINY]
+    assert main([*base, f"logdir={tmp_path / 'local'}", "train.n_train_itr=3"]) == 0
+    ray_args = [f"logdir={tmp_path / 'ray'}", f"env.ray.address={local_ray}", "env.ray.num_workers=2"]
+    assert main([*base, *ray_args, "train.n_train_itr=2"]) == 0
+    assert main([*base, *ray_args, "train.n_train_itr=3"]) == 0
+    local, remote = metrics(tmp_path / "local"), metrics(tmp_path / "ray")
+    assert [r["itr"] for r in remote] == [0, 1, 2]
+    assert local == remote
+    assert any(r["num_episodes"] > 0 for r in remote)  # episodes ended (and were reset) inside the actors
+
+
+def test_a_dead_ray_worker_is_exit_4_with_one_line_and_keeps_checkpoints(local_ray, tmp_path, capsys) -> None:
+    logdir = tmp_path / "crash"
+    code = main(["finetune", "--config", DPPO, "--backend", "torch", "--quiet", f"logdir={logdir}", *TINY,
+                 "env_name=tests.cli.crashing_env:CrashingHopper-v0", "env.ray.num_workers=2",
+                 "train.n_train_itr=20", "normalization_path=null"])
+    err = capsys.readouterr().err
+    assert code == 4, err
+    errors = [line for line in err.splitlines() if line.startswith("dppo finetune: error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert "environment step failed" in errors[0] and "Ray environment worker died" in errors[0]
+    assert "rerun the same command to resume" in errors[0]
+    assert os.listdir(logdir / "checkpoint")
+    assert ray.is_initialized()
+
+
+def test_settings_are_checked_in_one_line(local_ray, tmp_path, capsys, monkeypatch) -> None:
+    base = ["finetune", "--config", DPPO, "--backend", "torch", "--quiet", f"logdir={tmp_path}", *TINY]
+    assert main([*base, "env.ray.num_workers=4"]) == 2
+    assert main([*base, "env.ray.num_workers=1", "env.asynchronous=true"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dppo finetune: error:")]
+    assert len(err) == 2 and "env.ray.num_workers=4 exceeds env.n_envs=3" in err[0]
+    assert "env.asynchronous and env.ray" in err[1]
+    assert main([*base, "env.ray.num_workers=1", "env_name=nosuch-v0"]) == 2  # raised inside the actor
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dppo finetune: error:")]
+    assert len(err) == 1 and "a Ray environment worker could not build its envs" in err[0]
+    assert "ConfigError: unknown environment 'nosuch-v0'" in err[0]
+    with pytest.raises(ConfigError, match="no Ray cluster answers there"):  # rather than Ray's minutes of retries
+        check_reachable("127.0.0.1:1")
+    with pytest.raises(ConfigError, match="expected null, 'auto', 'HOST:PORT'"):
+        check_reachable("head-node")
+    check_reachable(local_ray)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed
+    with pytest.raises(ConfigError, match="pip install 'ray"):
+        import_ray()
+    assert main([*base, "env.ray.num_workers=1"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dppo finetune: error:")]
+    assert len(err) == 1 and err[0].endswith(RAY_MISSING)
+
+
+def test_eval_with_ray_workers_prints_the_same_returns(local_ray, capsys) -> None:
+    args = ["eval", "--config", DPPO, "--backend", "torch", "--episodes", "2", "env.max_episode_steps=40",
+            "base_policy_path=data/checkpoints/hopper_pretrain_diffusion_mlp_e40.npz",
+            "normalization_path=data/hopper-medium-v2/normalization.npz"]
+    assert main(args) == 0
+    local = capsys.readouterr().out
+    assert main([*args, "env.ray.num_workers=2"]) == 0
+    assert capsys.readouterr().out == local and "D4RL score" in local
+    assert main([*args, "env.ray.num_workers=3"]) == 2  # the setting reaches eval's envs: 3 workers, 2 envs
+    assert "env.ray.num_workers=3 exceeds env.n_envs=2" in capsys.readouterr().err

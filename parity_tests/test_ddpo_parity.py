@@ -50,7 +50,8 @@ def _loss_and_gradients(agent: Any, backend: str, batch: dict[str, np.ndarray]) 
     with tf.GradientTape() as tape:
         out = agent.losses({k: tf.constant(v) for k, v in batch.items()})
     grads = tape.gradient(out["loss"], agent.variables)
-    return {**{k: v.numpy() for k, v in out.items()}, **{f"grad/{k}": g.numpy() for (k, _), g in zip(agent.named, grads)}}
+    return {**{k: v.numpy() for k, v in out.items()},
+            **{f"grad/{k}": g.numpy() for (k, _), g in zip(agent.named, grads)}}
 
 
 def _guided_and_gradients(agent: Any, backend: str, x: np.ndarray, labels: np.ndarray, t01: np.ndarray,

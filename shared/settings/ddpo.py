@@ -54,7 +54,7 @@ class DDPOPretrainConfig:
     logdir: str
     seed: int = setting(check=seed_range)
     model: DDPOModelConfig = setting()
-    pretrain: DDPOPretrainSection = setting()
+    pretrain: DDPOPretrainSection = setting(doc="the pre-training run: epochs, AdamW, label dropout, EMA")
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -22,7 +22,7 @@ from core_tf.algorithms.ppo_loss import (
     value_loss,
 )
 from core_tf.diffusion.eta import Eta
-from core_tf.diffusion.model import reverse_mean
+from core_tf.diffusion.model import chain_transitions, reverse_mean
 from core_tf.networks.critic import CriticObs
 from core_tf.networks.registry import build_network
 from core_tf.runtime.canonical import load_state
@@ -189,11 +189,10 @@ class PPODiffusionModel(Module):
         if chains.shape[1] is not None and chains.shape[1] != K + 1:
             raise ValueError(f"chains hold {chains.shape[1] - 1} fine-tuned transitions, the model fine-tunes {K}")
         B = tf.shape(chains)[0]
-        prev = tf.reshape(chains[:, :-1], [B * K, Ta, Da])
-        nxt = tf.reshape(chains[:, 1:], [B * K, Ta, Da])
+        prev, nxt, coefs = chain_transitions(chains, {**self.ft_coefs, "logprob_std": self.ft_std})
+        std_table = coefs.pop("logprob_std")  # (B*K, 1, 1)
         s = tf.repeat(state, K, axis=0)  # (B*K, To, Do), row b*K + j
         t = tf.tile(self.ft_t, [B])
-        coefs = {k: tf.tile(v, [B])[:, None, None] for k, v in self.ft_coefs.items()}
         net_out = self.actor_ft(prev, t, s)
         dc = self.dc
         if self.in_graph_eta:
@@ -203,7 +202,7 @@ class PPODiffusionModel(Module):
             std = tf.maximum(sigma, self.d.min_logprob_denoising_std)
         else:
             mean = reverse_mean(prev, net_out, coefs, dc.predict_epsilon, dc.denoised_clip_value)
-            std = tf.tile(self.ft_std, [B])[:, None, None]
+            std = std_table
         return tf.reshape(normal_logprob(nxt, mean, tf.broadcast_to(std, tf.shape(mean))), [B, K, Ta, Da])
 
 

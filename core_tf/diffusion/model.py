@@ -29,6 +29,20 @@ def reverse_mean(x: tf.Tensor, net_out: tf.Tensor, coefs: dict[str, tf.Tensor | 
     return coefs["mean_x0"] * x0 + coefs["mean_xt"] * x
 
 
+def chain_transitions(chains: tf.Tensor, step_tables: dict[str, tf.Tensor]
+                      ) -> tuple[tf.Tensor, tf.Tensor, dict[str, tf.Tensor]]:
+    """Every transition chain[:, j] -> chain[:, j + 1] of chains (B, K+1, *E) as rows b*K + j: prev and next
+    (B*K, *E), and each step table (K,) repeated per chain and shaped (B*K, 1, ..., 1) to broadcast over E.
+    What scoring a chain's log-probability needs for any event shape E (DPPO's (Ta, Da), an image's pixels)."""
+    B, K = tf.shape(chains)[0], tf.shape(chains)[1] - 1
+    rank = len(chains.shape) - 2
+    flat = tf.concat([[B * K], tf.shape(chains)[2:]], axis=0)
+    prev = tf.reshape(chains[:, :-1], flat)
+    nxt = tf.reshape(chains[:, 1:], flat)
+    pad = (slice(None),) + (None,) * rank
+    return prev, nxt, {k: tf.tile(v, [B])[pad] for k, v in step_tables.items()}
+
+
 class Sample(NamedTuple):
     trajectories: tf.Tensor  # (B, Ta, Da)
     chains: tf.Tensor | None  # (B, S + 1, Ta, Da), x_T first

@@ -26,7 +26,7 @@ from core_torch.algorithms.ppo_loss import (
     value_loss,
 )
 from core_torch.diffusion.eta import Eta
-from core_torch.diffusion.model import reverse_mean, step_tensors
+from core_torch.diffusion.model import chain_transitions, reverse_mean, step_tensors
 from core_torch.networks.critic import CriticObs
 from core_torch.networks.linear import MIN_ROWS
 from core_torch.networks.registry import build_network
@@ -202,11 +202,10 @@ class PPODiffusionModel(nn.Module):
         K = K1 - 1
         if self.ft_steps != K:
             raise ValueError(f"chains hold {K} fine-tuned transitions, the model fine-tunes {self.ft_steps}")
-        prev = chains[:, :-1].reshape(B * K, Ta, Da)
-        nxt = chains[:, 1:].reshape(B * K, Ta, Da)
+        prev, nxt, coefs = chain_transitions(chains, {**self.ft_coefs, "logprob_std": self.ft_std})
+        std_table = coefs.pop("logprob_std")  # (B*K, 1, 1)
         s = state.repeat_interleave(K, dim=0)  # (B*K, To, Do), row b*K + j
         t = self.ft_t.repeat(B)
-        coefs = {k: v.repeat(B)[:, None, None] for k, v in self.ft_coefs.items()}
         net_out = self.actor_ft(prev, t, s)
         dc = self.dc
         if self.in_graph_eta:
@@ -216,7 +215,7 @@ class PPODiffusionModel(nn.Module):
             std = sigma.clamp(min=self.d.min_logprob_denoising_std)
         else:
             mean = reverse_mean(prev, net_out, coefs, dc.predict_epsilon, dc.denoised_clip_value)
-            std = self.ft_std.repeat(B)[:, None, None]
+            std = std_table
         return normal_logprob(nxt, mean, std.expand_as(mean)).reshape(B, K, Ta, Da)
 
 

@@ -27,6 +27,19 @@ def reverse_mean(x: torch.Tensor, net_out: torch.Tensor, coefs: dict[str, torch.
     return coefs["mean_x0"] * x0 + coefs["mean_xt"] * x
 
 
+def chain_transitions(chains: torch.Tensor, step_tables: dict[str, torch.Tensor]
+                      ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Every transition chain[:, j] -> chain[:, j + 1] of chains (B, K+1, *E) as rows b*K + j: prev and next
+    (B*K, *E), and each step table (K,) repeated per chain and shaped (B*K, 1, ..., 1) to broadcast over E.
+    What scoring a chain's log-probability needs for any event shape E (DPPO's (Ta, Da), an image's pixels)."""
+    B, K = chains.shape[0], chains.shape[1] - 1
+    event = tuple(chains.shape[2:])
+    prev = chains[:, :-1].reshape(B * K, *event)
+    nxt = chains[:, 1:].reshape(B * K, *event)
+    pad = (slice(None),) + (None,) * len(event)
+    return prev, nxt, {k: v.repeat(B)[pad] for k, v in step_tables.items()}
+
+
 def step_tensors(plan: SamplingPlan) -> list[dict[str, torch.Tensor]]:
     """plan.step_scalars as 0-d tensors (compute dtype), made once per plan: torch wraps and converts a
     Python float on every op, which made each scalar multiply ~3x slower at batch 1."""

@@ -2,4 +2,4 @@
 checks, then a call into the layers below). COMMANDS is the order `dppo --help` lists them in."""
 
 COMMANDS = ("parity", "pretrain", "data", "finetune", "evaluate", "main_job", "compare", "export", "bench", "convert",
-            "guide")
+            "guide", "ddpo")

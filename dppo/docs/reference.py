@@ -21,6 +21,7 @@ from shared.settings import (
     GaussianPPOModelConfig,
     PretrainConfig,
 )
+from shared.settings.ddpo import DDPOConfig, DDPOModelConfig, DDPOPretrainConfig
 from shared.settings.glossary import MEANINGS
 from shared.settings.guided import GuidedConfig, GuidedModelConfig
 
@@ -95,7 +96,10 @@ def config_kinds() -> list[tuple[str, str, type, type | None]]:
                DiffusionConfig),
               ("Evaluation: Gaussian policy", "`dppo eval` (upstream EvalGaussianAgent)", EvalConfig,
                GaussianModelConfig),
-              ("Reward-guided diffusion", "`dppo guide` (configs/reward_guided/)", GuidedConfig, GuidedModelConfig)]
+              ("Reward-guided diffusion", "`dppo guide` (configs/reward_guided/)", GuidedConfig, GuidedModelConfig),
+              ("DDPO pre-training", "`dppo ddpo pretrain` (configs/ddpo/pretrain_digits.yaml)", DDPOPretrainConfig,
+               DDPOModelConfig),
+              ("DDPO fine-tuning", "`dppo ddpo train` (configs/ddpo/digits_*.yaml)", DDPOConfig, DDPOModelConfig)]
     return kinds
 
 

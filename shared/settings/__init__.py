@@ -66,6 +66,9 @@ def config_kind(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
     model = raw.get("model")
     if isinstance(model, dict) and "param_dim" in model and "sample" in raw:
         raise ConfigError("this is a reward-guided diffusion config: run it with `dppo guide train|sample|eval`")
+    if (isinstance(model, dict) and "denoising_steps" in model and "algorithm" in raw and "base" in raw) or (
+            "pretrain" in raw and isinstance(raw.get("pretrain"), dict) and "label_dropout" in raw["pretrain"]):
+        raise ConfigError("this is a DDPO (image diffusion) config: run it with `dppo ddpo pretrain|train`")
     target = raw.get("_target_")
     if target is not None:
         if target not in _UPSTREAM_AGENTS:

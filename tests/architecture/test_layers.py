@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("twins: runtime", ("core_torch.runtime", "core_tf.runtime", "core_torch", "core_tf")),
     ("shared: settings", ("shared.settings",)),
     ("shared: algorithm math, data, diffusion tables", ("shared.algorithms", "shared.data", "shared.diffusion",
-                                                        "shared.guided")),
+                                                        "shared.guided", "shared.ddpo")),
     ("shared: specs and files", ("shared.param_spec", "shared.checkpoint", "shared.lr_schedule", "shared.precision",
                                  "shared.framework_seeds", "shared.probe_result", "shared.temp_dirs",
                                  "shared.tolerances", "shared.serving")),

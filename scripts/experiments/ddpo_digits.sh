@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The recorded DDPO experiment (docs/evidence/ddpo.md): reward against number of samples on the digits for
+# every reward x algorithm, RUNS seeds each, on each backend, plus ISKL at the report's "bad" learning rate
+# (3e-3) on compressibility; then the summary (mean and std over seeds, tables and plots) in OUT.
+# Every run fine-tunes the same pre-trained model (pre-trained once, with torch, if OUT has none).
+#
+#   scripts/experiments/ddpo_digits.sh [OUT]            # the full experiment: 5 runs, both backends, 320 samples
+#   RUNS=2 BACKENDS=torch SAMPLES=160 REWARDS=compress ALGS="sf is iskl" scripts/experiments/ddpo_digits.sh
+#
+# Runs go one after another (on 2 shared cores a second process would slow both); each run is resumable,
+# so a stopped experiment picks up where it was.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT="${1:-/tmp/ddpo-digits}"
+RUNS="${RUNS:-5}"
+BACKENDS="${BACKENDS:-torch tf}"
+SAMPLES="${SAMPLES:-320}"             # samples per run: iterations = SAMPLES / samples_per_iteration
+REWARDS="${REWARDS:-compress incompress align}"
+ALGS="${ALGS:-sf is iskl rwr sparse_rwr}"
+BAD_LR="${BAD_LR:-1}"                 # 1: also ISKL at lr 3e-3 on compressibility
+PRETRAIN_EPOCHS="${PRETRAIN_EPOCHS:-200}"
+export DPPO_LOG_DIR="$OUT"
+PY=.venv/bin/python
+mkdir -p "$OUT"
+
+$PY -m dppo.cli ddpo pretrain --config configs/ddpo/pretrain_digits.yaml --backend torch --quiet \
+  "pretrain.epochs=$PRETRAIN_EPOCHS"
+
+per_iteration() {  # samples per iteration of a config
+  grep -E '^  samples_per_iteration:' "$1" | awk '{print $2}'
+}
+
+run() {  # config backend seed name
+  local cfg=$1 backend=$2 seed=$3 name=$4
+  local n; n=$(per_iteration "$cfg")
+  local iters=$(( SAMPLES / n ))
+  local eval_every=$(( iters / 10 > 0 ? iters / 10 : 1 ))
+  $PY -m dppo.cli ddpo train --config "$cfg" --backend "$backend" --quiet "seed=$seed" \
+    "logdir=$OUT/runs/$name/$backend/seed$seed" "base=$OUT/ddpo/pretrain/seed0" \
+    "train.iterations=$iters" "train.eval_every=$eval_every" "train.checkpoint_every=$iters"
+}
+
+for backend in $BACKENDS; do
+  for reward in $REWARDS; do
+    for alg in $ALGS; do
+      for seed in $(seq 0 $((RUNS - 1))); do
+        run "configs/ddpo/digits_${reward}_${alg}.yaml" "$backend" "$seed" "${reward}_${alg}"
+      done
+    done
+  done
+  if [ "$BAD_LR" = 1 ]; then
+    for seed in $(seq 0 $((RUNS - 1))); do
+      run configs/ddpo/digits_compress_iskl_bad_lr.yaml "$backend" "$seed" compress_iskl_bad_lr
+    done
+  fi
+done
+
+$PY scripts/experiments/ddpo_summary.py "$OUT/runs" "$OUT/summary"

@@ -93,7 +93,8 @@ def test_upstream_finetune_state_imports_and_runs_in_both_frameworks(tmp_path):
         assert main(["finetune", "--config", cfg_path, "--backend", backend, "--quiet",
                      f"base_policy_path={tmp_path / 'ft.npz'}", f"logdir={tmp_path / backend}",
                      "normalization_path=data/hopper-medium-v2/normalization.npz", "train.n_train_itr=1",
-                     "train.n_steps=3", "env.n_envs=2", "train.batch_size=6", "env.max_episode_steps=20"]) == 0
+                     "train.n_steps=3", "env.n_envs=2", "train.batch_size=6", "env.max_episode_steps=20",
+                     "env.wrappers.multi_step.max_episode_steps=20"]) == 0
 
 
 @pytest.mark.parametrize("break_it, message", [
@@ -164,12 +165,13 @@ def test_upstream_gaussian_ppo_state_imports_evaluates_and_finetunes(tmp_path):
     for k, v in trained.items():
         np.testing.assert_array_equal(group[f"actor.{k}"], v)
     short = ["train.n_train_itr=1", "train.n_steps=3", "env.n_envs=2", "train.batch_size=6", "train.val_freq=5",
-             "train.force_train=true", "env.max_episode_steps=20"]
+             "train.force_train=true", "env.max_episode_steps=20", "env.wrappers.multi_step.max_episode_steps=20"]
     for backend in ("torch", "tf"):  # the upstream .pt itself works as base_policy_path too
         assert main(["finetune", "--config", cfg_path, "--backend", backend, "--quiet", *short,
                      f"base_policy_path={tmp_path / 'state_250.pt'}", f"logdir={tmp_path / backend}"]) == 0
         assert main(["eval", "--config", cfg_path, "--backend", backend, "--episodes", "2",
-                     f"base_policy_path={tmp_path / 'g.npz'}", "env.max_episode_steps=20"]) == 0
+                     f"base_policy_path={tmp_path / 'g.npz'}", "env.max_episode_steps=20",
+                     "env.wrappers.multi_step.max_episode_steps=20"]) == 0
 
 
 def test_an_upstream_state_broken_apart_names_the_tensor(tmp_path, capsys):

@@ -16,8 +16,10 @@ SHIPPED = {
     "configs/hopper/pretrain_diffusion_mlp.yaml": f"{UPSTREAM}/pretrain/hopper-medium-v2/pre_diffusion_mlp.yaml",
     "configs/hopper/finetune_ppo_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ft_ppo_diffusion_mlp.yaml",
     "configs/hopper/ppo_gaussian_mlp.yaml": f"{UPSTREAM}/finetune/hopper-v2/ppo_gaussian_mlp.yaml",
-    # a shipped config under upstream's own file name carries that file's values
-    **{str(p): f"{UPSTREAM}/finetune/hopper-v2/{p.name}" for p in sorted(Path("configs/hopper").glob("ft_*.yaml"))},
+    # a shipped config under the name of one of upstream's hopper files carries that file's values (GMM's take
+    # the keys of upstream's robomimic files: upstream ships no gym GMM config)
+    **{str(p): f"{UPSTREAM}/finetune/hopper-v2/{p.name}" for p in sorted(Path("configs/hopper").glob("ft_*.yaml"))
+       if Path(f"{UPSTREAM}/finetune/hopper-v2/{p.name}").is_file()},
     **{f"configs/{env}/pretrain_diffusion_mlp.yaml": f"{UPSTREAM}/pretrain/{env}-medium-v2/pre_diffusion_mlp.yaml"
        for env in ("walker2d", "halfcheetah")},
     **{f"configs/{env}/finetune_ppo_diffusion_mlp.yaml": f"{UPSTREAM}/finetune/{env}-v2/ft_ppo_diffusion_mlp.yaml"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,17 @@ def is_checkpoint_iteration(itr: int, s: LoopSettings) -> bool:
     return itr % s.save_model_freq == 0 or itr == s.n_train_itr - 1
 
 
+@contextlib.contextmanager
+def env_failure(what: str) -> Iterator[None]:
+    """A worker that died (or an env that raised) inside a vector env call becomes one EnvironmentFailedError
+    line (exit 4) saying `what` happened, instead of the pipe's traceback."""
+    try:
+        yield
+    except (EOFError, BrokenPipeError, ConnectionError, RuntimeError, OSError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else "worker died"
+        raise EnvironmentFailedError(f"{what} ({type(exc).__name__}: {detail})") from None
+
+
 def iteration_start(venv: Any, obs: np.ndarray, done: np.ndarray, fresh: bool, itr: int,
                     s: LoopSettings) -> tuple[np.ndarray, np.ndarray, bool]:
     """(observations, first0, reset) to start iteration `itr` from: all envs reset (first0 = 1) when
@@ -94,7 +105,8 @@ def iteration_start(venv: Any, obs: np.ndarray, done: np.ndarray, fresh: bool, i
     `fresh`: obs come from a reset no iteration has used yet (the run's first, seeded one)."""
     reset = resets_envs(itr, s)
     if reset and not fresh:
-        obs = venv.reset()[0]
+        with env_failure(f"environment reset failed at the start of iteration {itr}"):
+            obs = venv.reset()[0]
     return obs, (np.ones(s.n_envs) if reset or fresh else np.asarray(done, np.float64)), reset
 
 
@@ -122,13 +134,8 @@ def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int
         obs_t.append(obs)
         for k, v in sample.items():
             samples.setdefault(k, []).append(v)
-        try:
-            with phase("env stepping"):
-                obs, reward, term, trunc, info = venv.step(sample["actions"][:, :act_steps])
-        except (EOFError, BrokenPipeError, ConnectionError, RuntimeError, OSError) as exc:
-            raise EnvironmentFailedError(
-                f"environment step failed at iteration {itr}, step {step} ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else 'worker died'})") from None
+        with phase("env stepping"), env_failure(f"environment step failed at iteration {itr}, step {step}"):
+            obs, reward, term, trunc, info = venv.step(sample["actions"][:, :act_steps])
         if not np.all(np.isfinite(reward)):
             raise TrainingDivergedError(f"environment returned a non-finite reward at iteration {itr}, step {step}")
         done = np.logical_or(term, trunc)
@@ -236,7 +243,8 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
     venv = run_vector_env(cfg, spec)
     env_failed = False
     # Seeded once, as upstream seeds its vector env once; later resets draw from the envs' own RNGs.
-    obs = venv.reset(seed=[seed + i for i in range(s.n_envs)])[0]
+    with env_failure("environment reset failed at the start of the run"):
+        obs = venv.reset(seed=[seed + i for i in range(s.n_envs)])[0]
     done, fresh = np.ones(s.n_envs), True  # fresh: obs come from a reset not yet used by an iteration
     if ckpt is not None:
         obs, done, fresh = _restore_envs(venv, ckpt, obs, s, seed, start)

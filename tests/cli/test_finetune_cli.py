@@ -94,6 +94,21 @@ def test_environment_worker_crash_is_one_message_and_keeps_checkpoints(tmp_path,
     assert (logdir / "checkpoint").is_dir() and os.listdir(logdir / "checkpoint")
 
 
+def test_a_worker_dead_at_an_iterations_reset_is_one_message_and_keeps_checkpoints(tmp_path, capsys):
+    logdir = tmp_path / "crash"
+    code = main(["finetune", "--config", DPPO, "--backend", "torch", "--quiet", f"logdir={logdir}", *TINY,
+                 "env_name=tests.cli.crashing_env:CrashingResetHopper-v0", "env.asynchronous=true",
+                 "env.reset_at_iteration=true",
+                 "train.n_train_itr=3", "train.save_model_freq=1", "train.val_freq=100", "normalization_path=null"])
+    err = capsys.readouterr().err
+    assert code == 4, err
+    errors = [line for line in err.splitlines() if line.startswith("dppo finetune: error:")]
+    assert len(errors) == 1 and "Traceback" not in err
+    assert "environment reset failed at the start of iteration 1" in errors[0], errors[0]
+    assert "rerun the same command to resume" in errors[0]
+    assert (logdir / "checkpoint").is_dir() and os.listdir(logdir / "checkpoint")
+
+
 @pytest.mark.parametrize("backend", ["torch", "tf"])
 def test_eval_and_finetune_start_from_the_shipped_checkpoint(tmp_path, capsys, backend):
     shipped = ["base_policy_path=data/checkpoints/hopper_pretrain_diffusion_mlp_e40.npz",

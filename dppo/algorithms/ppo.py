@@ -25,7 +25,7 @@ from shared.checkpoint import Checkpoint, check_strict
 from shared.diffusion.eta import eta_init, eta_spec
 from shared.errors import TrainingDivergedError
 from shared.param_spec import critic_obs_spec, torch_default_init
-from shared.param_spec.families import network_spec
+from shared.param_spec.families import family_init_over, network_spec
 from shared.precision import as_compute
 from shared.settings import FinetuneConfig, PPOSettings
 
@@ -53,7 +53,7 @@ def _gaussian_params(cfg: FinetuneConfig) -> OrderedDict:
     overrides = {"actor.logvar": math.log(actor.fixed_std**2)} if actor.learn_fixed_std else None
     spec = network_spec(actor, "actor.")
     spec.update(critic_obs_spec(critic, "critic."))
-    init = torch_default_init(spec, cfg.seed, overrides)
+    init = family_init_over(torch_default_init(spec, cfg.seed, overrides), actor, cfg.seed, "actor.", overrides)
     if cfg.base_policy_path:  # a Gaussian PPO checkpoint: start from (or evaluate) its actor and critic
         weights = read_checkpoint(cfg.base_policy_path, cfg).group("model")
         check_strict(spec, weights, f"base policy {cfg.base_policy_path}")

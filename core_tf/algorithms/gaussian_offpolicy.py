@@ -21,6 +21,7 @@ from core_tf.algorithms.target_network import polyak_update
 from core_tf.networks.registry import build_network
 from core_tf.runtime.canonical import export_state, load_state
 from core_tf.runtime.module import Module
+from core_tf.runtime.rng import seed_dropout
 from core_tf.runtime.scheduled_optimizer import ScheduledAdamW
 from shared.algorithms.ppo_math import GAUSSIAN_EVAL_STD
 from shared.param_spec import CriticObsActConfig, GaussianMLPConfig
@@ -30,9 +31,9 @@ TANH_LOGPROB_EPS = 1e-6  # upstream: log(1 - tanh(a)^2 + 1e-6)
 
 
 def sample_actions(network: Module, obs: tf.Tensor, noise: tf.Tensor, randn_clip: float, tanh: bool,
-                   deterministic: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+                   deterministic: bool = False, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
     """obs (B, To, Do), noise (B, Ta*Da) -> (actions (B, Ta*Da), log pi (B,)); see the torch twin."""
-    mean, std = network(obs)
+    mean, std = network(obs, training=training)
     if deterministic:
         std = tf.fill(tf.shape(mean), tf.constant(GAUSSIAN_EVAL_STD, mean.dtype))
     a = mean + std * tf.clip_by_value(noise, -randn_clip, randn_clip)
@@ -132,7 +133,8 @@ class GaussianOffPolicyAgent:
         return {"actor_lr": self.actor_opt.lr, "critic_lr": self.critic_opt.lr}
 
     def seed_rng(self, seed: int) -> None:
-        """Nothing to reseed: no dropout, every draw comes in as numpy."""
+        """Reseed dropout (see the torch twin)."""
+        seed_dropout(seed)
 
     def end_iteration(self) -> None:
         self.iterations.assign_add(1)

@@ -31,8 +31,8 @@ def critic_loss(agent: GaussianOffPolicyAgent, b: dict[str, tf.Tensor], pair: tf
 
 def actor_loss(network: Module, critics: CriticEnsemble, obs: tf.Tensor, noise: tf.Tensor,
                randn_clip: float) -> tf.Tensor:
-    """-mean(min_k Q_k(s, a)), a reparameterised with noise (B, Ta*Da)."""
-    a, _ = sample_actions(network, obs, noise, randn_clip, False)
+    """-mean(min_k Q_k(s, a)), a reparameterised with noise (B, Ta*Da); the actor's dropout acts here."""
+    a, _ = sample_actions(network, obs, noise, randn_clip, False, training=True)
     return -tf.reduce_mean(tf.reduce_min(critics(obs, a), 0))
 
 

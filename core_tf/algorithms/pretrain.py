@@ -114,10 +114,12 @@ class GaussianModel(Module):
         super().__init__(**kwargs)
         self.network = self.add_child("network", build_network(config.network))
 
-    def loss(self, actions: tf.Tensor, states: tf.Tensor, ent_coef: float) -> tuple[tf.Tensor, tf.Tensor]:
+    def loss(self, actions: tf.Tensor, states: tf.Tensor, ent_coef: float,
+             training: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
         """(loss, mean entropy) of actions (B, Ta, Da) given states (B, To, Do): minus the Normal log-density of the
-        flattened chunk averaged over batch and dimensions (B, Ta * Da), minus ent_coef times the mean entropy."""
-        mean, std = self.network(states)
+        flattened chunk averaged over batch and dimensions (B, Ta * Da), minus ent_coef times the mean entropy.
+        training: apply dropout (torch's module mode; its pre-training sets train())."""
+        mean, std = self.network(states, training=training)
         logprob = normal_logprob(tf.reshape(actions, tf.shape(mean)), mean, std)  # (B, Ta * Da)
         entropy = tf.reduce_mean(normal_entropy(std))
         return -tf.reduce_mean(logprob) - ent_coef * entropy, entropy

@@ -21,6 +21,7 @@ from core_torch.algorithms.ppo_loss import normal_logprob
 from core_torch.algorithms.target_network import polyak_update
 from core_torch.networks.registry import build_network
 from core_torch.runtime.canonical import export_state, load_state
+from core_torch.runtime.rng import seed_dropout
 from core_torch.runtime.scheduled_optimizer import ScheduledAdamW
 from shared.algorithms.ppo_math import GAUSSIAN_EVAL_STD
 from shared.param_spec import CriticObsActConfig, GaussianMLPConfig
@@ -30,13 +31,16 @@ TANH_LOGPROB_EPS = 1e-6  # upstream: log(1 - tanh(a)^2 + 1e-6)
 
 
 def sample_actions(network: nn.Module, obs: torch.Tensor, noise: torch.Tensor, randn_clip: float, tanh: bool,
-                   deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                   deterministic: bool = False, training: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Upstream GaussianModel.forward with get_logprob: obs (B, To, Do), noise (B, Ta*Da) ->
     (actions (B, Ta*Da), log pi (B,)). a = mean + std * clamp(noise, +-randn_clip) (upstream clamps the sample
     to mean +- randn_clip std: the same point); log pi is the Normal log-density of a, summed over the chunk,
     minus sum log(1 - tanh(a)^2 + 1e-6) when the action is squashed after sampling. deterministic: std 1e-4,
-    as upstream's evaluation still samples. Gradients flow to the network through a (reparameterised)."""
+    as upstream's evaluation still samples. Gradients flow to the network through a (reparameterised).
+    training: the network's dropout acts (its module mode for this call)."""
+    network.train(training)
     mean, std = network(obs)
+    network.eval()
     if deterministic:
         std = torch.full_like(mean, GAUSSIAN_EVAL_STD)
     a = mean + std * noise.clamp(-randn_clip, randn_clip)
@@ -78,6 +82,7 @@ class GaussianOffPolicyAgent:
         self.model = GaussianOffPolicyModel(actor, math.log(s.init_temperature) if self.learns_temperature else None)
         self.build_critics()
         load_state(self.model, init_params)
+        self.model.eval()  # no dropout while acting or in targets; an actor loss that takes it turns it on
         for name, p in self.model.named_parameters():
             if name.startswith(self.frozen_prefixes()):
                 p.requires_grad_(False)
@@ -140,7 +145,9 @@ class GaussianOffPolicyAgent:
         return {"actor_lr": self.actor_opt.lr, "critic_lr": self.critic_opt.lr}
 
     def seed_rng(self, seed: int) -> None:
-        """Nothing to reseed: no dropout, every draw comes in as numpy."""
+        """Reseed dropout (shared/framework_seeds.py: once per iteration; only IBRL's actor loss draws masks,
+        every other draw comes in as numpy)."""
+        seed_dropout(seed)
 
     def end_iteration(self) -> None:
         for opt in self.optimizers.values():

@@ -38,8 +38,9 @@ def critic_loss(agent: GaussianOffPolicyAgent, b: dict[str, torch.Tensor], pair:
 
 def actor_loss(network: torch.nn.Module, critics: CriticEnsemble, obs: torch.Tensor, noise: torch.Tensor,
                randn_clip: float) -> torch.Tensor:
-    """-mean(min_k Q_k(s, a)), a reparameterised with noise (B, Ta*Da), no squashing, no entropy term."""
-    a, _ = sample_actions(network, obs, noise, randn_clip, False)
+    """-mean(min_k Q_k(s, a)), a reparameterised with noise (B, Ta*Da), no squashing, no entropy term; the actor's
+    dropout (robomimic's configs) acts here, as in upstream's training mode."""
+    a, _ = sample_actions(network, obs, noise, randn_clip, False, training=True)
     return -torch.mean(critics(obs, a).min(0).values)
 
 

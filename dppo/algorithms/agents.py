@@ -4,6 +4,7 @@ config's policy is built here."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from typing import Any
 
@@ -13,7 +14,7 @@ from dppo.checkpoints.formats import read_checkpoint
 from shared.checkpoint import check_strict
 from shared.errors import ConfigError
 from shared.param_spec import CriticObsConfig, critic_obs_spec, torch_default_init
-from shared.param_spec.families import network_spec
+from shared.param_spec.families import family_init_over, network_spec
 from shared.settings import DPPOSettings, EvalConfig, GaussianModelConfig, PPOSettings
 
 
@@ -62,13 +63,16 @@ def make_eval_agent(cfg: EvalConfig, backend: str) -> Any:
                          reward_horizon=cfg.act_steps, use_bc_loss=False, bc_loss_coeff=0.0)
         return backend_class(backend, "ppo_diffusion.PPODiffusionAgent")(dc, critic, ppo, d, init)
     model: GaussianModelConfig = cfg.model
-    spec = network_spec(model.network, "actor.")
+    network = model.network  # evaluation runs without dropout (the agent's module mode is not the question here)
+    if getattr(network, "dropout", 0.0):
+        network = dataclasses.replace(network, dropout=0.0)
+    spec = network_spec(network, "actor.")
     spec.update(critic_obs_spec(critic, "critic."))
-    init = torch_default_init(spec, cfg.seed)
+    init = family_init_over(torch_default_init(spec, cfg.seed), network, cfg.seed, "actor.")
     actor = _gaussian_policy(read_checkpoint(cfg.base_policy_path, cfg).group("model"))
-    check_strict(network_spec(model.network, "actor."), actor, f"policy {cfg.base_policy_path}")
+    check_strict(network_spec(network, "actor."), actor, f"policy {cfg.base_policy_path}")
     init.update(actor)
-    return backend_class(backend, "ppo_gaussian.PPOGaussianAgent")(model.network, critic, ppo, init,
+    return backend_class(backend, "ppo_gaussian.PPOGaussianAgent")(network, critic, ppo, init,
                                                                     model.randn_clip_value)
 
 

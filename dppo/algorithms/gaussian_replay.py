@@ -33,7 +33,7 @@ from shared.config.loading import locate_data_file
 from shared.data.qlearning import q_learning_transitions
 from shared.errors import CheckpointError
 from shared.param_spec import critic_ensemble_spec, critic_obs_act_spec, torch_default_init
-from shared.param_spec.families import network_spec
+from shared.param_spec.families import family_init_over, network_spec
 from shared.precision import as_compute
 from shared.settings.gaussian_replay import EVAL_STEP_CAP, GaussianReplayConfig, GaussianReplaySettings
 
@@ -71,7 +71,7 @@ def fresh_params(cfg: GaussianReplayConfig, spec: OrderedDict) -> OrderedDict:
     source (upstream deep-copies them), log_alpha = log(init_temperature) where one is learned."""
     actor = OrderedDict((k, v) for k, v in spec.items() if k.startswith("network."))
     critics = OrderedDict((k, v) for k, v in spec.items() if k.startswith(("critic.", "critic_networks.")))
-    init = torch_default_init(actor, cfg.seed)
+    init = family_init_over(torch_default_init(actor, cfg.seed), cfg.model.actor, cfg.seed, "network.")
     init.update(torch_default_init(critics, cfg.seed + 1))
     for source, target in (("critic.", "target_critic."), ("critic_networks.", "target_networks."),
                            ("network.", "target_actor."), ("network.", "bc_policy.")):

@@ -23,9 +23,9 @@ from shared import tolerances as tol
 from shared.algorithms.returns import RunningRewardScaler, gae
 from shared.checkpoint import Checkpoint, check_strict
 from shared.diffusion.eta import eta_init, eta_spec
-from shared.errors import TrainingDivergedError
+from shared.errors import CheckpointError, TrainingDivergedError
 from shared.param_spec import critic_obs_spec, torch_default_init
-from shared.param_spec.families import network_spec
+from shared.param_spec.families import family_init_over, network_spec
 from shared.precision import as_compute
 from shared.settings import FinetuneConfig, PPOSettings
 
@@ -53,11 +53,25 @@ def _gaussian_params(cfg: FinetuneConfig) -> OrderedDict:
     overrides = {"actor.logvar": math.log(actor.fixed_std**2)} if actor.learn_fixed_std else None
     spec = network_spec(actor, "actor.")
     spec.update(critic_obs_spec(critic, "critic."))
-    init = torch_default_init(spec, cfg.seed, overrides)
-    if cfg.base_policy_path:  # a Gaussian PPO checkpoint: start from (or evaluate) its actor and critic
-        weights = read_checkpoint(cfg.base_policy_path, cfg).group("model")
-        check_strict(spec, weights, f"base policy {cfg.base_policy_path}")
+    init = family_init_over(torch_default_init(spec, cfg.seed, overrides), actor, cfg.seed, "actor.", overrides)
+    if not cfg.base_policy_path:
+        return init
+    path = cfg.base_policy_path
+    ckpt = read_checkpoint(path, cfg)
+    weights = ckpt.group("model")
+    if ckpt.meta.get("kind") == "finetune":  # a Gaussian PPO checkpoint: its actor and critic
+        check_strict(spec, weights, f"base policy {path}")
         init.update(weights)
+        return init
+    # a Gaussian pre-training checkpoint (upstream's configs): its network.* is the actor, the critic starts fresh
+    policy = OrderedDict((f"actor.{k[len('network.'):]}", v) for k, v in weights.items() if k.startswith("network."))
+    if not policy:
+        raise CheckpointError(f"{path} [model] holds no pre-trained Gaussian policy (network.* tensors)")
+    expected = {k: v for k, v in spec.items() if k.startswith("actor.")}
+    if "actor.logvar" not in policy:  # a fixed-std pre-training: the learned std starts from fixed_std
+        expected.pop("actor.logvar", None)
+    check_strict(expected, policy, f"base policy {path}")
+    init.update(policy)
     return init
 
 

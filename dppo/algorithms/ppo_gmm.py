@@ -21,7 +21,7 @@ from shared.algorithms.gmm import step_noise_shape as gmm_step_noise_shape
 from shared.checkpoint import check_strict
 from shared.errors import CheckpointError
 from shared.param_spec import critic_obs_spec, torch_default_init
-from shared.param_spec.families import network_spec
+from shared.param_spec.families import family_init_over, network_spec
 from shared.settings.gmm import GMMFinetuneConfig
 
 
@@ -36,7 +36,8 @@ def _free_parameter_overrides(cfg: GMMFinetuneConfig) -> dict[str, float]:
 def initial_params(cfg: GMMFinetuneConfig) -> OrderedDict:
     spec = network_spec(cfg.gmm_actor, "actor.")
     spec.update(critic_obs_spec(cfg.critic, "critic."))
-    init = torch_default_init(spec, cfg.seed, _free_parameter_overrides(cfg))
+    overrides = _free_parameter_overrides(cfg)
+    init = family_init_over(torch_default_init(spec, cfg.seed, overrides), cfg.gmm_actor, cfg.seed, "actor.", overrides)
     if not cfg.base_policy_path:  # a fresh policy (`dppo finetune` warns; parity and bench want it)
         return init
     path = cfg.base_policy_path

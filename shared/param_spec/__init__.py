@@ -227,6 +227,8 @@ class GaussianMLPConfig:
     tanh_output: bool = True
     residual_style: bool = False
     use_layernorm: bool = False
+    dropout: float = setting(0.0, doc="dropout after each hidden layer of the mean MLP with a fixed std (training "
+                                      "only; upstream ignores it with a learned std, and so does this network)")
     fixed_std: float | None = None
     learn_fixed_std: bool = False
     std_min: float = 0.01
@@ -235,6 +237,8 @@ class GaussianMLPConfig:
     def __post_init__(self) -> None:
         _check_dims(action_dim=self.action_dim, horizon_steps=self.horizon_steps, cond_dim=self.cond_dim,
                     mlp_dims=self.mlp_dims)
+        if not 0.0 <= self.dropout < 1.0:
+            raise SettingError("dropout", f"must be in [0, 1), got {self.dropout}")
         if self.fixed_std is not None and not self.fixed_std > 0:
             raise SettingError("fixed_std", f"must be > 0 (or null: a learned std head), got {self.fixed_std}")
         if self.learn_fixed_std and self.fixed_std is None:
@@ -260,11 +264,12 @@ class GaussianMLPConfig:
         return MLPConfig((self.mlp_dims[-1], self.output_dim), "Tanh", "Identity")
 
     def mean_only(self) -> MLPConfig:
-        """With a fixed std upstream uses one MLP for the mean. A residual one (robomimic's configs) cannot be
-        built by upstream's class at the pinned commit: it passes ResidualMLP a `dropout` argument that class
-        does not take. Built here as the config describes (no dropout)."""
+        """With a fixed std upstream uses one MLP for the mean, with dropout after each hidden layer (IBRL's
+        robomimic configs). A residual one (robomimic's configs) cannot be built by upstream's class at the
+        pinned commit: it passes ResidualMLP a `dropout` argument that class does not take. Built here as the
+        config describes (dropout inside each residual block, as the diffusion MLP's)."""
         return MLPConfig((self.cond_dim, *self.mlp_dims, self.output_dim), self.activation_type, "Identity",
-                         use_layernorm=self.use_layernorm, residual_style=self.residual_style)
+                         use_layernorm=self.use_layernorm, dropout=self.dropout, residual_style=self.residual_style)
 
 
 def gaussian_mlp_spec(cfg: GaussianMLPConfig, prefix: str = "") -> OrderedDict:

@@ -101,6 +101,16 @@ def network_init(cfg: Any, seed: int, prefix: str = "", overrides: dict[str, flo
     return params
 
 
+def family_init_over(init: OrderedDict, cfg: Any, seed: int, prefix: str,
+                     overrides: dict[str, float] | None = None) -> OrderedDict:
+    """`init` (torch_default_init of a spec holding the network `cfg` configures under `prefix`, and more) with that
+    network's parameters replaced by its family's own init from `seed` where the family has one (a transformer's);
+    the others' numbers stay those of `init`'s stream."""
+    if family_of(cfg).init is not None:
+        init.update(network_init(cfg, seed, prefix, overrides))
+    return init
+
+
 def role_union(role: str) -> Any:
     """The settings type of a network section of this role: a union of its families' configs (the first is
     the default when a section names no `_target_`)."""

@@ -99,8 +99,12 @@ class GaussianReplayModelConfig:
 
     algorithm = ""  # "SAC", ...: for messages
     ensemble = False  # RLPD, IBRL: `n_critics` single-head critics instead of one double-Q critic
+    actor_dropout = False  # IBRL: the actor's dropout acts in its loss (acting and targets run without)
 
     def __post_init__(self) -> None:
+        if not self.actor_dropout and getattr(self.actor, "dropout", 0.0) != 0.0:
+            raise ConfigError(f"model.actor.dropout={self.actor.dropout}: {self.algorithm} here trains its actor "
+                              "without dropout (only IBRL's actor takes it); use 0")
         if self.actor.horizon_steps != self.horizon_steps:
             raise ConfigError(f"model.actor.horizon_steps={self.actor.horizon_steps} disagrees with "
                               f"model.horizon_steps={self.horizon_steps}")

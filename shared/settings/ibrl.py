@@ -40,6 +40,7 @@ class IBRLModelConfig(GaussianReplayModelConfig):
 
     algorithm = "IBRL"
     ensemble = True
+    actor_dropout = True
 
     def __post_init__(self) -> None:
         super().__post_init__()

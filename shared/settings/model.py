@@ -221,6 +221,9 @@ class GaussianPPOModelConfig:
         if self.horizon_steps is not None and self.actor.horizon_steps != self.horizon_steps:
             raise ConfigError(f"model.actor.horizon_steps={self.actor.horizon_steps} disagrees with "
                               f"model.horizon_steps={self.horizon_steps}")
+        if getattr(self.actor, "dropout", 0.0) != 0.0:
+            raise ConfigError(f"model.actor.dropout={self.actor.dropout}: Gaussian PPO here runs its actor without "
+                              "dropout (log-probabilities of rollouts and updates must agree); use 0")
         if self.critic.cond_dim != self.actor.cond_dim:
             raise ConfigError(f"model.critic.cond_dim={self.critic.cond_dim} must equal model.actor.cond_dim "
                               f"= {self.actor.cond_dim}")

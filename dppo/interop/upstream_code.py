@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import subprocess
 import sys
 import types
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from shared.errors import ConfigError
+from shared.errors import ConfigError, UserError
 from shared.param_spec import CriticObsActConfig, CriticObsConfig, DiffusionMLPConfig
 from shared.settings import DiffusionConfig
 
@@ -76,12 +77,19 @@ def stub_module(name: str, **attrs: Any) -> None:
     sys.modules[name] = mod
 
 
+UPSTREAM_NEEDS = ("einops",)  # what upstream's model code imports beyond torch and numpy
+
+
 def activate_upstream(upstream: Path) -> None:
     """Put the checkout first on sys.path and stub the imports only upstream's drivers need.
 
     wandb and hydra are only used by upstream's agents/configs; we call none of their functions.
     d4rl and gym are stubbed by the golden d4rl section itself (it drives the script on a synthetic dict).
     """
+    missing = [m for m in UPSTREAM_NEEDS if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(f"upstream's code at {upstream} imports {', '.join(missing)}, which is not installed: "
+                        f"pip install {' '.join(missing)}")
     if sys.path[:1] != [str(upstream)]:
         sys.path.insert(0, str(upstream))
     stub_module("wandb")

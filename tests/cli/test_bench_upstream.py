@@ -4,6 +4,7 @@ skip without one ($DPPO_UPSTREAM, default /work/upstream-dppo, as scripts/golden
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -17,8 +18,9 @@ from dppo.interop.upstream_code import PINNED_COMMIT, check_checkout
 from shared.errors import ConfigError
 
 UPSTREAM = Path(os.environ.get("DPPO_UPSTREAM", "/work/upstream-dppo"))
-needs_upstream = pytest.mark.skipif(not (UPSTREAM / "model/diffusion/diffusion_ppo.py").is_file(),
-                                    reason=f"no irom-lab/dppo checkout at {UPSTREAM} (set DPPO_UPSTREAM)")
+needs_upstream = pytest.mark.skipif(
+    not (UPSTREAM / "model/diffusion/diffusion_ppo.py").is_file() or importlib.util.find_spec("einops") is None,
+    reason=f"no irom-lab/dppo checkout at {UPSTREAM} (set DPPO_UPSTREAM), or no einops for its code")
 OPS = {"pretrain_b128", "sample_b1", "sample_b40", "ppo_update", "dql_update", "dipo_critic"}
 # The same work on both sides: same weights, same noise, same minibatch. A wrong weight, a shifted noise array or
 # a different clipping setting moves the chunk or the loss by 1e-2 or more; float32 rounding of the same

@@ -32,6 +32,7 @@ from shared.errors import CheckpointError, RunTerminated, TrainingDivergedError,
 from shared.framework_seeds import framework_seed
 from shared.param_spec.families import network_init
 from shared.settings import GaussianPretrainConfig, GMMPretrainConfig, PretrainConfig
+from shared.settings.pretrain import episodes_used
 
 AnyPretrainConfig = PretrainConfig | GaussianPretrainConfig  # GMMPretrainConfig is a GaussianPretrainConfig
 
@@ -100,7 +101,7 @@ def _run_pretrain(cfg: AnyPretrainConfig, backend: str, quiet: bool) -> dict[str
     dims, train, seed = cfg.dims, cfg.train, cfg.seed
     gaussian = isinstance(cfg, GaussianPretrainConfig)
     data = load_dppo_dataset(locate_data_file(cfg.train_dataset_path), dims.obs_dim, dims.action_dim,
-                             dims.horizon_steps, train.max_n_episodes)
+                             dims.horizon_steps, episodes_used(cfg.train_dataset, train.max_n_episodes))
     indices = stitched_indices(data.traj_lengths, dims.horizon_steps)
     sampler = EpochSampler(len(indices), train.batch_size, seed)
     run = RunDir(cfg.logdir)

@@ -37,6 +37,42 @@ class PretrainTrainConfig:
         self.lr_scheduler.check_steps(self.n_epochs, "lr_scheduler")  # one scheduler step per epoch
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrainDatasetConfig:
+    """The `train_dataset` section (upstream StitchedSequenceDataset's arguments). Only max_n_episodes changes
+    what is trained on; the path and chunk sizes repeat top-level keys and are checked against them."""
+
+    IGNORED_KEYS = ("use_img",)
+    dataset_path: str | None = None
+    horizon_steps: int | None = setting(None, check=positive)
+    cond_steps: int | None = setting(None, check=positive)
+    img_cond_steps: int | None = setting(None, check=positive)
+    max_n_episodes: int | None = setting(
+        None, check=positive, doc="the first episodes of the dataset kept (unset: all; upstream's default 10000)")
+
+
+def episodes_used(train_dataset: TrainDatasetConfig | None, train_max: int | None) -> int | None:
+    """How many leading episodes pre-training reads: `train.max_n_episodes` (ours) or upstream's
+    `train_dataset.max_n_episodes`; both given and different is refused."""
+    upstream = None if train_dataset is None else train_dataset.max_n_episodes
+    if train_max is not None and upstream is not None and upstream != train_max:
+        raise ConfigError(f"config keys 'train.max_n_episodes'={train_max} and 'train_dataset.max_n_episodes'="
+                          f"{upstream} disagree: give one")
+    return train_max if train_max is not None else upstream
+
+
+def check_train_dataset(cfg: Any) -> None:
+    """The `train_dataset` section agrees with the config's chunk sizes and episode count."""
+    section = cfg.train_dataset
+    episodes_used(section, cfg.train.max_n_episodes)
+    if section is None:
+        return
+    for key in ("horizon_steps", "cond_steps"):
+        given, dims = getattr(section, key), getattr(cfg.dims, key)
+        if given is not None and given != dims:
+            raise ConfigError(f"config key 'train_dataset.{key}'={given} disagrees with the model's {key}={dims}")
+
+
 @dataclass(frozen=True)
 class EMAConfig:
     decay: float = setting(check=unit_interval)
@@ -53,6 +89,7 @@ class PretrainConfig:
     train: PretrainTrainConfig = setting()
     model: DiffusionConfig = setting()
     ema: EMAConfig = setting()
+    train_dataset: TrainDatasetConfig | None = None
     normalization_path: str | None = None
     resume: str | None = None
     resume_fresh_optimizer: bool = setting(
@@ -67,6 +104,7 @@ class PretrainConfig:
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        check_train_dataset(self)
         for key in ("obs_dim", "action_dim", "denoising_steps", "horizon_steps", "cond_steps"):
             top = getattr(self, key)
             if top is not None and top != getattr(self.model, key):
@@ -101,6 +139,7 @@ class GaussianPretrainConfig:
     model: GaussianModelConfig = setting()
     ema: EMAConfig = setting()
     obs_dim: int = setting(check=positive)
+    train_dataset: TrainDatasetConfig | None = None
     cond_steps: int = setting(1, check=positive)
     action_dim: int | None = setting(None, check=positive)
     horizon_steps: int | None = setting(None, check=positive)
@@ -113,6 +152,7 @@ class GaussianPretrainConfig:
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        check_train_dataset(self)
         net = self.model.network
         if net.cond_dim != self.obs_dim * self.cond_steps:
             raise ConfigError(f"model.network.cond_dim={net.cond_dim} must equal obs_dim * cond_steps = "

@@ -89,3 +89,26 @@ def test_strict_check_names_missing_extra_and_misshaped_tensors():
         check_strict(spec, {"a.weight": np.zeros((2, 3)), "a.bias": np.zeros(2), "b.weight": np.zeros(1)})
     with pytest.raises(CheckpointError, match=r"'a.weight' has shape \[3, 2\], expected \[2, 3\]"):
         check_strict(spec, {"a.weight": np.zeros((3, 2)), "a.bias": np.zeros(2)})
+
+
+ROBOMIMIC_PRE = "tests/fixtures/upstream_cfg/cfg/robomimic/pretrain/lift"
+
+
+@pytest.mark.parametrize("name", ["pre_diffusion_mlp", "pre_gaussian_mlp", "pre_gmm_mlp"])
+def test_upstream_train_dataset_max_n_episodes_sets_the_demo_count(name, monkeypatch):
+    """Upstream picks the demo count with train_dataset.max_n_episodes (StitchedSequenceDataset's argument):
+    it must reach the dataset, not be skipped as plumbing; ours (train.max_n_episodes) may repeat it."""
+    from shared.settings import load_settings
+    from shared.settings.pretrain import episodes_used
+
+    monkeypatch.setenv("DPPO_DATA_DIR", "data")
+    path = f"{ROBOMIMIC_PRE}/{name}.yaml"
+    assert episodes_used(load_settings(path).train_dataset, None) is None  # all episodes
+    cfg = load_settings(path, ["train_dataset.max_n_episodes=20"])
+    assert episodes_used(cfg.train_dataset, cfg.train.max_n_episodes) == 20
+    cfg = load_settings(path, ["train_dataset.max_n_episodes=20", "train.max_n_episodes=20"])
+    assert episodes_used(cfg.train_dataset, cfg.train.max_n_episodes) == 20
+    with pytest.raises(ConfigError, match="'train.max_n_episodes'=10 and 'train_dataset.max_n_episodes'=20"):
+        load_settings(path, ["train_dataset.max_n_episodes=20", "train.max_n_episodes=10"])
+    with pytest.raises(ConfigError, match="'train_dataset.horizon_steps'=3 disagrees"):
+        load_settings(path, ["train_dataset.horizon_steps=3"])

@@ -106,3 +106,36 @@ def test_an_eval_config_evaluates_the_pretrained_policy(runs, monkeypatch, capsy
                  "--episodes", "2", "env.n_envs=2", "env.max_episode_steps=8", "n_steps=2",
                  f"base_policy_path={runs['checkpoints'][pre]}"]) == 0
     assert "over 2 episodes; success rate" in capsys.readouterr().out
+
+
+# off-policy fine-tuners that start from scratch on the demonstrations (issue 26): tiny nets, a few updates
+OFFPOLICY_SCRATCH = ["wandb=null", "env.max_episode_steps=8", "train.n_eval_episode=1", "train.log_freq=1",
+                     "model.actor.mlp_dims=[32,32]", "model.critic.mlp_dims=[32,32]", "train.batch_size=4",
+                     "offline_dataset.max_n_episodes=3", "train.n_train_itr=3", "train.val_freq=2"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rlpd_runs_from_the_robomimic_demos(tmp_path, monkeypatch, backend):
+    monkeypatch.setenv("DPPO_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.delenv("DPPO_DATA_DIR", raising=False)
+    assert main(["finetune", "--config", str(FT / "rlpd_mlp.yaml"), "--backend", backend, "--quiet",
+                 f"logdir={tmp_path / 'rlpd'}", *OFFPOLICY_SCRATCH, "train.n_explore_steps=0",
+                 "train.critic_num_update=1", "model.n_critics=2", "env.n_envs=2"]) == 0
+    recs = [json.loads(line) for line in (tmp_path / "rlpd" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["itr"] for r in recs] == [0, 1, 2] and "success_rate" in recs[0]
+    assert recs[1]["buffer_transitions"] == 2 and recs[1]["critic_loss"] is not None  # one step of 2 envs
+
+
+def test_calql_offline_then_online_on_the_robomimic_demos_across_frameworks(tmp_path, monkeypatch):
+    """Cal-QL's two upstream files: the offline phase on torch, the online phase from its checkpoint on TF."""
+    monkeypatch.setenv("DPPO_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.delenv("DPPO_DATA_DIR", raising=False)
+    common = [*OFFPOLICY_SCRATCH, "train.n_random_actions=2", "model.cql_n_actions=2"]
+    assert main(["finetune", "--config", str(PRE / "calql_mlp_offline.yaml"), "--backend", "torch", "--quiet",
+                 f"logdir={tmp_path / 'off'}", *common, "train.num_update=2"]) == 0
+    assert main(["finetune", "--config", str(FT / "calql_mlp_online.yaml"), "--backend", "tf", "--quiet",
+                 f"logdir={tmp_path / 'on'}", *common, "train.online_utd_ratio=0.25", "train.save_model_freq=1",
+                 f"base_policy_path={tmp_path / 'off' / 'checkpoint' / 'state_2.npz'}"]) == 0
+    recs = {r["itr"]: r for r in map(json.loads, (tmp_path / "on" / "metrics.jsonl").read_text().splitlines())}
+    assert recs[0]["eval"] and "success_rate" in recs[0]
+    assert not recs[1]["eval"] and recs[1]["num_episodes"] == 1 and recs[1]["buffer_transitions"] > 0

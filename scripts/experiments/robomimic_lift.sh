@@ -1,66 +1,87 @@
 #!/usr/bin/env bash
-# The recorded robomimic experiment (docs/evidence/robomimic.md): upstream's Lift configs, length overrides only.
-#   1. pre-train pre_diffusion_mlp.yaml on the shipped scripted demos (data/robomimic/lift), a checkpoint every
-#      SAVE_EVERY epochs;
-#   2. evaluate the checkpoints of EVAL_EPOCHS with configs/robomimic/lift/eval_diffusion_mlp.yaml (upstream's
-#      eval config with Lift's env) over SWEEP_EPISODES episodes each, to choose where to start from
-#      (a policy with room to improve: roughly 20-70% success);
-#   3. fine-tune ft_ppo_diffusion_mlp.yaml (sparse reward) from START_EPOCH's checkpoint on each backend with
-#      N_ENVS envs x N_STEPS policy steps x ITERS iterations;
-#   4. evaluate START_EPOCH's checkpoint and each fine-tuned one over EPISODES episodes on each backend.
+# The recorded robomimic experiment (docs/evidence/robomimic.md): upstream's Lift configs; overrides are lengths,
+# the demo count (upstream's train_dataset.max_n_episodes) and the fine-tuning minibatch (stated in the docs).
+#   pretrain  pre-train POLICIES (diffusion_mlp gaussian_mlp gmm_mlp) on the first DEMOS shipped scripted demos
+#             (data/robomimic/lift), PRE_EPOCHS epochs (upstream's fine-tuning starts from epoch 5000);
+#   sweep     success of the diffusion policy's checkpoints (EVAL_EPOCHS) over SWEEP_EPISODES episodes, for
+#             each demo count in SWEEP_DEMOS (how the start was chosen: roughly 20-70% success);
+#   finetune  fine-tune each policy with its upstream ft_ppo_*.yaml (sparse reward) on each backend:
+#             N_ENVS envs x N_STEPS policy steps x ITERS iterations, minibatch BATCH;
+#   eval      success over EPISODES episodes (deterministic, env i reset with seed 10000+i) of each start
+#             checkpoint and of each fine-tuned one, on each backend.
 #
 #   scripts/experiments/robomimic_lift.sh [OUT]
-#   STAGES="pretrain sweep" scripts/experiments/robomimic_lift.sh    # only the first stages
-#
-# Jobs run one after another, niced, one thread each (2 shared cores: a second process slows both).
+#   STAGES="pretrain" POLICIES=gaussian_mlp scripts/experiments/robomimic_lift.sh    # one stage, one policy
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT="${1:-runs/robomimic_lift}"
-STAGES="${STAGES:-pretrain sweep finetune eval}"
+STAGES="${STAGES:-pretrain finetune eval}"
 BACKENDS="${BACKENDS:-torch tf}"
-PRE_EPOCHS="${PRE_EPOCHS:-2000}"
-SAVE_EVERY="${SAVE_EVERY:-50}"
-EVAL_EPOCHS="${EVAL_EPOCHS:-50 200 300 500 700 1000 1500 2000}"
+POLICIES="${POLICIES:-diffusion_mlp gaussian_mlp gmm_mlp}"
+DEMOS="${DEMOS:-20}"
+PRE_EPOCHS="${PRE_EPOCHS:-5000}"
+SWEEP_DEMOS="${SWEEP_DEMOS:-10 20 40}"
+EVAL_EPOCHS="${EVAL_EPOCHS:-3000 5000}"
 SWEEP_EPISODES="${SWEEP_EPISODES:-20}"
-START_EPOCH="${START_EPOCH:-1000}"  # the first epoch in the 20-70% band (docs/evidence/robomimic.md)
 N_ENVS="${N_ENVS:-10}"
 N_STEPS="${N_STEPS:-75}"               # policy steps per iteration: one 300-step episode per env
-ITERS="${ITERS:-20}"
+ITERS="${ITERS:-30}"
+BATCH="${BATCH:-750}"                  # 10 minibatches per iteration (upstream: 20 of 7500)
 EPISODES="${EPISODES:-100}"
 export DPPO_DATA_DIR="$PWD/data" DPPO_LOG_DIR="$PWD/$OUT" OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 \
-  TF_NUM_INTEROP_THREADS=1
+  TF_NUM_INTEROP_THREADS=1 DPPO_TORCH_UPDATE_THREADS=1
 CFG=tests/fixtures/upstream_cfg/cfg/robomimic
-EVAL_CFG=configs/robomimic/lift/eval_diffusion_mlp.yaml
 DPPO="nice .venv/bin/dppo"
 mkdir -p "$OUT"
 has() { [[ " $STAGES " == *" $1 "* ]]; }
-ckpt() { echo "$OUT/pre_torch/checkpoint/state_$1.npz"; }
+start() { echo "$OUT/pre_$1_d$DEMOS/checkpoint/state_$PRE_EPOCHS.npz"; }
+pretrain() {  # policy demos epochs save_every logdir
+  /usr/bin/time -f "pretrain $1 demos=$2 wall %e s" $DPPO pretrain --backend torch --quiet \
+    --config "$CFG/pretrain/lift/pre_$1.yaml" "train.n_epochs=$3" "train.save_model_freq=$4" \
+    "train_dataset.max_n_episodes=$2" "logdir=$PWD/$5" wandb=null
+}
+# an eval config per policy: upstream ships none for Lift; the diffusion/Gaussian ones are upstream's Can eval
+# configs with Lift's env; a GMM policy is evaluated through its fine-tuning config (dppo eval reads both)
+eval_cfg() {
+  case $1 in
+    gmm_mlp) echo "$CFG/finetune/lift/ft_ppo_gmm_mlp.yaml" ;;
+    *) echo "configs/robomimic/lift/eval_$1.yaml" ;;
+  esac
+}
+evaluate() {  # policy backend checkpoint episodes json
+  $DPPO eval --backend "$2" --config "$(eval_cfg "$1")" --episodes "$4" --json "$5" "base_policy_path=$PWD/$3"
+}
 
-if has pretrain; then
-  /usr/bin/time -f "pretrain wall %e s" $DPPO pretrain --backend torch --quiet \
-    --config "$CFG/pretrain/lift/pre_diffusion_mlp.yaml" "train.n_epochs=$PRE_EPOCHS" \
-    "train.save_model_freq=$SAVE_EVERY" "logdir=$PWD/$OUT/pre_torch" wandb=null
-fi
 if has sweep; then
-  for e in $EVAL_EPOCHS; do
-    $DPPO eval --backend torch --config "$EVAL_CFG" --episodes "$SWEEP_EPISODES" \
-      --json "$OUT/eval_pre${e}_torch.json" "base_policy_path=$(ckpt "$e")"
+  for d in $SWEEP_DEMOS; do
+    pretrain diffusion_mlp "$d" "$PRE_EPOCHS" 1000 "$OUT/pre_diffusion_mlp_d$d"
+    for e in $EVAL_EPOCHS; do
+      evaluate diffusion_mlp torch "$OUT/pre_diffusion_mlp_d$d/checkpoint/state_$e.npz" "$SWEEP_EPISODES" \
+        "$OUT/sweep_d${d}_e$e.json"
+    done
+  done
+fi
+if has pretrain; then
+  for p in $POLICIES; do
+    [[ -f "$(start "$p")" ]] || pretrain "$p" "$DEMOS" "$PRE_EPOCHS" 1000 "$OUT/pre_${p}_d$DEMOS"
   done
 fi
 if has finetune; then
-  for b in $BACKENDS; do
-    /usr/bin/time -f "finetune $b wall %e s" $DPPO finetune --backend "$b" --quiet \
-      --config "$CFG/finetune/lift/ft_ppo_diffusion_mlp.yaml" "base_policy_path=$(ckpt "$START_EPOCH")" \
-      "logdir=$PWD/$OUT/ft_$b" wandb=null "env.n_envs=$N_ENVS" "train.n_steps=$N_STEPS" \
-      "train.n_train_itr=$ITERS"
+  for p in $POLICIES; do
+    for b in $BACKENDS; do
+      /usr/bin/time -f "finetune $p $b wall %e s" $DPPO finetune --backend "$b" --quiet \
+        --config "$CFG/finetune/lift/ft_ppo_$p.yaml" "base_policy_path=$PWD/$(start "$p")" \
+        "logdir=$PWD/$OUT/ft_${p}_$b" wandb=null "env.n_envs=$N_ENVS" "train.n_steps=$N_STEPS" \
+        "train.n_train_itr=$ITERS" "train.batch_size=$BATCH" "train.save_model_freq=10"
+    done
   done
 fi
 if has eval; then
-  for b in $BACKENDS; do
-    $DPPO eval --backend "$b" --config "$EVAL_CFG" --episodes "$EPISODES" \
-      --json "$OUT/eval_start_${b}.json" "base_policy_path=$(ckpt "$START_EPOCH")"
-    last=$(ls "$OUT/ft_$b/checkpoint" | sed -E 's/state_([0-9]+)\.npz/\1/' | sort -n | tail -1)
-    $DPPO eval --backend "$b" --config "$EVAL_CFG" --episodes "$EPISODES" \
-      --json "$OUT/eval_ft_${b}.json" "base_policy_path=$OUT/ft_$b/checkpoint/state_$last.npz"
+  for p in $POLICIES; do
+    for b in $BACKENDS; do
+      evaluate "$p" "$b" "$(start "$p")" "$EPISODES" "$OUT/eval_start_${p}_$b.json"
+      last=$(ls "$OUT/ft_${p}_$b/checkpoint" | sed -E 's/state_([0-9]+)\.npz/\1/' | sort -n | tail -1)
+      evaluate "$p" "$b" "$OUT/ft_${p}_$b/checkpoint/state_$last.npz" "$EPISODES" "$OUT/eval_ft_${p}_$b.json"
+    done
   done
 fi

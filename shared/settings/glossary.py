@@ -16,6 +16,7 @@ MEANINGS: dict[str, str] = {
     "base_policy_path": "checkpoint whose policy the run starts from (pre-training or fine-tuning checkpoint)",
     "normalization_path": "the dataset's normalization.npz (observation and action ranges)",
     "train_dataset_path": "the pre-training dataset (train.npz)",
+    "train_dataset": "upstream's dataset section (StitchedSequenceDataset's arguments): max_n_episodes is read",
     "wandb": "Weights & Biases section; null or no entity: off",
     "train": "training section",
     "data": "reward-guided diffusion: the benchmark's training data section",

@@ -43,10 +43,10 @@ class TrainDatasetConfig:
     what is trained on; the path and chunk sizes repeat top-level keys and are checked against them."""
 
     IGNORED_KEYS = ("use_img",)
-    dataset_path: str | None = None
-    horizon_steps: int | None = setting(None, check=positive)
-    cond_steps: int | None = setting(None, check=positive)
-    img_cond_steps: int | None = setting(None, check=positive)
+    dataset_path: str | None = setting(None, doc="upstream repeats train_dataset_path here (the file read is that one)")
+    horizon_steps: int | None = setting(None, check=positive, doc="must equal the model's horizon_steps")
+    cond_steps: int | None = setting(None, check=positive, doc="must equal the model's cond_steps")
+    img_cond_steps: int | None = setting(None, check=positive, doc="camera frames per sample (image configs)")
     max_n_episodes: int | None = setting(
         None, check=positive, doc="the first episodes of the dataset kept (unset: all; upstream's default 10000)")
 

@@ -1,9 +1,9 @@
 """Linear, LayerNorm, Dropout, Conv1d, ConvTranspose1d, Conv2d and GroupNorm with torch's parameter layout and
 defaults.
 
-The convolutions and GroupNorm take torch's channels-first (B, C, L) / (B, C, H, W) tensors, so a network built from them traces
-the same layer outputs as its torch twin; TF's own convolutions are channels-last, so each one transposes in and
-out (XLA folds the transposes into the convolution).
+The convolutions and GroupNorm take torch's channels-first (B, C, L) / (B, C, H, W) tensors, so a network built
+from them traces the same layer outputs as its torch twin; TF's own convolutions are channels-last, so each one
+transposes in and out (XLA folds the transposes into the convolution).
 """
 
 from __future__ import annotations

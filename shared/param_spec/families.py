@@ -52,8 +52,8 @@ ROLES = ("denoiser", "gaussian", "gmm", "critic")
 @dataclass(frozen=True)
 class NetworkFamily:
     """name: the family's key; role: what the network outputs (a denoiser's noise or x0, a Gaussian's
-    means and scales, a mixture's means, scales and logits, a critic's state value); config/spec: its settings and parameter
-    spec; module/cls: the twin class, the same path in core_torch/networks and core_tf/networks; init: the
+    means and scales, a mixture's means, scales and logits, a critic's state value); config/spec: its settings
+    and parameter spec; module/cls: the twin class, the same path in core_torch/networks and core_tf/networks; init: the
     family's own canonical initialisation `init(cfg, seed, prefix)` where upstream's differs from torch's
     defaults (None: torch_default_init of the spec)."""
 

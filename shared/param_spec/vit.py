@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -375,6 +375,7 @@ def vit_critic_spec(cfg: ViTCriticConfig, prefix: str = "") -> OrderedDict:
 
 
 VisionConfig = VisionDiffusionMLPConfig | GaussianVisionMLPConfig | ViTCriticConfig
+IMAGE_NETWORK_CONFIGS = (VisionDiffusionMLPConfig, GaussianVisionMLPConfig, ViTCriticConfig)
 _SPECS = {VisionDiffusionMLPConfig: vision_diffusion_mlp_spec, GaussianVisionMLPConfig: gaussian_vision_mlp_spec,
           ViTCriticConfig: vit_critic_spec}
 
@@ -399,7 +400,3 @@ def vision_init(cfg: VisionConfig, seed: int, prefix: str = "") -> OrderedDict:
             params[name] = np.full(value.shape, math.log(cfg.fixed_std**2), np.float32)
     return params
 
-
-def config_fields(cfg: VisionConfig) -> dict:
-    """The constructor's keyword arguments of a config (the nested backbone kept as its dataclass)."""
-    return {f.name: getattr(cfg, f.name) for f in fields(cfg)}

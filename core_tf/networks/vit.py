@@ -79,7 +79,7 @@ class TransformerLayer(Module):
         self.layer_norm2 = self.add_child("layer_norm2", LayerNorm(embed_dim, eps=LAYER_NORM_EPS))
         self.linear1 = self.add_child("linear1", Linear(embed_dim, FF_MULT * embed_dim))
         self.linear2 = self.add_child("linear2", Linear(FF_MULT * embed_dim, embed_dim))
-        self.gelu = self.add_child("gelu", make_activation("GELU"))
+        self.gelu = make_activation("GELU")  # not a child: torch's twin calls F.gelu, no module to trace
 
     def call(self, x: tf.Tensor) -> tf.Tensor:
         x = x + self.mha(self.layer_norm1(x))

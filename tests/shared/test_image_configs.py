@@ -130,3 +130,53 @@ def test_can_image_networks_build_in_both_twins_and_agree(rel: str) -> None:
                     for i, (a, b) in enumerate(outs)}
 
         assert_twins_agree(twin_report(measure))
+
+
+def _torch_state(params: dict[str, np.ndarray]) -> dict:
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in params.items()}
+
+
+@pytest.mark.parametrize("rel,state_rel", [(CAN[0], "pretrain/can/pre_diffusion_mlp.yaml"),
+                                           (CAN[1], "pretrain/can/pre_gaussian_mlp.yaml"),
+                                           (CAN[2], "finetune/can/ft_ppo_diffusion_mlp.yaml")])
+def test_upstream_checkpoints_of_image_networks_import_through_the_existing_path(rel, state_rel, tmp_path) -> None:
+    """An upstream state_<n>.pt of an image policy (its networks' state_dicts under upstream's prefixes, Gaussian
+    clamp constants included) imports tensor by tensor against the image config's model settings (the rest of the
+    config from the state-based one of the same kind, since the image configs' other sections are not read yet)."""
+    import dataclasses
+
+    import torch
+
+    from dppo.checkpoints.upstream import import_upstream
+    from shared.diffusion.eta import eta_spec
+    from shared.settings import load_settings
+
+    model = _model(rel)
+    raw, state_raw = load_config(UPSTREAM / rel), load_config(UPSTREAM / state_rel)
+    shared_keys = [f"{k}={raw[k]}" for k in ("obs_dim", "action_dim", "horizon_steps", "cond_steps", "denoising_steps",
+                                             "ft_denoising_steps") if k in raw and k in state_raw]
+    cfg = dataclasses.replace(load_settings(str(UPSTREAM / state_rel), shared_keys), model=model)
+    path = tmp_path / "state_5.pt"
+    if hasattr(model, "critic"):  # PPODiffusion: actor (frozen base), actor_ft, critic
+        actor, critic = network_init(model.actor, 0), network_init(model.critic, 1)
+        state = {**{f"actor.{k}": v for k, v in actor.items()}, **{f"actor_ft.{k}": v for k, v in actor.items()},
+                 **{f"critic.{k}": v for k, v in critic.items()},
+                 **{k: np.full(shape, 0.5, np.float32) for k, shape in eta_spec(cfg.dppo.eta).items()}}
+        torch.save({"itr": 5, "model": _torch_state(state)}, path)
+        groups = import_upstream(path, cfg).groups["model"]
+        assert set(groups) == set(state) and all(np.array_equal(groups[k], v) for k, v in state.items())
+        return
+    net = {f"network.{k}": v for k, v in network_init(model.network, 0).items()}
+    extra = {}
+    if isinstance(model.network, GaussianVisionMLPConfig):  # Gaussian_VisionMLP's clamp constants
+        extra = {"network.logvar_min": np.array(np.log(0.01**2), np.float32),
+                 "network.logvar_max": np.zeros((), np.float32)}
+    torch.save({"epoch": 5, "model": _torch_state({**net, **extra}), "ema": _torch_state(net | extra)}, path)
+    groups = import_upstream(path, cfg).groups
+    assert set(groups["ema"]) == set(net) and all(np.array_equal(groups["ema"][k], v) for k, v in net.items())
+    broken = {**net, "network.backbone.vit.pos_embed": np.zeros((1, 120, 128), np.float32)}
+    torch.save({"epoch": 5, "model": _torch_state(broken), "ema": _torch_state(broken)}, path)
+    with pytest.raises(Exception, match="pos_embed"):
+        import_upstream(path, cfg)

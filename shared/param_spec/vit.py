@@ -92,10 +92,10 @@ class VitEncoderConfig:
 
     obs_shape: tuple[int, ...] = setting(doc="accepted as upstream (stored, unused: num_channel, img_h and img_w "
                                              "size the network)")
-    cfg: VitSettings = setting(VitSettings())
+    cfg: VitSettings = setting(VitSettings(), doc="the ViT's own settings (upstream's VitEncoderConfig)")
     num_channel: int = setting(3, doc="input channels: 3 x img_cond_steps (frames stacked on channels)")
-    img_h: int = 96
-    img_w: int = 96
+    img_h: int = setting(96, doc="image height in pixels")
+    img_w: int = setting(96, doc="image width in pixels")
 
     def __post_init__(self) -> None:
         _check_dims(obs_shape=self.obs_shape, num_channel=self.num_channel, img_h=self.img_h, img_w=self.img_w)
@@ -170,8 +170,8 @@ def spatial_emb_spec(num_patch: int, patch_dim: int, prop_dim: int, proj_dim: in
 class _VisionConfig:
     """What the three image networks share: the backbone and the image readout."""
 
-    backbone: VitEncoderConfig
-    cond_dim: int
+    backbone: VitEncoderConfig = setting(doc="the image encoder (upstream's model.common.vit.VitEncoder)")
+    cond_dim: int = setting(doc="proprioception width: obs_dim x cond_steps")
     img_cond_steps: int = setting(1, doc="most recent frames the network reads, stacked on channels")
     spatial_emb: int = setting(0, doc="SpatialEmb's projection width (0: flatten, Linear, LayerNorm, ReLU)")
     visual_feature_dim: int = setting(128, doc="the flattened readout's width (spatial_emb 0 only)")

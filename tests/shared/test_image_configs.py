@@ -180,3 +180,27 @@ def test_upstream_checkpoints_of_image_networks_import_through_the_existing_path
     torch.save({"epoch": 5, "model": _torch_state(broken), "ema": _torch_state(broken)}, path)
     with pytest.raises(Exception, match="pos_embed"):
         import_upstream(path, cfg)
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"backbone.img_h": 20}, r"'model\.network\.backbone\.img_h' must be 16 \+ 8 k for embed2"),
+    ({"backbone.cfg.embed_style": "embed1", "backbone.img_w": 92}, r"'model\.network\.backbone\.img_w' must be a "
+                                                                    r"multiple of 8 for embed1"),
+    ({"backbone.cfg.num_heads": 3}, r"'model\.network\.backbone\.cfg\.num_heads' must divide embed_dim=128"),
+    ({"backbone.num_channel": 6}, r"'model\.network\.backbone\.num_channel' must be 3 x img_cond_steps = 3"),
+    ({"spatial_emb": 1}, r"'model\.network\.spatial_emb' must be 0 \(no SpatialEmb\) or > 1"),
+    ({"num_img": 3}, r"'model\.network\.num_img' must be 1 or 2"),
+    ({"spatial_emb": 0, "num_img": 2}, r"'model\.network\.spatial_emb' must be > 1 with num_img 2"),
+    ({"backbone._target_": "model.common.vit.Other"}, r"'model\.network\.backbone\._target_' "
+                                                       r"'model\.common\.vit\.Other' is not supported here"),
+])
+def test_a_bad_image_network_key_is_one_line_naming_it(change: dict, message: str) -> None:
+    raw = load_config(UPSTREAM / CAN[0])
+    for dotted, value in change.items():
+        *path, last = dotted.split(".")
+        section = raw["model"]["network"]
+        for part in path:
+            section = section[part]
+        section[last] = value
+    with pytest.raises(ConfigError, match=rf"^config key {message}[^\n]*$"):
+        read(DiffusionConfig, raw["model"], "model")

@@ -222,7 +222,7 @@ def _init_disagreements(name: str, init: Any = network_init) -> list[str]:
     return bad
 
 
-@pytest.mark.parametrize("name", [n for n in SHIPPED_CASES if "can:" in n])
+@pytest.mark.parametrize("name", SHIPPED_CASES)
 def test_canonical_init_draws_what_upstream_initialises(name: str) -> None:
     assert not _init_disagreements(name)
 

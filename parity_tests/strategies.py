@@ -16,6 +16,14 @@ from shared.param_spec import (
 from shared.param_spec.gmm_mlp import GMMMLPConfig
 from shared.param_spec.transformer import TRANSFORMER_ACTIVATIONS, GaussianTransformerConfig, GMMTransformerConfig
 from shared.param_spec.unet import BLOCK_ACTIVATIONS, Unet1DConfig
+from shared.param_spec.vit import (
+    EMBED_STYLES,
+    GaussianVisionMLPConfig,
+    VisionDiffusionMLPConfig,
+    ViTCriticConfig,
+    VitEncoderConfig,
+    VitSettings,
+)
 from shared.settings import DiffusionConfig
 
 activations = st.sampled_from(ACTIVATIONS)
@@ -172,17 +180,6 @@ def gmm_mlp_configs(draw: st.DrawFn) -> GMMMLPConfig:
     )
 
 
-# One strategy per registered network family (shared/param_spec/families.py), by the family's name.
-FAMILY_CONFIGS = {
-    "diffusion_mlp": diffusion_mlp_configs(),
-    "gaussian_mlp": gaussian_mlp_configs(),
-    "unet": unet_configs(),
-    "gaussian_transformer": gaussian_transformer_configs(),
-    "gmm_transformer": gmm_transformer_configs(),
-    "gmm_mlp": gmm_mlp_configs(),
-}
-
-
 @st.composite
 def critic_configs(draw: st.DrawFn) -> CriticObsConfig:
     residual = draw(st.booleans())
@@ -194,6 +191,79 @@ def critic_configs(draw: st.DrawFn) -> CriticObsConfig:
         use_layernorm=draw(st.booleans()),
         residual_style=residual,
     )
+
+
+@st.composite
+def vit_encoder_configs(draw: st.DrawFn, frames: int = 1) -> VitEncoderConfig:
+    """Small ViT backbones: either patch embedding (embed2 with or without GroupNorm) on 8-24 pixel square images
+    (1 to 9 patches), 1-2 layers, 1-2 heads of width >= 3."""
+    style = draw(st.sampled_from(EMBED_STYLES))
+    size = draw(st.sampled_from((8, 16) if style == "embed1" else (16, 24)))
+    heads = draw(st.integers(1, 2))
+    vit = VitSettings(depth=draw(st.integers(1, 2)), embed_dim=heads * draw(st.integers(3, 4)), num_heads=heads,
+                      embed_style=style, embed_norm=int(style == "embed2" and draw(st.booleans())))
+    return VitEncoderConfig(obs_shape=(3, size, size), cfg=vit, num_channel=3 * frames, img_h=size, img_w=size)
+
+
+@st.composite
+def _vision_common(draw: st.DrawFn, readout_required: bool = False) -> dict:
+    """What the three image networks share: backbone, 1-2 stacked frames, 1-2 cameras, SpatialEmb or (one camera
+    only) the flattened readout, augmentation on or off."""
+    frames = draw(st.integers(1, 2))
+    num_img = draw(st.integers(1, 2))
+    flat = not readout_required and num_img == 1 and draw(st.booleans())
+    return dict(backbone=draw(vit_encoder_configs(frames)), cond_dim=draw(st.integers(1, 6)), img_cond_steps=frames,
+                num_img=num_img, spatial_emb=0 if flat else draw(st.integers(3, 6)),
+                visual_feature_dim=draw(st.integers(3, 8)), augment=draw(st.booleans()))
+
+
+@st.composite
+def vision_diffusion_mlp_configs(draw: st.DrawFn) -> VisionDiffusionMLPConfig:
+    residual = draw(st.booleans())
+    return VisionDiffusionMLPConfig(
+        **draw(_vision_common()), action_dim=draw(st.integers(1, 3)), horizon_steps=draw(st.integers(1, 3)),
+        time_dim=draw(st.sampled_from([4, 8])), mlp_dims=draw(hidden_dims(residual)) or (draw(widths),),
+        activation_type=draw(activations), use_layernorm=draw(st.booleans()), residual_style=residual)
+
+
+@st.composite
+def gaussian_vision_mlp_configs(draw: st.DrawFn) -> GaussianVisionMLPConfig:
+    """Each std kind: a learned head, a fixed std, a learned fixed std."""
+    std = draw(st.sampled_from(["head", "fixed", "learned_fixed"]))
+    residual = draw(st.booleans())
+    std_min = draw(st.floats(0.01, 0.3))
+    return GaussianVisionMLPConfig(
+        **draw(_vision_common()), action_dim=draw(st.integers(1, 3)), horizon_steps=draw(st.integers(1, 3)),
+        mlp_dims=draw(hidden_dims(residual)) or (draw(widths),), activation_type=draw(activations),
+        residual_style=residual, use_layernorm=draw(st.booleans()),
+        fixed_std=None if std == "head" else draw(st.floats(0.05, 1.0)), learn_fixed_std=std == "learned_fixed",
+        std_min=std_min, std_max=std_min + draw(st.floats(0.05, 1.0)))
+
+
+@st.composite
+def vit_critic_configs(draw: st.DrawFn) -> ViTCriticConfig:
+    residual = draw(st.booleans())
+    return ViTCriticConfig(**draw(_vision_common(readout_required=True)),
+                           mlp_dims=draw(hidden_dims(residual)) or (draw(widths),), activation_type=draw(activations),
+                           use_layernorm=draw(st.booleans()), residual_style=residual)
+
+
+image_network_configs = st.one_of(vision_diffusion_mlp_configs(), gaussian_vision_mlp_configs(),
+                                  vit_critic_configs())
+
+# One strategy per registered network family (shared/param_spec/families.py), by the family's name.
+FAMILY_CONFIGS = {
+    "diffusion_mlp": diffusion_mlp_configs(),
+    "gaussian_mlp": gaussian_mlp_configs(),
+    "unet": unet_configs(),
+    "gaussian_transformer": gaussian_transformer_configs(),
+    "gmm_transformer": gmm_transformer_configs(),
+    "gmm_mlp": gmm_mlp_configs(),
+    "vision_diffusion_mlp": vision_diffusion_mlp_configs(),
+    "gaussian_vision_mlp": gaussian_vision_mlp_configs(),
+    "critic_obs": critic_configs(),
+    "vit_critic": vit_critic_configs(),
+}
 
 
 @st.composite

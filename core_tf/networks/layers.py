@@ -1,8 +1,9 @@
-"""Linear, LayerNorm, Dropout, Conv1d, ConvTranspose1d and GroupNorm with torch's parameter layout and defaults.
+"""Linear, LayerNorm, Dropout, Conv1d, ConvTranspose1d, Conv2d and GroupNorm with torch's parameter layout and
+defaults.
 
-The convolutions and GroupNorm take torch's channels-first (B, C, L) tensors, so a network built from them traces
-the same layer outputs as its torch twin; TF's own convolutions are channels-last, so each one transposes in and
-out (XLA folds the transposes into the convolution).
+The convolutions and GroupNorm take torch's channels-first (B, C, L) / (B, C, H, W) tensors, so a network built
+from them traces the same layer outputs as its torch twin; TF's own convolutions are channels-last, so each one
+transposes in and out (XLA folds the transposes into the convolution).
 """
 
 from __future__ import annotations
@@ -132,9 +133,28 @@ class ConvTranspose1d(Module):
         return _channels_last(y)
 
 
+class Conv2d(Module):
+    """torch.nn.Conv2d without padding: weight (out, in, k, k), bias (out,); (B, C_in, H, W) -> (B, C_out, H', W')
+    with H' = (H - k) // stride + 1. Initialised like torch: U(-1/sqrt(in k k), 1/sqrt(in k k))."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.stride = stride
+        init = _conv_init(in_channels * kernel_size * kernel_size)
+        self.weight = self.add_param("weight", (out_channels, in_channels, kernel_size, kernel_size), init)
+        self.bias = self.add_param("bias", (out_channels,), init)
+        self.built = True
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        h = tf.transpose(x, [0, 2, 3, 1])  # (B, H, W, C_in)
+        filters = tf.transpose(self.weight, [2, 3, 1, 0])  # (k, k, in, out): TF's layout
+        y = tf.nn.conv2d(h, filters, strides=self.stride, padding="VALID") + self.bias  # (B, H', W', C_out)
+        return tf.transpose(y, [0, 3, 1, 2])
+
+
 class GroupNorm(Module):
-    """torch.nn.GroupNorm on (B, C, L): each sample's C / groups consecutive channels (and all L) normalised with
-    the biased variance, eps inside the sqrt; then a per-channel scale and shift."""
+    """torch.nn.GroupNorm on (B, C, ...): each sample's C / groups consecutive channels (and all positions)
+    normalised with the biased variance, eps inside the sqrt; then a per-channel scale and shift."""
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -147,5 +167,6 @@ class GroupNorm(Module):
         shape = tf.shape(x)
         g = tf.reshape(x, [shape[0], self.groups, -1])  # (B, G, C / G * L)
         mean, var = tf.nn.moments(g, axes=[2], keepdims=True)
-        y = tf.reshape((g - mean) * tf.math.rsqrt(var + self.eps), shape)  # (B, C, L)
-        return y * self.weight[:, None] + self.bias[:, None]
+        y = tf.reshape((g - mean) * tf.math.rsqrt(var + self.eps), shape)  # (B, C, ...)
+        per_channel = [-1] + [1] * (x.shape.rank - 2)  # (C, 1, ...)
+        return y * tf.reshape(self.weight, per_channel) + tf.reshape(self.bias, per_channel)

@@ -37,7 +37,6 @@ import numpy as np
 from shared.checkpoint import Checkpoint, check_strict
 from shared.diffusion.eta import eta_spec
 from shared.errors import CheckpointError
-from shared.param_spec import critic_obs_spec
 from shared.param_spec.families import network_spec
 from shared.settings import EvalConfig, FinetuneConfig, GaussianPretrainConfig, GMMFinetuneConfig, PretrainConfig
 
@@ -96,7 +95,7 @@ def import_upstream(path: str | os.PathLike,
         state = OrderedDict((f"actor.{k[len('actor_ft.'):]}" if k.startswith("actor_ft.") else k, v)
                             for k, v in state.items() if not k.startswith(("network.", "actor.")))
         spec = network_spec(cfg.gaussian_actor, "actor.")
-        spec.update(critic_obs_spec(cfg.critic, "critic."))
+        spec.update(network_spec(cfg.critic, "critic."))
         check_strict(spec, state, f"upstream {path} [model]")
         itr = int(payload.get("itr", 0))
         meta = {"kind": "finetune", "itr": itr, "step": itr, "imported": True}
@@ -109,7 +108,7 @@ def import_upstream(path: str | os.PathLike,
         net = cfg.diffusion.network
         spec = network_spec(net, "actor.")
         spec.update(network_spec(net, "actor_ft."))
-        spec.update(critic_obs_spec(cfg.critic, "critic."))
+        spec.update(network_spec(cfg.critic, "critic."))
         if cfg.dppo.eta is not None:  # upstream keeps eta.* whenever its config names an eta
             spec.update(eta_spec(cfg.dppo.eta))
         check_strict(spec, state, f"upstream {path} [model]")

@@ -1,4 +1,4 @@
-"""Copy upstream irom-lab/dppo's gym and state-based robomimic configs into tests/fixtures/upstream_cfg.
+"""Copy upstream irom-lab/dppo's gym and robomimic configs into tests/fixtures/upstream_cfg.
 
 The files keep upstream's keys and values exactly (they are what a migrating user runs); only
 YAML comments are stripped. The pinned commit is recorded beside them. Usage:
@@ -44,11 +44,11 @@ def config_paths(root: Path) -> list[Path]:
                 if (root / d / f"{stem}.yaml").is_file():  # e.g. the exact-likelihood configs exist for two tasks
                     paths.append(d / f"{stem}.yaml")
     paths += sorted(p.relative_to(root) for p in (root / "cfg/gym/eval").rglob("*.yaml"))
-    for kind in ("pretrain", "finetune", "eval"):  # robomimic: every state-based config (camera ones: *_img)
+    for kind in ("pretrain", "finetune", "eval"):  # robomimic: every config, state-based and camera (*_img)
         for task in ROBOMIMIC_TASKS:
             task_dir = root / "cfg/robomimic" / kind / task
             if task_dir.is_dir():
-                paths += sorted(p.relative_to(root) for p in task_dir.glob("*.yaml") if "_img" not in p.stem)
+                paths += sorted(p.relative_to(root) for p in task_dir.glob("*.yaml"))
     return paths
 
 

@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 
 from shared.param_spec import (
+    CriticObsConfig,
     DiffusionMLPConfig,
     GaussianMLPConfig,
+    critic_obs_spec,
     diffusion_mlp_spec,
     gaussian_mlp_spec,
     torch_default_init,
@@ -34,15 +36,24 @@ from shared.param_spec.transformer import (
     transformer_init,
 )
 from shared.param_spec.unet import Unet1DConfig, unet_spec
+from shared.param_spec.vit import (
+    GaussianVisionMLPConfig,
+    VisionDiffusionMLPConfig,
+    ViTCriticConfig,
+    gaussian_vision_mlp_spec,
+    vision_diffusion_mlp_spec,
+    vision_init,
+    vit_critic_spec,
+)
 
-ROLES = ("denoiser", "gaussian", "gmm")
+ROLES = ("denoiser", "gaussian", "gmm", "critic")
 
 
 @dataclass(frozen=True)
 class NetworkFamily:
     """name: the family's key; role: what the network outputs (a denoiser's noise or x0, a Gaussian's
-    means and scales, a mixture's means, scales and logits); config/spec: its settings and parameter
-    spec; module/cls: the twin class, the same path in core_torch/networks and core_tf/networks; init: the
+    means and scales, a mixture's means, scales and logits, a critic's state value); config/spec: its settings
+    and parameter spec; module/cls: the twin class, the same path in core_torch/networks and core_tf/networks; init: the
     family's own canonical initialisation `init(cfg, seed, prefix)` where upstream's differs from torch's
     defaults (None: torch_default_init of the spec)."""
 
@@ -71,6 +82,12 @@ NETWORK_FAMILIES: tuple[NetworkFamily, ...] = (
                   "transformer", "GaussianTransformer", transformer_init),
     NetworkFamily("gmm_transformer", "gmm", GMMTransformerConfig, gmm_transformer_spec, "transformer",
                   "GMMTransformer", transformer_init),
+    NetworkFamily("vision_diffusion_mlp", "denoiser", VisionDiffusionMLPConfig, vision_diffusion_mlp_spec,
+                  "vision", "VisionDiffusionMLP", vision_init),
+    NetworkFamily("gaussian_vision_mlp", "gaussian", GaussianVisionMLPConfig, gaussian_vision_mlp_spec, "vision",
+                  "GaussianVisionMLP", vision_init),
+    NetworkFamily("critic_obs", "critic", CriticObsConfig, critic_obs_spec, "critic", "CriticObs"),
+    NetworkFamily("vit_critic", "critic", ViTCriticConfig, vit_critic_spec, "vision", "ViTCritic", vision_init),
 )
 
 _BY_CONFIG = {f.config: f for f in NETWORK_FAMILIES}
@@ -129,3 +146,4 @@ def upstream_targets(role: str) -> tuple[str, ...]:
 DenoiserNetworkConfig = role_union("denoiser")
 GaussianNetworkConfig = role_union("gaussian")
 GMMNetworkConfig = role_union("gmm")
+CriticNetworkConfig = role_union("critic")

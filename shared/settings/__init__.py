@@ -16,6 +16,7 @@ from typing import Any
 from shared.config.reader import read
 from shared.errors import ConfigError
 from shared.param_spec.families import upstream_targets
+from shared.param_spec.vit import IMAGE_NETWORK_CONFIGS
 from shared.settings.algorithms import ALGORITHMS, Algorithm, algorithm_of
 from shared.settings.evaluation import EvalConfig
 from shared.settings.exact import ExactDiffusionPPOModelConfig, ExactLikelihoodSettings
@@ -197,7 +198,20 @@ def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
             model = _with_action_dim(model, "network", raw)
     if "raw" in raw:
         raise ConfigError("unknown config key 'raw'")
-    return read(cls, raw, "", given={"model": read(model_cls, model, "model"), "raw": raw})
+    settings = read(model_cls, model, "model")
+    _refuse_image_networks(settings)
+    return read(cls, raw, "", given={"model": settings, "raw": raw})
+
+
+def _refuse_image_networks(model: Any) -> None:
+    """The image networks (shared/param_spec/vit.py) read and build in both twins, but no loop here feeds them
+    camera frames yet: a config that names one is refused in one line rather than failing inside a loop."""
+    for key in ("network", "actor", "critic"):
+        net = getattr(model, key, None)
+        if isinstance(net, IMAGE_NETWORK_CONFIGS):
+            raise ConfigError(f"model.{key} is an image network ({net.UPSTREAM_TARGETS[0]}): its twins build "
+                              "(core_*/networks/vision.py) but no training or evaluation loop feeds it camera "
+                              "frames yet")
 
 
 def load_settings(path: str, overrides: list[str] | tuple[str, ...] = (),

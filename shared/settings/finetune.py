@@ -11,8 +11,7 @@ from shared.config.reader import non_negative, positive, setting, unit_interval
 from shared.diffusion.eta import EtaConfig
 from shared.errors import ConfigError
 from shared.lr_schedule import CosineWarmupRestarts
-from shared.param_spec import CriticObsConfig
-from shared.param_spec.families import GaussianNetworkConfig
+from shared.param_spec.families import CriticNetworkConfig, GaussianNetworkConfig
 from shared.settings.exact import ExactDiffusionPPOModelConfig
 from shared.settings.model import (
     DiffusionConfig,
@@ -193,7 +192,7 @@ class FinetuneConfig(PolicyRunConfig):
         return self.model.diffusion()
 
     @property
-    def critic(self) -> CriticObsConfig:
+    def critic(self) -> CriticNetworkConfig:
         return self.model.critic
 
     @property

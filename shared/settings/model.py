@@ -1,9 +1,9 @@
 """Model sections of a config: the diffusion policy (upstream DiffusionModel's arguments), the
 DPPO and Gaussian PPO models (upstream PPODiffusion / PPO_Gaussian arguments) and the networks.
 
-The network dataclasses themselves (DiffusionMLPConfig, CriticObsConfig, GaussianMLPConfig)
-live in shared/param_spec.py beside the parameter names they define; they are read here as
-config sections directly.
+The network dataclasses themselves live in shared/param_spec/ beside the parameter names they define
+(the network-family registry, shared/param_spec/families.py); a network section is read as the family
+of its role its `_target_` names (the role's first family when it names none).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any
 from shared.config.reader import SettingError, non_negative, one_of, positive, setting, unit_interval
 from shared.diffusion.eta import EtaConfig, eta_config
 from shared.errors import ConfigError
-from shared.param_spec import CriticObsConfig
-from shared.param_spec.families import DenoiserNetworkConfig, GaussianNetworkConfig
+from shared.param_spec.families import CriticNetworkConfig, DenoiserNetworkConfig, GaussianNetworkConfig
 
 
 def _steps_check(denoising_steps: int, use_ddim: bool, ddim_steps: int | None) -> None:
@@ -135,7 +134,7 @@ class DiffusionPPOModelConfig:
     """The `model` section of a DPPO fine-tuning config (upstream PPODiffusion's arguments)."""
 
     actor: DenoiserNetworkConfig
-    critic: CriticObsConfig
+    critic: CriticNetworkConfig
     horizon_steps: int = setting(check=positive)
     obs_dim: int = setting(check=positive)
     action_dim: int = setting(check=positive)
@@ -208,7 +207,7 @@ class GaussianPPOModelConfig:
     """The `model` section of a Gaussian PPO config (upstream PPO_Gaussian's arguments)."""
 
     actor: GaussianNetworkConfig
-    critic: CriticObsConfig
+    critic: CriticNetworkConfig
     clip_ploss_coef: float = setting(check=positive)
     horizon_steps: int | None = setting(None, check=positive, doc="defaults to model.actor.horizon_steps")
     clip_vloss_coef: float | None = setting(None, check=positive)

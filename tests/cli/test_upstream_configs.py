@@ -59,7 +59,7 @@ def test_every_vendored_upstream_config_is_the_pinned_commit_and_reads_unchanged
     source = json.loads((UPSTREAM.parent.parent / "SOURCE.json").read_text())
     robomimic = sorted(glob.glob(str(UPSTREAM.parent / "robomimic" / "**" / "*.yaml"), recursive=True))
     assert sorted(str(UPSTREAM.parent.parent / f) for f in source["files"]) == sorted(ALL + robomimic)
-    assert len(robomimic) == 90 and not [p for p in robomimic if "_img" in p]  # every state-based robomimic config
+    assert len(robomimic) == 108 and len([p for p in robomimic if "_img" in p]) == 18  # every robomimic config
     by_stem = {stem: a for a in ALGORITHMS.values() for stem in a.upstream_configs}
     kinds = {}
     for path in ALL:

@@ -1,0 +1,206 @@
+"""Upstream's *_img robomimic configs (vendored unchanged): every `model` section reads into the typed model settings
+upstream's model `_target_` names, with its networks read as the image families their `_target_`s name; for Can's
+pre-training and fine-tuning configs of both policy kinds, the networks build in both twins from those settings and
+agree on a batch of camera frames (full size: 96x96, embed 128). The rest of these configs (camera observations,
+image demos, the image agents) is not read here; a config naming an image network in a state-only loop is refused
+in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared.config.loading import load_config
+from shared.config.reader import read
+from shared.errors import ConfigError
+from shared.param_spec.families import family_of, network_init
+from shared.param_spec.vit import GaussianVisionMLPConfig, VisionDiffusionMLPConfig, ViTCriticConfig
+from shared.settings import read_config
+from shared.settings.model import DiffusionConfig, DiffusionPPOModelConfig, GaussianModelConfig, GaussianPPOModelConfig
+
+UPSTREAM = Path("tests/fixtures/upstream_cfg/cfg/robomimic")
+IMAGE_CONFIGS = sorted(UPSTREAM.glob("*/*/*_img.yaml"))
+# upstream's model `_target_` -> the model settings that read its section
+MODEL_SETTINGS = {
+    "model.diffusion.diffusion.DiffusionModel": DiffusionConfig,
+    "model.common.gaussian.GaussianModel": GaussianModelConfig,
+    "model.diffusion.diffusion_ppo.PPODiffusion": DiffusionPPOModelConfig,
+    "model.rl.gaussian_ppo.PPO_Gaussian": GaussianPPOModelConfig,
+}
+CAN = ["pretrain/can/pre_diffusion_mlp_img.yaml", "pretrain/can/pre_gaussian_mlp_img.yaml",
+       "finetune/can/ft_ppo_diffusion_mlp_img.yaml", "finetune/can/ft_ppo_gaussian_mlp_img.yaml"]
+
+
+@pytest.fixture(autouse=True)
+def _dirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DPPO_LOG_DIR", str(tmp_path))
+    monkeypatch.setenv("DPPO_DATA_DIR", str(tmp_path))
+
+
+def _model(rel: str | Path):
+    raw = load_config(UPSTREAM / rel)
+    return read(MODEL_SETTINGS[raw["model"]["_target_"]], raw["model"], "model")
+
+
+def _networks(model) -> dict[str, object]:
+    return {k: getattr(model, k) for k in ("network", "actor", "critic") if hasattr(model, k)}
+
+
+def test_every_image_config_model_section_reads_with_its_image_networks() -> None:
+    assert len(IMAGE_CONFIGS) == 18  # pre-training 2 x 4 tasks, fine-tuning 2 x 4 tasks, Can's 2 eval configs
+    kinds = set()
+    for path in IMAGE_CONFIGS:
+        raw = load_config(path)
+        nets = _networks(_model(path.relative_to(UPSTREAM)))
+        for key, net in nets.items():
+            assert net.UPSTREAM_TARGETS[0] == raw["model"][key]["_target_"], (path, key)
+            assert net.backbone.num_patch == 121 and net.backbone.embed_dim == 128  # 96x96 through embed2: 11x11
+            kinds.add(type(net))
+        assert len(nets) == (2 if "finetune" in path.parts else 1)
+    assert kinds == {VisionDiffusionMLPConfig, GaussianVisionMLPConfig, ViTCriticConfig}
+    transport = [_model(p.relative_to(UPSTREAM)) for p in IMAGE_CONFIGS if "transport" in p.parts]
+    assert all(n.num_img == 2 for m in transport for n in _networks(m).values())  # two cameras there
+
+
+def test_the_model_keys_upstream_sets_arrive() -> None:
+    pre = _model(CAN[0])
+    assert pre.network.augment and pre.network.spatial_emb == 128 and pre.network.time_dim == 32
+    assert pre.network.mlp_dims == (512, 512, 512) and pre.network.residual_style
+    assert pre.network.backbone.cfg.embed_style == "embed2" and pre.network.backbone.num_channel == 3
+    gaussian = _model(CAN[1])
+    assert gaussian.network.fixed_std == 0.1 and gaussian.network.augment
+    ft = _model(CAN[2])
+    assert not ft.actor.augment and ft.critic.spatial_emb == 128 and ft.critic.mlp_dims == (256, 256, 256)
+    assert ft.ft_denoising_steps == 5 and ft.use_ddim
+
+
+def test_an_image_network_in_a_state_config_is_refused_in_one_line() -> None:
+    raw = load_config(UPSTREAM / CAN[0])
+    state_cfg = load_config(UPSTREAM / "pretrain/can/pre_diffusion_mlp.yaml")
+    state_cfg["model"]["network"] = {**raw["model"]["network"],
+                                     "cond_dim": state_cfg["obs_dim"] * state_cfg["cond_steps"]}
+    with pytest.raises(ConfigError, match=r"^model\.network is an image network .*VisionDiffusionMLP.*camera "
+                                          r"frames yet$"):
+        read_config(state_cfg)
+
+
+@pytest.mark.parametrize("rel", CAN)
+def test_can_image_networks_build_in_both_twins_and_agree(rel: str) -> None:
+    """Full-size networks from the read settings, one canonical init, a batch of 2 uint8 frames: the twins'
+    outputs within float32 rounding of each other (the parity gate's rule; parity_tests/test_vision_parity.py
+    compares every layer and gradient on small drawn architectures)."""
+    import tensorflow as tf
+    import torch
+
+    import core_tf.networks.registry as tf_registry
+    import core_tf.runtime.canonical as tf_io
+    import core_torch.networks.registry as torch_registry
+    import core_torch.runtime.canonical as torch_io
+    from dppo.parity.report import twin_report
+    from parity_tests.gate import assert_twins_agree
+    from parity_tests.twins import in_compute
+    from shared.data.random_shifts import draw_shifts
+
+    rng = np.random.default_rng(0)
+    for key, cfg in _networks(_model(rel)).items():  # network or actor and critic
+        params = network_init(cfg, 1)
+        bb = cfg.backbone
+        rgb = rng.integers(0, 256, (2, cfg.img_cond_steps, 3 * cfg.num_img, bb.img_h, bb.img_w), dtype=np.uint8)
+        state = rng.uniform(-1, 1, (2, 1, cfg.cond_dim)).astype(np.float32)
+        shifts = draw_shifts(rng, 2, cfg.num_img) if cfg.augment else None
+        x = rng.standard_normal((2, getattr(cfg, "horizon_steps", 1), getattr(cfg, "action_dim", 1)))
+        t = np.array([3, 70])
+
+        def measure(key=key, cfg=cfg, params=params, rgb=rgb, state=state, shifts=shifts, x=x, t=t):
+            th, tf_ = torch_registry.build_network(cfg), tf_registry.build_network(cfg)
+            torch_io.load_state(th, params)
+            tf_io.load_state(tf_, params)
+            th.eval()
+            inputs = in_compute({"state": state, "rgb": rgb} if not isinstance(cfg, VisionDiffusionMLPConfig)
+                                else {"x": x, "t": t, "state": state, "rgb": rgb})  # floats in compute dtype
+            args_th = [torch.from_numpy(v) for v in inputs.values()]
+            args_tf = [tf.constant(v) for v in inputs.values()]
+            with torch.no_grad():
+                out_th = th(*args_th, shifts=shifts)
+            out_tf = tf_(*args_tf, shifts=shifts)
+            outs = zip(out_th, out_tf) if isinstance(out_th, tuple) else [(out_th, out_tf)]
+            return {("image_config/forward", f"{key}.{family_of(cfg).name}.{i}"): (a.numpy(), b.numpy())
+                    for i, (a, b) in enumerate(outs)}
+
+        assert_twins_agree(twin_report(measure))
+
+
+def _torch_state(params: dict[str, np.ndarray]) -> dict:
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in params.items()}
+
+
+@pytest.mark.parametrize("rel,state_rel", [(CAN[0], "pretrain/can/pre_diffusion_mlp.yaml"),
+                                           (CAN[1], "pretrain/can/pre_gaussian_mlp.yaml"),
+                                           (CAN[2], "finetune/can/ft_ppo_diffusion_mlp.yaml")])
+def test_upstream_checkpoints_of_image_networks_import_through_the_existing_path(rel, state_rel, tmp_path) -> None:
+    """An upstream state_<n>.pt of an image policy (its networks' state_dicts under upstream's prefixes, Gaussian
+    clamp constants included) imports tensor by tensor against the image config's model settings (the rest of the
+    config from the state-based one of the same kind, since the image configs' other sections are not read yet)."""
+    import dataclasses
+
+    import torch
+
+    from dppo.checkpoints.upstream import import_upstream
+    from shared.diffusion.eta import eta_spec
+    from shared.settings import load_settings
+
+    model = _model(rel)
+    raw, state_raw = load_config(UPSTREAM / rel), load_config(UPSTREAM / state_rel)
+    shared_keys = [f"{k}={raw[k]}" for k in ("obs_dim", "action_dim", "horizon_steps", "cond_steps", "denoising_steps",
+                                             "ft_denoising_steps") if k in raw and k in state_raw]
+    cfg = dataclasses.replace(load_settings(str(UPSTREAM / state_rel), shared_keys), model=model)
+    path = tmp_path / "state_5.pt"
+    if hasattr(model, "critic"):  # PPODiffusion: actor (frozen base), actor_ft, critic
+        actor, critic = network_init(model.actor, 0), network_init(model.critic, 1)
+        state = {**{f"actor.{k}": v for k, v in actor.items()}, **{f"actor_ft.{k}": v for k, v in actor.items()},
+                 **{f"critic.{k}": v for k, v in critic.items()},
+                 **{k: np.full(shape, 0.5, np.float32) for k, shape in eta_spec(cfg.dppo.eta).items()}}
+        torch.save({"itr": 5, "model": _torch_state(state)}, path)
+        groups = import_upstream(path, cfg).groups["model"]
+        assert set(groups) == set(state) and all(np.array_equal(groups[k], v) for k, v in state.items())
+        return
+    net = {f"network.{k}": v for k, v in network_init(model.network, 0).items()}
+    extra = {}
+    if isinstance(model.network, GaussianVisionMLPConfig):  # Gaussian_VisionMLP's clamp constants
+        extra = {"network.logvar_min": np.array(np.log(0.01**2), np.float32),
+                 "network.logvar_max": np.zeros((), np.float32)}
+    torch.save({"epoch": 5, "model": _torch_state({**net, **extra}), "ema": _torch_state(net | extra)}, path)
+    groups = import_upstream(path, cfg).groups
+    assert set(groups["ema"]) == set(net) and all(np.array_equal(groups["ema"][k], v) for k, v in net.items())
+    broken = {**net, "network.backbone.vit.pos_embed": np.zeros((1, 120, 128), np.float32)}
+    torch.save({"epoch": 5, "model": _torch_state(broken), "ema": _torch_state(broken)}, path)
+    with pytest.raises(Exception, match="pos_embed"):
+        import_upstream(path, cfg)
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"backbone.img_h": 20}, r"'model\.network\.backbone\.img_h' must be 16 \+ 8 k for embed2"),
+    ({"backbone.cfg.embed_style": "embed1", "backbone.img_w": 92}, r"'model\.network\.backbone\.img_w' must be a "
+                                                                    r"multiple of 8 for embed1"),
+    ({"backbone.cfg.num_heads": 3}, r"'model\.network\.backbone\.cfg\.num_heads' must divide embed_dim=128"),
+    ({"backbone.num_channel": 6}, r"'model\.network\.backbone\.num_channel' must be 3 x img_cond_steps = 3"),
+    ({"spatial_emb": 1}, r"'model\.network\.spatial_emb' must be 0 \(no SpatialEmb\) or > 1"),
+    ({"num_img": 3}, r"'model\.network\.num_img' must be 1 or 2"),
+    ({"spatial_emb": 0, "num_img": 2}, r"'model\.network\.spatial_emb' must be > 1 with num_img 2"),
+    ({"backbone._target_": "model.common.vit.Other"}, r"'model\.network\.backbone\._target_' "
+                                                       r"'model\.common\.vit\.Other' is not supported here"),
+])
+def test_a_bad_image_network_key_is_one_line_naming_it(change: dict, message: str) -> None:
+    raw = load_config(UPSTREAM / CAN[0])
+    for dotted, value in change.items():
+        *path, last = dotted.split(".")
+        section = raw["model"]["network"]
+        for part in path:
+            section = section[part]
+        section[last] = value
+    with pytest.raises(ConfigError, match=rf"^config key {message}[^\n]*$"):
+        read(DiffusionConfig, raw["model"], "model")

@@ -282,6 +282,17 @@ class RobomimicImageEnv(RobomimicLowdimEnv):
     def _robosuite_kwargs(self) -> dict[str, Any]:
         return self.meta.robosuite_kwargs(cameras=True)
 
+    # robosuite renders with whichever OpenGL context is current and makes its own current only when it creates
+    # it: with several camera envs in one process (a SyncVectorEnv), each must make its context current before
+    # robosuite renders, or it draws with another env's context (garbage frames).
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        self.robosuite_env.sim._render_context_offscreen.gl_ctx.make_current()
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict]:
+        self.robosuite_env.sim._render_context_offscreen.gl_ctx.make_current()
+        return super().step(action)
+
     def _observation_space(self, first: dict[str, np.ndarray]) -> gym.spaces.Space:
         height, width = self.meta.camera_size
         state = gym.spaces.Box(-np.inf, np.inf, (self._flat(first).shape[0],), np.float64)

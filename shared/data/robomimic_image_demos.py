@@ -21,7 +21,11 @@ Mesa's software rasterizer is deterministic; tests/shared/test_robomimic_images.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +44,7 @@ from shared.data.robomimic_demos import (
     episode_seeds,
     run_episode,
 )
-from shared.errors import ConfigError
+from shared.errors import ConfigError, DatasetError
 
 
 def proprio_keys(task: str) -> tuple[str, ...]:
@@ -144,3 +148,52 @@ def make_image_demos(task: str, demos: int, seed: int, out_dir: str | Path, qual
     return ImageDemoSummary(task, len(kept), attempt, lengths, env.frames, rendering_seconds,
                             time.perf_counter() - start,
                             tuple(str(out / n) for n in ("train.npz", "normalization.npz", "stats.json")))
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """An image dataset made on first use: the command's arguments and the sha256 of the files it made here
+    (docs/guide/robomimic_images.md)."""
+
+    demos: int
+    seed: int
+    quality: str
+    train_sha256: str
+    normalization_sha256: str
+
+
+# Too large to ship (50 Lift demonstrations: 19 MB of compressed frames), so made where upstream's image
+# configs look for them (<data>/robomimic/<task>-img/) the first time a run reads them.
+IMAGE_DATASETS: dict[str, ImageDataset] = {
+    "lift": ImageDataset(50, 0, "fast", "4111172d87ed7c86e90d7f5c2d4cfd4aa9b7ad0aebe2219e688b3f33763977db",
+                         "0ccfb2dcd6b347be9f25f0e1ab767d7286046a5e974af66630c958e8fc29da0b"),
+}
+IMAGE_DATASET_FILES = ("train.npz", "normalization.npz")
+
+
+def ensure_image_dataset(path: str | Path) -> Path:
+    """`path` as it is, unless it is a missing train.npz or normalization.npz of an image dataset made on first
+    use (`<...>/<task>-img/` for a task of IMAGE_DATASETS): then the dataset is made there first (minutes: every
+    step is rendered), checked byte for byte against its recorded checksums, and kept for later runs."""
+    path = Path(path)
+    folder = path.parent
+    task = folder.name.removesuffix("-img")
+    if path.exists() or path.name not in IMAGE_DATASET_FILES or not folder.name.endswith("-img") \
+            or task not in IMAGE_DATASETS:
+        return path
+    ref = IMAGE_DATASETS[task]
+    print(f"making the {task} image dataset in {folder} on first use ({ref.demos} rendered demonstrations, seed "
+          f"{ref.seed}: dppo data robomimic --task {task} --images --demos {ref.demos} --seed {ref.seed})",
+          file=sys.stderr, flush=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".making-") as tmp:
+        make_image_demos(task, ref.demos, ref.seed, tmp, ref.quality)
+        for name, expected in zip(IMAGE_DATASET_FILES, (ref.train_sha256, ref.normalization_sha256)):
+            made = hashlib.sha256((Path(tmp) / name).read_bytes()).hexdigest()
+            if made != expected:
+                raise DatasetError(f"the {task} image dataset made here differs from the recorded one ({name} sha256 "
+                                   f"{made[:12]}, recorded {expected[:12]}): this machine renders or simulates "
+                                   f"differently; make it by hand with dppo data robomimic --images to use it anyway")
+        for name in (*IMAGE_DATASET_FILES, "stats.json"):
+            shutil.move(str(Path(tmp) / name), str(folder / name))
+    return path

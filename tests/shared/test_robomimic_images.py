@@ -178,3 +178,26 @@ def test_frame_grid_lays_out_rows_steps_and_cameras() -> None:
     assert (grid[8:8 + b] == 255).all() and (grid[..., 0] == 7).sum() == tile[..., 0].size  # nowhere else
     with pytest.raises(ConfigError, match="must be uint8"):
         frame_grid(frames.astype(np.float32))
+
+
+def test_upstreams_image_env_section_reads_into_the_camera_suite() -> None:
+    """The `env` section and shape_meta of upstream's cfg/robomimic/finetune/lift/ft_ppo_diffusion_mlp_img.yaml
+    (interpolations resolved) read into the robomimic_image suite."""
+    from shared.config.reader import read
+    from shared.settings.run import EnvConfig
+
+    shape_meta = {"obs": {"rgb": {"shape": [3, 96, 96]}, "state": {"shape": [9]}}, "action": {"shape": [7]}}
+    raw = {"n_envs": 50, "name": "lift", "best_reward_threshold_for_success": 1, "max_episode_steps": 300,
+           "save_video": False, "use_image_obs": True,
+           "wrappers": {"robomimic_image": {"normalization_path": "data/robomimic/lift-img/normalization.npz",
+                                            "low_dim_keys": list(PROPRIO), "image_keys": ["robot0_eye_in_hand_image"],
+                                            "shape_meta": shape_meta},
+                        "multi_step": {"n_obs_steps": 1, "n_action_steps": 4, "max_episode_steps": 300,
+                                       "reset_within_step": True}}}
+    env = read(EnvConfig, raw, "env")
+    wrapper = env.wrappers.suite_wrapper
+    assert isinstance(wrapper, RobomimicImageConfig) and env.use_image_obs
+    run = types.SimpleNamespace(robomimic_env_cfg_path="cfg/robomimic/env_meta/lift-img.json", seed=42, env=env)
+    suite = wrapper.suite(run)
+    assert suite == RobomimicImageSuite(str(env_meta_path("lift-img").resolve()), PROPRIO,
+                                        ("robot0_eye_in_hand_image",), 42, "fast")

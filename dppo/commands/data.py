@@ -15,7 +15,7 @@ from shared.data.dataset import load_normalization
 from shared.data.envs import EnvSpec
 from shared.data.frames import dataset_frames, env_frames, frame_grid, write_png
 from shared.data.rendering import RENDER_QUALITIES
-from shared.data.robomimic import EnvMeta, RobomimicImageSuite, env_meta_path
+from shared.data.robomimic import TASKS, EnvMeta, RobomimicImageSuite, env_meta_path
 from shared.data.robomimic_demos import DEMO_TASKS, make_demos
 from shared.data.robomimic_image_demos import proprio_keys
 from shared.errors import ConfigError
@@ -151,7 +151,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "a robomimic camera env's after its wrappers)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", metavar="DIR_OR_NPZ", help="an image dataset (train.npz with images)")
-    source.add_argument("--task", choices=DEMO_TASKS + ("transport",), help="a robomimic task's camera env")
+    source.add_argument("--task", choices=TASKS, help="a robomimic task's camera env")
     p.add_argument("--out", required=True, metavar="PNG", help="the grid to write")
     p.add_argument("--rows", type=positive_int, default=4, help="episodes (dataset) or envs (task) (default 4)")
     p.add_argument("--steps", type=positive_int, default=6, help="frames per row (default 6)")

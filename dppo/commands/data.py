@@ -1,14 +1,24 @@
 """`dppo data convert`: a D4RL hdf5 file to the DPPO train.npz and normalization.npz; `dppo data collect`: a
-Gaussian teacher's rollouts; `dppo data robomimic`: scripted robomimic demonstrations (Lift, Can, Square)."""
+Gaussian teacher's rollouts; `dppo data robomimic`: scripted robomimic demonstrations (Lift, Can, Square), with
+camera frames (`--images`); `dppo data frames`: a PNG grid of the frames an image policy sees."""
 
 from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from dppo.commands.arguments import positive_int, seed
 from dppo.runs.paths import check_output_dir
 from shared.data.d4rl import convert_d4rl_hdf5, locate_d4rl_dataset
+from shared.data.dataset import load_normalization
+from shared.data.envs import EnvSpec
+from shared.data.frames import dataset_frames, env_frames, frame_grid, write_png
+from shared.data.rendering import RENDER_QUALITIES
+from shared.data.robomimic import TASKS, EnvMeta, RobomimicImageSuite, env_meta_path
 from shared.data.robomimic_demos import DEMO_TASKS, make_demos
+from shared.data.robomimic_image_demos import proprio_keys
+from shared.errors import ConfigError
 
 
 def _cmd_data_convert(args: argparse.Namespace) -> int:
@@ -49,14 +59,47 @@ def _cmd_data_collect(args: argparse.Namespace) -> int:
 def _cmd_data_robomimic(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out, "--out")
+    if args.grid is not None and not args.images:
+        raise ConfigError("--grid shows camera frames: it needs --images")
     report = (lambda line: print(line, flush=True)) if args.verbose else None
-    summary = make_demos(args.task, args.demos, args.seed, args.out, progress=report)
+    if args.images:
+        from shared.data.robomimic_image_demos import make_image_demos
+
+        summary = make_image_demos(args.task, args.demos, args.seed, args.out, args.render_quality, progress=report)
+        rendering = f", {summary.frames} camera frames at {summary.frames_per_second:.1f} frames/s"
+    else:
+        summary = make_demos(args.task, args.demos, args.seed, args.out, progress=report)
+        rendering = ""
     lengths = summary.lengths
     print(f"{summary.task}: kept {summary.demos} of {summary.attempts} attempts (maker success "
-          f"{100 * summary.success_rate:.1f}%), {int(lengths.sum())} transitions, episode length mean "
-          f"{lengths.mean():.1f} min {lengths.min()} max {lengths.max()}, {summary.seconds:.0f} s")
+          f"{100 * summary.demos / summary.attempts:.1f}%), {int(lengths.sum())} transitions, episode length mean "
+          f"{lengths.mean():.1f} min {lengths.min()} max {lengths.max()}{rendering}, {summary.seconds:.0f} s")
     for path in summary.paths:
         print(f"wrote {path}")
+    if args.images and args.grid is not None:
+        _write_grid(dataset_frames(args.out, 4, 6), args.grid, 2)
+    return 0
+
+
+def _write_grid(frames: np.ndarray, path: str, zoom: int) -> None:
+    write_png(path, frame_grid(frames, zoom))
+    rows, steps, channels, height, width = frames.shape
+    print(f"wrote {path}: {rows} rows of {steps} steps, {channels // 3} camera(s) of {height}x{width} each")
+
+
+def _cmd_data_frames(args: argparse.Namespace) -> int:
+    if args.dataset is not None:
+        frames = dataset_frames(args.dataset, args.rows, args.steps)
+    else:
+        normalization = None if args.normalization is None else load_normalization(args.normalization)
+        meta = EnvMeta.load(f"{args.task}-img")
+        suite = RobomimicImageSuite(str(env_meta_path(f"{args.task}-img")), proprio_keys(args.task),
+                                    tuple(f"{camera}_image" for camera in meta.cameras), args.seed,
+                                    args.render_quality)
+        spec = EnvSpec(args.task, args.rows, 1, 1, 10**6, normalization, False, suite)
+        frames, rate = env_frames(spec, args.steps, args.stride, args.seed)
+        print(f"{args.task}: {args.rows} envs x {args.steps} frames after the wrappers, {rate:.1f} camera frames/s")
+    _write_grid(frames, args.out, args.zoom)
     return 0
 
 
@@ -96,4 +139,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output directory (train.npz, normalization.npz, stats.json)")
     p.add_argument("--verbose", action="store_true", help="print a line per attempt")
+    p.add_argument("--images", action="store_true",
+                   help="render the task's cameras (its -img env metadata) at every step: train.npz gets images "
+                        "(N, 3 * cameras, H, W) uint8 beside states, the arm's proprioception (upstream's image data)")
+    p.add_argument("--render-quality", choices=tuple(RENDER_QUALITIES), default="fast",
+                   help="offscreen render settings with --images (default fast; docs/guide/robomimic_images.md)")
+    p.add_argument("--grid", metavar="PNG", help="with --images: also write a PNG grid of the first 4 episodes' frames")
     p.set_defaults(run=_cmd_data_robomimic)
+
+    p = data_sub.add_parser("frames", help="a PNG grid of the camera frames a policy sees (an image dataset's, or "
+                            "a robomimic camera env's after its wrappers)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", metavar="DIR_OR_NPZ", help="an image dataset (train.npz with images)")
+    source.add_argument("--task", choices=TASKS, help="a robomimic task's camera env")
+    p.add_argument("--out", required=True, metavar="PNG", help="the grid to write")
+    p.add_argument("--rows", type=positive_int, default=4, help="episodes (dataset) or envs (task) (default 4)")
+    p.add_argument("--steps", type=positive_int, default=6, help="frames per row (default 6)")
+    p.add_argument("--stride", type=positive_int, default=10,
+                   help="with --task: random policy steps between frames (default 10)")
+    p.add_argument("--seed", type=seed, default=0, help="with --task: env model, resets and actions (default 0)")
+    p.add_argument("--normalization", metavar="NPZ", help="with --task: the state normalization the wrapper applies")
+    p.add_argument("--render-quality", choices=tuple(RENDER_QUALITIES), default="fast",
+                   help="with --task: offscreen render settings (default fast)")
+    p.add_argument("--zoom", type=positive_int, default=2, help="pixels per frame pixel (default 2)")
+    p.set_defaults(run=_cmd_data_frames)

@@ -10,6 +10,7 @@ import gymnasium as gym
 from shared.config.loading import locate_data_file
 from shared.data.dataset import load_normalization
 from shared.data.envs import EnvSpec, make_vector_env
+from shared.data.robomimic_image_demos import ensure_image_dataset
 from shared.settings import EvalConfig, FinetuneConfig
 
 
@@ -35,7 +36,8 @@ def env_spec(cfg: FinetuneConfig | EvalConfig, n_envs: int | None = None) -> Env
     """The vector env a fine-tuning or eval config describes: its suite (gymnasium, robomimic, ...), the
     normalization file loaded and checked (found in upstream's data layout as well as ours)."""
     norm_path = cfg.normalization_path
-    norm = load_normalization(locate_data_file(norm_path), cfg.obs_dim, cfg.action_dim) if norm_path else None
+    norm = (load_normalization(ensure_image_dataset(locate_data_file(norm_path)), cfg.obs_dim, cfg.action_dim)
+            if norm_path else None)
     env = cfg.env
     return EnvSpec(cfg.env_name, n_envs or env.n_envs, cfg.cond_steps, cfg.act_steps, env.max_episode_steps, norm,
                    env.asynchronous, cfg.env_suite)

@@ -28,6 +28,7 @@ from dppo.runs.wandb import WandbLogger
 from shared.checkpoint import Checkpoint
 from shared.config.loading import locate_data_file
 from shared.data.dataset import EpochSampler, gather_batch, load_dppo_dataset, stitched_indices, training_draws
+from shared.data.robomimic_image_demos import ensure_image_dataset
 from shared.errors import CheckpointError, RunTerminated, TrainingDivergedError, UserError, WriteFailedError
 from shared.framework_seeds import framework_seed
 from shared.param_spec.families import network_init
@@ -100,8 +101,9 @@ def _resume_point(cfg: AnyPretrainConfig, run: RunDir) -> tuple[Checkpoint | Non
 def _run_pretrain(cfg: AnyPretrainConfig, backend: str, quiet: bool) -> dict[str, Any]:
     dims, train, seed = cfg.dims, cfg.train, cfg.seed
     gaussian = isinstance(cfg, GaussianPretrainConfig)
-    data = load_dppo_dataset(locate_data_file(cfg.train_dataset_path), dims.obs_dim, dims.action_dim,
-                             dims.horizon_steps, episodes_used(cfg.train_dataset, train.max_n_episodes))
+    data_path = ensure_image_dataset(locate_data_file(cfg.train_dataset_path))  # made on first use when it is one
+    data = load_dppo_dataset(data_path, dims.obs_dim, dims.action_dim, dims.horizon_steps,
+                             episodes_used(cfg.train_dataset, train.max_n_episodes))
     indices = stitched_indices(data.traj_lengths, dims.horizon_steps)
     sampler = EpochSampler(len(indices), train.batch_size, seed)
     run = RunDir(cfg.logdir)

@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 from shared.data.dataset import Normalization
-from shared.data.robomimic import RobomimicSuite
+from shared.data.robomimic import RobomimicImageSuite, RobomimicSuite
 from shared.errors import ConfigError
 
 # D4RL reference returns (random, expert) used for its normalized score.
@@ -58,22 +58,37 @@ def d4rl_normalized_score(env_name: str, episode_return: float | np.ndarray) -> 
 
 
 class MultiStepLowdim(gym.Wrapper):
-    """Normalization + action chunks + observation history (one env)."""
+    """Normalization + action chunks + observation history (one env). A camera env's observation is a dict
+    (shared/data/robomimic.py RobomimicImageEnv): its "state" is normalized, its "rgb" frames stay uint8
+    (the network scales them), and each key gets its own history: {"state": (To, Ds), "rgb": (To, C, H, W)}."""
 
     def __init__(self, env: gym.Env, normalization: Normalization | None, cond_steps: int, act_steps: int) -> None:
         super().__init__(env)
         self.norm, self.cond_steps, self.act_steps = normalization, cond_steps, act_steps
-        self.history: deque[np.ndarray] = deque(maxlen=cond_steps)
-        obs_dim = env.observation_space.shape[0]
+        self.history: deque[Any] = deque(maxlen=cond_steps)
         act_dim = env.action_space.shape[0]
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (cond_steps, obs_dim), np.float32)
+        space = env.observation_space
+        if isinstance(space, gym.spaces.Dict):
+            self.observation_space: gym.spaces.Space = gym.spaces.Dict({
+                "state": gym.spaces.Box(-np.inf, np.inf, (cond_steps, *space["state"].shape), np.float32),
+                "rgb": gym.spaces.Box(0, 255, (cond_steps, *space["rgb"].shape), np.uint8)})
+        else:
+            self.observation_space = gym.spaces.Box(-np.inf, np.inf, (cond_steps, space.shape[0]), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (act_steps, act_dim), np.float32)
 
-    def _obs(self, raw: np.ndarray) -> np.ndarray:
+    def _state(self, raw: np.ndarray) -> np.ndarray:
         return (raw if self.norm is None else self.norm.normalize_obs(raw)).astype(np.float32)
 
-    def _stacked(self) -> np.ndarray:
-        return np.stack(self.history)  # (To, Do), most recent last
+    def _obs(self, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            return {"state": self._state(raw["state"]), "rgb": raw["rgb"]}
+        return self._state(raw)
+
+    def _stacked(self) -> Any:
+        """(To, Do), most recent last; for a camera env {"state": (To, Ds), "rgb": (To, C, H, W)}."""
+        if isinstance(self.history[0], dict):
+            return {key: np.stack([h[key] for h in self.history]) for key in self.history[0]}
+        return np.stack(self.history)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         raw, info = self.env.reset(seed=seed, options=options)
@@ -107,13 +122,15 @@ class MultiStepLowdim(gym.Wrapper):
         else:
             return None
         limit = _time_limit(self.env)
-        return {**state, "history": np.stack(self.history),
-                "elapsed_steps": np.asarray(-1 if limit is None else limit._elapsed_steps)}
+        stacked = self._stacked()
+        history = ({f"history.{k}": v for k, v in stacked.items()} if isinstance(stacked, dict)
+                   else {"history": stacked})
+        return {**state, **history, "elapsed_steps": np.asarray(-1 if limit is None else limit._elapsed_steps)}
 
     @sim_state.setter
     def sim_state(self, state: dict[str, np.ndarray]) -> None:
         base = self.env.unwrapped
-        own = {k: v for k, v in state.items() if k not in ("history", "elapsed_steps")}
+        own = {k: v for k, v in state.items() if k.partition(".")[0] not in ("history", "elapsed_steps")}
         if hasattr(base, "restore"):
             base.restore(own)
         else:
@@ -122,7 +139,11 @@ class MultiStepLowdim(gym.Wrapper):
         if limit is not None:
             limit._elapsed_steps = int(state["elapsed_steps"])
         self.history.clear()
-        self.history.extend(np.asarray(state["history"], np.float32))
+        if "history" in state:
+            self.history.extend(np.asarray(state["history"], np.float32))
+        else:  # a camera env: {"state": (To, Ds), "rgb": (To, C, H, W)}
+            states, frames = np.asarray(state["history.state"], np.float32), np.asarray(state["history.rgb"], np.uint8)
+            self.history.extend({"state": s, "rgb": f} for s, f in zip(states, frames))
 
 
 def _gym_mujoco_state(base: Any) -> dict[str, np.ndarray]:
@@ -192,10 +213,11 @@ class GymSuite:
         return gym.make(gym_id(name), max_episode_steps=max_episode_steps)
 
 
-EnvSuite = GymSuite | RobomimicSuite
-# upstream's low-dimensional wrapper name (env.wrappers.<name> in its configs) -> the suite it belongs to
-ENV_SUITES: dict[str, type[GymSuite] | type[RobomimicSuite]] = {
-    "mujoco_locomotion_lowdim": GymSuite, "robomimic_lowdim": RobomimicSuite}
+EnvSuite = GymSuite | RobomimicSuite | RobomimicImageSuite
+# upstream's suite wrapper name (env.wrappers.<name> in its configs) -> the suite it belongs to
+ENV_SUITES: dict[str, type[GymSuite] | type[RobomimicSuite] | type[RobomimicImageSuite]] = {
+    "mujoco_locomotion_lowdim": GymSuite, "robomimic_lowdim": RobomimicSuite,
+    "robomimic_image": RobomimicImageSuite}
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,8 @@ _CONTROLLER_REFERENCES = ("initial_joint", "initial_ee_pos", "initial_ee_ori_mat
 # What robomimic's EnvRobosuite forces on top of the metadata's env_kwargs for state observations.
 _STATE_ONLY_KWARGS = {"has_renderer": False, "has_offscreen_renderer": False, "ignore_done": True,
                       "use_object_obs": True, "use_camera_obs": False, "camera_depths": False}
+# ... and for camera observations (use_image_obs): the offscreen renderer and the cameras the metadata names.
+_CAMERA_KWARGS = {**_STATE_ONLY_KWARGS, "has_offscreen_renderer": True, "use_camera_obs": True}
 
 
 def env_meta_path(path_or_task: str | Path) -> Path:
@@ -86,9 +88,21 @@ class EnvMeta:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"robomimic env metadata {path} is not an env_meta json ({exc})") from None
 
-    def robosuite_kwargs(self) -> dict[str, Any]:
-        """robosuite.make's keyword arguments for state observations (robomimic's overrides applied)."""
-        return {**self.env_kwargs, **_STATE_ONLY_KWARGS}
+    def robosuite_kwargs(self, cameras: bool = False) -> dict[str, Any]:
+        """robosuite.make's keyword arguments for state observations, or with `cameras` for camera observations
+        too (robomimic's overrides applied)."""
+        return {**self.env_kwargs, **(_CAMERA_KWARGS if cameras else _STATE_ONLY_KWARGS)}
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """The cameras robosuite renders (camera_names; robosuite's default is agentview)."""
+        names = self.env_kwargs.get("camera_names", "agentview")
+        return (names,) if isinstance(names, str) else tuple(names)
+
+    @property
+    def camera_size(self) -> tuple[int, int]:
+        """(height, width) of every camera's frame (robosuite's defaults 256 when the metadata has none)."""
+        return int(self.env_kwargs.get("camera_heights", 256)), int(self.env_kwargs.get("camera_widths", 256))
 
 
 class RobomimicLowdimEnv(gym.Env):
@@ -98,12 +112,12 @@ class RobomimicLowdimEnv(gym.Env):
     metadata: dict[str, Any] = {"render_modes": []}
 
     def __init__(self, meta: EnvMeta, low_dim_keys: tuple[str, ...], model_seed: int = 0) -> None:
-        robosuite = import_robosuite()
+        robosuite = import_robosuite(rendering=self.renders)
         self.meta, self.low_dim_keys = meta, tuple(low_dim_keys)
         self.rng = np.random.RandomState(model_seed)  # builds the model; reseeded by reset(seed=...)
         with self.own_global_rng():
             try:
-                self.robosuite_env = robosuite.make(meta.env_name, **meta.robosuite_kwargs())
+                self.robosuite_env = robosuite.make(meta.env_name, **self._robosuite_kwargs())
             except Exception as exc:  # robosuite raises bare Exceptions for unknown envs and bad kwargs
                 raise ConfigError(f"robosuite cannot build {meta.env_name!r} from its env metadata: "
                                   f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
@@ -114,11 +128,22 @@ class RobomimicLowdimEnv(gym.Env):
             names = sorted({"object", *(k for k in first if not k.endswith("-state") and np.ndim(first[k]) == 1)})
             raise ConfigError(f"robomimic task {meta.env_name} has no observation {', '.join(map(repr, missing))}; "
                               f"low_dim_keys may name {', '.join(names)}")
-        obs_dim = self._flat(first).shape[0]
         low, high = self.robosuite_env.action_spec
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float64)
+        self.observation_space = self._observation_space(first)
         self.action_space = gym.spaces.Box(np.asarray(low, np.float64), np.asarray(high, np.float64),
                                            dtype=np.float64)
+
+    renders = False  # makes camera observations (needs an offscreen OpenGL backend)
+
+    def _robosuite_kwargs(self) -> dict[str, Any]:
+        return self.meta.robosuite_kwargs()
+
+    def _observation_space(self, first: dict[str, np.ndarray]) -> gym.spaces.Space:
+        return gym.spaces.Box(-np.inf, np.inf, (self._flat(first).shape[0],), np.float64)
+
+    def _observe(self, raw: dict[str, np.ndarray]) -> Any:
+        """robosuite's observation dict -> this env's observation."""
+        return self._flat(raw)
 
     @staticmethod
     def _raw_key(key: str) -> str:
@@ -139,19 +164,20 @@ class RobomimicLowdimEnv(gym.Env):
             self.rng.set_state(np.random.get_state())
             np.random.set_state(outside)
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
         if seed is not None:
             self.rng.seed(seed)
         with self.own_global_rng():
             raw = self.robosuite_env.reset()
-        return self._flat(raw), {}
+        return self._observe(raw), {}
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+    def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict]:
         """action (Da,) in robosuite's units -> (obs (Do,), reward, False, False, {"is_success"}). A step draws
         no random numbers (the metadata configures no observation noise or delay; a test checks it), so it
         runs without the RNG swap (4 copies of the generator's state: 2.6 ms of a 71 ms step on a busy machine)."""
         raw, reward, _, _ = self.robosuite_env.step(np.asarray(action, np.float64))
-        return self._flat(raw), float(reward), False, False, {"is_success": bool(self.robosuite_env._check_success())}
+        success = bool(self.robosuite_env._check_success())
+        return self._observe(raw), float(reward), False, False, {"is_success": success}
 
     def close(self) -> None:
         self.robosuite_env.close()
@@ -215,6 +241,72 @@ class RobomimicLowdimEnv(gym.Env):
                          if key.startswith("cache.")}
 
 
+def camera_of(image_key: str) -> str:
+    """robomimic's observation key of a camera's frame -> the camera ('agentview_image' -> 'agentview')."""
+    if not image_key.endswith("_image"):
+        raise ConfigError(f"image key {image_key!r} is not a camera frame (robomimic names them <camera>_image)")
+    return image_key[: -len("_image")]
+
+
+class RobomimicImageEnv(RobomimicLowdimEnv):
+    """One robosuite env with camera observations, as upstream's robomimic_image wrapper sees it through
+    robomimic's EnvRobosuite (use_image_obs): observation = {"state": the low_dim_keys concatenated (Ds,)
+    float64, unnormalized; "rgb": the image_keys' frames stacked on the channel axis (3 * cameras, H, W)
+    uint8}. The cameras and their size are the env metadata's (camera_names, camera_heights/widths).
+
+    Frames: robosuite renders in OpenGL's convention (the first row is the bottom of the picture); robomimic
+    flips every frame upright (rows reversed) and moves channels first, then scales it to float [0, 1] and
+    upstream's wrapper multiplies by 255 again, so upstream's network gets the frame's 0-255 values (within
+    float32 rounding) and divides them itself (its ViT: x / 255 - 0.5). Here the frame stays uint8 from the
+    renderer to the network, upright, channels first, RGB; the network does that scaling in the same place.
+    """
+
+    renders = True
+
+    def __init__(self, meta: EnvMeta, low_dim_keys: tuple[str, ...], image_keys: tuple[str, ...],
+                 model_seed: int = 0, quality: str = "fast") -> None:
+        from shared.data.rendering import apply_render_quality, render_quality
+
+        self.image_keys = tuple(image_keys)
+        if not self.image_keys:
+            raise ConfigError("camera observations need at least one image key (e.g. agentview_image)")
+        missing = [k for k in self.image_keys if camera_of(k) not in meta.cameras]
+        if missing:
+            raise ConfigError(f"robomimic env metadata for {meta.env_name} renders {', '.join(meta.cameras)}, not "
+                              f"{', '.join(camera_of(k) for k in missing)} (image_keys {', '.join(self.image_keys)})")
+        self.quality = render_quality(quality)
+        super().__init__(meta, low_dim_keys, model_seed)
+        apply_render_quality(self.robosuite_env, self.quality)
+        self.frames = 0  # camera frames rendered (each reset and step renders every camera once)
+
+    def _robosuite_kwargs(self) -> dict[str, Any]:
+        return self.meta.robosuite_kwargs(cameras=True)
+
+    # robosuite renders with whichever OpenGL context is current and makes its own current only when it creates
+    # it: with several camera envs in one process (a SyncVectorEnv), each must make its context current before
+    # robosuite renders, or it draws with another env's context (garbage frames).
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        self.robosuite_env.sim._render_context_offscreen.gl_ctx.make_current()
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict]:
+        self.robosuite_env.sim._render_context_offscreen.gl_ctx.make_current()
+        return super().step(action)
+
+    def _observation_space(self, first: dict[str, np.ndarray]) -> gym.spaces.Space:
+        height, width = self.meta.camera_size
+        state = gym.spaces.Box(-np.inf, np.inf, (self._flat(first).shape[0],), np.float64)
+        rgb = gym.spaces.Box(0, 255, (3 * len(self.image_keys), height, width), np.uint8)
+        return gym.spaces.Dict({"state": state, "rgb": rgb})
+
+    def _observe(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """robosuite's dict -> {"state": (Ds,) float64, "rgb": (3 * cameras, H, W) uint8}."""
+        self.frames += len(self.image_keys)
+        # (H, W, 3) bottom row first -> upright -> (3, H, W); cameras in image_keys order on the channel axis
+        rgb = np.concatenate([np.asarray(raw[k], np.uint8)[::-1].transpose(2, 0, 1) for k in self.image_keys])
+        return {"state": self._flat(raw), "rgb": np.ascontiguousarray(rgb)}
+
+
 @dataclass(frozen=True)
 class RobomimicSuite:
     """The robomimic suite of shared/data/envs.py: a task's env_meta json, its observation keys and the seed
@@ -230,7 +322,36 @@ class RobomimicSuite:
         return gym.wrappers.TimeLimit(env, max_episode_steps=max_episode_steps)
 
 
+@dataclass(frozen=True)
+class RobomimicImageSuite:
+    """The robomimic suite with camera observations (upstream's robomimic_image wrapper, use_image_obs):
+    RobomimicSuite's fields, the image keys and the render quality (shared/data/rendering.py)."""
+
+    env_meta: str
+    low_dim_keys: tuple[str, ...]
+    image_keys: tuple[str, ...]
+    model_seed: int = 0
+    quality: str = "fast"
+    reports_success = True
+
+    def make(self, name: str, max_episode_steps: int) -> gym.Env:
+        env = RobomimicImageEnv(EnvMeta.load(self.env_meta), self.low_dim_keys, self.image_keys, self.model_seed,
+                                self.quality)
+        return gym.wrappers.TimeLimit(env, max_episode_steps=max_episode_steps)
+
+
 def make_robomimic_env(task: str, low_dim_keys: tuple[str, ...] | None = None,
                        model_seed: int = 0) -> RobomimicLowdimEnv:
     """A task's raw env from its vendored metadata (lift, can, square, transport), upstream's keys by default."""
     return RobomimicLowdimEnv(EnvMeta.load(task), low_dim_keys or default_low_dim_keys(task), model_seed)
+
+
+def make_robomimic_image_env(task: str, image_keys: tuple[str, ...] | None = None,
+                             low_dim_keys: tuple[str, ...] | None = None, model_seed: int = 0,
+                             quality: str = "fast") -> RobomimicImageEnv:
+    """A task's raw env with cameras from its vendored `<task>-img` metadata (upstream's image keys: every
+    camera the metadata renders), upstream's low_dim_keys by default."""
+    meta = EnvMeta.load(task if task.endswith("-img") else f"{task}-img")
+    keys = image_keys or tuple(f"{camera}_image" for camera in meta.cameras)
+    return RobomimicImageEnv(meta, low_dim_keys or default_low_dim_keys(task.removesuffix("-img")), keys,
+                             model_seed, quality)

@@ -21,23 +21,35 @@ not applied.
 from __future__ import annotations
 
 import logging
+import os
 import types
 from typing import Any
 
+from shared.data.rendering import GL_INSTALL_HINT, choose_gl_backend, gl_works
 from shared.errors import ConfigError
 
 ROBOSUITE_VERSION = "1.4.1"
 INSTALL_HINT = "bash scripts/setup.sh (or: pip install --no-deps robosuite==1.4.1 && pip install -e '.[robomimic]')"
 
 _loaded: types.ModuleType | None = None
+_renders = False  # whether the OpenGL backend robosuite was loaded with has rendered a frame
 
 
-def import_robosuite() -> types.ModuleType:
-    """robosuite, patched for this MuJoCo; one ConfigError saying what to install when it is missing or
-    not upstream's version."""
-    global _loaded
+def import_robosuite(rendering: bool = False) -> types.ModuleType:
+    """robosuite, patched for this MuJoCo, with its offscreen OpenGL backend chosen first
+    (shared/data/rendering.py); one ConfigError saying what to install when robosuite is missing or not
+    upstream's version, or when `rendering` (camera observations) and no backend renders."""
+    global _loaded, _renders
     if _loaded is not None:
+        if rendering and not _renders:
+            backend = os.environ.get("MUJOCO_GL", "egl")
+            if not gl_works(backend):
+                raise ConfigError(f"robosuite was loaded with MUJOCO_GL={backend}, which does not render here; "
+                                  f"{GL_INSTALL_HINT}")
+            _renders = True
         return _loaded
+    choose_gl_backend(required=rendering)
+    _renders = rendering  # checked by choose_gl_backend; a state env's process checks when a camera env comes
     # robosuite warns on every import that it has no private macro file; it needs none here.
     logging.getLogger("robosuite_logs").addFilter(lambda record: "macro" not in record.getMessage())
     try:

@@ -7,7 +7,14 @@ from typing import Any
 
 from shared.config.reader import SettingError, positive, seed_range, setting
 from shared.data.envs import ENV_SUITES, GymSuite
-from shared.data.robomimic import DEFAULT_LOW_DIM_KEYS, RobomimicSuite, env_meta_path
+from shared.data.robomimic import (
+    DEFAULT_LOW_DIM_KEYS,
+    EnvMeta,
+    RobomimicImageSuite,
+    RobomimicSuite,
+    camera_of,
+    env_meta_path,
+)
 from shared.data.robosuite_compat import import_robosuite
 from shared.errors import ConfigError
 
@@ -44,6 +51,56 @@ class RobomimicLowdimConfig:
 
 
 @dataclass(frozen=True)
+class RobomimicImageConfig:
+    """env.wrappers.robomimic_image: a robomimic task with camera observations (upstream's robomimic_image
+    wrapper; env.use_image_obs must be true): the low_dim_keys' state beside the image_keys' frames, uint8,
+    channels first, cameras stacked on the channel axis. Its env metadata (an `-img` one) names the cameras
+    robosuite renders and their size."""
+
+    normalization_path: str | None = setting(None, doc="the same file as the top-level normalization_path")
+    low_dim_keys: tuple[str, ...] = setting(
+        ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"),
+        doc="robosuite observations concatenated in this order into the state (upstream's default: the arm's "
+            "end effector and gripper)")
+    image_keys: tuple[str, ...] = setting(
+        ("agentview_image", "robot0_eye_in_hand_image"),
+        doc="camera frames (<camera>_image) stacked in this order on the channel axis")
+    shape_meta: dict | None = setting(
+        None, doc="upstream's shape_meta: obs.rgb.shape [3 * cameras, H, W] and obs.state.shape; checked against "
+                  "the env metadata's cameras")
+    render_quality: str = setting(
+        "fast", doc="offscreen render settings: 'fast' (1024 shadow map, no multisampling, no reflections) or "
+                    "'robosuite' (its own); data and env must be rendered alike (docs/guide/robomimic_images.md)")
+
+    def suite(self, run: PolicyRunConfig) -> RobomimicImageSuite:
+        """The suite, its metadata's cameras checked against image_keys and shape_meta, robosuite loaded with a
+        renderer that works (one error here rather than one per env worker)."""
+        from shared.data.rendering import render_quality
+
+        if run.robomimic_env_cfg_path is None:
+            raise ConfigError("env.wrappers.robomimic_image needs robomimic_env_cfg_path (the task's env_meta json, "
+                              "e.g. cfg/robomimic/env_meta/lift-img.json)")
+        if not run.env.use_image_obs:
+            raise ConfigError("env.wrappers.robomimic_image needs env.use_image_obs: true (robosuite renders no "
+                              "cameras otherwise)")
+        render_quality(self.render_quality)
+        path = env_meta_path(run.robomimic_env_cfg_path)
+        meta = EnvMeta.load(path)
+        cameras = [camera_of(key) for key in self.image_keys]
+        if not set(cameras) <= set(meta.cameras):
+            raise ConfigError(f"{path.name} renders {', '.join(meta.cameras)}; image_keys ask for "
+                              f"{', '.join(c for c in cameras if c not in meta.cameras)}")
+        rgb = ((self.shape_meta or {}).get("obs") or {}).get("rgb")
+        expected = [3 * len(cameras), *meta.camera_size]
+        if rgb is not None and list(rgb.get("shape", expected)) != expected:
+            raise ConfigError(f"shape_meta.obs.rgb.shape {list(rgb['shape'])} is not the frames {path.name} renders "
+                              f"for {len(cameras)} camera(s): {expected}")
+        import_robosuite(rendering=True)
+        return RobomimicImageSuite(str(path.resolve()), self.low_dim_keys, self.image_keys, run.seed,
+                                   self.render_quality)
+
+
+@dataclass(frozen=True)
 class MultiStepConfig:
     """env.wrappers.multi_step: action chunks and the observation history (upstream's MultiStep); its
     sizes must be the top-level ones it interpolates in upstream's configs."""
@@ -62,7 +119,8 @@ class MultiStepConfig:
 
 
 # the suite wrappers of EnvWrappersConfig: upstream's wrapper name -> its settings (one per ENV_SUITES entry)
-SUITE_WRAPPERS = {"mujoco_locomotion_lowdim": LocomotionLowdimConfig, "robomimic_lowdim": RobomimicLowdimConfig}
+SUITE_WRAPPERS = {"mujoco_locomotion_lowdim": LocomotionLowdimConfig, "robomimic_lowdim": RobomimicLowdimConfig,
+                  "robomimic_image": RobomimicImageConfig}
 assert set(SUITE_WRAPPERS) == set(ENV_SUITES)
 
 
@@ -72,6 +130,8 @@ class EnvWrappersConfig:
 
     mujoco_locomotion_lowdim: LocomotionLowdimConfig | None = setting(None, doc="the envs are gymnasium MuJoCo tasks")
     robomimic_lowdim: RobomimicLowdimConfig | None = setting(None, doc="the envs are robomimic tasks (robosuite)")
+    robomimic_image: RobomimicImageConfig | None = setting(
+        None, doc="the envs are robomimic tasks with camera observations")
     multi_step: MultiStepConfig | None = setting(None, doc="upstream's chunking wrapper (sizes from the top level)")
 
     def __post_init__(self) -> None:
@@ -80,7 +140,7 @@ class EnvWrappersConfig:
             raise ValueError(f"names {' and '.join(given)}; one suite wrapper at most")
 
     @property
-    def suite_wrapper(self) -> LocomotionLowdimConfig | RobomimicLowdimConfig:
+    def suite_wrapper(self) -> LocomotionLowdimConfig | RobomimicLowdimConfig | RobomimicImageConfig:
         """The suite wrapper given, else gymnasium's (configs without wrappers are gym tasks)."""
         given = [getattr(self, name) for name in SUITE_WRAPPERS if getattr(self, name) is not None]
         return given[0] if given else LocomotionLowdimConfig()
@@ -113,6 +173,7 @@ class EnvConfig:
         None, doc="an episode succeeded when its best action chunk's mean reward reaches this (upstream's rule; "
                   "logged as success_rate for suites with a task success)")
     specific: dict | None = None
+    use_image_obs: bool = setting(False, doc="robosuite renders camera observations (env.wrappers.robomimic_image)")
 
     def __post_init__(self) -> None:
         if self.ray is not None and self.asynchronous:
@@ -162,6 +223,6 @@ class PolicyRunConfig:
                 raise ConfigError(f"config key '{key}'={value} disagrees with '{top}'={top_value}")
 
     @property
-    def env_suite(self) -> GymSuite | RobomimicSuite:
+    def env_suite(self) -> GymSuite | RobomimicSuite | RobomimicImageSuite:
         """The suite (shared/data/envs.py) that makes this config's environments."""
         return self.env.wrappers.suite_wrapper.suite(self)

@@ -14,6 +14,7 @@ from shared.data.envs import ENV_SUITES, EnvSpec, GymSuite, make_env, make_vecto
 from shared.data.robomimic import (
     ENV_META_DIR,
     EnvMeta,
+    RobomimicImageSuite,
     RobomimicSuite,
     default_low_dim_keys,
     env_meta_path,
@@ -153,7 +154,8 @@ def test_unknown_low_dim_key_is_one_config_error() -> None:
 
 
 def test_suite_registry_and_vector_env_with_wrappers() -> None:
-    assert {"mujoco_locomotion_lowdim": GymSuite, "robomimic_lowdim": RobomimicSuite} == ENV_SUITES
+    assert {"mujoco_locomotion_lowdim": GymSuite, "robomimic_lowdim": RobomimicSuite,
+            "robomimic_image": RobomimicImageSuite} == ENV_SUITES
     obs_dim, act_dim = UPSTREAM_DIMS["lift"]
     norm = Normalization(np.full(obs_dim, -2.0), np.full(obs_dim, 2.0), np.full(act_dim, -1.0), np.full(act_dim, 1.0))
     suite = RobomimicSuite(str(env_meta_path("lift")), default_low_dim_keys("lift"))

@@ -136,7 +136,10 @@ def test_a_dead_robosuite_worker_is_one_message_and_keeps_checkpoints(robomimic_
     assert code == 4, err
     errors = [line for line in err.splitlines() if line.startswith("dppo finetune: error:")]
     assert len(errors) == 1 and "Traceback" not in err
-    assert "environment step failed" in errors[0] and "rerun the same command to resume" in errors[0]
+    # the worker dies wherever the loop is when the signal lands: inside a step, or in the reset that starts
+    # the next iteration; either is the same one line
+    assert ("environment step failed" in errors[0] or "environment reset failed" in errors[0]), errors[0]
+    assert "rerun the same command to resume" in errors[0]
     assert first.exists()
 
 

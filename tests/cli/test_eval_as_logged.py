@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dppo.algorithms.agents import initial_params
 from dppo.cli import main
-from shared.checkpoint import load_checkpoint, save_checkpoint
+from shared.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from shared.settings import load_settings
 
 UPSTREAM = Path("tests/fixtures/upstream_cfg/cfg/robomimic")
 LIFT = str(UPSTREAM / "finetune/lift/ft_ppo_diffusion_mlp.yaml")
@@ -78,7 +80,7 @@ def test_eval_of_a_finetuned_checkpoint_reproduces_the_logged_evaluation(tmp_pat
     assert "iteration 2 as logged (2 envs, 6 steps): return" in capsys.readouterr().out
 
     # upstream's eval config evaluates the same fine-tuned policy (actor_ft on the run's K last steps)
-    fresh = ["--backend", backend, "--episodes", "2", "--seed", "0"]
+    fresh = ["--backend", backend, "--episodes", "1", "--seed", "0"]  # one env: robosuite builds take 1-2 s each
     policy = [*shaped_lift, f"base_policy_path={ckpt_path}"]
     by_ft = _eval(["--config", LIFT, *fresh, *RUN, *policy], tmp_path / "ft.json")
     by_eval = _eval(["--config", LIFT_EVAL, *fresh, *SIZES, "model.network.mlp_dims=[16,16,16]", *policy],
@@ -87,20 +89,19 @@ def test_eval_of_a_finetuned_checkpoint_reproduces_the_logged_evaluation(tmp_pat
 
 
 def test_as_logged_refuses_what_it_cannot_rerun(tmp_path, capsys, shaped_lift) -> None:
-    """One line each: --episodes/--seed with it, a config whose rollout differs from the run's, a checkpoint without
-    the envs' state at an evaluation iteration's start."""
-    logdir = tmp_path / "run"
-    args = [*RUN, *shaped_lift, "train.n_train_itr=1"]  # iteration 0 only (evaluation, saved)
-    assert main(["finetune", "--config", LIFT, "--backend", "torch", "--quiet", f"logdir={logdir}", *args]) == 0
-    ckpt_path = logdir / "checkpoint" / "state_0.npz"
+    """One line each, before any env is built: --episodes/--seed with it, a config whose rollout differs from the
+    run's, a checkpoint without the envs' state at an evaluation iteration's start (here: the run's starting
+    weights saved as iteration 0's fine-tuning checkpoint, without them)."""
+    args = [*RUN, *shaped_lift]
+    cfg = load_settings(LIFT, args)
+    bare = tmp_path / "bare.npz"
+    save_checkpoint(bare, Checkpoint({"model": initial_params(cfg)},
+                                     {"kind": "finetune", "itr": 0, "algorithm": "ppo", "config": cfg.raw}))
     base = ["eval", "--config", LIFT, "--backend", "torch", "--as-logged"]
-    cases = [([*base, "--episodes", "4", *args, f"base_policy_path={ckpt_path}"], "drop --episodes and --seed"),
-             ([*base, *args, "env.n_envs=3", f"base_policy_path={ckpt_path}"],
+    cases = [([*base, "--episodes", "4", *args, f"base_policy_path={bare}"], "drop --episodes and --seed"),
+             ([*base, *args, "env.n_envs=3", f"base_policy_path={bare}"],
               "this config's env.n_envs is 3, the run that saved"),
-             ([*base, *args, f"base_policy_path={tmp_path / 'bare.npz'}"], "holds no envs' state")]
-    ckpt = load_checkpoint(ckpt_path)
-    save_checkpoint(tmp_path / "bare.npz", type(ckpt)({k: v for k, v in ckpt.groups.items()
-                                                        if not k.startswith("eval_start")}, ckpt.meta))
+             ([*base, *args, f"base_policy_path={bare}"], "holds no envs' state from the start of an evaluation")]
     for argv, message in cases:
         assert main(argv) == 2
         err = capsys.readouterr().err

@@ -11,8 +11,8 @@ from typing import Any
 from dppo.algorithms.registry import backend_class, driver
 from dppo.algorithms.starting_weights import base_policy_params, dppo_spec
 from dppo.checkpoints.formats import read_checkpoint
-from shared.checkpoint import check_strict
-from shared.errors import ConfigError
+from shared.checkpoint import Checkpoint, check_strict
+from shared.errors import CheckpointError, ConfigError
 from shared.param_spec import CriticObsConfig, critic_obs_spec, torch_default_init
 from shared.param_spec.families import family_init_over, network_spec
 from shared.settings import DPPOSettings, EvalConfig, GaussianModelConfig, PPOSettings
@@ -45,9 +45,10 @@ def make_agent(cfg: Any, backend: str, init: OrderedDict | None = None) -> Any:
 def make_eval_agent(cfg: EvalConfig, backend: str) -> Any:
     """An agent that acts like the policy of an upstream eval config (deterministic sampling).
 
-    A diffusion policy becomes a DPPO agent whose base actor and actor_ft both hold the policy,
-    so every reverse step runs the same network; a Gaussian policy a Gaussian PPO agent. Their
-    critics are never used.
+    A diffusion policy becomes a DPPO agent: from a pre-training checkpoint, its base actor and actor_ft both
+    hold the policy, so every reverse step runs the same network; from a DPPO fine-tuning checkpoint, the frozen
+    base actor and the fine-tuned actor_ft with the run's number of fine-tuned steps K, as the run sampled
+    (eval_finetuned_k). A Gaussian policy becomes a Gaussian PPO agent. Their critics are never used.
     """
     if not cfg.base_policy_path:
         raise ConfigError("an eval config needs base_policy_path: the policy to evaluate")
@@ -57,8 +58,17 @@ def make_eval_agent(cfg: EvalConfig, backend: str) -> Any:
         dc = cfg.model
         spec = dppo_spec(dc.network, critic)
         init = torch_default_init(spec, cfg.seed)
-        init.update(base_policy_params(cfg.base_policy_path, spec, cfg))
-        d = DPPOSettings(ft_denoising_steps=1, gamma_denoising=1.0, clip_ploss_coef_base=1e-3,
+        ckpt = read_checkpoint(cfg.base_policy_path, cfg)
+        if ckpt.meta.get("kind") == "finetune":
+            policy_spec = OrderedDict((k, v) for k, v in spec.items() if k.startswith(("actor.", "actor_ft.")))
+            weights = OrderedDict((k, v) for k, v in ckpt.group("model").items() if k in policy_spec)
+            check_strict(policy_spec, weights, f"policy {cfg.base_policy_path}")
+            init.update(weights)
+            k = eval_finetuned_k(ckpt, cfg)
+        else:
+            init.update(base_policy_params(cfg.base_policy_path, spec, cfg))
+            k = 1
+        d = DPPOSettings(ft_denoising_steps=k, gamma_denoising=1.0, clip_ploss_coef_base=1e-3,
                          clip_ploss_coef_rate=3.0, min_sampling_denoising_std=0.1, min_logprob_denoising_std=0.1,
                          reward_horizon=cfg.act_steps, use_bc_loss=False, bc_loss_coeff=0.0)
         return backend_class(backend, "ppo_diffusion.PPODiffusionAgent")(dc, critic, ppo, d, init)
@@ -74,6 +84,29 @@ def make_eval_agent(cfg: EvalConfig, backend: str) -> Any:
     init.update(actor)
     return backend_class(backend, "ppo_gaussian.PPOGaussianAgent")(network, critic, ppo, init,
                                                                     model.randn_clip_value)
+
+
+def eval_finetuned_k(ckpt: Checkpoint, cfg: EvalConfig) -> int:
+    """How many of the last reverse steps a DPPO fine-tuning checkpoint's actor_ft runs: the run's K at the
+    checkpoint (its dppo_schedule; the config's ft_denoising_steps when it has none). Upstream's eval before its
+    fix (irom-princeton/dppo#29, #31) ran the frozen base network on every step, so a fine-tuned checkpoint
+    evaluated as the pre-trained policy. The eval config must sample as the run did (same chain); otherwise
+    the policy evaluated would not be the fine-tuned one, and it is refused."""
+    run = ckpt.config.get("model", {}) if isinstance(ckpt.config.get("model"), dict) else {}
+    ddim = bool(run.get("use_ddim", False))
+    theirs = (run.get("denoising_steps"), ddim, run.get("ddim_steps") if ddim else None)
+    dc = cfg.model
+    ours = (dc.denoising_steps, dc.use_ddim, dc.ddim_steps if dc.use_ddim else None)
+    if theirs != ours:
+        raise ConfigError(f"{cfg.base_policy_path} was fine-tuned sampling (denoising_steps, use_ddim, ddim_steps) = "
+                          f"{theirs}; this eval config samples {ours}: set its model to the run's chain")
+    if "dppo_schedule" in ckpt.groups:
+        return int(ckpt.groups["dppo_schedule"]["ft_denoising_steps"])
+    k = run.get("ft_denoising_steps", ckpt.config.get("ft_denoising_steps"))
+    if not isinstance(k, int):
+        raise CheckpointError(f"{cfg.base_policy_path} is a fine-tuning checkpoint with neither its schedule nor "
+                              "ft_denoising_steps: which steps its actor_ft runs is unknown")
+    return k
 
 
 def _gaussian_policy(weights: OrderedDict) -> OrderedDict:

@@ -37,6 +37,7 @@ from dppo.runs.wandb import WandbLogger
 from shared.checkpoint import Checkpoint
 from shared.data.envs import (
     d4rl_normalized_score,
+    episode_successes,
     restore_vector_env_state,
     success_metrics,
     vector_env_state,
@@ -259,6 +260,8 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
             agent.seed_rng(framework_seed(seed, itr))
             eval_mode = is_eval_iteration(itr, s)
             obs, first0, reset = iteration_start(venv, obs, done, fresh, itr, s)
+            # where an evaluation iteration that saves a checkpoint starts: `dppo eval --as-logged` reruns it
+            eval_start = eval_start_groups(venv, obs) if eval_mode and is_checkpoint_iteration(itr, s) else {}
             lrs = trainer.learning_rates()
             set_rollout_threads(backend)
             plan = rollout_plan(trainer, itr, eval_mode)
@@ -273,8 +276,11 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
             if eval_mode:  # each episode's return, for a spread over episodes (dppo compare)
                 record["episode_returns"] = returns
             if success_threshold is not None:
-                record.update(success_metrics(finished_episodes(ro["rewards"], ro["first"]), cfg.act_steps,
-                                              success_threshold))
+                episodes = finished_episodes(ro["rewards"], ro["first"])
+                record.update(success_metrics(episodes, cfg.act_steps, success_threshold))
+                if eval_mode:  # each episode's success, in the order of episode_returns
+                    record["episode_successes"] = episode_successes(episodes, cfg.act_steps,
+                                                                    success_threshold).tolist()
             if not eval_mode:
                 set_update_threads(backend)
                 with phase("training (unmarked)"):
@@ -295,7 +301,7 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
                     wandb.log(itr, scalars)
             if is_checkpoint_iteration(itr, s):
                 with phase("checkpoint"):
-                    last_saved = _save(run, trainer, venv, obs, done, itr, backend, cfg, env_steps)
+                    last_saved = _save(run, trainer, venv, obs, done, itr, backend, cfg, env_steps, eval_start)
             shown = {"success": record["success_rate"]} if "success_rate" in record else {}
             progress.update(itr, mode="eval" if eval_mode else "train", reward=record["avg_episode_reward"], **shown)
             iteration_done()
@@ -313,11 +319,22 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
     return {"iterations": s.n_train_itr, "last": record, "checkpoint": str(last_saved), "logdir": str(run.root)}
 
 
+def eval_start_groups(venv: Any, obs: np.ndarray) -> dict[str, Any]:
+    """The checkpoint groups that let `dppo eval --as-logged` rerun an evaluation iteration: every env's state
+    right after the iteration's reset (physics, the env's reset RNG for the episodes that follow within the
+    iteration, time limit, observation history) and the observations the policy saw first (N, To, Do); none
+    when an env cannot be snapshotted."""
+    env_state = vector_env_state(venv)
+    return {} if env_state is None else {"eval_start": {"obs": np.array(obs, copy=True)},
+                                         "eval_start_env": env_state}
+
+
 def _save(run: RunDir, trainer: Any, venv: Any, obs: np.ndarray, done: np.ndarray, itr: int, backend: str,
-          cfg: PolicyRunConfig, env_steps: int) -> Path:
+          cfg: PolicyRunConfig, env_steps: int, eval_start: dict[str, Any]) -> Path:
     """Checkpoint of iteration itr: the trainer's groups, the envs' last observations, done flags and simulator
-    state (for an exact resume), and the run's metadata."""
-    groups = trainer.state_groups()
+    state (for an exact resume), where an evaluation iteration started (eval_start_groups), and the run's
+    metadata."""
+    groups = {**trainer.state_groups(), **eval_start}
     groups["rollout"] = {"obs": obs, "done": done}
     env_state = vector_env_state(venv)
     if env_state is not None:

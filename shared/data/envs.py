@@ -191,14 +191,25 @@ def restore_vector_env_state(venv: gym.vector.VectorEnv, flat: dict[str, np.ndar
     venv.set_attr("sim_state", states)
 
 
+def best_rewards(episode_rewards: list[np.ndarray], act_steps: int) -> np.ndarray:
+    """Each episode's best reward (E,), as upstream's success accounting (agent/finetune/
+    train_ppo_diffusion_agent.py) has it: its largest policy-step reward (the sum over an action chunk) divided
+    by act_steps. episode_rewards: each finished episode's policy-step rewards (T_e,)."""
+    return np.array([np.max(ep) / act_steps for ep in episode_rewards], np.float64)
+
+
+def episode_successes(episode_rewards: list[np.ndarray], act_steps: int, threshold: float) -> np.ndarray:
+    """Which episodes succeeded (E,) bool: best reward (best_rewards) at least the threshold; with sparse 0/1
+    rewards, a whole chunk spent in the goal state."""
+    return best_rewards(episode_rewards, act_steps) >= threshold
+
+
 def success_metrics(episode_rewards: list[np.ndarray], act_steps: int, threshold: float) -> dict[str, float | None]:
-    """Upstream's success accounting (agent/finetune/train_ppo_diffusion_agent.py): an episode's best reward is
-    its largest policy-step reward (the sum over an action chunk) divided by act_steps, and it succeeded when that
-    reaches the threshold; with sparse 0/1 rewards, success means a whole chunk spent in the goal state.
-    episode_rewards: each finished episode's policy-step rewards (T_e,). None when no episode finished."""
+    """Upstream's success rate (the share of episode_successes) and average best reward over finished episodes;
+    None when no episode finished."""
     if not episode_rewards:
         return {"success_rate": None, "avg_best_reward": None}
-    best = np.array([np.max(ep) / act_steps for ep in episode_rewards])  # (E,)
+    best = best_rewards(episode_rewards, act_steps)  # (E,)
     return {"success_rate": float(np.mean(best >= threshold)), "avg_best_reward": float(np.mean(best))}
 
 

@@ -45,6 +45,12 @@ TASKS = ("lift", "can", "square", "transport")
 
 # What an OSC controller keeps from its episode's start (robosuite/controllers/base_controller.py)
 _CONTROLLER_REFERENCES = ("initial_joint", "initial_ee_pos", "initial_ee_ori_mat")
+# The kinematics a controller caches (Controller.update). A step recomputes them first (run_controller sets
+# new_update), except the first step after a reset: that one uses what the controller computed while the reset
+# was still placing things, slightly different from the state the reset ends in, so a snapshot taken right after
+# a reset (an evaluation iteration's start) keeps them and the flag.
+_CONTROLLER_CACHE = ("ee_pos", "ee_ori_mat", "ee_pos_vel", "ee_ori_vel", "joint_pos", "joint_vel", "J_pos", "J_ori",
+                     "J_full", "mass_matrix")
 # What robomimic's EnvRobosuite forces on top of the metadata's env_kwargs for state observations.
 _STATE_ONLY_KWARGS = {"has_renderer": False, "has_offscreen_renderer": False, "ignore_done": True,
                       "use_object_obs": True, "use_camera_obs": False, "camera_depths": False}
@@ -201,6 +207,9 @@ class RobomimicLowdimEnv(gym.Env):
                **{f"gripper.{i}": np.array(r.gripper.current_action) for i, r in enumerate(rs.robots)},
                "controllers": np.concatenate([np.ravel(getattr(r.controller, name)) for r in rs.robots
                                               for name in _CONTROLLER_REFERENCES]),
+               "controller_fresh": np.array([r.controller.new_update for r in rs.robots], np.float64),
+               "controller_cache": np.concatenate([np.ravel(getattr(r.controller, name)) for r in rs.robots
+                                                   for name in _CONTROLLER_CACHE]),
                "rng_keys": np.asarray(keys), "rng_rest": np.array([pos, has_gauss, gauss], np.float64)}
         for name, ob in rs._observables.items():
             out[f"observable.{name}"] = np.asarray(ob._current_observed_value)
@@ -220,15 +229,16 @@ class RobomimicLowdimEnv(gym.Env):
         timestep, cur_time, done = state["clock"]
         rs.timestep, rs.cur_time, rs.done = int(timestep), float(cur_time), bool(done)
         references = np.asarray(state["controllers"], np.float64)
+        cache = np.asarray(state.get("controller_cache", ()), np.float64)
+        fresh = np.asarray(state.get("controller_fresh", np.ones(len(rs.robots))), np.float64)
         for i, r in enumerate(rs.robots):
             # (1,) until the gripper's first command, (2,) after
             r.gripper.current_action = np.array(state[f"gripper.{i}"], np.float64)
-            for name in _CONTROLLER_REFERENCES:
-                shape = np.shape(getattr(r.controller, name))
-                n = int(np.prod(shape))
-                setattr(r.controller, name, references[:n].reshape(shape).copy())
-                references = references[n:]
-            r.controller.new_update = True  # its cached kinematics are the old state's: recompute at the next goal
+            references = _set_arrays(r.controller, _CONTROLLER_REFERENCES, references)
+            # a snapshot without the cache (older checkpoints) is from within an episode: recompute at the next goal
+            r.controller.new_update = bool(fresh[i]) or cache.size == 0
+            if cache.size:
+                cache = _set_arrays(r.controller, _CONTROLLER_CACHE, cache)
         pos, has_gauss, gauss = state["rng_rest"]
         self.rng.set_state(("MT19937", np.asarray(state["rng_keys"], np.uint32), int(pos), int(has_gauss),
                             float(gauss)))
@@ -305,6 +315,18 @@ class RobomimicImageEnv(RobomimicLowdimEnv):
         # (H, W, 3) bottom row first -> upright -> (3, H, W); cameras in image_keys order on the channel axis
         rgb = np.concatenate([np.asarray(raw[k], np.uint8)[::-1].transpose(2, 0, 1) for k in self.image_keys])
         return {"state": self._flat(raw), "rgb": np.ascontiguousarray(rgb)}
+
+
+def _set_arrays(controller: Any, names: tuple[str, ...], flat: np.ndarray) -> np.ndarray:
+    """Set the controller's arrays `names` from the front of `flat`, each in its current shape and memory order
+    (robosuite's Jacobians and mass matrix are Fortran-ordered, and the order changes how the controller's
+    matrix products round); returns the rest."""
+    for name in names:
+        value = np.empty_like(np.asarray(getattr(controller, name), np.float64))  # same shape and order
+        value[...] = flat[:value.size].reshape(value.shape)
+        setattr(controller, name, value)
+        flat = flat[value.size:]
+    return flat
 
 
 @dataclass(frozen=True)

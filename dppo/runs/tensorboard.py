@@ -3,6 +3,7 @@ read-only file system, full disk) raises one WriteFailedError naming the events 
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ class ScalarWriter:
         if backend == "torch":
             from torch.utils.tensorboard import SummaryWriter
 
-            import core_tf  # noqa: F401  tensorboard imports TF when present; keep its start-up banner quiet
+            if importlib.util.find_spec("tensorflow") is not None:  # a torch-only install runs without TF
+                import core_tf  # noqa: F401  tensorboard imports TF when present; keep its start-up banner quiet
 
             self._writer = self._guard(lambda: SummaryWriter(str(logdir)))
         else:

@@ -40,12 +40,13 @@ pretrain() {  # policy demos epochs save_every logdir
     --config "$CFG/pretrain/lift/pre_$1.yaml" "train.n_epochs=$3" "train.save_model_freq=$4" \
     "train_dataset.max_n_episodes=$2" "logdir=$PWD/$5" wandb=null
 }
-# an eval config per policy: upstream ships none for Lift; the diffusion/Gaussian ones are upstream's Can eval
-# configs with Lift's env; a GMM policy is evaluated through its fine-tuning config (dppo eval reads both)
+# an eval config per policy: upstream ships none for Lift; the diffusion one is upstream's Can eval config with
+# Lift's env; Gaussian and GMM policies are evaluated through their fine-tuning configs (dppo eval reads both;
+# it evaluates a fine-tuned Gaussian checkpoint only through its fine-tuning config)
 eval_cfg() {
   case $1 in
-    gmm_mlp) echo "$CFG/finetune/lift/ft_ppo_gmm_mlp.yaml" ;;
-    *) echo "configs/robomimic/lift/eval_$1.yaml" ;;
+    diffusion_mlp) echo "configs/robomimic/lift/eval_$1.yaml" ;;
+    *) echo "$CFG/finetune/lift/ft_ppo_$1.yaml" ;;
   esac
 }
 evaluate() {  # policy backend checkpoint episodes json

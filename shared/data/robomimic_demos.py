@@ -1,17 +1,23 @@
-"""Scripted demonstrations for the robomimic tasks (Lift, Can, Square), written as upstream's processed data.
+"""Scripted demonstrations for the robomimic tasks (Lift, Can, Square, Transport), written as upstream's processed
+data.
 
 No robomimic dataset can be downloaded where this project is built, so its demonstrations are made here by
 phase machines that read the arm's and the object's poses from the low-dimensional observation (upstream's
-low_dim_keys: robot0_eef_pos, robot0_eef_quat, robot0_gripper_qpos, object) and command robosuite's OSC_POSE
-controller with delta actions in [-1, 1]: dpos (1 = 5 cm), drot (world-frame axis-angle, 1 = 0.5 rad),
-gripper (-1 open, +1 closed). The only scene facts the observation lacks are fixed per task and read from the
-robosuite env: Can's goal bin and Square's peg.
+low_dim_keys: robot0_eef_pos, robot0_eef_quat, robot0_gripper_qpos, object; Transport has robot1's too) and
+command robosuite's OSC_POSE controller with delta actions in [-1, 1] per arm: dpos (1 = 5 cm), drot
+(world-frame axis-angle, 1 = 0.5 rad), gripper (-1 open, +1 closed). The only scene facts the observation
+lacks are fixed per task and read from the robosuite env: Can's goal bin and Square's peg.
 
   Lift:   above the cube -> down to it -> close -> lift.
   Can:    above the can -> down -> close -> lift over the bin wall -> carry over the goal bin -> lower -> open
           -> back up (robosuite counts the can as placed only once the gripper has left it).
   Square: turn the gripper to the nut's handle while moving above it -> down -> close -> lift above the peg
           -> turn the nut square to the peg while centring its hole over the peg -> lower -> open -> back up.
+  Transport: one phase machine per arm, coordinating only through the observation. robot0: lid off the start
+          bin and down beside it -> grasp the hammer's handle by its end -> lift (the hammer swings to hang head
+          down) -> hold it over the gap between the tables -> let go once robot1 holds it -> back off. robot1:
+          trash out of the target bin into the trash bin -> wait beside the handover point -> close in on the
+          hanging handle -> carry the hammer over the target bin -> lower -> let go.
 
 Every episode draws its own style from its seed (speed gain, waypoint jitter, how long the gripper is held,
 correlated action noise), so the demonstrations vary and are somewhat clumsy on purpose: the policy
@@ -182,6 +188,7 @@ class Phase:
     done: Callable[[Poses, int], bool]
     timeout: int = 10**9  # steps after which the phase ends anyway (a grasp tried from where the hand got to)
     holding: bool = False  # the object should be in the closed gripper: fingers shut on nothing -> start over
+    speed: float = 1.0  # scales the episode's cap on each position action
 
 
 def near(pos_of: Callable[[Poses], np.ndarray], tol: float, tol_z: float | None = None) -> Callable[[Poses, int], bool]:
@@ -226,7 +233,7 @@ class PhaseMachine:
         self.steps += 1
         self.integral = np.clip(self.integral + (pos - poses.eef_pos), -0.1, 0.1)
         aim = pos + self.integral_gain * self.integral  # (3,)
-        move = move_action(poses.eef_pos, aim, self.style.gain, self.style.max_step)
+        move = move_action(poses.eef_pos, aim, self.style.gain, self.style.max_step * self.phases[self.index].speed)
         goal = orient if isinstance(orient, np.ndarray) else rot_z(poses.yaw if orient is None else orient) @ R_DOWN
         turn = turn_to(poses.eef_quat, goal, self.rot_gain, 1.0)
         rho = 0.8  # noise correlation from step to step
@@ -442,6 +449,12 @@ def transport_giver_phases(start: TransportPoses, s: Style) -> list[Phase]:
     over = lambda p: np.concatenate([grip(p)[:2], [CLEAR_Z - 0.04]])  # noqa: E731  (clear of the bin's walls)
     give_yaw = lambda p: nearest_equivalent(np.pi / 2, p.yaw, np.pi)  # noqa: E731  (fingers along x)
     give = GIVE + s.jitter * [1, 2, 1]
+    hold: dict[str, np.ndarray] = {}
+
+    def straight_up(p: TransportPoses) -> np.ndarray:  # lifted where it grasped: the head drags on the bin's base
+        hold.setdefault("xy", p.eef_pos[:2].copy())
+        return np.concatenate([hold["xy"], [give[2]]])
+
     taken = lambda p, n: bool(np.linalg.norm(p.other_eef_pos - handle_point(p, TAKE_AT)) < 0.02  # noqa: E731
                               and p.other_opening < HOLDING_HANDLE and n > 5)
     return phases + [
@@ -451,10 +464,10 @@ def transport_giver_phases(start: TransportPoses, s: Style) -> list[Phase]:
         Phase("hammer approach", lambda p: (above(p), handle_yaw(p), OPEN), near(above, 0.01, 0.015), timeout=60),
         Phase("hammer descend", lambda p: (grip(p), handle_yaw(p), OPEN), near(grip, 0.006, 0.008), timeout=40),
         Phase("hammer grasp", lambda p: (grip(p), handle_yaw(p), CLOSED), after(s.close_steps)),
-        Phase("hammer lift", lambda p: (np.concatenate([grip(p)[:2], [give[2]]]), None, CLOSED),
-              lambda p, n: p.eef_pos[2] > give[2] - 0.03, timeout=80, holding=True),
+        Phase("hammer lift", lambda p: (straight_up(p), None, CLOSED), lambda p, n: p.eef_pos[2] > give[2] - 0.03,
+              timeout=80, holding=True),
         Phase("hammer carry", lambda p: (give, give_yaw(p), CLOSED), near(lambda p: give, 0.015), timeout=120,
-              holding=True),
+              holding=True, speed=0.5),  # slowly: the hanging hammer swings with every jerk, and nothing damps it
         Phase("present", lambda p: (give, give_yaw(p), CLOSED), taken, holding=True),
         Phase("let go", lambda p: (give, give_yaw(p), OPEN), after(6 + s.close_steps // 2)),
         Phase("back off", lambda p: (give + [0.0, -0.15, 0.03], None, OPEN), after(10**9)),
@@ -493,7 +506,7 @@ def transport_taker_phases(start: TransportPoses, s: Style) -> list[Phase]:
     # before the hammer is presented, it waits where the handle will be once it is
     wait = GIVE + [0.0, TAKE_WAIT, TAKE_AT - GIVE_AT] * np.array([1, 1, -1]) + s.jitter * [1, 0, 1]
     presented = lambda p, n: bool(np.linalg.norm(p.other_eef_pos - GIVE) < 0.03  # noqa: E731
-                                  and handle_axis(p)[2] < -0.97 and np.linalg.norm(p.eef_pos - wait) < 0.02
+                                  and handle_axis(p)[2] < -0.9 and np.linalg.norm(p.eef_pos - wait) < 0.02
                                   and n > 5)
     released = lambda p, n: p.other_opening > OPENED and n >= s.close_steps  # noqa: E731
     goal = lambda p: p.target_bin[:2] + s.jitter[:2] * 3  # noqa: E731

@@ -385,15 +385,15 @@ class TransportPoses(Poses):
         return float(self.other_gripper[0] - self.other_gripper[1])
 
 
-# The hammer (payload) pivots freely in a grip across its handle (its contacts have no torsional friction), so
-# it is carried hanging: robot0 holds the handle's end GIVE_AT from its centre (away from the head) and the
-# hammer hangs head down under it; at the handover robot0's fingertips are at GIVE and close along x, so the
-# hammer can swing only in the y-z plane. robot1 comes in from +y, gripper pointing down and along -y, fingers
-# closing along x, and takes the handle TAKE_AT from its centre, just above the hammer's centre of mass
-# (0.053 m towards the head): the hammer keeps hanging below its hand, head down, into the target bin.
+# The hammer (payload) can pivot in a grip across its handle (its contacts have no torsional friction): held by
+# the handle's end GIVE_AT from its centre (away from the head), it may swing to hang head down or stay near
+# level. At the handover robot0's fingertips are at GIVE and close along x, so the handle stays in the y-z plane
+# whichever way it hangs; robot1's fingers close along x too, across any handle in that plane: it lines up
+# behind and above the handle's point TAKE_AT from the centre (near the centre of mass, 0.053 m towards the
+# head), gripper pointing down and along -y, closes in along its gripper's axis and takes it.
 GIVE_AT, TAKE_AT = -0.085, 0.03
 GIVE = np.array([0.0, 0.0, 1.25])
-TAKE_WAIT = 0.1  # how far along +y robot1's fingertips wait before closing in on the handle (m)
+TAKE_WAIT = 0.1  # how far back along its gripper's axis robot1 lines up before closing in on the handle (m)
 HOLDING_HANDLE = 0.045  # finger opening (m) below which a gripper is shut on the 3 cm handle (open: 0.08)
 OPENED = 0.06  # finger opening (m) above which a gripper has let go
 LID_DROP = np.array([-0.2, -0.45])  # where robot0 puts the lid down: the free half of its table
@@ -503,11 +503,18 @@ def transport_taker_phases(start: TransportPoses, s: Style) -> list[Phase]:
             Phase("trash drop", lambda p: (over_bin(p), trash_yaw, OPEN), after(4 + s.close_steps // 2)),
         ]
     take = lambda p: handle_point(p, TAKE_AT) + s.jitter * [1, 0, 1]  # noqa: E731
-    # before the hammer is presented, it waits where the handle will be once it is
-    wait = GIVE + [0.0, TAKE_WAIT, TAKE_AT - GIVE_AT] * np.array([1, 1, -1]) + s.jitter * [1, 0, 1]
+    # where its fingertips line up before closing in along its gripper's axis (down and along -y)
+    line_up = lambda p: take(p) - TAKE_WAIT * R_TAKE[:, 2]  # noqa: E731
+    aim: dict[str, np.ndarray] = {}
+
+    def closing(p: TransportPoses) -> np.ndarray:  # the point read once lined up: a finger that nudges the handle
+        return aim.setdefault("take", take(p))   # would otherwise drag its own target along
+
+    # it waits clear of the hammer's way in, behind and above where the handle will be
+    wait = GIVE + [0.0, 0.22, -0.05] + s.jitter * [1, 0, 1]
+    # presented: robot0 at the handover point, the handle in the y-z plane (the one robot1's fingers close across)
     presented = lambda p, n: bool(np.linalg.norm(p.other_eef_pos - GIVE) < 0.03  # noqa: E731
-                                  and handle_axis(p)[2] < -0.9 and np.linalg.norm(p.eef_pos - wait) < 0.02
-                                  and n > 5)
+                                  and abs(handle_axis(p)[0]) < 0.35 and n > 5)
     released = lambda p, n: p.other_opening > OPENED and n >= s.close_steps  # noqa: E731
     goal = lambda p: p.target_bin[:2] + s.jitter[:2] * 3  # noqa: E731
     carry_z = CLEAR_Z + 0.04 + s.carry / 2  # the hanging hammer's head ~0.12 m below the hand
@@ -517,8 +524,9 @@ def transport_taker_phases(start: TransportPoses, s: Style) -> list[Phase]:
     lower = lambda p: np.concatenate([over(p)[:2], [drop_z(p)]])  # noqa: E731
     return phases + [
         Phase("wait", lambda p: (wait, R_TAKE, OPEN), presented),
-        Phase("close in", lambda p: (take(p), R_TAKE, OPEN), near(take, 0.008, 0.008), timeout=60),
-        Phase("take", lambda p: (take(p), R_TAKE, CLOSED), released),
+        Phase("line up", lambda p: (line_up(p), R_TAKE, OPEN), near(line_up, 0.015), timeout=60),
+        Phase("close in", lambda p: (closing(p), R_TAKE, OPEN), near(closing, 0.008, 0.008), timeout=60),
+        Phase("take", lambda p: (closing(p), R_TAKE, CLOSED), released),
         Phase("carry", lambda p: (over(p), R_CARRY, CLOSED),
               lambda p, n: bool(np.linalg.norm(p.obj_pos[:2] - goal(p)) < 0.02), timeout=150, holding=True),
         Phase("lower", lambda p: (lower(p), R_CARRY, CLOSED), near(lower, 0.02, 0.01), timeout=60, holding=True),

@@ -131,10 +131,15 @@ def test_episode_seeds_are_reproducible_and_distinct() -> None:
     assert len({demos.episode_seeds(seed, k)[0] for seed in (0, 1) for k in range(50)}) == 100
 
 
+# The seed of each task's episode below: Transport's maker fails about half its attempts (data/README.md); the
+# first attempt of seed 0 is one that succeeds.
+MAKER_SEED = {"lift": 3, "can": 3, "square": 3, "transport": 0}
+
+
 @pytest.mark.parametrize("task", demos.DEMO_TASKS)
 def test_a_maker_succeeds_on_the_env_and_records_states_before_actions(task: str) -> None:
-    env = make_robomimic_env(task, model_seed=3)
-    reset_seed, rng = demos.episode_seeds(3, 0)
+    env = make_robomimic_env(task, model_seed=MAKER_SEED[task])
+    reset_seed, rng = demos.episode_seeds(MAKER_SEED[task], 0)
     episode = demos.run_episode(env, task, reset_seed, rng, demos.MAX_STEPS[task])
     assert episode.success and len(episode.actions) < demos.MAX_STEPS[task]
     assert episode.states.shape == (len(episode.actions), env.observation_space.shape[0])

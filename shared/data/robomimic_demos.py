@@ -507,8 +507,12 @@ def transport_taker_phases(start: TransportPoses, s: Style) -> list[Phase]:
     line_up = lambda p: take(p) - TAKE_WAIT * R_TAKE[:, 2]  # noqa: E731
     aim: dict[str, np.ndarray] = {}
 
-    def closing(p: TransportPoses) -> np.ndarray:  # the point read once lined up: a finger that nudges the handle
-        return aim.setdefault("take", take(p))   # would otherwise drag its own target along
+    def closing(p: TransportPoses) -> np.ndarray:
+        """The live point, no higher than 1 cm over where it was once lined up: a finger that nudges the handle up
+        would otherwise drag its own target along."""
+        first = aim.setdefault("take", take(p))
+        now = take(p)
+        return np.concatenate([now[:2], [min(now[2], first[2] + 0.01)]])
 
     # it waits clear of the hammer's way in, behind and above where the handle will be
     wait = GIVE + [0.0, 0.22, -0.05] + s.jitter * [1, 0, 1]

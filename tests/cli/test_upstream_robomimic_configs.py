@@ -106,20 +106,3 @@ def test_an_eval_config_evaluates_the_pretrained_policy(runs, monkeypatch, capsy
                  "--episodes", "2", "env.n_envs=2", "env.max_episode_steps=8", "n_steps=2",
                  f"base_policy_path={runs['checkpoints'][pre]}"]) == 0
     assert "over 2 episodes; success rate" in capsys.readouterr().out
-
-
-def test_transport_pretrains_on_its_shipped_demos_and_a_finetuning_iteration_runs(tmp_path, monkeypatch) -> None:
-    """Transport (two arms: 59-D observations, 14-D actions) from its shipped scripted demos: upstream's diffusion
-    MLP pre-training config for one epoch on 8 of them, then its DPPO fine-tuning config for one short iteration
-    from that checkpoint (torch only: the Can sample above crosses the backends on the same code paths)."""
-    monkeypatch.setenv("DPPO_LOG_DIR", str(tmp_path / "logs"))
-    monkeypatch.delenv("DPPO_DATA_DIR", raising=False)  # the shipped demos under data/robomimic/transport
-    pre, ft = tmp_path / "pre", tmp_path / "ft"
-    assert main(["pretrain", "--config", str(UPSTREAM / "pretrain" / "transport" / "pre_diffusion_mlp.yaml"),
-                 "--backend", "torch", "--quiet", f"logdir={pre}", *PRE_SHORT]) == 0
-    checkpoint = pre / "checkpoint" / "state_1.npz"
-    assert main(["finetune", "--config", str(UPSTREAM / "finetune" / "transport" / "ft_ppo_diffusion_mlp.yaml"),
-                 "--backend", "torch", "--quiet", f"logdir={ft}", f"base_policy_path={checkpoint}", *FT_SHORT,
-                 *PPO_SHORT]) == 0
-    recs = [json.loads(line) for line in (ft / "metrics.jsonl").read_text().splitlines()]
-    assert [r["itr"] for r in recs] == [0] and "success_rate" in recs[0]

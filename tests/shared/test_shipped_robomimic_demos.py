@@ -46,12 +46,11 @@ def test_shipped_files_are_the_documented_ones(task: str) -> None:
 @pytest.mark.parametrize("task", sorted(SHIPPED))
 def test_shipped_demonstrations_have_upstreams_layout_and_their_statistics(task: str) -> None:
     obs_dim, demos, attempts, transitions, *_ = SHIPPED[task]
-    action_dim, quats = (14, (slice(3, 7), slice(12, 16))) if task == "transport" else (7, (slice(3, 7),))
     folder = ROOT / task
     with np.load(folder / "train.npz") as f:
         data = {k: f[k] for k in f.files}
     assert sorted(data) == ["actions", "rewards", "states", "terminals", "traj_lengths"]
-    assert data["states"].shape == (transitions, obs_dim) and data["actions"].shape == (transitions, action_dim)
+    assert data["states"].shape == (transitions, obs_dim) and data["actions"].shape == (transitions, 7)
     assert data["rewards"].shape == data["terminals"].shape == (transitions,) and not data["terminals"].any()
     lengths = data["traj_lengths"]
     assert lengths.shape == (demos,) and lengths.sum() == transitions
@@ -65,14 +64,13 @@ def test_shipped_demonstrations_have_upstreams_layout_and_their_statistics(task:
     assert np.all(norm["obs_min"] <= 0) and np.all(norm["obs_max"] >= 0)  # upstream's running min/max from 0
     assert np.all(norm["action_min"] >= -1) and np.all(norm["action_max"] <= 1)  # OSC_POSE's action range
     raw = (data["states"] + 1) / 2 * (norm["obs_max"] - norm["obs_min"] + EPS) + norm["obs_min"]  # (N, Do)
-    for quat in quats:  # each arm's eef quaternion
-        np.testing.assert_allclose(np.linalg.norm(raw[:, quat], axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(raw[:, 3:7], axis=1), 1.0, atol=1e-6)  # eef quaternions
     stats = json.loads((folder / "stats.json").read_text())
     assert (stats["task"], stats["demos"], stats["attempts"], stats["transitions"]) == (task, demos, attempts,
                                                                                         transitions)
     assert stats["maker_success_rate"] == demos / attempts and len(stats["reset_seeds"]) == demos
     assert (stats["length_min"], stats["length_max"]) == (lengths.min(), lengths.max())
     assert stats["length_mean"] == pytest.approx(lengths.mean())
-    reader = load_normalization(folder / "normalization.npz", obs_dim, action_dim)  # the project's readers
+    reader = load_normalization(folder / "normalization.npz", obs_dim, 7)  # the project's readers accept them
     assert (reader.obs_min < reader.obs_max).all()
-    assert load_dppo_dataset(folder / "train.npz", obs_dim, action_dim, 4).num_episodes == demos
+    assert load_dppo_dataset(folder / "train.npz", obs_dim, 7, 4).num_episodes == demos

@@ -1,6 +1,6 @@
 """`dppo data convert`: a D4RL hdf5 file to the DPPO train.npz and normalization.npz; `dppo data collect`: a
-Gaussian teacher's rollouts; `dppo data robomimic`: scripted robomimic demonstrations (Lift, Can, Square), with
-camera frames (`--images`); `dppo data frames`: a PNG grid of the frames an image policy sees."""
+Gaussian teacher's rollouts; `dppo data robomimic`: scripted robomimic demonstrations (Lift, Can, Square,
+Transport), with camera frames (`--images`); `dppo data frames`: a PNG grid of the frames an image policy sees."""
 
 from __future__ import annotations
 
@@ -130,8 +130,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", help="key=value overrides of the teacher config")
     p.set_defaults(run=_cmd_data_collect)
 
-    p = data_sub.add_parser("robomimic", help="scripted robomimic demonstrations (Lift, Can, Square) in upstream's "
-                            "processed layout")
+    p = data_sub.add_parser("robomimic", help="scripted robomimic demonstrations (Lift, Can, Square, Transport) in "
+                            "upstream's processed layout")
     p.add_argument("--task", required=True, choices=DEMO_TASKS, help="robosuite task")
     p.add_argument("--demos", type=positive_int, default=100, help="successful episodes to keep (default 100)")
     p.add_argument("--seed", type=seed, default=0,

@@ -131,20 +131,66 @@ def test_episode_seeds_are_reproducible_and_distinct() -> None:
     assert len({demos.episode_seeds(seed, k)[0] for seed in (0, 1) for k in range(50)}) == 100
 
 
+# The seed of each task's episode below: Transport's maker fails about half its attempts (data/README.md); the
+# first attempt of seed 0 is one that succeeds.
+MAKER_SEED = {"lift": 3, "can": 3, "square": 3, "transport": 0}
+
+
 @pytest.mark.parametrize("task", demos.DEMO_TASKS)
 def test_a_maker_succeeds_on_the_env_and_records_states_before_actions(task: str) -> None:
-    env = make_robomimic_env(task, model_seed=3)
-    reset_seed, rng = demos.episode_seeds(3, 0)
+    env = make_robomimic_env(task, model_seed=MAKER_SEED[task])
+    reset_seed, rng = demos.episode_seeds(MAKER_SEED[task], 0)
     episode = demos.run_episode(env, task, reset_seed, rng, demos.MAX_STEPS[task])
     assert episode.success and len(episode.actions) < demos.MAX_STEPS[task]
     assert episode.states.shape == (len(episode.actions), env.observation_space.shape[0])
-    assert np.all(np.abs(episode.actions) <= 1.0) and set(np.unique(episode.actions[:, 6])) <= {-1.0, 1.0}
+    grippers = episode.actions[:, 6::7]  # (T, arms): each arm's last action entry
+    assert np.all(np.abs(episode.actions) <= 1.0) and set(np.unique(grippers)) <= {-1.0, 1.0}
     assert episode.rewards[-1] == 1.0 and episode.rewards[0] == 0.0  # sparse: 1 once the task is done
     first, _ = env.reset(seed=reset_seed)
     np.testing.assert_array_equal(first, episode.states[0])
     env.close()
 
 
+def test_transport_poses_read_robosuites_observables_for_each_arm() -> None:
+    """The flat Transport observation (59,) split per arm as TransportPoses says, against robosuite's own named
+    observations of the same state."""
+    env = make_robomimic_env("transport", model_seed=0)
+    obs, _ = env.reset(seed=4)
+    raw = env.robosuite_env._get_observations(force_update=True)
+    env.close()
+    assert obs.shape == (59,)
+    for arm in (0, 1):
+        p, other = demos.TransportPoses.of_arm(obs, arm), 1 - arm
+        pairs = [(p.eef_pos, f"robot{arm}_eef_pos"), (p.eef_quat, f"robot{arm}_eef_quat"),
+                 (p.gripper, f"robot{arm}_gripper_qpos"), (p.other_eef_pos, f"robot{other}_eef_pos"),
+                 (p.other_gripper, f"robot{other}_gripper_qpos"), (p.obj_pos, "payload_pos"),
+                 (p.obj_quat, "payload_quat"), (p.trash_pos, "trash_pos"), (p.trash_quat, "trash_quat"),
+                 (p.lid_pos, "lid_handle_pos"), (p.lid_quat, "lid_handle_quat"), (p.target_bin, "target_bin_pos"),
+                 (p.trash_bin, "trash_bin_pos")]
+        for value, key in pairs:
+            np.testing.assert_array_equal(value, raw[key], err_msg=key)
+        assert p.trash_done == bool(raw["trash_in_trash_bin"]) is False
+
+
+def test_transport_grips_across_the_handle_and_robot1_takes_it_pointing_down_and_forward() -> None:
+    # a handle along world y (the payload's local z): the fingers (a down-pointing gripper's local y, turned by
+    # its heading) must close along x, so the heading is +-90 degrees, the one nearest the current
+    p = demos.Poses(np.zeros(3), np.array([1.0, 0, 0, 0]), np.zeros(2), np.array([0.2, -0.45, 0.83]),
+                    _quat_about([1.0, 0, 0], -np.pi / 2))  # local z -> world +y
+    np.testing.assert_allclose(demos.handle_axis(p), [0, 1, 0], atol=1e-12)
+    np.testing.assert_allclose(demos.handle_point(p, -0.085), [0.2, -0.535, 0.83], atol=1e-12)
+    assert abs(demos.handle_yaw(p)) == pytest.approx(np.pi / 2)
+    fingers = (demos.rot_z(demos.handle_yaw(p)) @ demos.R_DOWN)[:, 1]
+    assert abs(fingers @ demos.handle_axis(p)) < 1e-12
+    # robot1's two orientations: fingers along world x in both; pointing straight down, then down and along -y
+    for rot in (demos.R_CARRY, demos.R_TAKE):
+        np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-12)
+        assert np.linalg.det(rot) == pytest.approx(1.0)
+        assert abs(rot[0, 1]) == pytest.approx(1.0)
+    np.testing.assert_allclose(demos.R_CARRY[:, 2], [0, 0, -1], atol=1e-12)
+    np.testing.assert_allclose(demos.R_TAKE[:, 2], [0, -np.sqrt(0.5), -np.sqrt(0.5)], atol=1e-12)
+
+
 def test_unknown_task_is_one_error(tmp_path) -> None:
-    with pytest.raises(ConfigError, match="no demonstration maker for robomimic task 'transport'"):
-        demos.make_demos("transport", 1, 0, tmp_path)
+    with pytest.raises(ConfigError, match="no demonstration maker for robomimic task 'tool_hang'"):
+        demos.make_demos("tool_hang", 1, 0, tmp_path)

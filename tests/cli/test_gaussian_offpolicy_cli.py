@@ -144,14 +144,16 @@ def test_bad_input_to_the_gaussian_off_policy_fine_tuners_gets_one_line(config, 
     assert message in err and err.count("\n") == 1, err
 
 
-@pytest.mark.parametrize("config", ["finetune/hopper-v2/rlpd_mlp.yaml",
-                                    "pretrain/hopper-medium-v2/calql_mlp_offline.yaml"])
-def test_dppo_parity_compares_whole_agents_of_the_gaussian_baselines(config, tmp_path, capsys):
+# sizes only (upstream's 10-critic ensemble updated 20 times an iteration, 10 CQL actions): the same code paths
+@pytest.mark.parametrize("config, sizes", [
+    ("finetune/hopper-v2/rlpd_mlp.yaml", ["model.n_critics=3", "train.critic_num_update=2"]),
+    ("pretrain/hopper-medium-v2/calql_mlp_offline.yaml", ["train.n_random_actions=2", "model.cql_n_actions=2"])])
+def test_dppo_parity_compares_whole_agents_of_the_gaussian_baselines(config, sizes, tmp_path, capsys):
     """Acting and two iterations of updates, end to end and teacher-forced (every algorithm of the four shares
     this section: dppo/algorithms/gaussian_replay.py)."""
     out = tmp_path / "parity.json"
     assert main(["parity", "--config", str(UPSTREAM / config), "--batch", "6", "--json", str(out),
-                 *SMALL_NETS]) == 0
+                 *SMALL_NETS, *sizes]) == 0
     report = json.loads(out.read_text())
     sections = {row["section"] for row in report["rows"]}
     algorithm = "rlpd" if "rlpd" in config else "calql"

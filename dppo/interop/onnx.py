@@ -88,7 +88,7 @@ def _torch_gaussian(p: PolicyToExport) -> tuple[Any, Callable]:
 
     def sampler(state: Any, inputs: tuple, deterministic: bool) -> Any:
         mean, std = network(state)  # (B, Ta * Da) each
-        x = mean if deterministic else mean + std * inputs[0].reshape(mean.shape).clamp(-c, c)
+        x = mean if deterministic else mean + std * inputs[0].flatten(1).clamp(-c, c)
         return x.reshape(-1, p.shape.horizon_steps, p.shape.action_dim)
 
     return network, sampler
@@ -105,7 +105,8 @@ def _torch_gmm(p: PolicyToExport) -> tuple[Any, Callable]:
         if deterministic:
             x = likeliest_mean(means, logits)
         else:
-            x = sample_mixture(means, stds, logits, inputs[0].reshape(len(means), -1), inputs[1], deterministic=False)
+            # flatten, not reshape(len(...)): len() would fix the exported batch size
+            x = sample_mixture(means, stds, logits, inputs[0].flatten(1), inputs[1], deterministic=False)
         return x.reshape(-1, p.shape.horizon_steps, p.shape.action_dim)
 
     return network, sampler
@@ -165,6 +166,28 @@ def _quiet_exporter() -> Iterator[None]:
             lg.setLevel(level)
 
 
+def _check_any_batch(path: Path, inputs: tuple[ServedInput, ...]) -> None:
+    """Run the graph at a batch size other than the traced one: torch.onnx falls back silently to a graph of fixed
+    shapes when its dynamic export fails, and that graph would refuse every other batch at serving time."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feed = {i.name: np.full((3, *i.trailing), 0.5 if i.unit_interval else 0.0, np.float32) for i in inputs}
+    try:
+        session.run(None, feed)
+    except Exception as exc:  # onnxruntime's own error types
+        raise UserError(f"the exported {path.name} does not take any batch size ({str(exc).splitlines()[0]}); "
+                        "the torch twin's code fixed it while tracing") from None
+
+
+def _batch_dynamic(batch: Any, n: int) -> tuple:
+    """forward(state, *noise)'s dynamic shapes, the batch dimension of each: torch.export sees the varargs as one
+    nested tuple, and none at all when there are none."""
+    return ({0: batch},) + ((tuple({0: batch} for _ in range(n - 1)),) if n > 1 else ())
+
+
 def export_onnx(ckpt_path: str, out_dir: str, version: int | None = None, normalization_path: str | None = None,
                 act_steps: int | None = None) -> Path:
     """Write out_dir/<version>/{deterministic,sample}.onnx and signature.json atomically; an existing version
@@ -194,9 +217,9 @@ def export_onnx(ckpt_path: str, out_dir: str, version: int | None = None, normal
             with _quiet_exporter():
                 torch.onnx.export(torch_policy(p, deterministic), example, str(tmp / f"{name}.onnx"),
                                   dynamo=True, input_names=[i.name for i in inputs], output_names=[output],
-                                  # forward(state, *noise): the varargs are one nested tuple to torch.export
-                                  dynamic_shapes=({0: batch}, tuple({0: batch} for _ in inputs[1:])), verbose=False,
+                                  dynamic_shapes=_batch_dynamic(batch, len(inputs)), verbose=False,
                                   external_data=False)
+            _check_any_batch(tmp / f"{name}.onnx", inputs)
         (tmp / "signature.json").write_text(json.dumps({
             "checkpoint": str(ckpt_path), "serves": p.serving, "kind": s.kind,
             "inputs": {i.name: ["batch", *i.trailing] for i in (s.state_input, *s.sample_inputs)},

@@ -35,11 +35,11 @@ OBS_DIM, ACTION_DIM, HORIZON = 23, 7, 4
 MLP = ["mlp_dims=[16,16,16]"]
 TRANSFORMER = ["transformer_embed_dim=8", "transformer_num_heads=2", "transformer_num_layers=1"]
 UNET = ["dim=8", "dim_mults=[1,2]", "n_groups=4", "diffusion_step_embed_dim=8"]
-CHAIN = ["denoising_steps=4"]
+CHAIN = ["denoising_steps=2"]
 # config stem -> (its network section, small-network overrides of it, other overrides)
 CASES = {
     "pre_diffusion_unet": ("model.network", UNET, CHAIN),
-    "ft_ppo_diffusion_unet": ("model.actor", UNET, CHAIN + ["ft_denoising_steps=2"]),
+    "ft_ppo_diffusion_unet": ("model.actor", UNET, CHAIN + ["ft_denoising_steps=1"]),
     "pre_gaussian_mlp": ("model.network", MLP, []),
     "ft_ppo_gaussian_mlp": ("model.actor", MLP, []),
     "pre_gaussian_transformer": ("model.network", TRANSFORMER, []),
@@ -50,6 +50,10 @@ CASES = {
     "ft_ppo_gmm_transformer": ("model.actor", TRANSFORMER, []),
 }
 BATCH = 3  # an odd batch: served in XLA bucket 4
+XLA = ("pre_gmm_mlp", "ft_ppo_gaussian_mlp")  # the others export --no-xla: each XLA compile costs seconds here
+# ONNX: each Gaussian and GMM family once, pre-training and PPO checkpoints of both kinds (the diffusion MLP's:
+# tests/cli/test_export_onnx.py)
+ONNX = ("pre_gaussian_mlp", "ft_ppo_gaussian_transformer", "ft_ppo_gmm_mlp", "pre_gmm_transformer")
 
 
 def _config(stem: str) -> dict:
@@ -78,19 +82,6 @@ def _checkpoint(stem: str, path: Path) -> None:
     save_checkpoint(path, Checkpoint(groups, {"config": raw, "kind": kind}))
 
 
-@pytest.fixture(scope="module", params=list(CASES))
-def exported(request, tmp_path_factory, monkeypatch_module):
-    """One checkpoint per case, exported as a SavedModel (XLA, buckets, warm-up file) and as ONNX."""
-    stem = request.param
-    tmp = tmp_path_factory.mktemp(stem)
-    _checkpoint(stem, tmp / "c.npz")
-    for fmt in ("savedmodel", "onnx"):
-        assert main(["export", "--checkpoint", str(tmp / "c.npz"), "--out", str(tmp / fmt), "--format", fmt,
-                     "--normalization", NORM, "--act-steps", "2"]) == 0
-    signature = json.loads((tmp / "onnx" / "1" / "signature.json").read_text())
-    return stem, tmp, tf.saved_model.load(str(tmp / "savedmodel" / "1")).signatures, signature
-
-
 @pytest.fixture(scope="module")
 def monkeypatch_module(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
@@ -98,12 +89,33 @@ def monkeypatch_module(tmp_path_factory):
         yield mp
 
 
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory, monkeypatch_module):
+    """export(stem, fmt) -> the export's directory: one checkpoint per case, exported once per format (the
+    SavedModel with XLA buckets and the warm-up file for the XLA cases)."""
+    done: dict[tuple[str, str], Path] = {}
+
+    def export(stem: str, fmt: str) -> Path:
+        tmp = tmp_path_factory.getbasetemp() / f"export_{stem}"
+        if not (tmp / "c.npz").exists():
+            tmp.mkdir(exist_ok=True)
+            _checkpoint(stem, tmp / "c.npz")
+        if (stem, fmt) not in done:
+            xla = [] if fmt == "onnx" or stem in XLA else ["--no-xla"]
+            assert main(["export", "--checkpoint", str(tmp / "c.npz"), "--out", str(tmp / fmt), "--format", fmt,
+                         "--normalization", NORM, "--act-steps", "2", *xla]) == 0
+            done[(stem, fmt)] = tmp / fmt / "1"
+        return done[(stem, fmt)]
+
+    return export
+
+
 def _requests(kind: str, batch: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Raw states across the normalization range and the sample signature's noise inputs for the kind."""
     rng = np.random.default_rng(seed)
     norm = load_normalization(NORM)
     state = (norm.obs_min + rng.uniform(0, 1, (batch, 1, OBS_DIM)) * (norm.obs_max - norm.obs_min)).astype(np.float32)
-    steps = {"diffusion": [5], "gaussian": [], "gmm": []}[kind]
+    steps = {"diffusion": [3], "gaussian": [], "gmm": []}[kind]  # a diffusion chain's S+1
     noise = {"noise": rng.standard_normal((batch, *steps, HORIZON, ACTION_DIM)).astype(np.float32)}
     if kind == "gmm":
         noise["mode_uniform"] = rng.uniform(0, 1, batch).astype(np.float32)
@@ -193,12 +205,14 @@ def _deterministic_noise(kind: str, batch: int) -> dict[str, np.ndarray]:
     """What serving_default draws itself (a diffusion chain's stateless noise, batch first); nothing otherwise."""
     if kind != "diffusion":
         return {}
-    shape = PolicyShape(1, OBS_DIM, HORIZON, ACTION_DIM, 2, 4)
+    shape = PolicyShape(1, OBS_DIM, HORIZON, ACTION_DIM, 2, 2)
     return {"noise": np.transpose(default_noise(batch, shape), (1, 0, 2, 3))}
 
 
-def test_saved_model_serves_the_torch_and_tf_twins_actions(exported):
-    stem, tmp, signatures, _ = exported
+@pytest.mark.parametrize("stem", list(CASES))
+def test_saved_model_serves_the_torch_and_tf_twins_actions(exports, stem):
+    model = exports(stem, "savedmodel")
+    signatures = tf.saved_model.load(str(model)).signatures
     kind = _kind(stem)
     norm = load_normalization(NORM)
     state, noise = _requests(kind, BATCH, 0)
@@ -210,7 +224,7 @@ def test_saved_model_serves_the_torch_and_tf_twins_actions(exported):
     assert served["sample"].shape == (BATCH, HORIZON, ACTION_DIM)
     for name, deterministic, inputs in (("serving_default", True, _deterministic_noise(kind, BATCH)),
                                         ("sample", False, noise)):
-        for twin in _twins_actions(stem, tmp / "c.npz", obs, inputs, deterministic):
+        for twin in _twins_actions(stem, model.parent.parent / "c.npz", obs, inputs, deterministic):
             reference = norm.unnormalize_action(twin)[:, : 2 if deterministic else HORIZON]
             assert relative_diff(served[name], reference) <= SERVING_RTOL, (stem, name)
     if kind == "gmm":  # the mode the caller's uniform picks matters: another one gives another chunk
@@ -219,10 +233,12 @@ def test_saved_model_serves_the_torch_and_tf_twins_actions(exported):
         assert not np.allclose(moved["action_chunk"].numpy(), served["sample"])
 
 
-def test_onnx_graphs_give_the_saved_models_actions(exported):
-    stem, tmp, signatures, signature = exported
+@pytest.mark.parametrize("stem", ONNX)
+def test_onnx_graphs_give_the_saved_models_actions(exports, stem):
+    signatures = tf.saved_model.load(str(exports(stem, "savedmodel"))).signatures
+    signature = json.loads((exports(stem, "onnx") / "signature.json").read_text())
     kind = _kind(stem)
-    onnx = OnnxPolicy(tmp / "onnx" / "1")
+    onnx = OnnxPolicy(exports(stem, "onnx"))
     assert signature["kind"] == kind
     state, noise = _requests(kind, 5, 1)
     served = signatures["serving_default"](state=tf.constant(state))["action"].numpy()
@@ -232,11 +248,10 @@ def test_onnx_graphs_give_the_saved_models_actions(exported):
     assert signature["graph_inputs"]["sample.onnx"] == ["state", *noise]
 
 
-def test_inputs_are_checked_in_the_graph_with_one_message(exported):
-    stem, _, signatures, _ = exported
-    kind = _kind(stem)
-    if kind == "diffusion":
-        pytest.skip("the diffusion signatures' checks: tests/cli/test_serving_hardening.py")
+@pytest.mark.parametrize("stem", ["pre_gaussian_mlp", "ft_ppo_gmm_mlp"])
+def test_inputs_are_checked_in_the_graph_with_one_message(exports, stem):
+    signatures = tf.saved_model.load(str(exports(stem, "savedmodel"))).signatures
+    kind = _kind(stem)  # the diffusion signatures' checks: tests/cli/test_serving_hardening.py
     state, noise = _requests(kind, 2, 2)
     bad = {"noise": np.zeros((2, HORIZON * ACTION_DIM), np.float32)}
     expected = {"noise": f"noise must be float32 [batch, horizon_steps={HORIZON}, action_dim={ACTION_DIM}]"}
@@ -274,3 +289,19 @@ def test_a_checkpoint_export_cannot_serve_is_refused_in_one_line(tmp_path, capsy
     line = _one_line_error(["export", "--checkpoint", str(tmp_path / "calql.npz"), "--out", str(tmp_path / "m"),
                             "--format", "onnx"], capsys)
     assert "off-policy Gaussian actors are not exported yet" in line
+
+
+def test_warm_up_file_holds_each_bucket_with_the_kinds_inputs(exports):
+    from core_tf.runtime.export import bucket_sizes
+    from core_tf.runtime.serving_warmup import read_warmup_requests
+    from dppo.interop.export import warm_up
+
+    model = exports("pre_gmm_mlp", "savedmodel")  # XLA
+    requests = read_warmup_requests(model)
+    assert [(name, sorted(inputs), inputs["state"].shape[0]) for name, inputs in requests] == [
+        (name, keys, b) for b in bucket_sizes()
+        for name, keys in (("serving_default", ["state"]), ("sample", ["mode_uniform", "noise", "state"]))]
+    loaded = tf.saved_model.load(str(model))
+    with pytest.MonkeyPatch.context() as mp:  # replay buckets 1 and 2 only (each compile takes a while)
+        mp.setattr("core_tf.runtime.serving_warmup.read_warmup_requests", lambda d: requests[:4])
+        assert warm_up(loaded, model) == 4

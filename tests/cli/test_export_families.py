@@ -61,7 +61,7 @@ def _config(stem: str) -> dict:
     pre = stem.startswith("pre_")
     path = ROBOMIMIC / ("pretrain" if pre else "finetune") / "can" / f"{stem}.yaml"
     small = [f"{section}.{o}" for o in network] + other
-    small += [f"normalization_path={NORM}"] if pre else ["base_policy_path=null", "model.critic.mlp_dims=[8,8]"]
+    small += [f"normalization_path={NORM}"] if pre else ["base_policy_path=null", "model.critic.mlp_dims=[8,8,8]"]
     return load_config(str(path), small)
 
 

@@ -186,7 +186,8 @@ def test_parity_refuses_gmm_pretraining_and_export_serves_it(pretrained, tmp_pat
     assert main(["parity", "--config", PRE]) == 2
     assert "does not run GMM pre-training configs" in capsys.readouterr().err
     ckpt = pretrained / "torch" / "checkpoint" / "state_3.npz"
-    assert main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "exported"), "--no-xla"]) == 0
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "exported"), "--no-xla",
+                 "--normalization", "data/hopper-medium-v2/normalization.npz"]) == 0  # the config names none
     inputs = tf.saved_model.load(str(tmp_path / "exported" / "1")).signatures["sample"].structured_input_signature[1]
     assert sorted(inputs) == ["mode_uniform", "noise", "state"]  # tests/cli/test_export_families.py: the values
 

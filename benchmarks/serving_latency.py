@@ -71,14 +71,16 @@ def measure_onnx(export_dir: str, batches: list[int], repeats: int) -> dict[str,
     rows = []
     for batch in batches:
         state = rng.uniform(-1, 1, (batch, *inputs["state"][1:])).astype(np.float32)
-        noise = rng.standard_normal((batch, *inputs["noise"][1:])).astype(np.float32)
+        # the deterministic graph's noise (a diffusion chain's; a Gaussian or GMM policy's takes none)
+        noise = {name: rng.standard_normal((batch, *inputs[name][1:])).astype(np.float32)
+                 for name in policy.input_names("deterministic")[1:]}
         tic = time.perf_counter()
-        policy.run("deterministic", state, noise)
+        policy.run("deterministic", state, **noise)
         first = time.perf_counter() - tic
         warm = []
         for _ in range(repeats):
             tic = time.perf_counter()
-            policy.run("deterministic", state, noise)
+            policy.run("deterministic", state, **noise)
             warm.append(time.perf_counter() - tic)
         rows.append({"batch": batch, "first_s": first, "warm_s": statistics.median(warm)})
     return {"load_s": load_s, "rows": rows}

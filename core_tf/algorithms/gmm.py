@@ -51,6 +51,12 @@ def sample_mixture(means: tf.Tensor, stds: tf.Tensor, logits: tf.Tensor, eps: tf
     return mean + std * eps
 
 
+def likeliest_mean(means: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """The mean (B, D) of each row's most likely mode (the largest logit; the first on a tie): the policy's
+    noiseless action (served deterministically; upstream's deterministic acting still draws the mode)."""
+    return tf.gather(means, tf.argmax(logits, -1, output_type=tf.int32), axis=1, batch_dims=1)
+
+
 class GMMModel(Module):
     """Upstream GMMModel's training half: the network under `network.` and its loss."""
 

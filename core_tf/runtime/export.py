@@ -1,15 +1,16 @@
-"""A diffusion policy as a TF Serving SavedModel: raw observations in, environment actions out.
+"""A policy as a TF Serving SavedModel: raw observations in, environment actions out.
 
-Normalization is baked into the graph, sampling is one compiled graph, and the batch
-dimension is dynamic. Signatures:
-  serving_default: state [B, To, Do] -> action [B, act_steps, Da]; deterministic sampling as in
-      evaluation, with the chain's noise drawn by a stateless generator (fixed seed), so a state
-      always gets the same action, whatever else is in the batch.
-  sample: state [B, To, Do], noise [B, S+1, Ta, Da] -> action_chunk [B, Ta, Da]; stochastic
-      sampling (fine-tuning exploration noise) with the caller's noise, so results reproduce.
-Both check their inputs' shapes and finiteness in the graph. Under XLA the chain sees only bucket
-batch sizes (powers of two up to MAX_BUCKET, larger batches in chunks of it), each compiled once;
-the SavedModel carries TF Serving warm-up requests for every bucket, so the compiles happen at load.
+Normalization is baked into the graph, sampling is one compiled graph, and the batch dimension is dynamic.
+Every policy kind (shared/serving.py: a diffusion, Gaussian or GMM policy) has the same two signatures:
+  serving_default: state [B, To, Do] -> action [B, act_steps, Da]; deterministic, as in evaluation. A
+      diffusion chain's noise is drawn by a stateless generator (fixed seed), so a state always gets the same
+      action, whatever else is in the batch; a Gaussian policy returns its mean, a GMM its likeliest mode's mean.
+  sample: state and the kind's noise (shape.sample_inputs: a diffusion chain's noise [B, S+1, Ta, Da]; a
+      Gaussian's noise [B, Ta, Da]; a GMM's noise [B, Ta, Da] and mode_uniform [B]) -> action_chunk
+      [B, Ta, Da]; stochastic sampling (fine-tuning exploration) with the caller's noise, so results reproduce.
+Both check their inputs' shapes and finiteness (and a uniform input's range) in the graph. Under XLA the
+sampler sees only bucket batch sizes (powers of two up to MAX_BUCKET, larger batches in chunks of it), each
+compiled once; the SavedModel carries TF Serving warm-up requests for every bucket, so the compiles happen at load.
 """
 
 from __future__ import annotations
@@ -21,15 +22,20 @@ import tensorflow as tf
 
 from core_tf.runtime.serving_warmup import write_warmup_requests
 from shared.data.dataset import Normalization
-from shared.serving import PolicyShape
+from shared.serving import PolicyShape, ServedInput
 
 NOISE_SEED = (20240, 7)  # the stateless seed of serving_default's chain noise
 NOISE_ALG = "philox"  # explicit: "auto_select" draws different numbers under XLA than eagerly
 MAX_BUCKET = 1024  # under XLA a batch runs padded to the next power of two; larger ones in chunks of this
 
+# sampler(normalized state (B, To, Do), inputs (batch-first tensors in shape.sample_inputs' order; for the
+# deterministic signature a diffusion chain's default noise, else none), deterministic) -> x (B, Ta, Da)
+Sampler = Callable[[tf.Tensor, tuple[tf.Tensor, ...], bool], tf.Tensor]
+
 
 def default_noise(batch: int, shape: PolicyShape) -> np.ndarray:
-    """The noise serving_default uses for a batch: (S+1, B, Ta, Da), row b independent of B."""
+    """The noise serving_default uses for a batch of a diffusion policy: (S+1, B, Ta, Da), row b independent
+    of B."""
     noise = tf.random.stateless_normal([batch, shape.num_steps + 1, shape.horizon_steps, shape.action_dim],
                                        seed=NOISE_SEED, alg=NOISE_ALG)
     return np.transpose(noise.numpy(), (1, 0, 2, 3))
@@ -40,10 +46,13 @@ def bucket_sizes(max_bucket: int = MAX_BUCKET) -> list[int]:
     return [1 << i for i in range(max_bucket.bit_length())]
 
 
+def _spec(served: ServedInput) -> tf.TensorSpec:
+    return tf.TensorSpec([None, *served.trailing], tf.float32, name=served.name)
+
+
 class ServingPolicy(tf.Module):
-    def __init__(self, sampler: Callable[[tf.Tensor, tf.Tensor, bool], tf.Tensor], norm: Normalization,
-                 shape: PolicyShape, owner: tf.Module, xla: bool = True, max_bucket: int = MAX_BUCKET) -> None:
-        """sampler(normalized state (B, To, Do), noise (S+1, B, Ta, Da), deterministic) -> x (B, Ta, Da)."""
+    def __init__(self, sampler: Sampler, norm: Normalization, shape: PolicyShape, owner: tf.Module,
+                 xla: bool = True, max_bucket: int = MAX_BUCKET) -> None:
         super().__init__()
         if max_bucket < 1 or max_bucket & (max_bucket - 1):
             raise ValueError(f"max_bucket must be a power of two, got {max_bucket}")
@@ -55,33 +64,33 @@ class ServingPolicy(tf.Module):
         self.obs_min, self.obs_max = tf.constant(norm.obs_min.astype(f32)), tf.constant(norm.obs_max.astype(f32))
         self.act_min = tf.constant(norm.action_min.astype(f32))
         self.act_max = tf.constant(norm.action_max.astype(f32))
-        s = shape
-        state_spec = tf.TensorSpec([None, s.cond_steps, s.obs_dim], tf.float32, name="state")
-        noise_spec = tf.TensorSpec([None, s.num_steps + 1, s.horizon_steps, s.action_dim], tf.float32, name="noise")
-        self.state_signature = f"float32 [batch, cond_steps={s.cond_steps}, obs_dim={s.obs_dim}]"
-        self.noise_signature = (f"float32 [batch, S+1={s.num_steps + 1}, horizon_steps={s.horizon_steps}, "
-                                f"action_dim={s.action_dim}]")
-        # The chain runs under XLA (about 2.5x faster on CPU; xla=False for serving binaries built without it).
+        self.inputs = shape.sample_inputs
+        # The sampler runs under XLA (about 2.5x faster on CPU; xla=False for serving binaries built without it).
         # The signatures themselves stay plain graphs: XLA drops assertions, and they check the inputs.
-        self.deterministic_chain = tf.function(lambda s, n: sampler(s, n, True), jit_compile=xla)
-        self.stochastic_chain = tf.function(lambda s, n: sampler(s, n, False), jit_compile=xla)
-        self.serve = tf.function(self._serve, input_signature=[state_spec])
-        self.sample = tf.function(self._sample, input_signature=[state_spec, noise_spec])
+        self.deterministic_chain = tf.function(lambda s, *n: sampler(s, n, True), jit_compile=xla)
+        self.stochastic_chain = tf.function(lambda s, *n: sampler(s, n, False), jit_compile=xla)
+        self.serve = tf.function(self._serve, input_signature=[_spec(shape.state_input)])
+        self.sample = tf.function(self._sample, input_signature=[_spec(shape.state_input),
+                                                                 *map(_spec, self.inputs)])
 
-    def _check_input(self, name: str, value: tf.Tensor, trailing: list[int], expected: str) -> tf.Tensor:
+    def _check_input(self, served: ServedInput, value: tf.Tensor) -> tf.Tensor:
         """Loaded signatures enforce neither their specs' shapes nor finiteness: assert both in the graph,
         ahead of every op that reads the value. The rank is part of the shape comparison (the spec's
         static rank would fold a rank assertion away): shape[1:] padded with -1 must read trailing, -1."""
+        name, expected, trailing = served.name, served.describe(), served.trailing
         n = len(trailing)
         padded = tf.concat([tf.shape(value)[1:], tf.fill([n + 1], -1)], 0)[: n + 1]
         shape_ok = tf.debugging.Assert(tf.reduce_all(tf.equal(padded, tf.constant(trailing + [-1]))),
                                        [f"{name} must be {expected}; got shape", tf.shape(value)], summarize=8)
         with tf.control_dependencies([shape_ok]):
-            return tf.debugging.check_numerics(value, f"{name} contains NaN or Inf; it must be finite {expected}")
-
-    def _checked_state(self, state: tf.Tensor) -> tf.Tensor:
-        s = self.shape
-        return self._check_input("state", state, [s.cond_steps, s.obs_dim], self.state_signature)
+            value = tf.debugging.check_numerics(value, f"{name} contains NaN or Inf; it must be finite {expected}")
+        if served.unit_interval:
+            in_range = tf.debugging.Assert(tf.reduce_all((value >= 0.0) & (value <= 1.0)), [
+                f"{name} must lie in [0, 1] (a uniform draw); got min, max", tf.reduce_min(value),
+                tf.reduce_max(value)])
+            with tf.control_dependencies([in_range]):
+                value = tf.identity(value)
+        return value
 
     def _normalized(self, state: tf.Tensor) -> tf.Tensor:
         return 2.0 * ((state - self.obs_min) / (self.obs_max - self.obs_min + 1e-6) - 0.5)
@@ -90,32 +99,28 @@ class ServingPolicy(tf.Module):
         return (x + 1.0) / 2.0 * (self.act_max - self.act_min) + self.act_min
 
     def _bucket(self, batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """(rows per chain call, number of calls): the smallest bucket holding the batch, or chunks of the
+        """(rows per sampler call, number of calls): the smallest bucket holding the batch, or chunks of the
         largest one."""
         sizes = tf.constant(bucket_sizes(self.max_bucket))
         rows = tf.reduce_min(tf.where(sizes >= batch, sizes, self.max_bucket))
         return rows, (batch + rows - 1) // rows
 
-    def _run_chain(self, chain: Callable, state: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
-        """state (P, To, Do) normalized and noise (P, S+1, Ta, Da), P rows already padded to rows * calls
-        under XLA -> x (P, Ta, Da). Rows never mix, so padding rows cannot change real ones."""
+    def _run_chain(self, chain: Callable, state: tf.Tensor, inputs: tuple[tf.Tensor, ...]) -> tf.Tensor:
+        """state (P, To, Do) normalized and the inputs (P, ...), P rows already padded to rows * calls under
+        XLA -> x (P, Ta, Da). Rows never mix, so padding rows cannot change real ones."""
         if not self.xla:  # a plain graph has no per-shape compile: run the batch as it is
-            return chain(state, tf.transpose(noise, [1, 0, 2, 3]))
+            return chain(state, *inputs)
         s = self.shape
         rows, calls = self._bucket(tf.shape(state)[0])
 
-        def one_call() -> tf.Tensor:
-            return chain(state, tf.transpose(noise, [1, 0, 2, 3]))
-
         def in_chunks() -> tf.Tensor:  # beyond the largest bucket: calls of max_bucket rows each, in turn
-            chunks = (tf.reshape(state, [calls, rows, s.cond_steps, s.obs_dim]),
-                      tf.reshape(noise, [calls, rows, s.num_steps + 1, s.horizon_steps, s.action_dim]))
-            x = tf.map_fn(lambda sn: chain(sn[0], tf.transpose(sn[1], [1, 0, 2, 3])), chunks,
+            chunks = tuple(tf.reshape(v, tf.concat([[calls, rows], tf.shape(v)[1:]], 0)) for v in (state, *inputs))
+            x = tf.map_fn(lambda c: chain(*c), chunks,
                           fn_output_signature=tf.TensorSpec([None, s.horizon_steps, s.action_dim], tf.float32),
                           parallel_iterations=1)
             return tf.reshape(x, [calls * rows, s.horizon_steps, s.action_dim])
 
-        return tf.cond(calls > 1, in_chunks, one_call)
+        return tf.cond(calls > 1, in_chunks, lambda: chain(state, *inputs))
 
     def _padded_rows(self, batch: tf.Tensor) -> tf.Tensor:
         if not self.xla:
@@ -123,32 +128,36 @@ class ServingPolicy(tf.Module):
         rows, calls = self._bucket(batch)
         return rows * calls
 
+    @staticmethod
+    def _pad(value: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
+        """value (B, ...) with zero rows appended up to `rows`."""
+        return tf.pad(value, [[0, rows - tf.shape(value)[0]]] + [[0, 0]] * (len(value.shape) - 1))
+
     def _serve(self, state: tf.Tensor) -> dict[str, tf.Tensor]:
         s = self.shape
-        state = self._checked_state(state)
+        state = self._check_input(s.state_input, state)
         batch = tf.shape(state)[0]
         padded = self._padded_rows(batch)
-        # stateless draws fill row after row: the first `batch` rows do not depend on `padded`
-        noise = tf.random.stateless_normal([padded, s.num_steps + 1, s.horizon_steps, s.action_dim],
-                                           seed=NOISE_SEED, alg=NOISE_ALG)
-        state = tf.pad(self._normalized(state), [[0, padded - batch], [0, 0], [0, 0]])
-        x = self._run_chain(self.deterministic_chain, state, noise)[:batch]
+        inputs = ()
+        if s.draws_default_noise:  # stateless draws fill row after row: the first `batch` rows don't depend on `padded`
+            inputs = tuple(tf.random.stateless_normal(tf.concat([[padded], i.trailing], 0), seed=NOISE_SEED,
+                                                      alg=NOISE_ALG) for i in self.inputs)
+        x = self._run_chain(self.deterministic_chain, self._pad(self._normalized(state), padded), inputs)[:batch]
         return {"action": self._env_units(x)[:, : s.act_steps]}
 
-    def _sample(self, state: tf.Tensor, noise: tf.Tensor) -> dict[str, tf.Tensor]:
-        s = self.shape
-        state = self._checked_state(state)
-        noise = self._check_input("noise", noise, [s.num_steps + 1, s.horizon_steps, s.action_dim],
-                                  self.noise_signature)
+    def _sample(self, state: tf.Tensor, *inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        state = self._check_input(self.shape.state_input, state)
         batch = tf.shape(state)[0]
-        same_batch = tf.debugging.Assert(tf.equal(tf.shape(noise)[0], batch), [
-            "noise must have one row per state row; got noise rows, state rows", tf.shape(noise)[0], batch])
-        with tf.control_dependencies([same_batch]):
-            noise = tf.identity(noise)
+        checked = []
+        for served, value in zip(self.inputs, inputs, strict=True):
+            value = self._check_input(served, value)
+            same_batch = tf.debugging.Assert(tf.equal(tf.shape(value)[0], batch), [
+                f"{served.name} must have one row per state row; got {served.name} rows, state rows",
+                tf.shape(value)[0], batch])
+            with tf.control_dependencies([same_batch]):
+                checked.append(self._pad(tf.identity(value), self._padded_rows(batch)))
         padded = self._padded_rows(batch)
-        state = tf.pad(self._normalized(state), [[0, padded - batch], [0, 0], [0, 0]])
-        noise = tf.pad(noise, [[0, padded - batch], [0, 0], [0, 0], [0, 0]])
-        x = self._run_chain(self.stochastic_chain, state, noise)[:batch]
+        x = self._run_chain(self.stochastic_chain, self._pad(self._normalized(state), padded), tuple(checked))[:batch]
         return {"action_chunk": self._env_units(x)}
 
     def warmup_requests(self) -> list[tuple[str, dict[str, np.ndarray]]]:
@@ -158,8 +167,8 @@ class ServingPolicy(tf.Module):
         requests = []
         for batch in bucket_sizes(self.max_bucket) if self.xla else [1]:
             state = np.zeros((batch, s.cond_steps, s.obs_dim), np.float32)
-            noise = np.zeros((batch, s.num_steps + 1, s.horizon_steps, s.action_dim), np.float32)
-            requests += [("serving_default", {"state": state}), ("sample", {"state": state, "noise": noise})]
+            noise = {i.name: np.zeros((batch, *i.trailing), np.float32) for i in self.inputs}
+            requests += [("serving_default", {"state": state}), ("sample", {"state": state, **noise})]
         return requests
 
     def save(self, path: str) -> None:

@@ -49,6 +49,13 @@ def sample_mixture(means: torch.Tensor, stds: torch.Tensor, logits: torch.Tensor
     return mean + std * eps
 
 
+def likeliest_mean(means: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """The mean (B, D) of each row's most likely mode (the largest logit; the first on a tie): the policy's
+    noiseless action (served deterministically; upstream's deterministic acting still draws the mode)."""
+    k = logits.argmax(-1)[:, None, None].expand(-1, 1, means.shape[-1])  # (B, 1, D)
+    return torch.gather(means, 1, k)[:, 0]
+
+
 class GMMModel(nn.Module):
     """Upstream GMMModel's training half: the network under `network.` and its loss."""
 

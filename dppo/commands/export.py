@@ -10,8 +10,11 @@ from shared.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a diffusion policy checkpoint as a TF Serving SavedModel or ONNX")
-    p.add_argument("--checkpoint", required=True, help="pretrain, DPPO or RWR checkpoint (.npz, .pt or TF directory)")
+    p = sub.add_parser("export", help="export a policy checkpoint (diffusion, Gaussian, GMM) as a TF Serving "
+                                      "SavedModel or ONNX")
+    p.add_argument("--checkpoint", required=True,
+                   help="pre-training, PPO (diffusion, Gaussian, GMM), RWR, AWR, DIPO, DQL or QSM checkpoint "
+                        "(.npz, .pt or TF directory)")
     p.add_argument("--out", required=True, help="model base directory; the export goes to OUT/<version>")
     p.add_argument("--format", choices=("savedmodel", "onnx"), default="savedmodel",
                    help="savedmodel (TF Serving) or onnx (deterministic.onnx and sample.onnx, exported from the torch "
@@ -34,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         if args.no_xla:
             raise UserError("--no-xla is a SavedModel option; ONNX graphs have no XLA")
         target = export_onnx(args.checkpoint, args.out, args.version, args.normalization, args.act_steps)
-        print(f"wrote ONNX {target} (deterministic.onnx, sample.onnx; inputs state and noise, batch first)")
+        print(f"wrote ONNX {target} (deterministic.onnx, sample.onnx; inputs batch first: signature.json)")
         return 0
     from dppo.interop.export import export_saved_model
 

@@ -33,8 +33,8 @@ from shared.settings.sac import SACConfig, SACModelConfig
 UPSTREAM_AGENTS = "agent.finetune"
 UPSTREAM_MODELS = "model.diffusion"
 UPSTREAM_RL_MODELS = "model.rl"
-GAUSSIAN_EXPORT_REFUSAL = ("export serves diffusion policies and Gaussian PPO's actor; the off-policy Gaussian "
-                           "actors are not exported yet")
+GAUSSIAN_EXPORT_REFUSAL = ("export serves diffusion, Gaussian and GMM policies of pre-training and PPO runs; the "
+                           "off-policy Gaussian actors are not exported yet")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,9 @@ class Algorithm:
     config: type  # typed settings of the whole config
     model_config: type | None  # of its `model` section (None: chosen by the PPO reader, diffusion or Gaussian)
     driver: str  # application module (dppo.algorithms.<name>)
-    serving: str | None  # what export serves: "policy" (network.*), "dppo" (actor + actor_ft); None: refused
+    serving: str | None  # what export serves: "policy" (a diffusion policy's network.*), "dppo" (actor + actor_ft;
+    #                      a Gaussian PPO run, which shares DPPO's entry, its actor.*), "network" (a Gaussian or GMM
+    #                      policy's actor.*); None: refused
     serving_refusal: str = ""  # why export refuses it (serving None)
     parity_critic: bool = False  # dppo parity also probes the V critic (CriticObs) beside the policy
     parity_agents: bool = False  # the driver's parity_quantities compares whole agents (losses, updates)
@@ -71,9 +73,8 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
               upstream_configs=("ft_ppo_exact_diffusion_mlp",)),
     Algorithm("ppo_gmm", "PPO with a GMM policy",
               (f"{UPSTREAM_AGENTS}.train_ppo_gaussian_agent.TrainPPOGaussianAgent",), PPO_GMM_TARGET,
-              GMMFinetuneConfig, GMMPPOModelConfig, "dppo.algorithms.ppo_gmm", None, parity_agents=True,
-              serving_refusal="export serves diffusion policies and Gaussian PPO's actor; GMM policies are not "
-                              "exported yet"),  # upstream ships no gym GMM config (robomimic's: ft_ppo_gmm_mlp)
+              GMMFinetuneConfig, GMMPPOModelConfig, "dppo.algorithms.ppo_gmm", "network", parity_agents=True),
+    # upstream ships no gym GMM config (robomimic's: ft_ppo_gmm_mlp)
     Algorithm("rwr", "RWR",
               *_upstream("train_rwr_diffusion_agent.TrainRWRDiffusionAgent", "diffusion_rwr.RWRDiffusion"),
               RWRConfig, RWRModelConfig, "dppo.algorithms.rwr", "policy", parity_agents=True,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from dppo.algorithms.ppo_gmm import initial_params
 from dppo.cli import main
@@ -181,13 +182,14 @@ def test_bad_gmm_values_are_refused_in_one_line(tmp_path, capsys, config, overri
     assert expected in err[0], err[0]
 
 
-def test_parity_export_and_eval_refuse_gmm_policies_with_one_message(pretrained, tmp_path, capsys):
+def test_parity_refuses_gmm_pretraining_and_export_serves_it(pretrained, tmp_path, capsys):
     assert main(["parity", "--config", PRE]) == 2
     assert "does not run GMM pre-training configs" in capsys.readouterr().err
-    for ckpt in (pretrained / "torch" / "checkpoint" / "state_3.npz",):
-        assert main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "exported")]) == 2
-        err = capsys.readouterr().err
-        assert "holds a GMM policy" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    ckpt = pretrained / "torch" / "checkpoint" / "state_3.npz"
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "exported"), "--no-xla",
+                 "--normalization", "data/hopper-medium-v2/normalization.npz"]) == 0  # the config names none
+    inputs = tf.saved_model.load(str(tmp_path / "exported" / "1")).signatures["sample"].structured_input_signature[1]
+    assert sorted(inputs) == ["mode_uniform", "noise", "state"]  # tests/cli/test_export_families.py: the values
 
 
 def test_dppo_parity_runs_a_ppo_gmm_config(capsys):

@@ -50,13 +50,13 @@ def _noise(batch, seed=1):
     return np.random.default_rng(seed).standard_normal((batch, 5, 4, 3)).astype(np.float32)
 
 
-def _unpadded(serving, state, noise_sbf, deterministic):
+def _unpadded(serving, state, noise, deterministic):
     """The signatures' computation without buckets: the in-memory XLA chain called at the batch's own size,
     inside a graph as the signatures are (grappler turns the normalization's division by a constant into a
     multiplication, which rounds differently from eager execution)."""
     chain = serving.deterministic_chain if deterministic else serving.stochastic_chain
     run = tf.function(lambda s, n: serving._env_units(chain(serving._normalized(s), n)))
-    return run(tf.constant(state), tf.constant(noise_sbf)).numpy()
+    return run(tf.constant(state), tf.constant(noise)).numpy()  # noise batch first (B, S+1, Ta, Da)
 
 
 def test_an_odd_batch_served_in_a_bucket_equals_the_unpadded_chain_exactly(exported):
@@ -64,10 +64,11 @@ def test_an_odd_batch_served_in_a_bucket_equals_the_unpadded_chain_exactly(expor
     batch = 3  # runs in bucket 4
     state, noise = _states(batch), _noise(batch)
     served = signatures["serving_default"](state=tf.constant(state))["action"].numpy()
-    reference = _unpadded(serving, state, default_noise(batch, shape), True)[:, : shape.act_steps]
+    reference = _unpadded(serving, state, np.transpose(default_noise(batch, shape), (1, 0, 2, 3)), True)
+    reference = reference[:, : shape.act_steps]
     np.testing.assert_array_equal(served, reference)
     served = signatures["sample"](state=tf.constant(state), noise=tf.constant(noise))["action_chunk"].numpy()
-    np.testing.assert_array_equal(served, _unpadded(serving, state, np.transpose(noise, (1, 0, 2, 3)), False))
+    np.testing.assert_array_equal(served, _unpadded(serving, state, noise, False))
 
 
 def test_other_rows_in_the_bucket_never_change_a_row(exported):

@@ -178,16 +178,19 @@ def test_upstream_gaussian_eval_config_evaluates_an_upstream_gaussian_pretrainin
 
 
 
-def test_parity_and_export_refuse_gaussian_pretraining_with_one_message(upstream_env, tmp_path, capsys):
+def test_parity_refuses_gaussian_pretraining_and_export_serves_it(upstream_env, tmp_path, capsys):
     assert main(["parity", "--config", GAUSSIAN_PRE]) == 2
     assert "does not run Gaussian pre-training configs" in capsys.readouterr().err
     assert main(["pretrain", "--config", GAUSSIAN_PRE, "--backend", "torch", "--quiet", "train.n_epochs=1",
                  f"logdir={tmp_path / 'run'}", *SHORT_PRE]) == 0
     capsys.readouterr()
-    assert main(["export", "--checkpoint", str(tmp_path / "run" / "checkpoint" / "state_1.npz"),
-                 "--out", str(tmp_path / "exported")]) == 2
+    export = ["export", "--checkpoint", str(tmp_path / "run" / "checkpoint" / "state_1.npz"), "--out",
+              str(tmp_path / "exported"), "--no-xla"]
+    assert main(export) == 2  # upstream's pre-training config names no normalization file
     err = capsys.readouterr().err
-    assert "holds a Gaussian policy" in err and "Traceback" not in err
+    assert "pass --normalization" in err and err.count("\n") == 1
+    assert main([*export, "--normalization", "data/hopper-medium-v2/normalization.npz"]) == 0
+    assert "signatures: serving_default, sample" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("backend", ["torch", "tf"])

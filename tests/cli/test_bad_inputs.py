@@ -402,7 +402,7 @@ def _parsers(parser: argparse.ArgumentParser, name: str = "dppo"):
 
 def test_every_option_of_every_subcommand_is_described(capsys):
     commands = dict(_parsers(build_parser()))
-    assert len(commands) == 21  # dppo, 12 subcommands, data's 3, guide's 3, ddpo's 2
+    assert len(commands) == 22  # dppo, 12 subcommands, data's 4, guide's 3, ddpo's 2
     for name, parser in commands.items():
         undescribed = [a.option_strings or a.dest for a in parser._actions
                        if not a.help and not isinstance(a, argparse._SubParsersAction)]

@@ -37,9 +37,10 @@ from __future__ import annotations
 import json
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -670,6 +671,22 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write(path, write)
 
 
+
+def attempts(env: Any, task: str, seed: int, demos: int, limit: int) -> Iterator[tuple[int, Episode]]:
+    """The maker's seeded attempts on `env`, each as (attempts so far, its episode), until `demos` of them have
+    succeeded; a ConfigError once `limit` attempts have not got there (a maker that rarely succeeds is broken)."""
+    succeeded = attempt = 0
+    while succeeded < demos:
+        if attempt >= limit:
+            raise ConfigError(f"the {task} maker kept {succeeded} of {demos} demonstrations in {attempt} attempts "
+                              f"(limit {limit})")
+        reset_seed, rng = episode_seeds(seed, attempt)
+        episode = run_episode(env, task, reset_seed, rng, MAX_STEPS[task])
+        attempt += 1
+        succeeded += episode.success
+        yield attempt, episode
+
+
 def make_demos(task: str, demos: int, seed: int, out_dir: str | Path,
                progress: Callable[[str], None] | None = None) -> DemoSummary:
     """Run the task's maker until `demos` successful episodes; write train.npz, normalization.npz, stats.json."""
@@ -683,13 +700,7 @@ def make_demos(task: str, demos: int, seed: int, out_dir: str | Path,
     kept: list[Episode] = []
     attempt = 0
     try:
-        while len(kept) < demos:
-            if attempt >= limit:
-                raise ConfigError(f"the {task} maker kept {len(kept)} of {demos} demonstrations in {attempt} attempts "
-                                  f"(limit {limit})")
-            reset_seed, rng = episode_seeds(seed, attempt)
-            episode = run_episode(env, task, reset_seed, rng, MAX_STEPS[task])
-            attempt += 1
+        for attempt, episode in attempts(env, task, seed, demos, limit):
             if episode.success:
                 kept.append(episode)
             if progress is not None:

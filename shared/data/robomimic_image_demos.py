@@ -36,13 +36,11 @@ import numpy as np
 
 from shared.checkpoint import atomic_write
 from shared.data.robomimic_demos import (
-    MAX_STEPS,
     PHASES,
     Episode,
     _write_npz,
+    attempts,
     dataset_arrays,
-    episode_seeds,
-    run_episode,
 )
 from shared.errors import ConfigError, DatasetError
 
@@ -112,13 +110,7 @@ def make_image_demos(task: str, demos: int, seed: int, out_dir: str | Path, qual
     images: list[np.ndarray] = []
     attempt = 0
     try:
-        while len(kept) < demos:
-            if attempt >= limit:
-                raise ConfigError(f"the {task} maker kept {len(kept)} of {demos} demonstrations in {attempt} attempts "
-                                  f"(limit {limit})")
-            reset_seed, rng = episode_seeds(seed, attempt)
-            episode = run_episode(recorder, task, reset_seed, rng, MAX_STEPS[task])
-            attempt += 1
+        for attempt, episode in attempts(recorder, task, seed, demos, limit):
             if episode.success:
                 kept.append(Episode(episode.reset_seed, episode.states[:, :proprio], episode.actions,
                                     episode.rewards, True))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,6 +278,10 @@ class RobomimicImageEnv(RobomimicLowdimEnv):
                  model_seed: int = 0, quality: str = "fast") -> None:
         from shared.data.rendering import apply_render_quality, render_quality
 
+        if "tensorflow" in sys.modules:  # measured: Mesa's software EGL crashes the process (SIGSEGV) beside TF
+            raise ConfigError("camera envs cannot render in a process that has loaded TensorFlow (Mesa's software "
+                              "OpenGL and TensorFlow's libraries clash: the process would crash); build them in env "
+                              "worker processes (env.asynchronous: true) or in a process without TensorFlow")
         self.image_keys = tuple(image_keys)
         if not self.image_keys:
             raise ConfigError("camera observations need at least one image key (e.g. agentview_image)")

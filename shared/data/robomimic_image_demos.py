@@ -16,7 +16,7 @@ included); the dataset keeps what upstream's image configs feed the policy:
                      timings: the three files are reproducible byte for byte)
 
 Files are written with fixed archive dates, so the same command gives the same bytes (rendering included:
-Mesa's software rasterizer is deterministic; tests/shared/test_robomimic_images.py checks two processes).
+Mesa's software rasterizer is deterministic; tests/shared/camera_cases_images.py checks two processes).
 """
 
 from __future__ import annotations

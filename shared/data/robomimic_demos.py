@@ -35,6 +35,7 @@ reset seed, so an episode can be replayed.
 from __future__ import annotations
 
 import json
+import os
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -672,6 +673,24 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 
+
+def write_demo_folder(out_dir: str | os.PathLike, train: dict[str, np.ndarray], norm: dict[str, np.ndarray],
+                      task: str, seed: int, kept: list[Episode], attempt: int,
+                      extra_stats: dict[str, Any] | None = None) -> tuple[Path, np.ndarray]:
+    """train.npz, normalization.npz and stats.json (the maker's counts, `extra_stats`, then each kept
+    episode's reset seed) in out_dir; returns (the folder, traj_lengths)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_npz(out / "train.npz", train)
+    _write_npz(out / "normalization.npz", norm)
+    lengths = train["traj_lengths"]
+    stats = {"task": task, "seed": seed, "demos": len(kept), "attempts": attempt,
+             "maker_success_rate": len(kept) / attempt, "transitions": int(lengths.sum()),
+             "length_mean": float(lengths.mean()), "length_min": int(lengths.min()), "length_max": int(lengths.max()),
+             **(extra_stats or {}), "reset_seeds": [e.reset_seed for e in kept]}
+    atomic_write(out / "stats.json", lambda tmp: Path(tmp).write_text(json.dumps(stats, indent=1) + "\n"))
+    return out, lengths
+
 def attempts(env: Any, task: str, seed: int, demos: int, limit: int) -> Iterator[tuple[int, Episode]]:
     """The maker's seeded attempts on `env`, each as (attempts so far, its episode), until `demos` of them have
     succeeded; a ConfigError once `limit` attempts have not got there (a maker that rarely succeeds is broken)."""
@@ -709,15 +728,6 @@ def make_demos(task: str, demos: int, seed: int, out_dir: str | Path,
     finally:
         env.close()
     train, norm = dataset_arrays(kept)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_npz(out / "train.npz", train)
-    _write_npz(out / "normalization.npz", norm)
-    lengths = train["traj_lengths"]
-    stats = {"task": task, "seed": seed, "demos": len(kept), "attempts": attempt,
-             "maker_success_rate": len(kept) / attempt, "transitions": int(lengths.sum()),
-             "length_mean": float(lengths.mean()), "length_min": int(lengths.min()), "length_max": int(lengths.max()),
-             "reset_seeds": [e.reset_seed for e in kept]}
-    atomic_write(out / "stats.json", lambda tmp: Path(tmp).write_text(json.dumps(stats, indent=1) + "\n"))
+    out, lengths = write_demo_folder(out_dir, train, norm, task, seed, kept, attempt)
     return DemoSummary(task, len(kept), attempt, lengths, time.perf_counter() - start,
                        tuple(str(out / n) for n in ("train.npz", "normalization.npz", "stats.json")))

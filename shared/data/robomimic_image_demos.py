@@ -22,7 +22,6 @@ Mesa's software rasterizer is deterministic; tests/shared/camera_cases_images.py
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import sys
 import tempfile
@@ -34,13 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from shared.checkpoint import atomic_write
 from shared.data.robomimic_demos import (
     PHASES,
     Episode,
-    _write_npz,
     attempts,
     dataset_arrays,
+    write_demo_folder,
 )
 from shared.errors import ConfigError, DatasetError
 
@@ -125,18 +123,9 @@ def make_image_demos(task: str, demos: int, seed: int, out_dir: str | Path, qual
     rendering_seconds = time.perf_counter() - rendering
     train, norm = dataset_arrays(kept)
     train["images"] = np.concatenate(images)  # (N, C, H, W) uint8
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_npz(out / "train.npz", train)
-    _write_npz(out / "normalization.npz", norm)
-    lengths = train["traj_lengths"]
-    stats = {"task": task, "seed": seed, "demos": len(kept), "attempts": attempt,
-             "maker_success_rate": len(kept) / attempt, "transitions": int(lengths.sum()),
-             "length_mean": float(lengths.mean()), "length_min": int(lengths.min()), "length_max": int(lengths.max()),
-             "low_dim_keys": list(proprio_keys(task)), "image_keys": list(env.image_keys),
-             "image_shape": list(train["images"].shape[1:]), "render_quality": quality,
-             "reset_seeds": [e.reset_seed for e in kept]}
-    atomic_write(out / "stats.json", lambda tmp: Path(tmp).write_text(json.dumps(stats, indent=1) + "\n"))
+    out, lengths = write_demo_folder(out_dir, train, norm, task, seed, kept, attempt, {
+        "low_dim_keys": list(proprio_keys(task)), "image_keys": list(env.image_keys),
+        "image_shape": list(train["images"].shape[1:]), "render_quality": quality})
     return ImageDemoSummary(task, len(kept), attempt, lengths, env.frames, rendering_seconds,
                             time.perf_counter() - start,
                             tuple(str(out / n) for n in ("train.npz", "normalization.npz", "stats.json")))

@@ -22,6 +22,7 @@ from dppo.runs.phases import phase
 from shared import tolerances as tol
 from shared.algorithms.returns import RunningRewardScaler, gae
 from shared.checkpoint import Checkpoint, check_strict
+from shared.data import observations as ob
 from shared.diffusion.eta import eta_init, eta_spec
 from shared.errors import CheckpointError, TrainingDivergedError
 from shared.param_spec import critic_obs_spec, torch_default_init
@@ -147,7 +148,7 @@ def score_rollout(agent: Any, ro: dict[str, Any], s: PPOSettings, scaler: Runnin
     extra = {}
     if bc_noise_shape is not None:  # teacher-chain noise for the BC term, drawn once per rollout
         extra["bc_noise"] = np.random.default_rng([seed, itr, 4]).standard_normal((T * N, *bc_noise_shape)).astype(f32)
-    return {"obs": sc["obs"].astype(f32), **{k: v.astype(f32) for k, v in sc["samples"].items()}, **extra,
+    return {"obs": ob.as_float(sc["obs"], f32), **{k: v.astype(f32) for k, v in sc["samples"].items()}, **extra,
             "logprobs": logprobs.astype(f32), "values": values.reshape(-1).astype(f32),
             "advantages": advantages.reshape(-1).astype(f32), "returns": returns.reshape(-1).astype(f32)}
 
@@ -158,7 +159,7 @@ def score_steps(agent: Any, ro: dict[str, Any], s: PPOSettings,
     log-probs (T*N, ...), scaled rewards, advantages and returns (T, N, float64), as upstream: the
     scaler sees first[:-1], whose row 0 is carried over."""
     T, N = ro["rewards"].shape
-    flat_obs = ro["obs"].reshape(T * N, *ro["obs"].shape[2:])
+    flat_obs = ob.flatten_steps(ro["obs"])
     flat_samples = {k: v.reshape(T * N, *v.shape[2:]) for k, v in ro["samples"].items()}
     with phase("log-probabilities and values"):
         values, logprobs = evaluate_in_chunks(agent, flat_obs, flat_samples, s.logprob_batch_size)
@@ -174,11 +175,11 @@ def score_steps(agent: Any, ro: dict[str, Any], s: PPOSettings,
             "advantages": advantages, "returns": returns}
 
 
-def evaluate_in_chunks(agent: Any, obs: np.ndarray, samples: dict[str, np.ndarray],
+def evaluate_in_chunks(agent: Any, obs: ob.Obs, samples: dict[str, np.ndarray],
                        chunk: int) -> tuple[np.ndarray, np.ndarray]:
     """agent.evaluate over consecutive blocks of `chunk` rows (train.logprob_batch_size), concatenated."""
-    parts = [agent.evaluate(obs[i:i + chunk], {k: v[i:i + chunk] for k, v in samples.items()})
-             for i in range(0, len(obs), chunk)]
+    parts = [agent.evaluate(ob.take(obs, slice(i, i + chunk)), {k: v[i:i + chunk] for k, v in samples.items()})
+             for i in range(0, ob.batch_len(obs), chunk)]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 

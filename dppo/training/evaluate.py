@@ -18,6 +18,7 @@ from dppo.algorithms.agents import make_agent, make_eval_agent, noise_shape
 from dppo.checkpoints.formats import read_checkpoint
 from dppo.envs.runtime import env_spec, run_vector_env, set_rollout_threads
 from dppo.training.finetune import finished_episodes, is_eval_iteration, make_trainer, rollout, rollout_plan
+from shared.data import observations as ob
 from shared.data.envs import d4rl_normalized_score, episode_successes, restore_vector_env_state, success_metrics
 from shared.errors import CheckpointError, ConfigError
 from shared.framework_seeds import framework_seed
@@ -135,7 +136,7 @@ def replay_eval_iteration(cfg: FinetuneConfig, backend: str) -> dict[str, Any]:
         restore_vector_env_state(venv, dict(ckpt.groups["eval_start_env"]))
         agent.seed_rng(framework_seed(seed, itr))
         plan = rollout_plan(trainer, itr, True)
-        ro = rollout(agent, venv, np.asarray(ckpt.group("eval_start")["obs"]), plan.steps, cfg.act_steps, True,
+        ro = rollout(agent, venv, ob.from_group(ckpt.group("eval_start"), "obs"), plan.steps, cfg.act_steps, True,
                      seed, itr, trainer.noise_shape, None, plan.stop_after_episodes)
     finally:
         venv.close()

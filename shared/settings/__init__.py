@@ -199,19 +199,21 @@ def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
     if "raw" in raw:
         raise ConfigError("unknown config key 'raw'")
     settings = read(model_cls, model, "model")
-    _refuse_image_networks(settings)
+    if kind != "pretrain":
+        _refuse_image_networks(settings, kind)
     return read(cls, raw, "", given={"model": settings, "raw": raw})
 
 
-def _refuse_image_networks(model: Any) -> None:
-    """The image networks (shared/param_spec/vit.py) read and build in both twins, but no loop here feeds them
-    camera frames yet: a config that names one is refused in one line rather than failing inside a loop."""
+def _refuse_image_networks(model: Any, kind: str) -> None:
+    """The image networks (shared/param_spec/vit.py) pre-train on image datasets (dppo pretrain), but no
+    {kind} loop here feeds them camera frames yet: a config that names one is refused in one line rather than
+    failing inside a loop."""
     for key in ("network", "actor", "critic"):
         net = getattr(model, key, None)
         if isinstance(net, IMAGE_NETWORK_CONFIGS):
-            raise ConfigError(f"model.{key} is an image network ({net.UPSTREAM_TARGETS[0]}): its twins build "
-                              "(core_*/networks/vision.py) but no training or evaluation loop feeds it camera "
-                              "frames yet")
+            raise ConfigError(f"model.{key} is an image network ({net.UPSTREAM_TARGETS[0]}): it pre-trains (dppo "
+                              f"pretrain) but no {'evaluation' if kind == 'eval' else 'fine-tuning'} loop feeds it "
+                              "camera frames yet")
 
 
 def load_settings(path: str, overrides: list[str] | tuple[str, ...] = (),

@@ -76,13 +76,13 @@ def test_the_model_keys_upstream_sets_arrive() -> None:
     assert ft.ft_denoising_steps == 5 and ft.use_ddim
 
 
-def test_an_image_network_in_a_state_config_is_refused_in_one_line() -> None:
-    raw = load_config(UPSTREAM / CAN[0])
-    state_cfg = load_config(UPSTREAM / "pretrain/can/pre_diffusion_mlp.yaml")
-    state_cfg["model"]["network"] = {**raw["model"]["network"],
-                                     "cond_dim": state_cfg["obs_dim"] * state_cfg["cond_steps"]}
-    with pytest.raises(ConfigError, match=r"^model\.network is an image network .*VisionDiffusionMLP.*camera "
-                                          r"frames yet$"):
+def test_an_image_network_in_a_loop_without_camera_frames_is_refused_in_one_line() -> None:
+    """Pre-training reads image networks (tests/cli/test_image_pretrain_cli.py); fine-tuning does not yet."""
+    raw = load_config(UPSTREAM / CAN[2])
+    state_cfg = load_config(UPSTREAM / "finetune/can/ft_ppo_diffusion_mlp.yaml")
+    state_cfg["model"]["actor"] = {**raw["model"]["actor"], "cond_dim": state_cfg["obs_dim"] * state_cfg["cond_steps"]}
+    with pytest.raises(ConfigError, match=r"^model\.actor is an image network .*VisionDiffusionMLP.*no fine-tuning "
+                                          r"loop feeds it camera frames yet$"):
         read_config(state_cfg)
 
 

@@ -58,6 +58,8 @@ _UPSTREAM_AGENTS = {
     **{agent: "finetune" for a in ALGORITHMS.values() for agent in a.upstream_agents},
     "agent.eval.eval_diffusion_agent.EvalDiffusionAgent": "eval",
     "agent.eval.eval_gaussian_agent.EvalGaussianAgent": "eval",
+    "agent.eval.eval_diffusion_img_agent.EvalImgDiffusionAgent": "eval",
+    "agent.eval.eval_gaussian_img_agent.EvalImgGaussianAgent": "eval",
 }
 
 
@@ -199,21 +201,21 @@ def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
     if "raw" in raw:
         raise ConfigError("unknown config key 'raw'")
     settings = read(model_cls, model, "model")
-    if kind != "pretrain":
-        _refuse_image_networks(settings, kind)
+    if kind == "finetune":
+        _refuse_image_networks(settings)
     return read(cls, raw, "", given={"model": settings, "raw": raw})
 
 
-def _refuse_image_networks(model: Any, kind: str) -> None:
-    """The image networks (shared/param_spec/vit.py) pre-train on image datasets (dppo pretrain), but no
-    {kind} loop here feeds them camera frames yet: a config that names one is refused in one line rather than
-    failing inside a loop."""
+def _refuse_image_networks(model: Any) -> None:
+    """The image networks (shared/param_spec/vit.py) pre-train on image datasets (dppo pretrain) and evaluate
+    in camera envs (dppo eval), but the fine-tuning loop does not feed them camera frames yet: a fine-tuning config
+    that names one is refused in one line rather than failing inside the loop."""
     for key in ("network", "actor", "critic"):
         net = getattr(model, key, None)
         if isinstance(net, IMAGE_NETWORK_CONFIGS):
             raise ConfigError(f"model.{key} is an image network ({net.UPSTREAM_TARGETS[0]}): it pre-trains (dppo "
-                              f"pretrain) but no {'evaluation' if kind == 'eval' else 'fine-tuning'} loop feeds it "
-                              "camera frames yet")
+                              "pretrain) and evaluates (dppo eval), but no fine-tuning loop feeds it camera frames "
+                              "yet")
 
 
 def load_settings(path: str, overrides: list[str] | tuple[str, ...] = (),

@@ -286,7 +286,7 @@ class PPODiffusionAgent(PPOAgent):
 
     def loss_terms(self, b: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         s, K = self.settings, self.model.ft_steps
-        B = tf.shape(b["obs"])[0]
+        B = tf.shape(state_input(b["obs"]))[0]
         newlogprobs = self._mean_logprob(self.model.logprobs(b["obs"], b["chains"]))
         oldlogprobs = self._mean_logprob(b["logprobs"])
         adv = b["advantages"]
@@ -296,7 +296,7 @@ class PPODiffusionAgent(PPOAgent):
         adv = tf.repeat(adv, K) * tf.tile(self.discount, [B])  # (B*K,), row b*K + j
         pg_loss, approx_kl, clipfrac = clipped_policy_loss(newlogprobs, oldlogprobs, adv,
                                                            tf.tile(self.clip_coefs, [B]))
-        v_loss = value_loss(tf.reshape(self.model.critic(b["obs"]), [-1]), b["returns"], b["values"],
+        v_loss = value_loss(tf.reshape(self.model.critic(*cond_inputs(b["obs"])), [-1]), b["returns"], b["values"],
                             s.clip_vloss_coef)
         # upstream's entropy term: -mean eta over the scored rows (ones for DDPM); ent_coef weights it
         terms = {"pg_loss": pg_loss, "entropy_loss": -tf.reduce_mean(self.model.entropy_eta(b["obs"])),

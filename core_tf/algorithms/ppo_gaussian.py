@@ -76,7 +76,7 @@ class PPOGaussianAgent(PPOAgent):
         if s.norm_adv:
             adv = normalize_advantages(adv)  # upstream's Gaussian PPO clips no quantiles
         pg_loss, approx_kl, clipfrac = clipped_policy_loss(newlogprobs, b["logprobs"], adv, s.clip_ploss_coef)
-        v_loss = value_loss(tf.reshape(self.model.critic(b["obs"]), [-1]), b["returns"], b["values"],
+        v_loss = value_loss(tf.reshape(self.model.critic(*cond_inputs(b["obs"])), [-1]), b["returns"], b["values"],
                             s.clip_vloss_coef)
         return {"pg_loss": pg_loss, "entropy_loss": -entropy, "v_loss": v_loss, "approx_kl": approx_kl,
                 "clipfrac": clipfrac}

@@ -310,7 +310,7 @@ class PPODiffusionAgent(PPOAgent):
 
     def loss_terms(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         s, K = self.settings, self.model.ft_steps
-        B = b["obs"].shape[0]
+        B = state_input(b["obs"]).shape[0]
         newlogprobs = self._mean_logprob(self.model.logprobs(b["obs"], b["chains"]))
         oldlogprobs = self._mean_logprob(b["logprobs"])
         adv = b["advantages"]
@@ -319,7 +319,8 @@ class PPODiffusionAgent(PPOAgent):
         adv = clip_advantages(adv, s.clip_advantage_lower_quantile, s.clip_advantage_upper_quantile)
         adv = adv.repeat_interleave(K) * self.discount.repeat(B)  # (B*K,), row b*K + j
         pg_loss, approx_kl, clipfrac = clipped_policy_loss(newlogprobs, oldlogprobs, adv, self.clip_coefs.repeat(B))
-        v_loss = value_loss(self.model.critic(b["obs"]).reshape(-1), b["returns"], b["values"], s.clip_vloss_coef)
+        v_loss = value_loss(self.model.critic(*cond_inputs(b["obs"])).reshape(-1), b["returns"], b["values"],
+                            s.clip_vloss_coef)
         # upstream's entropy term: -mean eta over the scored rows (ones for DDPM); ent_coef weights it
         terms = {"pg_loss": pg_loss, "entropy_loss": -self.model.entropy_eta(b["obs"]).mean(), "v_loss": v_loss,
                  "approx_kl": approx_kl, "clipfrac": clipfrac}

@@ -120,8 +120,10 @@ def rollout(agent: Any, venv: Any, obs: ob.Obs, n_steps: int, act_steps: int, de
     first[0] = first0 (1 where the env was just reset, else the last iteration's done flag; all 1 if
     None), first[t + 1] = the episode ended at step t (the env was reset within that step).
     `next_obs_steps` (T, N, To, Do) is where each step led (an ended episode's final observation, not
-    the reset one), for the replay-buffer algorithms' transitions; `next_obs` the envs' observations now."""
+    the reset one), for the replay-buffer algorithms' transitions; `next_obs` the envs' observations now;
+    `env_seconds` the time spent inside the vector env's steps (rendering included)."""
     n = ob.batch_len(obs)
+    env_seconds = 0.0
     obs_t: list[ob.Obs] = []
     next_obs_t: list[ob.Obs] = []
     rewards_t: list[np.ndarray] = []
@@ -136,8 +138,10 @@ def rollout(agent: Any, venv: Any, obs: ob.Obs, n_steps: int, act_steps: int, de
         obs_t.append(obs)
         for k, v in sample.items():
             samples.setdefault(k, []).append(v)
+        tic = time.perf_counter()
         with phase("env stepping"), env_failure(f"environment step failed at iteration {itr}, step {step}"):
             obs, reward, term, trunc, info = venv.step(sample["actions"][:, :act_steps])
+        env_seconds += time.perf_counter() - tic
         if not np.all(np.isfinite(reward)):
             raise TrainingDivergedError(f"environment returned a non-finite reward at iteration {itr}, step {step}")
         done = np.logical_or(term, trunc)
@@ -155,7 +159,8 @@ def rollout(agent: Any, venv: Any, obs: ob.Obs, n_steps: int, act_steps: int, de
 
     return {"obs": steps(obs_t, obs), "samples": {k: np.stack(v) for k, v in samples.items()},
             "rewards": steps(rewards_t, np.zeros(n)), "terminated": steps(terminated_t, np.zeros(n)),
-            "first": np.stack(first_t), "next_obs": obs, "next_obs_steps": steps(next_obs_t, obs)}
+            "first": np.stack(first_t), "next_obs": obs, "next_obs_steps": steps(next_obs_t, obs),
+            "env_seconds": env_seconds}
 
 
 def step_next_obs(obs: ob.Obs, info: dict[str, Any]) -> ob.Obs:
@@ -273,6 +278,9 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
                       "num_episodes": len(returns), **lrs}
             if eval_mode:  # each episode's return, for a spread over episodes (dppo compare)
                 record["episode_returns"] = returns
+            if spec.suite.frames_per_step:  # camera envs: what rendering costs, in the record and the progress line
+                frames = len(ro["rewards"]) * s.n_envs * cfg.act_steps * spec.suite.frames_per_step
+                record["frames_per_s"] = frames / max(ro["env_seconds"], 1e-9)
             if success_threshold is not None:
                 episodes = finished_episodes(ro["rewards"], ro["first"])
                 record.update(success_metrics(episodes, cfg.act_steps, success_threshold))
@@ -301,6 +309,8 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
                 with phase("checkpoint"):
                     last_saved = _save(run, trainer, venv, obs, done, itr, backend, cfg, env_steps, eval_start)
             shown = {"success": record["success_rate"]} if "success_rate" in record else {}
+            if "frames_per_s" in record:
+                shown["frames/s"] = record["frames_per_s"]
             progress.update(itr, mode="eval" if eval_mode else "train", reward=record["avg_episode_reward"], **shown)
             iteration_done()
     except EnvironmentFailedError as exc:

@@ -288,7 +288,7 @@ def make_vector_env(spec: EnvSpec) -> gym.vector.VectorEnv:
     """Vector env (not yet reset); an env whose episode ends is reset within the same step."""
     fns: list[Callable[[], gym.Env]] = [_env_fn(spec) for _ in range(spec.n_envs)]
     mode = gym.vector.AutoresetMode.SAME_STEP
-    if spec.suite.in_worker_processes:
+    if spec.asynchronous and spec.suite.in_worker_processes:  # in-process camera envs (no TF there) stay as they are
         fns = [_WorkerEnvFn(spec) for _ in range(spec.n_envs)]
     if spec.asynchronous:
         venv: Any = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode, context="spawn")

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
+from core_tf.networks.inputs import obs_tensors
 from core_tf.runtime.canonical import export_state, load_state
 from core_tf.runtime.lr_schedule import CosineAnnealingWarmupRestarts
 from core_tf.runtime.module import Module
@@ -47,7 +48,10 @@ class PPOAgent(ABC):
             self.eta_sched = CosineAnnealingWarmupRestarts(s.eta_schedule, s.n_train_itr + 1)
         self.batches_per_epoch = max(1, s.n_steps * s.n_envs // s.batch_size)
         self._minibatch = 0  # update() calls since the last end_iteration
-        self._compiled: dict[tuple[bool, bool], tf.types.experimental.PolymorphicFunction] = {}
+        self._compiled: dict[tuple[bool, bool, bool], tf.types.experimental.PolymorphicFunction] = {}
+        # train.grad_accumulate > 1: the gradients summed by update(apply=False) calls, not yet stepped
+        self._sums = ([tf.Variable(tf.zeros_like(v), trainable=False) for _, v in named]
+                      if s.grad_accumulate > 1 else None)
 
     @property
     def actor_lr(self) -> float:
@@ -61,7 +65,8 @@ class PPOAgent(ABC):
     def loss_terms(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """pg_loss, v_loss (differentiable), approx_kl, clipfrac; optionally entropy_loss, bc_loss and bc_coef."""
 
-    def _update(self, batch: dict[str, tf.Tensor], update_actor: bool, step_eta: bool) -> dict[str, tf.Tensor]:
+    def _update(self, batch: dict[str, tf.Tensor], update_actor: bool, step_eta: bool,
+                apply: bool = True) -> dict[str, tf.Tensor]:
         s = self.settings
         actor_vars = [v for _, v in self.actor_named]
         critic_vars = [v for _, v in self.critic_named]
@@ -75,6 +80,12 @@ class PPOAgent(ABC):
                 loss = loss + terms["bc_coef"] * terms["bc_loss"]
         every = actor_vars + critic_vars + eta_vars
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(loss, every), every)]
+        if self._sums is not None:  # train.grad_accumulate: add the sum so far; keep it, or step on it and clear
+            grads = [g + acc for g, acc in zip(grads, self._sums)]
+            for acc, g in zip(self._sums, grads):
+                acc.assign(g if not apply else tf.zeros_like(g))
+            if not apply:
+                return {k: v for k, v in terms.items() if k != "bc_coef"}
         n_a, n_c = len(actor_vars), len(critic_vars)
         actor_grads, critic_grads, eta_grads = grads[:n_a], grads[n_a:n_a + n_c], grads[n_a + n_c:]
         if update_actor:
@@ -92,18 +103,19 @@ class PPOAgent(ABC):
         self._minibatch += 1
         return self.eta_opt is not None and update_actor and index % self.settings.eta_update_interval == 0
 
-    def update(self, batch: dict[str, np.ndarray], update_actor: bool,
-               minibatch: int | None = None) -> dict[str, float]:
+    def update(self, batch: dict[str, Any], update_actor: bool, minibatch: int | None = None,
+               apply: bool = True) -> dict[str, float]:
         """One minibatch: loss = pg + ent_coef*entropy + vf_coef*value (+ bc); actor clipped, critic and eta not.
-        minibatch: the batch's index within its epoch (for eta_update_interval)."""
-        key = (update_actor, self.step_eta(update_actor, minibatch))
+        minibatch: the batch's index within its epoch (for eta_update_interval). apply=False: the gradients are
+        added to those of the calls since the last step, and no optimizer steps (train.grad_accumulate)."""
+        key = (update_actor, self.step_eta(update_actor, minibatch), apply)
         if key not in self._compiled:
-            def step(b: dict[str, tf.Tensor], k: tuple[bool, bool] = key) -> dict[str, tf.Tensor]:
+            def step(b: dict[str, tf.Tensor], k: tuple[bool, bool, bool] = key) -> dict[str, tf.Tensor]:
                 return self._update(b, *k)
 
             self._compiled[key] = (tf.function(step, reduce_retracing=True, jit_compile=True) if self.compile_update
                                    else step)
-        out = self._compiled[key]({k: tf.constant(v) for k, v in batch.items()})
+        out = self._compiled[key]({k: obs_tensors(v) for k, v in batch.items()})
         return {k: float(v) for k, v in out.items()}
 
     def seed_rng(self, seed: int) -> None:
@@ -117,6 +129,9 @@ class PPOAgent(ABC):
                 self.eta_updates.assign_add(1)
         self.critic_updates.assign_add(1)
         self._minibatch = 0
+        if self._sums is not None:  # a sum no step took is dropped (upstream's configs leave none)
+            for acc in self._sums:
+                acc.assign(tf.zeros_like(acc))
 
     def state_groups(self) -> dict[str, OrderedDict]:
         return {"model": export_state(self.model), "actor_optimizer": self.actor_opt.state(),

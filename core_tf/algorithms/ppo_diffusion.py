@@ -23,12 +23,13 @@ from core_tf.algorithms.ppo_loss import (
 )
 from core_tf.diffusion.eta import Eta
 from core_tf.diffusion.model import chain_transitions, reverse_mean
-from core_tf.networks.critic import CriticObs
+from core_tf.networks.inputs import Cond, cond_inputs, obs_signature, obs_tensors, repeat_rows, state_input
 from core_tf.networks.registry import build_network
 from core_tf.runtime.canonical import load_state
 from core_tf.runtime.module import Module
 from core_tf.runtime.precision import constant, float_dtype
 from shared.algorithms.ppo_math import clip_coefficients, denoising_discount
+from shared.data import observations as ob
 from shared.diffusion.sampling_plan import SamplingPlan, ddim_step_arrays, finetune_tables, sampling_plan
 from shared.errors import CheckpointError
 from shared.param_spec import CriticObsConfig
@@ -67,7 +68,7 @@ class PPODiffusionModel(Module):
         self.dc, self.d = dc, d
         self.actor = self.add_child("actor", build_network(dc.network))
         self.actor_ft = self.add_child("actor_ft", build_network(dc.network))
-        self.critic = self.add_child("critic", CriticObs.from_config(critic))
+        self.critic = self.add_child("critic", build_network(critic))  # CriticObs, or a ViTCritic
         self.eta = self.add_child("eta", Eta(d.eta)) if d.eta is not None else None
         self.num_steps = dc.ddim_steps if dc.use_ddim else dc.denoising_steps
         self.in_graph_eta = dc.use_ddim and (dc.eps_clip_value is not None
@@ -99,17 +100,19 @@ class PPODiffusionModel(Module):
         self.ft_std = constant(ft.logprob_std)
 
     # ---------- eta ----------
-    def eta_values(self, state: tf.Tensor) -> tf.Tensor:
+    def eta_values(self, obs: Cond) -> tf.Tensor:
         """eta per sample (B, E) for stochastic steps; none configured: 0 (B, 1)."""
+        state = state_input(obs)
         if self.eta is None:
             return tf.zeros([tf.shape(state)[0], 1], state.dtype)
         return self.eta(state)
 
-    def entropy_eta(self, state: tf.Tensor) -> tf.Tensor:
+    def entropy_eta(self, obs: Cond) -> tf.Tensor:
         """What upstream's loss averages into its entropy term: eta (B, E) for DDIM, ones for DDPM."""
         if not self.dc.use_ddim:
+            state = state_input(obs)
             return tf.ones([tf.shape(state)[0], 1], state.dtype)
-        return self.eta_values(state)
+        return self.eta_values(obs)
 
     # ---------- schedules (upstream VPGDiffusion.step) ----------
     def step_schedules(self) -> bool:
@@ -147,9 +150,10 @@ class PPODiffusionModel(Module):
                 raise CheckpointError(f"eta.eta_logit gives eta={got}, but model.eta configures {self.fixed_eta}")
 
     # ---------- sampling and log-probabilities ----------
-    def sample(self, state: tf.Tensor, noise: tf.Tensor, deterministic: bool,
+    def sample(self, state: Cond, noise: tf.Tensor, deterministic: bool,
                use_base_policy: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
-        """state (B, To, Do), noise (S+1, B, Ta, Da) -> actions (B, Ta, Da), chain (B, K+1, Ta, Da).
+        """state (B, To, Do) (or an image network's (state, rgb)), noise (S+1, B, Ta, Da) -> actions (B, Ta, Da),
+        chain (B, K+1, Ta, Da).
 
         Steps before the last K run the base actor only; the last K run actor_ft (or the base
         actor when use_base_policy), so no network output is computed and thrown away.
@@ -158,12 +162,13 @@ class PPODiffusionModel(Module):
         plan, K, S, dc = self.plans[deterministic], self.ft_steps, self.num_steps, self.dc
         ft_net = self.actor if use_base_policy else self.actor_ft
         steps = tf.constant(plan.timesteps)  # (S,)
-        base_in = (self.actor.time_embedding(steps), self.actor.condition(state))  # once per chain
-        ft_in = (ft_net.time_embedding(steps), ft_net.condition(state))
+        base_in = (self.actor.time_embedding(steps), self.actor.condition(*cond_inputs(state)))  # once per chain
+        ft_in = (ft_net.time_embedding(steps), ft_net.condition(*cond_inputs(state)))
         z = tf.clip_by_value(noise[1:], -dc.randn_clip_value, dc.randn_clip_value)  # (S, B, Ta, Da)
         eta = None
         if self.in_graph_eta:
-            eta = tf.zeros((), state.dtype) if deterministic else self.eta_values(state)[:, None, :]  # (B, 1, E)
+            eta = (tf.zeros((), state_input(state).dtype) if deterministic
+                   else self.eta_values(state)[:, None, :])  # (B, 1, E)
         x = noise[0]
         chain = [x] if K == S else []
         for i, coefs in enumerate(self.step_coefs[deterministic]):
@@ -183,7 +188,7 @@ class PPODiffusionModel(Module):
                 chain.append(x)
         return tf.stop_gradient(x), tf.stop_gradient(tf.stack(chain, axis=1))
 
-    def logprobs(self, state: tf.Tensor, chains: tf.Tensor) -> tf.Tensor:
+    def logprobs(self, state: Cond, chains: tf.Tensor) -> tf.Tensor:
         """Log-density of every fine-tuned transition chain[j] -> chain[j+1] under actor_ft.  (B, K, Ta, Da)"""
         K, Ta, Da = self.ft_steps, self.dc.horizon_steps, self.dc.action_dim
         if chains.shape[1] is not None and chains.shape[1] != K + 1:
@@ -191,9 +196,9 @@ class PPODiffusionModel(Module):
         B = tf.shape(chains)[0]
         prev, nxt, coefs = chain_transitions(chains, {**self.ft_coefs, "logprob_std": self.ft_std})
         std_table = coefs.pop("logprob_std")  # (B*K, 1, 1)
-        s = tf.repeat(state, K, axis=0)  # (B*K, To, Do), row b*K + j
+        s = repeat_rows(state, K)  # (B*K, To, Do) (and frames), row b*K + j
         t = tf.tile(self.ft_t, [B])
-        net_out = self.actor_ft(prev, t, s)
+        net_out = self.actor_ft(prev, t, *cond_inputs(s))
         dc = self.dc
         if self.in_graph_eta:
             eta = tf.repeat(self.eta_values(state), K, axis=0)[:, None, :]  # (B*K, 1, E)
@@ -226,7 +231,7 @@ class PPODiffusionAgent(PPOAgent):
         self.discount = constant(denoising_discount(K, d.gamma_denoising))
         self.clip_coefs = constant(clip_coefficients(K, self.settings.clip_ploss_coef, d.clip_ploss_coef_base,
                                                  d.clip_ploss_coef_rate))
-        obs_spec = tf.TensorSpec([None, c.cond_steps, c.obs_dim], float_dtype())
+        obs_spec = obs_signature(c.network, c.cond_steps, c.obs_dim)  # (state, rgb) for an image network
         noise_spec = tf.TensorSpec([self.model.num_steps + 1, None, c.horizon_steps, c.action_dim], float_dtype())
         self._act = {det: tf.function(lambda o, n, det=det: self.model.sample(o, n, det), jit_compile=True,
                                       input_signature=[obs_spec, noise_spec]) for det in (True, False)}
@@ -259,19 +264,19 @@ class PPODiffusionAgent(PPOAgent):
             if (self.model.ft_steps, self.model.min_sampling_std) != before:
                 self._k_tables()
 
-    def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
-        actions, chains = self._act[deterministic](tf.constant(obs), tf.constant(noise))
+    def act(self, obs: ob.Obs, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
+        actions, chains = self._act[deterministic](obs_tensors(obs), tf.constant(noise))
         return {"actions": actions.numpy(), "chains": chains.numpy()}
 
-    def evaluate(self, obs: np.ndarray, sample: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def evaluate(self, obs: ob.Obs, sample: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(values (N,), log-probs (N, K, Ta, Da)) of the rollout's chains under the current actor_ft.
         The driver calls it in chunks of train.logprob_batch_size rows (dppo.algorithms.ppo.evaluate_in_chunks)."""
-        o = tf.constant(obs)
-        return (tf.reshape(self.model.critic(o), [-1]).numpy(),
+        o = obs_tensors(obs)
+        return (tf.reshape(self.model.critic(*cond_inputs(o)), [-1]).numpy(),
                 self.model.logprobs(o, tf.constant(sample["chains"])).numpy())
 
-    def value(self, obs: np.ndarray) -> np.ndarray:
-        return tf.reshape(self.model.critic(tf.constant(obs)), [-1]).numpy()
+    def value(self, obs: ob.Obs) -> np.ndarray:
+        return tf.reshape(self.model.critic(*cond_inputs(obs_tensors(obs))), [-1]).numpy()
 
     def _mean_logprob(self, logprobs: tf.Tensor) -> tf.Tensor:
         """Clamp element-wise, keep the executed actions (reward_horizon), average: (B, K, Ta, Da) -> (B*K,)."""
@@ -281,7 +286,7 @@ class PPODiffusionAgent(PPOAgent):
 
     def loss_terms(self, b: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         s, K = self.settings, self.model.ft_steps
-        B = tf.shape(b["obs"])[0]
+        B = tf.shape(state_input(b["obs"]))[0]
         newlogprobs = self._mean_logprob(self.model.logprobs(b["obs"], b["chains"]))
         oldlogprobs = self._mean_logprob(b["logprobs"])
         adv = b["advantages"]
@@ -291,7 +296,7 @@ class PPODiffusionAgent(PPOAgent):
         adv = tf.repeat(adv, K) * tf.tile(self.discount, [B])  # (B*K,), row b*K + j
         pg_loss, approx_kl, clipfrac = clipped_policy_loss(newlogprobs, oldlogprobs, adv,
                                                            tf.tile(self.clip_coefs, [B]))
-        v_loss = value_loss(tf.reshape(self.model.critic(b["obs"]), [-1]), b["returns"], b["values"],
+        v_loss = value_loss(tf.reshape(self.model.critic(*cond_inputs(b["obs"])), [-1]), b["returns"], b["values"],
                             s.clip_vloss_coef)
         # upstream's entropy term: -mean eta over the scored rows (ones for DDPM); ent_coef weights it
         terms = {"pg_loss": pg_loss, "entropy_loss": -tf.reduce_mean(self.model.entropy_eta(b["obs"])),

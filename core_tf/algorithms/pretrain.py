@@ -16,6 +16,7 @@ import tensorflow as tf
 from core_tf.algorithms.gmm import GMMModel
 from core_tf.algorithms.ppo_loss import normal_entropy, normal_logprob
 from core_tf.diffusion.model import DiffusionModel
+from core_tf.networks.inputs import cond_inputs, obs_signature, step_inputs
 from core_tf.networks.registry import build_network
 from core_tf.runtime.canonical import export_state, load_state
 from core_tf.runtime.lr_schedule import CosineAnnealingWarmupRestarts
@@ -23,6 +24,7 @@ from core_tf.runtime.module import Module
 from core_tf.runtime.optim import AdamW, clip_grad_norm
 from core_tf.runtime.precision import float_dtype
 from core_tf.runtime.rng import seed_dropout
+from shared.data import observations as ob
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.settings import DiffusionConfig, GaussianModelConfig, GMMModelConfig
 
@@ -54,7 +56,7 @@ class PretrainBackend:
     def _step_signature(self, config: DiffusionConfig) -> list[tf.TensorSpec]:
         c = config
         chunk = tf.TensorSpec([None, c.horizon_steps, c.action_dim], float_dtype())
-        state = tf.TensorSpec([None, c.cond_steps, c.obs_dim], float_dtype())
+        state = obs_signature(c.network, c.cond_steps, c.obs_dim)  # (state, rgb) for an image network
         return [chunk, state, tf.TensorSpec([None], tf.int64), chunk]
 
     @property
@@ -73,9 +75,10 @@ class PretrainBackend:
         self.optimizer.apply(grads, self.variables, self.lr_schedule(self.optimizer.step + self.schedule_offset))
         return loss
 
-    def train_step(self, actions: np.ndarray, states: np.ndarray, t: np.ndarray, noise: np.ndarray) -> float:
-        """One AdamW step on a batch: actions (B, Ta, Da), states (B, To, Do), t (B,), noise like actions."""
-        return float(self._step(actions, states, t, noise))
+    def train_step(self, actions: np.ndarray, states: ob.Obs, t: np.ndarray, noise: np.ndarray) -> float:
+        """One AdamW step on a batch: actions (B, Ta, Da), states (B, To, Do) (or a camera observation's dict),
+        t (B,), noise like actions."""
+        return float(self._step(actions, step_inputs(states), t, noise))
 
     def seed_rng(self, seed: int) -> None:
         """Reseed dropout (shared/framework_seeds.py: once per epoch)."""
@@ -119,7 +122,7 @@ class GaussianModel(Module):
         """(loss, mean entropy) of actions (B, Ta, Da) given states (B, To, Do): minus the Normal log-density of the
         flattened chunk averaged over batch and dimensions (B, Ta * Da), minus ent_coef times the mean entropy.
         training: apply dropout (torch's module mode; its pre-training sets train())."""
-        mean, std = self.network(states, training=training)
+        mean, std = self.network(*cond_inputs(states), training=training)
         logprob = normal_logprob(tf.reshape(actions, tf.shape(mean)), mean, std)  # (B, Ta * Da)
         entropy = tf.reduce_mean(normal_entropy(std))
         return -tf.reduce_mean(logprob) - ent_coef * entropy, entropy
@@ -143,7 +146,7 @@ class GaussianPretrainBackend(PretrainBackend):
     def _step_signature(self, config: GaussianModelConfig) -> list[tf.TensorSpec]:
         net = config.network
         return [tf.TensorSpec([None, net.horizon_steps, net.action_dim], float_dtype()),
-                tf.TensorSpec([None, None, None], float_dtype())]  # states (B, To, Do): To * Do = cond_dim
+                obs_signature(net, None, None)]  # states (B, To, Do): To * Do = cond_dim (and frames)
 
     def step_metrics(self) -> dict[str, float]:
         return {"entropy": self._entropy}
@@ -160,9 +163,9 @@ class GaussianPretrainBackend(PretrainBackend):
         self.optimizer.apply(grads, self.variables, self.lr_schedule(self.optimizer.step + self.schedule_offset))
         return loss, entropy
 
-    def train_step(self, actions: np.ndarray, states: np.ndarray) -> float:  # type: ignore[override]
-        """One AdamW step on a batch: actions (B, Ta, Da), states (B, To, Do)."""
-        loss, entropy = self._step(actions, states)
+    def train_step(self, actions: np.ndarray, states: ob.Obs) -> float:  # type: ignore[override]
+        """One AdamW step on a batch: actions (B, Ta, Da), states (B, To, Do) (or a camera observation's dict)."""
+        loss, entropy = self._step(actions, step_inputs(states))
         self._entropy = float(entropy)
         return float(loss)
 

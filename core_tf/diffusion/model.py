@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from core_tf.networks.inputs import Cond, cond_inputs, obs_signature, state_input, to_tensors
 from core_tf.networks.registry import build_network
 from core_tf.runtime.module import Module
 from core_tf.runtime.precision import constant, float_dtype
@@ -82,11 +83,11 @@ class DiffusionModel(Module):
         s = tf.gather(self.sqrt_one_minus_alphas_cumprod, t)[:, None, None]
         return a * x0 + s * noise
 
-    def loss(self, x0: tf.Tensor, state: tf.Tensor, t: tf.Tensor, noise: tf.Tensor,
+    def loss(self, x0: tf.Tensor, state: Cond, t: tf.Tensor, noise: tf.Tensor,
              training: bool = False) -> tf.Tensor:
-        """Mean squared error of the epsilon (or x0) prediction at timesteps t. training: apply dropout
-        (torch's module mode; its pre-training sets train())."""
-        pred = self.network(self.q_sample(x0, t, noise), t, state, training=training)
+        """Mean squared error of the epsilon (or x0) prediction at timesteps t; state (B, To, Do) or an image
+        network's (state, rgb). training: apply dropout (torch's module mode; its pre-training sets train())."""
+        pred = self.network(self.q_sample(x0, t, noise), t, *cond_inputs(state), training=training)
         target = noise if self.config.predict_epsilon else x0
         return tf.reduce_mean(tf.square(pred - target))
 
@@ -102,10 +103,10 @@ class DiffusionModel(Module):
         gen = generator if generator is not None else tf.random.get_global_generator()
         return gen.normal(shape)
 
-    def _chain(self, state: tf.Tensor, noise: tf.Tensor, plan: SamplingPlan) -> tuple[tf.Tensor, tf.Tensor]:
+    def _chain(self, state: Cond, noise: tf.Tensor, plan: SamplingPlan) -> tuple[tf.Tensor, tf.Tensor]:
         c = self.config
         t_embs = self.network.time_embedding(tf.constant(plan.timesteps))  # (S, time_dim)
-        cond = self.network.condition(state)  # (B, C); both once per chain
+        cond = self.network.condition(*cond_inputs(state))  # (B, C); both once per chain
         z = tf.clip_by_value(noise[1:], -c.randn_clip_value, c.randn_clip_value)  # (S, B, Ta, Da)
         x = noise[0]
         chain = [x]
@@ -123,7 +124,7 @@ class DiffusionModel(Module):
         if key not in self._samplers:
             c, plan = self.config, self.plan(deterministic, min_sampling_std)
             signature = [
-                tf.TensorSpec([None, c.cond_steps, c.obs_dim], float_dtype()),
+                obs_signature(c.network, c.cond_steps, c.obs_dim),
                 tf.TensorSpec([plan.num_steps + 1, None, c.horizon_steps, c.action_dim], float_dtype()),
             ]
             self._samplers[key] = tf.function(lambda s, n: self._chain(s, n, plan), input_signature=signature,
@@ -132,17 +133,17 @@ class DiffusionModel(Module):
 
     def sample(
         self,
-        state: tf.Tensor,
+        state: Cond,
         noise: tf.Tensor | None = None,
         deterministic: bool = True,
         min_sampling_std: float = DDPM_EVAL_MIN_STD,
         return_chain: bool = False,
         generator: tf.random.Generator | None = None,
     ) -> Sample:
-        """Run the reverse chain for state (B, To, Do); noise (S + 1, B, Ta, Da) or drawn."""
-        state = tf.convert_to_tensor(state, float_dtype())
+        """Run the reverse chain for state (B, To, Do) (or (state, rgb)); noise (S + 1, B, Ta, Da) or drawn."""
+        state = to_tensors(state)
         if noise is None:
-            noise = self.draw_noise(int(state.shape[0]), generator)
+            noise = self.draw_noise(int(state_input(state).shape[0]), generator)
         sampler = self.compiled_sampler(deterministic, min_sampling_std)
         x, chain = sampler(state, tf.convert_to_tensor(noise, float_dtype()))
         return Sample(x, chain if return_chain else None)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
+from core_torch.networks.inputs import obs_tensors
 from core_torch.runtime.canonical import export_state, load_state
 from core_torch.runtime.lr_schedule import CosineAnnealingWarmupRestarts
 from core_torch.runtime.optim import adamw_state, clip_grad_norm, load_adamw_state, make_adamw
@@ -41,6 +42,7 @@ class PPOAgent(ABC):
             self.eta_sched = CosineAnnealingWarmupRestarts(self.eta_opt, s.eta_schedule)
         self.batches_per_epoch = max(1, s.n_steps * s.n_envs // s.batch_size)
         self._minibatch = 0  # update() calls since the last end_iteration
+        self._pending = False  # gradients summed by update(apply=False) calls, not yet stepped
 
     @property
     def actor_lr(self) -> float:
@@ -61,23 +63,28 @@ class PPOAgent(ABC):
         self._minibatch += 1
         return self.eta_opt is not None and update_actor and index % self.settings.eta_update_interval == 0
 
-    def update(self, batch: dict[str, np.ndarray], update_actor: bool,
-               minibatch: int | None = None) -> dict[str, float]:
+    def update(self, batch: dict[str, Any], update_actor: bool, minibatch: int | None = None,
+               apply: bool = True) -> dict[str, float]:
         """One minibatch: loss = pg + ent_coef*entropy + vf_coef*value (+ bc); actor clipped, critic and eta not.
-        minibatch: the batch's index within its epoch (for eta_update_interval)."""
+        minibatch: the batch's index within its epoch (for eta_update_interval). apply=False: the gradients are
+        added to those of the calls since the last step, and no optimizer steps (train.grad_accumulate)."""
         s = self.settings
         step_eta = self.step_eta(update_actor, minibatch)
-        terms = self.loss_terms({k: torch.from_numpy(v) for k, v in batch.items()})
+        terms = self.loss_terms({k: obs_tensors(v) for k, v in batch.items()})
         loss = terms["pg_loss"] + s.vf_coef * terms["v_loss"]
         if "entropy_loss" in terms:
             loss = loss + s.ent_coef * terms["entropy_loss"]
         if "bc_loss" in terms:
             loss = loss + terms["bc_coef"] * terms["bc_loss"]
-        self.actor_opt.zero_grad(set_to_none=True)
-        self.critic_opt.zero_grad(set_to_none=True)
-        if self.eta_opt is not None:
-            self.eta_opt.zero_grad(set_to_none=True)
+        if not self._pending:
+            self.actor_opt.zero_grad(set_to_none=True)
+            self.critic_opt.zero_grad(set_to_none=True)
+            if self.eta_opt is not None:
+                self.eta_opt.zero_grad(set_to_none=True)
         loss.backward()
+        self._pending = not apply
+        if not apply:
+            return {k: float(v.detach()) for k, v in terms.items() if k != "bc_coef"}
         if update_actor:
             clip_grad_norm([p for _, p in self.actor_named], s.max_grad_norm)
             self.actor_opt.step()
@@ -100,6 +107,7 @@ class PPOAgent(ABC):
                     self.eta_sched.step()
             self.critic_sched.step()
         self._minibatch = 0
+        self._pending = False  # a sum no step took is dropped (upstream's configs leave none)
 
     def state_groups(self) -> dict[str, OrderedDict]:
         return {"model": export_state(self.model),

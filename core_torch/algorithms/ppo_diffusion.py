@@ -27,13 +27,14 @@ from core_torch.algorithms.ppo_loss import (
 )
 from core_torch.diffusion.eta import Eta
 from core_torch.diffusion.model import chain_transitions, reverse_mean, step_tensors
-from core_torch.networks.critic import CriticObs
+from core_torch.networks.inputs import Cond, cond_inputs, obs_tensors, repeat_rows, state_input
 from core_torch.networks.linear import MIN_ROWS
 from core_torch.networks.registry import build_network
 from core_torch.runtime.canonical import load_state
 from core_torch.runtime.compiled import compile_function
 from core_torch.runtime.precision import float_dtype, tensor
 from shared.algorithms.ppo_math import clip_coefficients, denoising_discount
+from shared.data import observations as ob
 from shared.diffusion.sampling_plan import SamplingPlan, ddim_step_arrays, finetune_tables, sampling_plan
 from shared.errors import CheckpointError
 from shared.param_spec import CriticObsConfig
@@ -74,7 +75,7 @@ class PPODiffusionModel(nn.Module):
         self.dc, self.d = dc, d
         self.actor = build_network(dc.network).requires_grad_(False)
         self.actor_ft = build_network(dc.network)
-        self.critic = CriticObs.from_config(critic)
+        self.critic = build_network(critic)  # CriticObs, or a ViTCritic
         self.eta = Eta(d.eta).requires_grad_(d.learn_eta) if d.eta is not None else None
         self.num_steps = dc.ddim_steps if dc.use_ddim else dc.denoising_steps
         # sigma from a tensor eta inside the step: needed for a per-dim or per-state eta and for eps clipping;
@@ -110,17 +111,19 @@ class PPODiffusionModel(nn.Module):
         self.ft_std = tensor(ft.logprob_std)
 
     # ---------- eta ----------
-    def eta_values(self, state: torch.Tensor) -> torch.Tensor:
+    def eta_values(self, obs: Cond) -> torch.Tensor:
         """eta per sample (B, E) for stochastic steps; a fixed eta (or none: 0) as a constant (B, 1)."""
+        state = state_input(obs)
         if self.eta is None:
             return torch.zeros(state.shape[0], 1, dtype=state.dtype)
         return self.eta(state)
 
-    def entropy_eta(self, state: torch.Tensor) -> torch.Tensor:
+    def entropy_eta(self, obs: Cond) -> torch.Tensor:
         """What upstream's loss averages into its entropy term: eta (B, E) for DDIM, ones for DDPM."""
         if not self.dc.use_ddim:
+            state = state_input(obs)
             return torch.ones(state.shape[0], 1, dtype=state.dtype)
-        return self.eta_values(state)
+        return self.eta_values(obs)
 
     # ---------- schedules (upstream VPGDiffusion.step) ----------
     def step_schedules(self) -> bool:
@@ -160,9 +163,10 @@ class PPODiffusionModel(nn.Module):
 
     # ---------- sampling and log-probabilities ----------
     @torch.no_grad()
-    def sample(self, state: torch.Tensor, noise: torch.Tensor, deterministic: bool,
+    def sample(self, state: Cond, noise: torch.Tensor, deterministic: bool,
                use_base_policy: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """state (B, To, Do), noise (S+1, B, Ta, Da) -> actions (B, Ta, Da), chain (B, K+1, Ta, Da).
+        """state (B, To, Do) (or an image network's (state, rgb)), noise (S+1, B, Ta, Da) -> actions (B, Ta, Da),
+        chain (B, K+1, Ta, Da).
 
         Steps before the last K run the base actor only; the last K run actor_ft (or the base
         actor when use_base_policy), so no network output is computed and thrown away.
@@ -171,8 +175,8 @@ class PPODiffusionModel(nn.Module):
         K, S, dc = self.ft_steps, self.num_steps, self.dc
         ft_net = self.actor if use_base_policy else self.actor_ft
         steps = self.step_timesteps[deterministic]
-        base_in = (self.actor.time_embedding(steps), self.actor.condition(state))  # once per chain
-        ft_in = (ft_net.time_embedding(steps), ft_net.condition(state))
+        base_in = (self.actor.time_embedding(steps), self.actor.condition(*cond_inputs(state)))  # once per chain
+        ft_in = (ft_net.time_embedding(steps), ft_net.condition(*cond_inputs(state)))
         z = noise[1:].clamp(-dc.randn_clip_value, dc.randn_clip_value)  # (S, B, Ta, Da)
         eta = None
         if self.in_graph_eta:
@@ -196,7 +200,7 @@ class PPODiffusionModel(nn.Module):
                 chain.append(x)
         return x, torch.stack(chain, dim=1)
 
-    def logprobs(self, state: torch.Tensor, chains: torch.Tensor) -> torch.Tensor:
+    def logprobs(self, state: Cond, chains: torch.Tensor) -> torch.Tensor:
         """Log-density of every fine-tuned transition chain[j] -> chain[j+1] under actor_ft.  (B, K, Ta, Da)"""
         B, K1, Ta, Da = chains.shape
         K = K1 - 1
@@ -204,9 +208,9 @@ class PPODiffusionModel(nn.Module):
             raise ValueError(f"chains hold {K} fine-tuned transitions, the model fine-tunes {self.ft_steps}")
         prev, nxt, coefs = chain_transitions(chains, {**self.ft_coefs, "logprob_std": self.ft_std})
         std_table = coefs.pop("logprob_std")  # (B*K, 1, 1)
-        s = state.repeat_interleave(K, dim=0)  # (B*K, To, Do), row b*K + j
+        s = repeat_rows(state, K)  # (B*K, To, Do) (and frames), row b*K + j
         t = self.ft_t.repeat(B)
-        net_out = self.actor_ft(prev, t, s)
+        net_out = self.actor_ft(prev, t, *cond_inputs(s))
         dc = self.dc
         if self.in_graph_eta:
             eta = self.eta_values(state).repeat_interleave(K, dim=0)[:, None, :]  # (B*K, 1, E)
@@ -269,13 +273,13 @@ class PPODiffusionAgent(PPOAgent):
                 self._compiled_sample = None
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
+    def act(self, obs: ob.Obs, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
         """Below MIN_ROWS rows the chain is bound by per-op dispatch, so with compile_small_batches
         (DPPO_TORCH_COMPILE=1) it runs through torch.compile: 1.7x faster at batch 1, after a
         ~13 s compile per batch size. Larger batches gain more from oneDNN's matmuls (core_torch/
         linear.py), which inductor cannot call, so they stay eager."""
-        state, noise_t = torch.from_numpy(obs), torch.from_numpy(noise)
-        if obs.shape[0] < MIN_ROWS and self.compile_small_batches:
+        state, noise_t = obs_tensors(obs), torch.from_numpy(noise)
+        if ob.batch_len(obs) < MIN_ROWS and self.compile_small_batches:
             if self._compiled_sample is None:
                 self._compiled_sample = compile_function(self.model.sample)
             try:
@@ -288,16 +292,16 @@ class PPODiffusionAgent(PPOAgent):
         return {"actions": actions.numpy(), "chains": chains.numpy()}
 
     @torch.no_grad()
-    def evaluate(self, obs: np.ndarray, sample: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def evaluate(self, obs: ob.Obs, sample: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(values (N,), log-probs (N, K, Ta, Da)) of the rollout's chains under the current actor_ft.
         The driver calls it in chunks of train.logprob_batch_size rows (dppo.algorithms.ppo.evaluate_in_chunks)."""
-        o = torch.from_numpy(obs)
-        return (self.model.critic(o).reshape(-1).numpy(),
+        o = obs_tensors(obs)
+        return (self.model.critic(*cond_inputs(o)).reshape(-1).numpy(),
                 self.model.logprobs(o, torch.from_numpy(sample["chains"])).numpy())
 
     @torch.no_grad()
-    def value(self, obs: np.ndarray) -> np.ndarray:
-        return self.model.critic(torch.from_numpy(obs)).reshape(-1).numpy()
+    def value(self, obs: ob.Obs) -> np.ndarray:
+        return self.model.critic(*cond_inputs(obs_tensors(obs))).reshape(-1).numpy()
 
     def _mean_logprob(self, logprobs: torch.Tensor) -> torch.Tensor:
         """Clamp element-wise, keep the executed actions (reward_horizon), average: (B, K, Ta, Da) -> (B*K,)."""
@@ -306,7 +310,7 @@ class PPODiffusionAgent(PPOAgent):
 
     def loss_terms(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         s, K = self.settings, self.model.ft_steps
-        B = b["obs"].shape[0]
+        B = state_input(b["obs"]).shape[0]
         newlogprobs = self._mean_logprob(self.model.logprobs(b["obs"], b["chains"]))
         oldlogprobs = self._mean_logprob(b["logprobs"])
         adv = b["advantages"]
@@ -315,7 +319,8 @@ class PPODiffusionAgent(PPOAgent):
         adv = clip_advantages(adv, s.clip_advantage_lower_quantile, s.clip_advantage_upper_quantile)
         adv = adv.repeat_interleave(K) * self.discount.repeat(B)  # (B*K,), row b*K + j
         pg_loss, approx_kl, clipfrac = clipped_policy_loss(newlogprobs, oldlogprobs, adv, self.clip_coefs.repeat(B))
-        v_loss = value_loss(self.model.critic(b["obs"]).reshape(-1), b["returns"], b["values"], s.clip_vloss_coef)
+        v_loss = value_loss(self.model.critic(*cond_inputs(b["obs"])).reshape(-1), b["returns"], b["values"],
+                            s.clip_vloss_coef)
         # upstream's entropy term: -mean eta over the scored rows (ones for DDPM); ent_coef weights it
         terms = {"pg_loss": pg_loss, "entropy_loss": -self.model.entropy_eta(b["obs"]).mean(), "v_loss": v_loss,
                  "approx_kl": approx_kl, "clipfrac": clipfrac}

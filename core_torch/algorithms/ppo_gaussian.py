@@ -16,10 +16,11 @@ from core_torch.algorithms.ppo_loss import (
     normalize_advantages,
     value_loss,
 )
-from core_torch.networks.critic import CriticObs
+from core_torch.networks.inputs import Cond, cond_inputs, obs_tensors, state_input
 from core_torch.networks.registry import build_network
 from core_torch.runtime.canonical import load_state
 from shared.algorithms.ppo_math import GAUSSIAN_EVAL_STD
+from shared.data import observations as ob
 from shared.param_spec import CriticObsConfig, GaussianMLPConfig
 from shared.settings import PPOSettings
 
@@ -28,7 +29,7 @@ class PPOGaussianModel(nn.Module):
     def __init__(self, actor: GaussianMLPConfig, critic: CriticObsConfig, randn_clip_value: float) -> None:
         super().__init__()
         self.actor = build_network(actor)
-        self.critic = CriticObs.from_config(critic)
+        self.critic = build_network(critic)  # CriticObs, or a ViTCritic
         self.randn_clip_value = randn_clip_value
 
 
@@ -43,28 +44,29 @@ class PPOGaussianAgent(PPOAgent):
         self.chunk = (actor.horizon_steps, actor.action_dim)
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
-        mean, std = self.model.actor(torch.from_numpy(obs))
+    def act(self, obs: ob.Obs, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
+        mean, std = self.model.actor(*cond_inputs(obs_tensors(obs)))
         if deterministic:  # upstream still samples, with a tiny std
             std = torch.full_like(mean, GAUSSIAN_EVAL_STD)
         c = self.model.randn_clip_value
         actions = mean + std * torch.from_numpy(noise).clamp(-c, c)
-        return {"actions": actions.reshape(len(obs), *self.chunk).numpy()}
+        return {"actions": actions.reshape(ob.batch_len(obs), *self.chunk).numpy()}
 
-    def _logprob_entropy(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, std = self.model.actor(obs)
-        return normal_logprob(actions.reshape(len(obs), -1), mean, std).mean(-1), normal_entropy(std).mean()
+    def _logprob_entropy(self, obs: Cond, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, std = self.model.actor(*cond_inputs(obs))
+        n = len(state_input(obs))
+        return normal_logprob(actions.reshape(n, -1), mean, std).mean(-1), normal_entropy(std).mean()
 
     @torch.no_grad()
-    def evaluate(self, obs: np.ndarray, sample: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def evaluate(self, obs: ob.Obs, sample: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(values (N,), log-probs (N,)) of the rollout's samples under the current policy."""
-        o = torch.from_numpy(obs)
+        o = obs_tensors(obs)
         logprobs, _ = self._logprob_entropy(o, torch.from_numpy(sample["actions"]))
-        return self.model.critic(o).reshape(-1).numpy(), logprobs.numpy()
+        return self.model.critic(*cond_inputs(o)).reshape(-1).numpy(), logprobs.numpy()
 
     @torch.no_grad()
-    def value(self, obs: np.ndarray) -> np.ndarray:
-        return self.model.critic(torch.from_numpy(obs)).reshape(-1).numpy()
+    def value(self, obs: ob.Obs) -> np.ndarray:
+        return self.model.critic(*cond_inputs(obs_tensors(obs))).reshape(-1).numpy()
 
     def loss_terms(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         s = self.settings
@@ -73,6 +75,7 @@ class PPOGaussianAgent(PPOAgent):
         if s.norm_adv:
             adv = normalize_advantages(adv)  # upstream's Gaussian PPO clips no quantiles
         pg_loss, approx_kl, clipfrac = clipped_policy_loss(newlogprobs, b["logprobs"], adv, s.clip_ploss_coef)
-        v_loss = value_loss(self.model.critic(b["obs"]).reshape(-1), b["returns"], b["values"], s.clip_vloss_coef)
+        v_loss = value_loss(self.model.critic(*cond_inputs(b["obs"])).reshape(-1), b["returns"], b["values"],
+                            s.clip_vloss_coef)
         return {"pg_loss": pg_loss, "entropy_loss": -entropy, "v_loss": v_loss, "approx_kl": approx_kl,
                 "clipfrac": clipfrac}

@@ -17,11 +17,13 @@ import torch
 from core_torch.algorithms.gmm import GMMModel
 from core_torch.algorithms.ppo_loss import normal_entropy, normal_logprob
 from core_torch.diffusion.model import DiffusionModel
+from core_torch.networks.inputs import cond_inputs, obs_tensors
 from core_torch.networks.registry import build_network
 from core_torch.runtime.canonical import export_state, load_state
 from core_torch.runtime.lr_schedule import CosineAnnealingWarmupRestarts
 from core_torch.runtime.optim import adamw_state, clip_grad_norm, load_adamw_state, make_adamw
 from core_torch.runtime.rng import seed_dropout
+from shared.data import observations as ob
 from shared.lr_schedule import CosineWarmupRestarts
 from shared.settings import DiffusionConfig, GaussianModelConfig, GMMModelConfig
 
@@ -55,9 +57,10 @@ class PretrainBackend:
         """Numbers of the last train step besides its loss (none for diffusion)."""
         return {}
 
-    def train_step(self, actions: np.ndarray, states: np.ndarray, t: np.ndarray, noise: np.ndarray) -> float:
-        """One AdamW step on a batch: actions (B, Ta, Da), states (B, To, Do), t (B,), noise like actions."""
-        loss = self.model.loss(torch.from_numpy(actions), torch.from_numpy(states), torch.from_numpy(t),
+    def train_step(self, actions: np.ndarray, states: ob.Obs, t: np.ndarray, noise: np.ndarray) -> float:
+        """One AdamW step on a batch: actions (B, Ta, Da), states (B, To, Do) (or a camera observation's dict),
+        t (B,), noise like actions."""
+        loss = self.model.loss(torch.from_numpy(actions), obs_tensors(states), torch.from_numpy(t),
                                torch.from_numpy(noise))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -108,7 +111,7 @@ class GaussianModel(torch.nn.Module):
     def loss(self, actions: torch.Tensor, states: torch.Tensor, ent_coef: float) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss, mean entropy) of actions (B, Ta, Da) given states (B, To, Do): minus the Normal log-density of the
         flattened chunk averaged over batch and dimensions (B, Ta * Da), minus ent_coef times the mean entropy."""
-        mean, std = self.network(states)
+        mean, std = self.network(*cond_inputs(states))
         logprob = normal_logprob(actions.reshape(mean.shape), mean, std)  # (B, Ta * Da)
         entropy = normal_entropy(std).mean()
         return -logprob.mean() - ent_coef * entropy, entropy
@@ -136,9 +139,9 @@ class GaussianPretrainBackend(PretrainBackend):
         """(loss, entropy) of a batch."""
         return self.model.loss(actions, states, self.ent_coef)
 
-    def train_step(self, actions: np.ndarray, states: np.ndarray) -> float:  # type: ignore[override]
-        """One AdamW step on a batch: actions (B, Ta, Da), states (B, To, Do)."""
-        loss, entropy = self._loss(torch.from_numpy(actions), torch.from_numpy(states))
+    def train_step(self, actions: np.ndarray, states: ob.Obs) -> float:  # type: ignore[override]
+        """One AdamW step on a batch: actions (B, Ta, Da), states (B, To, Do) (or a camera observation's dict)."""
+        loss, entropy = self._loss(torch.from_numpy(actions), obs_tensors(states))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip_grad_norm([p for _, p in self.named], self.max_grad_norm)

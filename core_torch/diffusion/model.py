@@ -11,6 +11,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from core_torch.networks.inputs import Cond, cond_inputs, state_input
 from core_torch.networks.registry import build_network
 from core_torch.runtime.precision import float_dtype, tensor
 from shared.diffusion.sampling_plan import DDPM_EVAL_MIN_STD, SamplingPlan, sampling_plan
@@ -88,9 +89,10 @@ class DiffusionModel(nn.Module):
         s = self.sqrt_one_minus_alphas_cumprod[t][:, None, None]
         return a * x0 + s * noise
 
-    def loss(self, x0: torch.Tensor, state: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Mean squared error of the epsilon (or x0) prediction at timesteps t."""
-        pred = self.network(self.q_sample(x0, t, noise), t, state)
+    def loss(self, x0: torch.Tensor, state: Cond, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of the epsilon (or x0) prediction at timesteps t; state (B, To, Do) or an image
+        network's (state, rgb)."""
+        pred = self.network(self.q_sample(x0, t, noise), t, *cond_inputs(state))
         target = noise if self.config.predict_epsilon else x0
         return torch.mean((pred - target) ** 2)
 
@@ -109,20 +111,21 @@ class DiffusionModel(nn.Module):
     @torch.no_grad()
     def sample(
         self,
-        state: torch.Tensor,
+        state: Cond,
         noise: torch.Tensor | None = None,
         deterministic: bool = True,
         min_sampling_std: float = DDPM_EVAL_MIN_STD,
         return_chain: bool = False,
         generator: torch.Generator | None = None,
     ) -> Sample:
-        """Run the reverse chain for state (B, To, Do); noise (S + 1, B, Ta, Da) or drawn."""
+        """Run the reverse chain for state (B, To, Do) (or (state, rgb)); noise (S + 1, B, Ta, Da) or drawn."""
         plan, step_coefs = self._plan_and_steps(deterministic, min_sampling_std)
+        s = state_input(state)
         if noise is None:
-            noise = self.draw_noise(state.shape[0], generator)
+            noise = self.draw_noise(s.shape[0], generator)
         c = self.config
-        t_embs = self.network.time_embedding(torch.from_numpy(plan.timesteps).to(state.device))  # (S, time_dim)
-        cond = self.network.condition(state)  # (B, C); both once per chain
+        t_embs = self.network.time_embedding(torch.from_numpy(plan.timesteps).to(s.device))  # (S, time_dim)
+        cond = self.network.condition(*cond_inputs(state))  # (B, C); both once per chain
         z = noise[1:].clamp(-c.randn_clip_value, c.randn_clip_value)  # (S, B, Ta, Da)
         x = noise[0]
         chain = [x]

@@ -22,9 +22,11 @@ from dppo.runs.phases import phase
 from shared import tolerances as tol
 from shared.algorithms.returns import RunningRewardScaler, gae
 from shared.checkpoint import Checkpoint, check_strict
+from shared.data import observations as ob
+from shared.data.random_shifts import apply_shifts, draw_shifts
 from shared.diffusion.eta import eta_init, eta_spec
-from shared.errors import CheckpointError, TrainingDivergedError
-from shared.param_spec import critic_obs_spec, torch_default_init
+from shared.errors import CheckpointError, ConfigError, TrainingDivergedError
+from shared.param_spec import torch_default_init
 from shared.param_spec.families import family_init_over, network_spec
 from shared.precision import as_compute
 from shared.settings import FinetuneConfig, PPOSettings
@@ -39,7 +41,7 @@ def initial_params(cfg: FinetuneConfig) -> OrderedDict:
         return _gaussian_params(cfg)
     d = cfg.dppo
     spec = dppo_spec(cfg.diffusion.network, cfg.critic)
-    init = torch_default_init(spec, cfg.seed)
+    init = family_init_over(torch_default_init(spec, cfg.seed), cfg.critic, cfg.seed, "critic.")  # a ViT critic's
     if d.eta is not None:  # upstream builds eta whenever model.eta is given (DDPM never reads it)
         spec.update(eta_spec(d.eta))
         init.update(eta_init(d.eta, cfg.seed))
@@ -52,8 +54,9 @@ def _gaussian_params(cfg: FinetuneConfig) -> OrderedDict:
     actor, critic = cfg.gaussian_actor, cfg.critic
     overrides = {"actor.logvar": math.log(actor.fixed_std**2)} if actor.learn_fixed_std else None
     spec = network_spec(actor, "actor.")
-    spec.update(critic_obs_spec(critic, "critic."))
+    spec.update(network_spec(critic, "critic."))  # CriticObs, or an image config's ViTCritic
     init = family_init_over(torch_default_init(spec, cfg.seed, overrides), actor, cfg.seed, "actor.", overrides)
+    init = family_init_over(init, critic, cfg.seed, "critic.")
     if not cfg.base_policy_path:
         return init
     path = cfg.base_policy_path
@@ -113,8 +116,11 @@ def make_reward_scaler(s: PPOSettings) -> RunningRewardScaler | None:
 
 
 
-def ppo_update(agent: Any, data: dict[str, np.ndarray], s: PPOSettings, seed: int, itr: int) -> dict[str, float]:
-    """update_epochs over shuffled minibatches of the flattened rollout; stops early past target_kl."""
+def ppo_update(agent: Any, data: dict[str, Any], s: PPOSettings, seed: int, itr: int) -> dict[str, float]:
+    """update_epochs over shuffled minibatches of the flattened rollout; stops early past target_kl. With
+    train.grad_accumulate = k (upstream's image agents), the gradients of k consecutive minibatches are summed
+    and the optimizers step after the k-th (minibatch index within the epoch b with (b + 1) % k == 0), where the
+    KL test is made too; what is left at an epoch's end carries into the next epoch's sum, as upstream's."""
     total = len(data["advantages"])
     num_batches = max(1, total // s.batch_size)  # the remainder is skipped, as upstream
     update_actor = itr >= s.n_critic_warmup_itr
@@ -124,12 +130,14 @@ def ppo_update(agent: Any, data: dict[str, np.ndarray], s: PPOSettings, seed: in
         stop = False
         for b in range(num_batches):
             rows = order[b * s.batch_size:(b + 1) * s.batch_size]
-            terms = agent.update({k: v[rows] for k, v in data.items()}, update_actor, minibatch=b)
+            steps = (b + 1) % s.grad_accumulate == 0
+            terms = agent.update({k: ob.take(v, rows) for k, v in data.items()}, update_actor, minibatch=b,
+                                 **({} if s.grad_accumulate == 1 else {"apply": steps}))
             for k, v in terms.items():
                 logs.setdefault(k, []).append(v)
             if not all(math.isfinite(v) for v in terms.values()):
                 raise TrainingDivergedError(f"non-finite PPO loss at iteration {itr}, epoch {epoch}, batch {b}")
-            if s.target_kl is not None and terms["approx_kl"] > s.target_kl:
+            if steps and s.target_kl is not None and terms["approx_kl"] > s.target_kl:
                 stop = True
                 break
         if stop:
@@ -139,17 +147,34 @@ def ppo_update(agent: Any, data: dict[str, np.ndarray], s: PPOSettings, seed: in
 
 def score_rollout(agent: Any, ro: dict[str, Any], s: PPOSettings, scaler: RunningRewardScaler | None,
                   seed: int = 0, itr: int = 0, bc_noise_shape: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
-    """Values, old log-probs, scaled rewards, GAE; flattened to (T*N, ...) rows for the update."""
+    """Values, old log-probs, scaled rewards, GAE; flattened to (T*N, ...) rows for the update. With
+    train.augment, the rollout's camera frames are shifted once first (augment_rollout)."""
     T, N = ro["rewards"].shape
+    if s.augment:
+        ro = augment_rollout(ro, seed, itr)
     sc = score_steps(agent, ro, s, scaler)
     values, logprobs, advantages, returns = sc["values"], sc["logprobs"], sc["advantages"], sc["returns"]
     f32 = np.float32
     extra = {}
     if bc_noise_shape is not None:  # teacher-chain noise for the BC term, drawn once per rollout
         extra["bc_noise"] = np.random.default_rng([seed, itr, 4]).standard_normal((T * N, *bc_noise_shape)).astype(f32)
-    return {"obs": sc["obs"].astype(f32), **{k: v.astype(f32) for k, v in sc["samples"].items()}, **extra,
+    return {"obs": ob.as_float(sc["obs"], f32), **{k: v.astype(f32) for k, v in sc["samples"].items()}, **extra,
             "logprobs": logprobs.astype(f32), "values": values.reshape(-1).astype(f32),
             "advantages": advantages.reshape(-1).astype(f32), "returns": returns.reshape(-1).astype(f32)}
+
+
+def augment_rollout(ro: dict[str, Any], seed: int, itr: int) -> dict[str, Any]:
+    """The rollout with its observed frames shifted (upstream's train.augment: RandomShiftsAug applied once to
+    the (steps, envs, history) frames, each frame its own shift over all its channels, before the values, the
+    log-probabilities and the updates read them). Shifts drawn in numpy keyed by (seed, iteration); the frames stay
+    uint8. The envs' current observation (the bootstrap value's) is not shifted, as upstream's."""
+    obs = ro["obs"]
+    if not ob.is_image(obs):
+        raise ConfigError("train.augment shifts camera frames: this config's observations have none")
+    rgb = obs["rgb"]  # (T, N, To, C, H, W)
+    frames = rgb.reshape(-1, *rgb.shape[-3:])
+    shifts = draw_shifts(np.random.default_rng([seed, itr, 7]), len(frames))[0]
+    return {**ro, "obs": {"state": obs["state"], "rgb": apply_shifts(frames, shifts).reshape(rgb.shape)}}
 
 
 def score_steps(agent: Any, ro: dict[str, Any], s: PPOSettings,
@@ -158,7 +183,7 @@ def score_steps(agent: Any, ro: dict[str, Any], s: PPOSettings,
     log-probs (T*N, ...), scaled rewards, advantages and returns (T, N, float64), as upstream: the
     scaler sees first[:-1], whose row 0 is carried over."""
     T, N = ro["rewards"].shape
-    flat_obs = ro["obs"].reshape(T * N, *ro["obs"].shape[2:])
+    flat_obs = ob.flatten_steps(ro["obs"])
     flat_samples = {k: v.reshape(T * N, *v.shape[2:]) for k, v in ro["samples"].items()}
     with phase("log-probabilities and values"):
         values, logprobs = evaluate_in_chunks(agent, flat_obs, flat_samples, s.logprob_batch_size)
@@ -174,11 +199,11 @@ def score_steps(agent: Any, ro: dict[str, Any], s: PPOSettings,
             "advantages": advantages, "returns": returns}
 
 
-def evaluate_in_chunks(agent: Any, obs: np.ndarray, samples: dict[str, np.ndarray],
+def evaluate_in_chunks(agent: Any, obs: ob.Obs, samples: dict[str, np.ndarray],
                        chunk: int) -> tuple[np.ndarray, np.ndarray]:
     """agent.evaluate over consecutive blocks of `chunk` rows (train.logprob_batch_size), concatenated."""
-    parts = [agent.evaluate(obs[i:i + chunk], {k: v[i:i + chunk] for k, v in samples.items()})
-             for i in range(0, len(obs), chunk)]
+    parts = [agent.evaluate(ob.take(obs, slice(i, i + chunk)), {k: v[i:i + chunk] for k, v in samples.items()})
+             for i in range(0, ob.batch_len(obs), chunk)]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 

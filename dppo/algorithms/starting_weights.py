@@ -11,7 +11,7 @@ import numpy as np
 from dppo.checkpoints.formats import read_checkpoint
 from shared.checkpoint import check_strict
 from shared.errors import CheckpointError
-from shared.param_spec import CriticObsConfig, critic_obs_spec, torch_default_init
+from shared.param_spec import CriticObsConfig, torch_default_init
 from shared.param_spec.families import network_spec
 
 
@@ -19,7 +19,7 @@ def dppo_spec(network: Any, critic: CriticObsConfig) -> OrderedDict:
     """Canonical names and shapes of a DPPO model: base actor, actor_ft and critic."""
     spec = network_spec(network, "actor.")
     spec.update(network_spec(network, "actor_ft."))
-    spec.update(critic_obs_spec(critic, "critic."))
+    spec.update(network_spec(critic, "critic."))  # CriticObs, or an image config's ViTCritic
     return spec
 
 

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     success = "" if result["success_rate"] is None else f"; success rate {result['success_rate']:.3f}"
     ret = "no episode finished" if result["return_mean"] is None else (
         f"return {result['return_mean']:.1f} +- {result['return_std']:.1f}")
-    print(f"{args.backend}:{what} {ret} over {result['episodes']} episodes{score}{success}")
+    frames = "" if result.get("frames_per_s") is None else f"; {result['frames_per_s']:.1f} frames/s in the envs"
+    print(f"{args.backend}:{what} {ret} over {result['episodes']} episodes{score}{success}{frames}")
     if args.json:
         write_json(args.json, result)
     return 0

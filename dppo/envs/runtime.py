@@ -38,9 +38,10 @@ def env_spec(cfg: FinetuneConfig | EvalConfig, n_envs: int | None = None) -> Env
     norm_path = cfg.normalization_path
     norm = (load_normalization(ensure_image_dataset(locate_data_file(norm_path)), cfg.obs_dim, cfg.action_dim)
             if norm_path else None)
-    env = cfg.env
+    env, suite = cfg.env, cfg.env_suite
+    asynchronous = env.asynchronous or suite.in_worker_processes  # camera envs: always
     return EnvSpec(cfg.env_name, n_envs or env.n_envs, cfg.cond_steps, cfg.act_steps, env.max_episode_steps, norm,
-                   env.asynchronous, cfg.env_suite)
+                   asynchronous, suite)
 
 
 

@@ -10,6 +10,7 @@ success")."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from dppo.algorithms.agents import make_agent, make_eval_agent, noise_shape
 from dppo.checkpoints.formats import read_checkpoint
 from dppo.envs.runtime import env_spec, run_vector_env, set_rollout_threads
 from dppo.training.finetune import finished_episodes, is_eval_iteration, make_trainer, rollout, rollout_plan
+from shared.data import observations as ob
 from shared.data.envs import d4rl_normalized_score, episode_successes, restore_vector_env_state, success_metrics
 from shared.errors import CheckpointError, ConfigError
 from shared.framework_seeds import framework_seed
@@ -29,11 +31,16 @@ _AS_LOGGED_KEYS = (("seed",), ("env", "n_envs"), ("train", "n_steps"), ("act_ste
                    ("env", "best_reward_threshold_for_success"))
 
 
-def episode_rewards(agent: Any, cfg: FinetuneConfig | EvalConfig, n_episodes: int, seed: int) -> list[np.ndarray]:
+def episode_rewards(agent: Any, cfg: FinetuneConfig | EvalConfig, n_episodes: int, seed: int,
+                    speed: dict[str, float] | None = None) -> list[np.ndarray]:
     """The policy-step rewards (T_e,) of the first episode of each of n_episodes envs (reset with seeds
-    seed..seed+n-1)."""
-    venv = run_vector_env(cfg, env_spec(cfg, n_envs=n_episodes))
+    seed..seed+n-1). `speed`, when given, receives the envs' steps/s and camera frames/s (the time inside the
+    vector env's steps, rendering included, the policy's not; every env steps act_steps times per policy step,
+    each step rendering the suite's frames)."""
+    spec = env_spec(cfg, n_envs=n_episodes)
+    venv = run_vector_env(cfg, spec)
     obs = venv.reset(seed=[seed + i for i in range(n_episodes)])[0]
+    env_seconds = 0.0
     rng = np.random.default_rng([seed, 5])
     steps: list[np.ndarray] = []  # (N,) per policy step
     alive = [np.ones(n_episodes, bool)]
@@ -41,11 +48,19 @@ def episode_rewards(agent: Any, cfg: FinetuneConfig | EvalConfig, n_episodes: in
         while alive[-1].any():
             noise = rng.standard_normal(noise_shape(cfg, n_episodes)).astype(np.float32)
             actions = agent.act(obs, noise, deterministic=True)["actions"][:, : cfg.act_steps]
+            tic = time.perf_counter()
             obs, reward, term, trunc, _ = venv.step(actions)
+            env_seconds += time.perf_counter() - tic
             steps.append(np.asarray(reward, np.float64))
             alive.append(alive[-1] & ~(term | trunc))
     finally:
         venv.close()
+    if speed is not None:
+        env_steps = len(steps) * n_episodes * cfg.act_steps
+        seconds = max(env_seconds, 1e-9)
+        speed.update(env_steps_per_s=env_steps / seconds,
+                     frames_per_s=env_steps * spec.suite.frames_per_step / seconds if spec.suite.frames_per_step
+                     else None)
     rewards, live = np.stack(steps), np.stack(alive[:-1])  # (T, N): live = the episode was running at step t
     return [rewards[live[:, e], e] for e in range(n_episodes)]
 
@@ -86,7 +101,9 @@ def evaluate(cfg: FinetuneConfig | EvalConfig, backend: str, n_episodes: int = 1
     else:
         agent = make_agent(cfg, backend)
         load_run_state(agent, cfg.base_policy_path, cfg)
-    return {**_summary(cfg, backend, episode_rewards(agent, cfg, n_episodes, seed)), "seed": seed}
+    speed: dict[str, float] = {}
+    episodes = episode_rewards(agent, cfg, n_episodes, seed, speed)
+    return {**_summary(cfg, backend, episodes), "seed": seed, **speed}
 
 
 def _at(raw: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -135,7 +152,7 @@ def replay_eval_iteration(cfg: FinetuneConfig, backend: str) -> dict[str, Any]:
         restore_vector_env_state(venv, dict(ckpt.groups["eval_start_env"]))
         agent.seed_rng(framework_seed(seed, itr))
         plan = rollout_plan(trainer, itr, True)
-        ro = rollout(agent, venv, np.asarray(ckpt.group("eval_start")["obs"]), plan.steps, cfg.act_steps, True,
+        ro = rollout(agent, venv, ob.from_group(ckpt.group("eval_start"), "obs"), plan.steps, cfg.act_steps, True,
                      seed, itr, trainer.noise_shape, None, plan.stop_after_episodes)
     finally:
         venv.close()

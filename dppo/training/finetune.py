@@ -35,6 +35,7 @@ from dppo.runs.stop import close_all, with_kept_checkpoint
 from dppo.runs.tensorboard import ScalarWriter
 from dppo.runs.wandb import WandbLogger
 from shared.checkpoint import Checkpoint
+from shared.data import observations as ob
 from shared.data.envs import (
     d4rl_normalized_score,
     episode_successes,
@@ -99,8 +100,8 @@ def env_failure(what: str) -> Iterator[None]:
         raise EnvironmentFailedError(f"{what} ({type(exc).__name__}: {detail})") from None
 
 
-def iteration_start(venv: Any, obs: np.ndarray, done: np.ndarray, fresh: bool, itr: int,
-                    s: LoopSettings) -> tuple[np.ndarray, np.ndarray, bool]:
+def iteration_start(venv: Any, obs: ob.Obs, done: np.ndarray, fresh: bool, itr: int,
+                    s: LoopSettings) -> tuple[ob.Obs, np.ndarray, bool]:
     """(observations, first0, reset) to start iteration `itr` from: all envs reset (first0 = 1) when
     resets_envs says so, else the running episodes go on and first0 is the last iteration's done flags.
     `fresh`: obs come from a reset no iteration has used yet (the run's first, seeded one)."""
@@ -111,7 +112,7 @@ def iteration_start(venv: Any, obs: np.ndarray, done: np.ndarray, fresh: bool, i
     return obs, (np.ones(s.n_envs) if reset or fresh else np.asarray(done, np.float64)), reset
 
 
-def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int, deterministic: bool,
+def rollout(agent: Any, venv: Any, obs: ob.Obs, n_steps: int, act_steps: int, deterministic: bool,
             seed: int, itr: int, noise_shape: Callable[[int], tuple[int, ...]],
             first0: np.ndarray | None = None, stop_after_episodes: int | None = None) -> dict[str, Any]:
     """Up to n_steps policy steps in every env (fewer once stop_after_episodes episodes have ended, counted
@@ -119,10 +120,12 @@ def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int
     first[0] = first0 (1 where the env was just reset, else the last iteration's done flag; all 1 if
     None), first[t + 1] = the episode ended at step t (the env was reset within that step).
     `next_obs_steps` (T, N, To, Do) is where each step led (an ended episode's final observation, not
-    the reset one), for the replay-buffer algorithms' transitions; `next_obs` the envs' observations now."""
-    n = obs.shape[0]
-    obs_t: list[np.ndarray] = []
-    next_obs_t: list[np.ndarray] = []
+    the reset one), for the replay-buffer algorithms' transitions; `next_obs` the envs' observations now;
+    `env_seconds` the time spent inside the vector env's steps (rendering included)."""
+    n = ob.batch_len(obs)
+    env_seconds = 0.0
+    obs_t: list[ob.Obs] = []
+    next_obs_t: list[ob.Obs] = []
     rewards_t: list[np.ndarray] = []
     terminated_t: list[np.ndarray] = []
     first_t = [np.ones(n) if first0 is None else np.asarray(first0, np.float64)]
@@ -135,8 +138,10 @@ def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int
         obs_t.append(obs)
         for k, v in sample.items():
             samples.setdefault(k, []).append(v)
+        tic = time.perf_counter()
         with phase("env stepping"), env_failure(f"environment step failed at iteration {itr}, step {step}"):
             obs, reward, term, trunc, info = venv.step(sample["actions"][:, :act_steps])
+        env_seconds += time.perf_counter() - tic
         if not np.all(np.isfinite(reward)):
             raise TrainingDivergedError(f"environment returned a non-finite reward at iteration {itr}, step {step}")
         done = np.logical_or(term, trunc)
@@ -149,24 +154,22 @@ def rollout(agent: Any, venv: Any, obs: np.ndarray, n_steps: int, act_steps: int
             break
     T = len(rewards_t)
 
-    def steps(xs: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
-        return np.stack(xs) if T else np.zeros((0, *shape))
+    def steps(xs: list[Any], like: Any) -> Any:
+        return ob.stack(xs) if T else ob.empty_steps(like)
 
-    return {"obs": steps(obs_t, obs.shape), "samples": {k: np.stack(v) for k, v in samples.items()},
-            "rewards": steps(rewards_t, (n,)), "terminated": steps(terminated_t, (n,)), "first": np.stack(first_t),
-            "next_obs": obs, "next_obs_steps": steps(next_obs_t, obs.shape)}
+    return {"obs": steps(obs_t, obs), "samples": {k: np.stack(v) for k, v in samples.items()},
+            "rewards": steps(rewards_t, np.zeros(n)), "terminated": steps(terminated_t, np.zeros(n)),
+            "first": np.stack(first_t), "next_obs": obs, "next_obs_steps": steps(next_obs_t, obs),
+            "env_seconds": env_seconds}
 
 
-def step_next_obs(obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-    """The observation each env reached in a step (N, To, Do): the returned one, except where the episode
-    ended within the step (the env was reset), whose last observation is in info["final_obs"]."""
+def step_next_obs(obs: ob.Obs, info: dict[str, Any]) -> ob.Obs:
+    """The observation each env reached in a step (N, To, Do) (or a camera env's dict): the returned one, except
+    where the episode ended within the step (the env was reset), whose last observation is in info["final_obs"]."""
     ended = np.flatnonzero(info.get("_final_obs", ())) if "final_obs" in info else ()
     if len(ended) == 0:
         return obs
-    out = np.array(obs, copy=True)
-    for i in ended:
-        out[i] = info["final_obs"][i]
-    return out
+    return ob.copy_with_rows(obs, ended, [info["final_obs"][i] for i in ended])
 
 
 def finished_episodes(rewards: np.ndarray, first: np.ndarray) -> list[np.ndarray]:
@@ -275,6 +278,9 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
                       "num_episodes": len(returns), **lrs}
             if eval_mode:  # each episode's return, for a spread over episodes (dppo compare)
                 record["episode_returns"] = returns
+            if spec.suite.frames_per_step:  # camera envs: what rendering costs, in the record and the progress line
+                frames = len(ro["rewards"]) * s.n_envs * cfg.act_steps * spec.suite.frames_per_step
+                record["frames_per_s"] = frames / max(ro["env_seconds"], 1e-9)
             if success_threshold is not None:
                 episodes = finished_episodes(ro["rewards"], ro["first"])
                 record.update(success_metrics(episodes, cfg.act_steps, success_threshold))
@@ -303,6 +309,8 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
                 with phase("checkpoint"):
                     last_saved = _save(run, trainer, venv, obs, done, itr, backend, cfg, env_steps, eval_start)
             shown = {"success": record["success_rate"]} if "success_rate" in record else {}
+            if "frames_per_s" in record:
+                shown["frames/s"] = record["frames_per_s"]
             progress.update(itr, mode="eval" if eval_mode else "train", reward=record["avg_episode_reward"], **shown)
             iteration_done()
     except EnvironmentFailedError as exc:
@@ -319,23 +327,23 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
     return {"iterations": s.n_train_itr, "last": record, "checkpoint": str(last_saved), "logdir": str(run.root)}
 
 
-def eval_start_groups(venv: Any, obs: np.ndarray) -> dict[str, Any]:
+def eval_start_groups(venv: Any, obs: ob.Obs) -> dict[str, Any]:
     """The checkpoint groups that let `dppo eval --as-logged` rerun an evaluation iteration: every env's state
     right after the iteration's reset (physics, the env's reset RNG for the episodes that follow within the
     iteration, time limit, observation history) and the observations the policy saw first (N, To, Do); none
     when an env cannot be snapshotted."""
     env_state = vector_env_state(venv)
-    return {} if env_state is None else {"eval_start": {"obs": np.array(obs, copy=True)},
+    return {} if env_state is None else {"eval_start": ob.to_group(ob.map_obs(np.copy, obs), "obs"),
                                          "eval_start_env": env_state}
 
 
-def _save(run: RunDir, trainer: Any, venv: Any, obs: np.ndarray, done: np.ndarray, itr: int, backend: str,
+def _save(run: RunDir, trainer: Any, venv: Any, obs: ob.Obs, done: np.ndarray, itr: int, backend: str,
           cfg: PolicyRunConfig, env_steps: int, eval_start: dict[str, Any]) -> Path:
     """Checkpoint of iteration itr: the trainer's groups, the envs' last observations, done flags and simulator
     state (for an exact resume), where an evaluation iteration started (eval_start_groups), and the run's
     metadata."""
     groups = {**trainer.state_groups(), **eval_start}
-    groups["rollout"] = {"obs": obs, "done": done}
+    groups["rollout"] = {**ob.to_group(obs, "obs"), "done": done}
     env_state = vector_env_state(venv)
     if env_state is not None:
         groups["env"] = env_state
@@ -352,14 +360,14 @@ def _env_steps_before(ckpt: Checkpoint | None, start: int, s: LoopSettings, act_
     return sum(s.n_steps * s.n_envs * act_steps for i in range(start) if not is_eval_iteration(i, s))
 
 
-def _restore_envs(venv: Any, ckpt: Checkpoint, obs: np.ndarray, s: LoopSettings, seed: int,
-                  start: int) -> tuple[np.ndarray, np.ndarray, bool]:
+def _restore_envs(venv: Any, ckpt: Checkpoint, obs: ob.Obs, s: LoopSettings, seed: int,
+                  start: int) -> tuple[ob.Obs, np.ndarray, bool]:
     """(obs, done flags, fresh) to continue from a checkpoint: its simulator state when it has one
     for this many envs; otherwise (an env that is not MuJoCo, an older checkpoint) every env is
     reset, seeded by iteration, and the next iteration starts new episodes."""
     saved = ckpt.groups.get("rollout")
-    if saved is not None and "env" in ckpt.groups and len(saved["obs"]) == s.n_envs:
+    if saved is not None and "env" in ckpt.groups and len(saved["done"]) == s.n_envs:
         restore_vector_env_state(venv, dict(ckpt.groups["env"]))
-        return np.asarray(saved["obs"]), np.asarray(saved["done"], np.float64), False
+        return ob.from_group(saved, "obs"), np.asarray(saved["done"], np.float64), False
     print("checkpoint has no simulator state for these envs: resetting them", file=sys.stderr)
     return venv.reset(seed=[seed + 1000 * start + i for i in range(s.n_envs)])[0], np.ones(s.n_envs), True

@@ -27,13 +27,15 @@ from dppo.runs.tensorboard import ScalarWriter
 from dppo.runs.wandb import WandbLogger
 from shared.checkpoint import Checkpoint
 from shared.config.loading import locate_data_file
+from shared.data import observations as ob
 from shared.data.dataset import EpochSampler, gather_batch, load_dppo_dataset, stitched_indices, training_draws
+from shared.data.random_shifts import draw_shifts, shift_frames
 from shared.data.robomimic_image_demos import ensure_image_dataset
 from shared.errors import CheckpointError, RunTerminated, TrainingDivergedError, UserError, WriteFailedError
 from shared.framework_seeds import framework_seed
 from shared.param_spec.families import network_init
 from shared.settings import GaussianPretrainConfig, GMMPretrainConfig, PretrainConfig
-from shared.settings.pretrain import episodes_used
+from shared.settings.pretrain import ImageDims, episodes_used, image_dims
 
 AnyPretrainConfig = PretrainConfig | GaussianPretrainConfig  # GMMPretrainConfig is a GaussianPretrainConfig
 
@@ -62,10 +64,22 @@ def initial_params(cfg: AnyPretrainConfig) -> OrderedDict:
     return network_init(net, cfg.seed, "network.", overrides)
 
 
+def augmented(obs: ob.Obs, images: ImageDims | None, seed: int, epoch: int, b: int) -> ob.Obs:
+    """A batch's observation as an augmenting image network reads it: each camera's frames shifted by shifts
+    drawn in numpy keyed by seed/epoch/batch (draw_shifts; the crop the twins' `random_shift` makes, done once
+    here on the uint8 frames), so both backends train on the same pixels. Anything else is returned as it is."""
+    if images is None or not images.augment:
+        return obs
+    shifts = draw_shifts(np.random.default_rng([seed, epoch, b, 6]), ob.batch_len(obs), images.num_img)
+    return {"state": obs["state"], "rgb": shift_frames(obs["rgb"], shifts)}
+
+
 def step_inputs(cfg: AnyPretrainConfig, epoch: int, b: int, actions: np.ndarray,
-                states: np.ndarray) -> tuple[np.ndarray, ...]:
-    """What one train step takes for batch b of an epoch: actions (B, Ta, Da) and states (B, To, Do), and for a
-    diffusion policy its timesteps (B,) and noise (B, Ta, Da), drawn in numpy keyed by seed/epoch/batch."""
+                states: ob.Obs) -> tuple[Any, ...]:
+    """What one train step takes for batch b of an epoch: actions (B, Ta, Da) and states (B, To, Do) (an image
+    network's {"state", "rgb"}, shifted when it augments), and for a diffusion policy its timesteps (B,) and
+    noise (B, Ta, Da), drawn in numpy keyed by seed/epoch/batch."""
+    states = augmented(states, image_dims(cfg), cfg.seed, epoch, b)
     if isinstance(cfg, GaussianPretrainConfig):
         return actions, states
     dc = cfg.model
@@ -102,8 +116,11 @@ def _run_pretrain(cfg: AnyPretrainConfig, backend: str, quiet: bool) -> dict[str
     dims, train, seed = cfg.dims, cfg.train, cfg.seed
     gaussian = isinstance(cfg, GaussianPretrainConfig)
     data_path = ensure_image_dataset(locate_data_file(cfg.train_dataset_path))  # made on first use when it is one
+    images = image_dims(cfg)
     data = load_dppo_dataset(data_path, dims.obs_dim, dims.action_dim, dims.horizon_steps,
-                             episodes_used(cfg.train_dataset, train.max_n_episodes))
+                             episodes_used(cfg.train_dataset, train.max_n_episodes),
+                             None if images is None else images.frame_shape)
+    img_steps = 1 if images is None else images.img_cond_steps
     indices = stitched_indices(data.traj_lengths, dims.horizon_steps)
     sampler = EpochSampler(len(indices), train.batch_size, seed)
     run = RunDir(cfg.logdir)
@@ -135,7 +152,7 @@ def _run_pretrain(cfg: AnyPretrainConfig, backend: str, quiet: bool) -> dict[str
             model.seed_rng(framework_seed(seed, epoch))
             losses, extras = [], []
             for b, rows in enumerate(sampler.batches(epoch)):
-                actions, states = gather_batch(data, indices[rows], dims.horizon_steps, dims.cond_steps)
+                actions, states = gather_batch(data, indices[rows], dims.horizon_steps, dims.cond_steps, img_steps)
                 step_loss = model.train_step(*step_inputs(cfg, epoch, b, actions, states))
                 if not math.isfinite(step_loss):
                     kept = f"last good checkpoint {last_saved} left untouched" if last_saved else "no checkpoint yet"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from shared.errors import DatasetError
 EPS = 1e-6
 NORMALIZATION_KEYS = ("obs_min", "obs_max", "action_min", "action_max")
 DATASET_KEYS = ("states", "actions", "traj_lengths")
+IMAGE_KEY = "images"  # camera frames (N, C, H, W) uint8 beside the states (upstream's image datasets)
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,6 +123,7 @@ class TrajectoryDataset:
     actions: np.ndarray  # (N, Da) float32, normalized
     traj_lengths: np.ndarray  # (E,) int64
     path: str
+    images: np.ndarray | None = None  # (N, C, H, W) uint8 camera frames, read for an image network only
 
     @property
     def num_episodes(self) -> int:
@@ -133,9 +136,11 @@ def load_dppo_dataset(
     action_dim: int,
     horizon_steps: int,
     max_n_episodes: int | None = None,
+    image_shape: tuple[int, ...] | None = None,
 ) -> TrajectoryDataset:
-    """Read and check a DPPO train.npz; keep only the first max_n_episodes episodes if given."""
-    raw = _read_npz(path, DATASET_KEYS, "dataset")
+    """Read and check a DPPO train.npz; keep only the first max_n_episodes episodes if given. image_shape
+    (C, H, W): also read its `images` (uint8, kept uint8), which must have that shape per step."""
+    raw = _read_npz(path, DATASET_KEYS + ((IMAGE_KEY,) if image_shape is not None else ()), "dataset")
     states, actions, lengths = raw["states"], raw["actions"], raw["traj_lengths"]
     where = f"dataset {path}"
     for key, value in (("states", states), ("actions", actions)):
@@ -165,12 +170,17 @@ def load_dppo_dataset(
     total = int(lengths.sum())
     if total != len(states):
         raise DatasetError(f"{where}: 'traj_lengths' sum to {total} but there are {len(states)} states")
+    images = raw.get(IMAGE_KEY)
+    if images is not None and (images.dtype != np.uint8 or images.shape != (len(states), *image_shape)):
+        raise DatasetError(f"{where}: 'images' is {images.dtype} {list(images.shape)}, expected uint8 "
+                           f"{[len(states), *image_shape]} (one frame per state, the config's shape_meta)")
     if max_n_episodes is not None:
         if max_n_episodes < 1:
             raise DatasetError(f"{where}: max_n_episodes must be >= 1, got {max_n_episodes}")
         lengths = lengths[:max_n_episodes]
         steps = int(lengths.sum())
         states, actions = states[:steps], actions[:steps]
+        images = None if images is None else images[:steps]
     for key, value in (("states", states), ("actions", actions)):
         nonfinite = int(np.count_nonzero(~np.isfinite(value)))
         if nonfinite:
@@ -185,6 +195,7 @@ def load_dppo_dataset(
         actions=np.ascontiguousarray(actions, np.float32),
         traj_lengths=lengths,
         path=str(path),
+        images=None if images is None else np.ascontiguousarray(images),
     )
 
 
@@ -202,20 +213,26 @@ def stitched_indices(traj_lengths: np.ndarray, horizon_steps: int) -> np.ndarray
 
 
 def gather_batch(
-    dataset: TrajectoryDataset, rows: np.ndarray, horizon_steps: int, cond_steps: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Actions (B, Ta, Da) from each start, states (B, To, Do) ending at it, most recent last.
+    dataset: TrajectoryDataset, rows: np.ndarray, horizon_steps: int, cond_steps: int, img_cond_steps: int = 1
+) -> tuple[np.ndarray, Any]:
+    """Actions (B, Ta, Da) from each start, states (B, To, Do) ending at it, most recent last; with images,
+    the observation {"state": (B, To, Do), "rgb": (B, img_cond_steps, C, H, W) uint8} (upstream's sequence
+    dataset: the frames ending at the start, indexed like the states).
 
     History before the episode's first step repeats that first step.
     """
     rows = np.asarray(rows, np.int64).reshape(-1, 2)  # (B, 2)
     start, before = rows[:, 0:1], rows[:, 1:2]  # (B, 1)
     action_idx = start + np.arange(horizon_steps)  # (B, Ta)
-    back = np.arange(cond_steps - 1, -1, -1)  # (To,) steps back from the start
-    state_idx = start - np.minimum(back, before)  # (B, To)
+
+    def history(steps: int) -> np.ndarray:  # (B, steps) indices ending at the start, clamped at the episode's first
+        return start - np.minimum(np.arange(steps - 1, -1, -1), before)
+
     actions = dataset.actions[action_idx].astype(np.float32, copy=False)
-    states = dataset.states[state_idx].astype(np.float32, copy=False)
-    return actions, states
+    states = dataset.states[history(cond_steps)].astype(np.float32, copy=False)
+    if dataset.images is None:
+        return actions, states
+    return actions, {"state": states, "rgb": dataset.images[history(img_cond_steps)]}
 
 
 class EpochSampler:

@@ -17,6 +17,7 @@ episode and the last one's is in info["final_obs"].
 from __future__ import annotations
 
 import json
+import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -219,6 +220,8 @@ class GymSuite:
     success (upstream's threshold for them is 'not relevant')."""
 
     reports_success = False
+    in_worker_processes = False
+    frames_per_step = 0  # camera frames rendered per env step
 
     def make(self, name: str, max_episode_steps: int) -> gym.Env:
         return gym.make(gym_id(name), max_episode_steps=max_episode_steps)
@@ -256,10 +259,37 @@ def _env_fn(spec: EnvSpec) -> Callable[[], gym.Env]:
     return make
 
 
+class _SpacesOnly(gym.Env):
+    """A raw env that only has spaces: what gymnasium's AsyncVectorEnv builds in the parent process to read them."""
+
+    def __init__(self, observation_space: gym.spaces.Space, action_space: gym.spaces.Space) -> None:
+        self.observation_space, self.action_space = observation_space, action_space
+
+
+class _WorkerEnvFn:
+    """make_env(spec) in a worker process. AsyncVectorEnv also calls its first env function once in the process that
+    builds it, to read the spaces; there this gives an env with the spaces only (shared/data/robomimic.py
+    RobomimicImageSuite.spaces), so a camera env never renders beside TensorFlow."""
+
+    def __init__(self, spec: EnvSpec) -> None:
+        self.spec, self.parent = spec, os.getpid()
+
+    def __call__(self) -> gym.Env:
+        spec = self.spec
+        if os.getpid() != self.parent:
+            return make_env(spec)
+        if spec.normalization is None:
+            raise ConfigError("camera envs need normalization_path (the state and action sizes come from it)")
+        raw = _SpacesOnly(*spec.suite.spaces(spec.normalization.obs_min.size, spec.normalization.action_min.size))
+        return MultiStepLowdim(raw, spec.normalization, spec.cond_steps, spec.act_steps)
+
+
 def make_vector_env(spec: EnvSpec) -> gym.vector.VectorEnv:
     """Vector env (not yet reset); an env whose episode ends is reset within the same step."""
-    fns = [_env_fn(spec) for _ in range(spec.n_envs)]
+    fns: list[Callable[[], gym.Env]] = [_env_fn(spec) for _ in range(spec.n_envs)]
     mode = gym.vector.AutoresetMode.SAME_STEP
+    if spec.asynchronous and spec.suite.in_worker_processes:  # in-process camera envs (no TF there) stay as they are
+        fns = [_WorkerEnvFn(spec) for _ in range(spec.n_envs)]
     if spec.asynchronous:
         venv: Any = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode, context="spawn")
     else:

@@ -43,3 +43,17 @@ def apply_shifts(images: np.ndarray, shifts: np.ndarray, pad: int = SHIFT_PAD) -
     rows, cols = shift_indices(shifts, images.shape[2], images.shape[3], pad)
     b = np.arange(images.shape[0])[:, None, None]
     return np.moveaxis(images[b, :, rows[:, :, None], cols[:, None, :]], -1, 1)  # (B, H, W, C) -> (B, C, H, W)
+
+
+def shift_frames(rgb: np.ndarray, shifts: np.ndarray, pad: int = SHIFT_PAD) -> np.ndarray:
+    """Camera frames (B, T, 3 num_img, H, W) (any dtype; uint8 stays uint8), shifts (num_img, B, 2) ->
+    each camera's frames of every time step cropped at that camera's shift: what an image network with
+    augment does to its input (core_*/networks/vision.py), done once in numpy on the batch."""
+    B, T, C, H, W = rgb.shape
+    num_img = shifts.shape[0]
+    cams = rgb.reshape(B, T, num_img, 3, H, W)
+    out = np.empty_like(cams)
+    for i in range(num_img):
+        flat = cams[:, :, i].reshape(B, T * 3, H, W)  # (B, T 3, H, W): the camera's frames stacked
+        out[:, :, i] = apply_shifts(flat, shifts[i], pad).reshape(B, T, 3, H, W)
+    return out.reshape(B, T, C, H, W)

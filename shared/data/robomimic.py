@@ -343,6 +343,8 @@ class RobomimicSuite:
     low_dim_keys: tuple[str, ...]
     model_seed: int = 0
     reports_success = True  # runs log upstream's success rate (env.best_reward_threshold_for_success)
+    in_worker_processes = False
+    frames_per_step = 0  # camera frames rendered per env step
 
     def make(self, name: str, max_episode_steps: int) -> gym.Env:
         env = RobomimicLowdimEnv(EnvMeta.load(self.env_meta), self.low_dim_keys, self.model_seed)
@@ -360,6 +362,21 @@ class RobomimicImageSuite:
     model_seed: int = 0
     quality: str = "fast"
     reports_success = True
+    # Mesa's software EGL crashes a process that has loaded TensorFlow: camera envs always run in worker processes
+    in_worker_processes = True
+
+    @property
+    def frames_per_step(self) -> int:
+        """Camera frames rendered per env step: one per image key."""
+        return len(self.image_keys)
+
+    def spaces(self, state_dim: int, action_dim: int) -> tuple[gym.spaces.Dict, gym.spaces.Box]:
+        """(observation space, action space) of one raw env, from the metadata alone (no robosuite, no
+        rendering): {"state": (state_dim,) float32, "rgb": (3 * cameras, H, W) uint8}, actions (action_dim,)."""
+        height, width = EnvMeta.load(self.env_meta).camera_size
+        obs = gym.spaces.Dict({"state": gym.spaces.Box(-np.inf, np.inf, (state_dim,), np.float32),
+                               "rgb": gym.spaces.Box(0, 255, (3 * len(self.image_keys), height, width), np.uint8)})
+        return obs, gym.spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
 
     def make(self, name: str, max_episode_steps: int) -> gym.Env:
         env = RobomimicImageEnv(EnvMeta.load(self.env_meta), self.low_dim_keys, self.image_keys, self.model_seed,

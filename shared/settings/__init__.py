@@ -58,6 +58,8 @@ _UPSTREAM_AGENTS = {
     **{agent: "finetune" for a in ALGORITHMS.values() for agent in a.upstream_agents},
     "agent.eval.eval_diffusion_agent.EvalDiffusionAgent": "eval",
     "agent.eval.eval_gaussian_agent.EvalGaussianAgent": "eval",
+    "agent.eval.eval_diffusion_img_agent.EvalImgDiffusionAgent": "eval",
+    "agent.eval.eval_gaussian_img_agent.EvalImgGaussianAgent": "eval",
 }
 
 
@@ -199,19 +201,20 @@ def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
     if "raw" in raw:
         raise ConfigError("unknown config key 'raw'")
     settings = read(model_cls, model, "model")
-    _refuse_image_networks(settings)
+    if kind == "finetune" and finetune_algorithm(raw) != "ppo":
+        _refuse_image_networks(settings)
     return read(cls, raw, "", given={"model": settings, "raw": raw})
 
 
 def _refuse_image_networks(model: Any) -> None:
-    """The image networks (shared/param_spec/vit.py) read and build in both twins, but no loop here feeds them
-    camera frames yet: a config that names one is refused in one line rather than failing inside a loop."""
+    """The image networks (shared/param_spec/vit.py) pre-train (dppo pretrain), evaluate (dppo eval) and fine-tune
+    with PPO (upstream's image agents: DPPO and Gaussian PPO); another fine-tuning algorithm's config that names one
+    is refused in one line rather than failing inside its loop."""
     for key in ("network", "actor", "critic"):
         net = getattr(model, key, None)
         if isinstance(net, IMAGE_NETWORK_CONFIGS):
-            raise ConfigError(f"model.{key} is an image network ({net.UPSTREAM_TARGETS[0]}): its twins build "
-                              "(core_*/networks/vision.py) but no training or evaluation loop feeds it camera "
-                              "frames yet")
+            raise ConfigError(f"model.{key} is an image network ({net.UPSTREAM_TARGETS[0]}): camera frames are "
+                              "fine-tuned with PPO only (DPPO and Gaussian PPO, upstream's image agents)")
 
 
 def load_settings(path: str, overrides: list[str] | tuple[str, ...] = (),

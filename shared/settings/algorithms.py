@@ -63,7 +63,9 @@ def _upstream(agent: str, model: str | None, models: str = UPSTREAM_MODELS) -> t
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("ppo", "DPPO / Gaussian PPO",
               (f"{UPSTREAM_AGENTS}.train_ppo_diffusion_agent.TrainPPODiffusionAgent",
-               f"{UPSTREAM_AGENTS}.train_ppo_gaussian_agent.TrainPPOGaussianAgent"), None,
+               f"{UPSTREAM_AGENTS}.train_ppo_gaussian_agent.TrainPPOGaussianAgent",
+               f"{UPSTREAM_AGENTS}.train_ppo_diffusion_img_agent.TrainPPOImgDiffusionAgent",
+               f"{UPSTREAM_AGENTS}.train_ppo_gaussian_img_agent.TrainPPOImgGaussianAgent"), None,
               FinetuneConfig, None, "dppo.algorithms.ppo", "dppo", parity_critic=True, parity_agents=True,
               upstream_configs=("ft_ppo_diffusion_mlp", "ppo_diffusion_mlp", "ppo_gaussian_mlp")),
     Algorithm("ppo_exact", "DPPO with the exact likelihood",

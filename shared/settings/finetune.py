@@ -59,6 +59,10 @@ class PPOTrainConfig:
     eta_weight_decay: float = setting(0.0, check=non_negative)
     eta_lr_scheduler: LRSchedulerConfig | None = None
     eta_update_interval: int = setting(1, check=positive)
+    augment: bool = setting(False, doc="image configs: shift the rollout's camera frames once, before scoring and "
+                                       "the updates (upstream's RandomShiftsAug, pad 4, one draw per frame)")
+    grad_accumulate: int = setting(1, check=positive, doc="minibatches whose gradients are summed before one "
+                                                          "optimizer step (upstream's image agents)")
 
     def __post_init__(self) -> None:
         # one scheduler step per iteration; the TF twin tabulates one step past the last iteration
@@ -108,6 +112,8 @@ class PPOSettings:
     eta_weight_decay: float = 0.0
     eta_schedule: CosineWarmupRestarts | None = None
     eta_update_interval: int = 1  # eta steps on minibatches whose index within the epoch is a multiple of this
+    augment: bool = False  # shift the rollout's camera frames once before scoring (image configs)
+    grad_accumulate: int = 1  # minibatches summed per optimizer step
 
 
 @dataclass(frozen=True)
@@ -221,7 +227,7 @@ class FinetuneConfig(PolicyRunConfig):
             clip_ploss_coef=m.clip_ploss_coef, clip_vloss_coef=m.clip_vloss_coef, norm_adv=m.norm_adv,
             clip_advantage_lower_quantile=getattr(m, "clip_advantage_lower_quantile", 0.0),
             clip_advantage_upper_quantile=getattr(m, "clip_advantage_upper_quantile", 1.0),
-            **self._eta_training())
+            augment=t.augment, grad_accumulate=t.grad_accumulate, **self._eta_training())
 
     def _eta_training(self) -> dict[str, Any]:
         """The eta optimizer's settings (read only with model.learn_eta, as upstream)."""

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from shared.config.reader import non_negative, positive, seed_range, setting, unit_interval
 from shared.errors import ConfigError
+from shared.param_spec.vit import IMAGE_NETWORK_CONFIGS
 from shared.settings.model import DiffusionConfig, GaussianModelConfig, LRSchedulerConfig
 
 
@@ -61,10 +62,36 @@ def episodes_used(train_dataset: TrainDatasetConfig | None, train_max: int | Non
     return train_max if train_max is not None else upstream
 
 
+class ImageDims(NamedTuple):
+    """What an image network reads beside the states: frames (B, img_cond_steps, *frame_shape) uint8, and whether
+    each batch's frames are shifted (the network's augment: true)."""
+
+    img_cond_steps: int
+    frame_shape: tuple[int, int, int]  # (3 cameras, H, W)
+    num_img: int
+    augment: bool
+
+
+def image_dims(cfg: Any) -> ImageDims | None:
+    """The frames a pre-training config's network reads (an image network: upstream's *_img configs), else None."""
+    net = cfg.model.network
+    if not isinstance(net, IMAGE_NETWORK_CONFIGS):
+        return None
+    bb = net.backbone
+    return ImageDims(net.img_cond_steps, (3 * net.num_img, bb.img_h, bb.img_w), net.num_img, net.augment)
+
+
 def check_train_dataset(cfg: Any) -> None:
-    """The `train_dataset` section agrees with the config's chunk sizes and episode count."""
+    """The `train_dataset` section and the top-level img_cond_steps agree with the config's chunk sizes, its
+    network's frames and episode count."""
     section = cfg.train_dataset
     episodes_used(section, cfg.train.max_n_episodes)
+    images = image_dims(cfg)
+    for key, given in (("img_cond_steps", cfg.img_cond_steps),
+                       ("train_dataset.img_cond_steps", None if section is None else section.img_cond_steps)):
+        if given is not None and (images is None or given != images.img_cond_steps):
+            what = "reads no camera frames" if images is None else f"reads {images.img_cond_steps}"
+            raise ConfigError(f"config key '{key}'={given} disagrees with model.network, which {what}")
     if section is None:
         return
     for key in ("horizon_steps", "cond_steps"):
@@ -100,6 +127,8 @@ class PretrainConfig:
     denoising_steps: int | None = setting(None, check=positive)
     horizon_steps: int | None = setting(None, check=positive)
     cond_steps: int | None = setting(None, check=positive)
+    img_cond_steps: int | None = setting(None, check=positive, doc="camera frames per sample (image networks)")
+    shape_meta: dict | None = setting(None, doc="upstream's shape_meta (image configs; the network's sizes are read)")
     wandb: dict | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -148,6 +177,8 @@ class GaussianPretrainConfig:
     resume_fresh_optimizer: bool = setting(
         False, doc="resume from a checkpoint without optimizer state (weights only): fresh AdamW, schedule kept")
     env: str | None = None
+    img_cond_steps: int | None = setting(None, check=positive, doc="camera frames per sample (image networks)")
+    shape_meta: dict | None = setting(None, doc="upstream's shape_meta (image configs; the network's sizes are read)")
     wandb: dict | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

@@ -201,6 +201,8 @@ class PolicyRunConfig:
                                                            "found by its name under data/robomimic/env_meta)")
     denoising_steps: int | None = setting(None, check=positive)
     ft_denoising_steps: int | None = setting(None, check=positive)
+    img_cond_steps: int | None = setting(None, check=positive, doc="camera frames the image networks read")
+    shape_meta: dict | None = setting(None, doc="upstream's shape_meta (image configs; the camera wrapper checks it)")
     wandb: dict | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

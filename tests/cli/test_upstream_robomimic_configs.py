@@ -1,10 +1,10 @@
-"""Upstream's robomimic configs (tests/fixtures/upstream_cfg/cfg/robomimic, values unchanged): every state-based one
-reads into typed settings (the camera ones, *_img, are named below with their reason), and a sample runs end to end
-on both backends with length overrides only (epochs, episodes of demos, iterations, env count and episode length)
-plus where the pre-trained policy lies: on Can, each network kind's pre-training config for 1 epoch on the shipped
-demos, the fine-tuning config of the same kind for one short iteration from that checkpoint (DPPO's and
-Gaussian/GMM PPO's, AWR, IBRL from its own pre-training config), and the eval configs of the diffusion and Gaussian
-MLPs."""
+"""Upstream's robomimic configs (tests/fixtures/upstream_cfg/cfg/robomimic, values unchanged): every one reads into
+typed settings (the camera ones, *_img, run in tests/cli/test_image_{pretrain,eval,finetune}_cli.py), and a sample
+runs end to end on both backends with length overrides only (epochs, episodes of demos, iterations, env count and
+episode length) plus where the pre-trained policy lies: on Can, each network kind's pre-training config for 1 epoch
+on the shipped demos, the fine-tuning config of the same kind for one short iteration from that checkpoint (DPPO's
+and Gaussian/GMM PPO's, AWR, IBRL from its own pre-training config), and the eval configs of the diffusion and
+Gaussian MLPs."""
 
 from __future__ import annotations
 
@@ -21,9 +21,7 @@ from shared.settings import EvalConfig, load_settings
 UPSTREAM = Path("tests/fixtures/upstream_cfg/cfg/robomimic")
 ALL = sorted(glob.glob(str(UPSTREAM / "**" / "*.yaml"), recursive=True))
 # configs that need what this project does not have yet, each with its reason (this list may only shrink)
-_CAMERAS = ("camera observations (the robomimic_image wrapper, image demos, upstream's *_img agents); their model "
-            "sections and networks read and build (tests/shared/test_image_configs.py)")
-NOT_YET: dict[str, str] = {str(p.relative_to(UPSTREAM)): _CAMERAS for p in sorted(UPSTREAM.glob("*/*/*_img.yaml"))}
+NOT_YET: dict[str, str] = {}
 
 PRE = UPSTREAM / "pretrain" / "can"
 FT = UPSTREAM / "finetune" / "can"
@@ -49,7 +47,7 @@ OFFPOLICY_SHORT = ["train.batch_size=8", "offline_dataset.max_n_episodes=8"]
 
 
 def test_every_vendored_robomimic_config_reads_or_is_named_with_its_reason() -> None:
-    assert len(ALL) == 108 and len(NOT_YET) == 18
+    assert len(ALL) == 108 and not NOT_YET
     for path in ALL:
         name = str(Path(path).relative_to(UPSTREAM))
         if name in NOT_YET:

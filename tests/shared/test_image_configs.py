@@ -76,14 +76,14 @@ def test_the_model_keys_upstream_sets_arrive() -> None:
     assert ft.ft_denoising_steps == 5 and ft.use_ddim
 
 
-def test_an_image_network_in_a_state_config_is_refused_in_one_line() -> None:
-    raw = load_config(UPSTREAM / CAN[0])
-    state_cfg = load_config(UPSTREAM / "pretrain/can/pre_diffusion_mlp.yaml")
-    state_cfg["model"]["network"] = {**raw["model"]["network"],
-                                     "cond_dim": state_cfg["obs_dim"] * state_cfg["cond_steps"]}
-    with pytest.raises(ConfigError, match=r"^model\.network is an image network .*VisionDiffusionMLP.*camera "
-                                          r"frames yet$"):
-        read_config(state_cfg)
+def test_an_image_network_in_a_fine_tuner_other_than_ppo_is_refused_in_one_line() -> None:
+    """Pre-training, evaluation and PPO read image networks (tests/cli/test_image_*_cli.py); AWR does not."""
+    raw = load_config(UPSTREAM / CAN[2])
+    awr = load_config(UPSTREAM / "finetune/can/ft_awr_diffusion_mlp.yaml")
+    awr["model"]["actor"] = {**raw["model"]["actor"], "cond_dim": awr["obs_dim"] * awr["cond_steps"]}
+    with pytest.raises(ConfigError, match=r"^model\.actor is an image network .*VisionDiffusionMLP.*fine-tuned "
+                                          r"with PPO only"):
+        read_config(awr)
 
 
 @pytest.mark.parametrize("rel", CAN)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from shared.param_spec import (
@@ -30,6 +31,13 @@ activations = st.sampled_from(ACTIVATIONS)
 widths = st.integers(min_value=3, max_value=24)  # LayerNorm over < 3 features has zero true gradient
 batch_sizes = st.integers(min_value=1, max_value=9)
 seeds = st.integers(min_value=0, max_value=2**31 - 1)
+
+
+def examples(share: float, floor: int) -> settings:
+    """Hypothesis settings with `share` of the active profile's examples, at least `floor`: an expensive test
+    (a traced probe, a whole agent) runs fewer examples than a cheap one, and scales with the profile
+    (ci: derandomized and short; big: HYPOTHESIS_PROFILE=big for the long run)."""
+    return settings(max_examples=max(floor, round(settings.default.max_examples * share)))
 
 
 @st.composite

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from dppo.parity.report import twin_report
@@ -77,7 +77,7 @@ def _guided_and_gradients(agent: Any, backend: str, x: np.ndarray, labels: np.nd
     return {"eps": eps.numpy(), **{f"grad/{k}": g.numpy() for (k, _), g in zip(agent.named, grads)}}
 
 
-@settings(deadline=None, max_examples=10)
+@s.examples(1 / 2, 4)
 @given(seed=s.seeds, guidance=st.sampled_from([0.0, 1.0, 5.0]), hidden=st.integers(4, 32))
 def test_guided_denoiser_outputs_and_every_gradient_agree(seed: int, guidance: float, hidden: int) -> None:
     def measure() -> dict[tuple[str, str], tuple[Any, Any]]:
@@ -123,7 +123,7 @@ def _sampled(cfg: DDPOConfig, twins: dict[str, Any], seed: int, n: int) -> dict[
     return {b: {**a.sample(labels, noise), "labels": labels} for b, a in twins.items()}
 
 
-@settings(deadline=None, max_examples=6)
+@s.examples(1 / 3, 3)
 @given(seed=s.seeds, guidance=st.sampled_from([1.0, 5.0]), clip=st.sampled_from(["null", "1.0"]))
 def test_sampled_chains_and_their_logprobs_agree_and_rescoring_reproduces_them(seed: int, guidance: float,
                                                                                clip: str) -> None:
@@ -170,7 +170,7 @@ def _batch(cfg: DDPOConfig, twins: dict[str, Any], seed: int) -> dict[str, np.nd
             "noise": as_compute(rng.standard_normal((n, 64))), "weights": as_compute(rng.random(n))}
 
 
-@settings(deadline=None, max_examples=15)
+@s.examples(1, 6)
 @given(algorithm=st.sampled_from(ALGORITHMS), seed=s.seeds, clip_range=st.sampled_from([1e-4, 0.1]),
        kl_coef=st.sampled_from([0.0, 0.1, 2.0]), adv_clip=st.sampled_from([0.5, 5.0]))
 def test_every_algorithms_loss_and_every_gradient_agree(algorithm: str, seed: int, clip_range: float,

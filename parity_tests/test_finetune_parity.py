@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from dppo.algorithms.agents import noise_shape
@@ -24,6 +24,7 @@ from parity_tests.finetune_twins import (
     rollout_buffer,
 )
 from parity_tests.gate import assert_twins_agree
+from parity_tests.strategies import examples
 from shared.precision import as_compute
 from shared.tolerances import operand_scale
 
@@ -44,7 +45,7 @@ def _dppo_overrides(v: dict) -> list[str]:
     return out
 
 
-@settings(max_examples=6)
+@examples(1 / 2, 4)
 @given(v=dppo_variants)
 def test_dppo_chains_and_logprobs_agree_under_injected_noise(v):
     rng = np.random.default_rng(v["seed"])
@@ -174,7 +175,7 @@ ETA_VARIANTS = {
 }
 
 
-@settings(max_examples=4)
+@examples(1 / 3, 3)
 @given(kind=st.sampled_from(sorted(ETA_VARIANTS)), seed=st.integers(0, 1000), ent_coef=st.sampled_from([0.0, 0.1]))
 def test_ddim_eta_kinds_agree_in_chains_logprobs_losses_and_gradients(kind, seed, ent_coef):
     """In-graph DDIM sigma from a learned / per-dim / per-state eta, and epsilon clipping, in both twins."""
@@ -208,7 +209,7 @@ def test_ddim_eta_kinds_agree_in_chains_logprobs_losses_and_gradients(kind, seed
         assert any(np.abs(g).max() > 0 for n, g in seen["grads"].items() if n.startswith("eta."))
 
 
-@settings(max_examples=4)
+@examples(1 / 3, 3)
 @given(seed=st.integers(0, 2**16), deterministic=st.booleans())
 def test_gaussian_actions_agree_stochastic_and_deterministic(seed, deterministic):
     """Deterministic Gaussian actions are upstream's low-noise samples (std 1e-4), in both twins."""

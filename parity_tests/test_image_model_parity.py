@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import core_tf.algorithms.pretrain as tf_pretrain
@@ -25,7 +25,7 @@ from shared.data.random_shifts import draw_shifts, shift_frames
 from shared.param_spec.families import network_init
 from shared.settings import DiffusionConfig, GaussianModelConfig
 
-_EXAMPLES = settings(max_examples=max(3, settings.default.max_examples // 4))  # a ViT per example, two twins
+_EXAMPLES = s.examples(1 / 4, 3)  # a ViT per example, two twins
 
 
 def _frames(cfg, batch: int, rng: np.random.Generator) -> np.ndarray:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import core_tf.networks.registry as tf_registry
 import core_tf.runtime.canonical as tf_io
 import core_torch.networks.registry as torch_registry
 import core_torch.runtime.canonical as torch_io
-from parity_tests.strategies import FAMILY_CONFIGS
+from parity_tests.strategies import FAMILY_CONFIGS, examples
 from shared.config.reader import read
 from shared.errors import ConfigError
 from shared.param_spec.families import (
@@ -33,7 +33,7 @@ def test_every_family_has_a_config_strategy():
 
 
 @pytest.mark.parametrize("name", sorted(_FAMILIES))
-@settings(max_examples=8, deadline=None)
+@examples(1, 6)
 @given(data=st.data())
 def test_a_family_builds_in_both_twins_with_the_spec_names_and_shapes(name, data):
     cfg = data.draw(FAMILY_CONFIGS[name])
@@ -46,7 +46,7 @@ def test_a_family_builds_in_both_twins_with_the_spec_names_and_shapes(name, data
 
 
 @pytest.mark.parametrize("name", sorted(_FAMILIES))
-@settings(max_examples=8, deadline=None)
+@examples(1, 6)
 @given(data=st.data(), seed=st.integers(0, 2**31 - 1))
 def test_a_family_init_gives_the_spec_names_and_shapes_in_float32_from_its_seed(name, data, seed):
     cfg = data.draw(FAMILY_CONFIGS[name])

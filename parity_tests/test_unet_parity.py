@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
@@ -84,8 +84,8 @@ def test_conv_and_group_norm_layers_agree_with_torch_nn(kind, c_in, c_out, k, st
     assert not [r for r in report.rows if "(shape" in r.name]
 
 
-# A UNet probe traces ~150 layers per framework: a third of the profile's examples (4 in CI, 66 with "big").
-_UNET_EXAMPLES = settings(max_examples=max(4, settings.default.max_examples // 3))
+# A UNet probe traces ~150 layers per framework: a third of the profile's examples.
+_UNET_EXAMPLES = s.examples(1 / 3, 3)
 
 
 @_UNET_EXAMPLES

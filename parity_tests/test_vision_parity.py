@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import core_tf.networks.registry as tf_registry
@@ -35,7 +35,7 @@ from shared.param_spec.vit import (
     VitSettings,
 )
 
-_EXAMPLES = settings(max_examples=max(4, settings.default.max_examples // 2))  # a probe traces ~40 layers
+_EXAMPLES = s.examples(1 / 2, 4)  # a probe traces ~40 layers
 
 
 def _moved_params(cfg, seed: int) -> dict[str, np.ndarray]:
@@ -139,7 +139,7 @@ def test_shifts_come_from_the_generator_and_reach_every_offset():
     assert set(np.unique(a)) == set(range(2 * SHIFT_PAD + 1))
 
 
-@settings(max_examples=3)
+@s.examples(1 / 4, 3)
 @given(cfg=s.image_network_configs, seed=s.seeds)
 def test_readout_dropout_acts_in_training_only_in_both_twins(cfg, seed):
     """With dropout set, each twin gives exactly its dropout-free output outside training and a different one in

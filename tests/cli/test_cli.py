@@ -24,7 +24,8 @@ def _dppo(*args):
 
 def test_parity_on_hopper_config_exits_zero_and_writes_table(tmp_path):
     out = tmp_path / "parity.json"
-    res = _dppo("parity", "--config", HOPPER, "--json", str(out), "denoising_steps=5")  # a short chain to compile
+    res = _dppo("parity", "--config", HOPPER, "--json", str(out), "denoising_steps=5",
+                "model.network.mlp_dims=[64,64,64]")  # a short chain and a small network to compile
     assert res.returncode == 0, res.stderr
     assert "network/forward  mlp_mean.layers.1" in res.stdout
     assert "parity OK" in res.stdout

@@ -267,3 +267,13 @@ def test_rest_body_and_grpc_tensor_of_the_docs_run_through_the_saved_model(expor
     direct = fn(state=tf.constant(state), rgb=tf.constant(rgb))["action"].numpy()
     np.testing.assert_array_equal(rest, direct)
     np.testing.assert_array_equal(grpc, direct)
+
+
+def test_onnx_export_of_an_image_policy_is_refused_in_one_line(exported, capsys):
+    model, info = exported["pre_diffusion_mlp_img"]
+    ckpt = model.parent.parent / "c.npz"
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(ckpt.parent / "onnx"), "--format", "onnx",
+                 "--normalization", str(info["norm"])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is an image policy (camera frames): ONNX export serves state policies only" in err[0]
+    assert not (ckpt.parent / "onnx").exists()

@@ -64,7 +64,7 @@ def _setup(case: str, tmp: Path) -> dict:
     task, stem, overrides, _ = CASES[case]
     pre = stem.startswith("pre_")
     path = ROBOMIMIC / ("pretrain" if pre else "finetune") / task / f"{stem}.yaml"
-    raw = load_config(str(path), overrides)
+    raw = load_config(str(path), [*overrides, f"normalization_path={tmp / 'normalization.npz'}"])
     cfg = read_config(raw)
     obs_dim, action_dim = raw["obs_dim"], raw["action_dim"]
     rng = np.random.default_rng(len(case))
@@ -277,3 +277,20 @@ def test_onnx_export_of_an_image_policy_is_refused_in_one_line(exported, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is an image policy (camera frames): ONNX export serves state policies only" in err[0]
     assert not (ckpt.parent / "onnx").exists()
+
+
+def test_main_jobs_check_of_a_gaussian_ppo_image_export(tmp_path):
+    """A Gaussian PPO image run's actor (ft_ppo_gaussian_mlp_img) exports, and check_saved_model (what the main job
+    runs after its export) compares it with the in-memory model on random frames."""
+    from dppo.interop.export import check_saved_model
+
+    raw = load_config(str(ROBOMIMIC / "finetune" / "lift" / "ft_ppo_gaussian_mlp_img.yaml"), [
+        *_vit("model.actor"), *_vit("model.critic"), "model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[8,8,8]",
+        "base_policy_path=null", f"normalization_path={tmp_path / 'normalization.npz'}"])
+    rng = np.random.default_rng(0)
+    norm = Normalization.from_data(rng.standard_normal((50, 9)), rng.uniform(-1, 1, (50, 7)))
+    norm.save(tmp_path / "normalization.npz")
+    save_checkpoint(tmp_path / "c.npz", Checkpoint({"model": initial_params(read_config(raw))},
+                                                   {"config": raw, "kind": "finetune"}))
+    assert main(["export", "--checkpoint", str(tmp_path / "c.npz"), "--out", str(tmp_path / "m"), "--no-xla"]) == 0
+    assert check_saved_model(tmp_path / "m" / "1", str(tmp_path / "c.npz"), num_states=3) <= SERVING_RTOL

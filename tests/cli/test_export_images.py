@@ -294,3 +294,15 @@ def test_main_jobs_check_of_a_gaussian_ppo_image_export(tmp_path):
                                                    {"config": raw, "kind": "finetune"}))
     assert main(["export", "--checkpoint", str(tmp_path / "c.npz"), "--out", str(tmp_path / "m"), "--no-xla"]) == 0
     assert check_saved_model(tmp_path / "m" / "1", str(tmp_path / "c.npz"), num_states=3) <= SERVING_RTOL
+
+
+def test_served_inputs_describe_the_frames_and_refuse_other_dtypes():
+    from shared.serving import ImageShape, ServedInput
+
+    rgb = ImageShape(img_cond_steps=2, num_img=2, img_h=84, img_w=96).rgb_input
+    assert rgb.describe() == "uint8 [batch, img_cond_steps=2, 3*num_img=6, img_h=84, img_w=96]"
+    assert rgb.trailing == [2, 6, 84, 96] and not rgb.checks_finite
+    with pytest.raises(ValueError, match="dtype 'float64' is not one of float32, uint8"):
+        ServedInput("state", (), dtype="float64")
+    with pytest.raises(ValueError, match="only a float32 input can be a uniform draw"):
+        ServedInput("u", (), unit_interval=True, dtype="uint8")

@@ -10,15 +10,16 @@ from shared.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a policy checkpoint (diffusion, Gaussian, GMM) as a TF Serving "
-                                      "SavedModel or ONNX")
+    p = sub.add_parser("export", help="export a policy checkpoint (diffusion, Gaussian, GMM; state or camera "
+                                      "frames) as a TF Serving SavedModel or ONNX")
     p.add_argument("--checkpoint", required=True,
                    help="pre-training, PPO (diffusion, Gaussian, GMM), RWR, AWR, DIPO, DQL or QSM checkpoint "
                         "(.npz, .pt or TF directory)")
     p.add_argument("--out", required=True, help="model base directory; the export goes to OUT/<version>")
     p.add_argument("--format", choices=("savedmodel", "onnx"), default="savedmodel",
-                   help="savedmodel (TF Serving) or onnx (deterministic.onnx and sample.onnx, exported from the torch "
-                        "twin; needs onnx, onnxscript, onnxruntime)")
+                   help="savedmodel (TF Serving; an image policy takes rgb uint8 beside the state) or onnx "
+                        "(deterministic.onnx and sample.onnx, exported from the torch twin; state policies only; "
+                        "needs onnx, onnxscript, onnxruntime)")
     p.add_argument("--version", type=non_negative_int,
                    help="version number (default: one past the highest present)")
     p.add_argument("--normalization", help="normalization.npz (default: the checkpoint config's normalization_path)")

@@ -1,8 +1,9 @@
 """`dppo export`: a checkpoint of either framework -> a SavedModel in TF Serving's layout
 (DIR/<version>/saved_model.pb + variables/). Torch and TF checkpoints go through the
-canonical format, so both export the same graph. Diffusion policies (any denoiser family: MLP, UNet),
-Gaussian and GMM policies (MLP, transformer) of pre-training and fine-tuning runs; what each kind serves
-is in shared/serving.py and core_tf/runtime/export.py."""
+canonical format, so both export the same graph. Diffusion policies (any denoiser family: MLP, UNet, the
+image diffusion MLP), Gaussian and GMM policies (MLP, transformer, the image Gaussian MLP) of pre-training and
+fine-tuning runs; what each kind serves is in shared/serving.py and core_tf/runtime/export.py (an image policy
+takes the camera frames beside the state)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from shared.config.loading import locate_data_file
 from shared.data.dataset import Normalization, load_normalization
 from shared.errors import CheckpointError, ConfigError
 from shared.param_spec.families import family_of, network_spec
-from shared.serving import PolicyShape
+from shared.param_spec.vit import IMAGE_NETWORK_CONFIGS
+from shared.serving import ImageShape, PolicyShape
 from shared.settings import (
     EvalConfig,
     FinetuneConfig,
@@ -71,6 +73,13 @@ def _gaussian_or_gmm(ckpt: Any, cfg: Any, ckpt_path: str) -> tuple[Any, dict, fl
     return network, _network_weights(group, prefix, network, f"{ckpt_path}: the policy network"), clip
 
 
+def image_shape(network: Any) -> ImageShape | None:
+    """The camera frames a policy network reads (its config), or None for a state-only network."""
+    if not isinstance(network, IMAGE_NETWORK_CONFIGS):
+        return None
+    return ImageShape(network.img_cond_steps, network.num_img, network.backbone.img_h, network.backbone.img_w)
+
+
 def read_policy(ckpt_path: str, normalization_path: str | None = None, act_steps: int | None = None
                 ) -> PolicyToExport:
     ckpt = read_checkpoint(ckpt_path)
@@ -114,7 +123,8 @@ def read_policy(ckpt_path: str, normalization_path: str | None = None, act_steps
     act = int(act_steps or getattr(cfg, "act_steps", None) or horizon)
     if not 1 <= act <= horizon:
         raise ConfigError(f"act_steps={act} must be in [1, horizon_steps={horizon}]")
-    shape = PolicyShape(cond_steps, obs_dim, horizon, action_dim, act, steps, kind)
+    image = image_shape(network if network is not None else dc.network)
+    shape = PolicyShape(cond_steps, obs_dim, horizon, action_dim, act, steps, kind, image)
     norm = load_normalization(locate_data_file(norm_path), obs_dim, action_dim)
     return PolicyToExport(str(ckpt_path), cfg, serving, dc, network, weights, schedule, min_std, clip, shape, norm)
 
@@ -132,8 +142,8 @@ def _tf_diffusion(p: PolicyToExport) -> tuple[Any, Callable]:
         tf_io.load_state(policy, p.weights, p.path)
         plans = {True: policy.plan(True), False: policy.plan(False, p.min_std)}
 
-        def chain(state: Any, noise: Any, deterministic: bool) -> Any:
-            return policy._chain(state, noise, plans[deterministic])[0]
+        def chain(obs: Any, noise: Any, deterministic: bool) -> Any:
+            return policy._chain(obs, noise, plans[deterministic])[0]
     else:
         from core_tf.algorithms.ppo_diffusion import PPODiffusionModel
 
@@ -143,11 +153,11 @@ def _tf_diffusion(p: PolicyToExport) -> tuple[Any, Callable]:
         if p.schedule is not None:
             policy.load_schedule_state(p.schedule)
 
-        def chain(state: Any, noise: Any, deterministic: bool) -> Any:
-            return policy.sample(state, noise, deterministic)[0]
+        def chain(obs: Any, noise: Any, deterministic: bool) -> Any:
+            return policy.sample(obs, noise, deterministic)[0]
 
-    def sampler(state: Any, inputs: tuple, deterministic: bool) -> Any:
-        return chain(state, tf.transpose(inputs[0], [1, 0, 2, 3]), deterministic)  # the twins take (S+1, B, Ta, Da)
+    def sampler(obs: Any, inputs: tuple, deterministic: bool) -> Any:  # obs: state, or (state, rgb)
+        return chain(obs, tf.transpose(inputs[0], [1, 0, 2, 3]), deterministic)  # the twins take (S+1, B, Ta, Da)
 
     return policy, sampler
 
@@ -165,10 +175,12 @@ def _tf_gaussian(p: PolicyToExport) -> tuple[Any, Callable]:
     """A Gaussian policy's sampler: its mean, or mean + std * clip(noise) (upstream GaussianModel)."""
     import tensorflow as tf
 
+    from core_tf.networks.inputs import cond_inputs
+
     network, c = _tf_network(p), p.randn_clip_value
 
-    def sampler(state: Any, inputs: tuple, deterministic: bool) -> Any:
-        mean, std = network(state)  # (B, Ta * Da) each
+    def sampler(obs: Any, inputs: tuple, deterministic: bool) -> Any:
+        mean, std = network(*cond_inputs(obs))  # (B, Ta * Da) each; obs: state, or (state, rgb)
         x = mean if deterministic else mean + std * tf.clip_by_value(tf.reshape(inputs[0], tf.shape(mean)), -c, c)
         return tf.reshape(x, [-1, p.shape.horizon_steps, p.shape.action_dim])
 
@@ -180,11 +192,12 @@ def _tf_gmm(p: PolicyToExport) -> tuple[Any, Callable]:
     import tensorflow as tf
 
     from core_tf.algorithms.gmm import likeliest_mean, sample_mixture
+    from core_tf.networks.inputs import cond_inputs
 
     network = _tf_network(p)
 
-    def sampler(state: Any, inputs: tuple, deterministic: bool) -> Any:
-        means, stds, logits = network(state)  # (B, M, Ta * Da), (B, M, Ta * Da), (B, M)
+    def sampler(obs: Any, inputs: tuple, deterministic: bool) -> Any:
+        means, stds, logits = network(*cond_inputs(obs))  # (B, M, Ta * Da), (B, M, Ta * Da), (B, M)
         if deterministic:
             x = likeliest_mean(means, logits)
         else:
@@ -237,7 +250,7 @@ def load_saved_model(saved_model_dir: str | os.PathLike, warm: bool = True) -> A
 
 def check_saved_model(saved_model_dir: Path, ckpt_path: str, num_states: int = 16, seed: int = 0) -> float:
     """Relative difference of serving_default between the exported SavedModel and the in-memory model,
-    on raw states drawn across the normalization range."""
+    on raw states drawn across the normalization range (and an image policy's frames: uniform pixels)."""
     import numpy as np
     import tensorflow as tf
 
@@ -247,8 +260,13 @@ def check_saved_model(saved_model_dir: Path, ckpt_path: str, num_states: int = 1
     lo, hi = serving.obs_min.numpy(), serving.obs_max.numpy()
     rng = np.random.default_rng(seed)
     state = (lo + rng.uniform(0, 1, (num_states, shape.cond_steps, shape.obs_dim)) * (hi - lo)).astype(np.float32)
-    served = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"](state=tf.constant(state))
-    in_memory = serving.serve(tf.constant(state))
+    obs = {"state": state}
+    if shape.image is not None:
+        rgb = shape.image.rgb_input
+        obs["rgb"] = rng.integers(0, 256, (num_states, *rgb.trailing), dtype=np.uint8)
+    served = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"](
+        **{k: tf.constant(v) for k, v in obs.items()})
+    in_memory = serving.serve(*(tf.constant(v) for v in obs.values()))  # state [, rgb]: the signature's order
     return relative_diff(served["action"].numpy(), in_memory["action"].numpy())
 
 

@@ -192,6 +192,10 @@ def export_onnx(ckpt_path: str, out_dir: str, version: int | None = None, normal
                 act_steps: int | None = None) -> Path:
     """Write out_dir/<version>/{deterministic,sample}.onnx and signature.json atomically; an existing version
     is never overwritten."""
+    p = read_policy(ckpt_path, normalization_path, act_steps)
+    if p.shape.image is not None:
+        raise UserError(f"{ckpt_path} is an image policy (camera frames): ONNX export serves state policies only; "
+                        "export it as a SavedModel (--format savedmodel), which takes the frames as rgb uint8")
     try:
         import onnxruntime  # noqa: F401  (the graphs are checked with it before they are kept)
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
@@ -200,7 +204,6 @@ def export_onnx(ckpt_path: str, out_dir: str, version: int | None = None, normal
                         "pip install onnx onnxscript onnxruntime") from None
     import torch
 
-    p = read_policy(ckpt_path, normalization_path, act_steps)
     out = Path(out_dir)
     version = version if version is not None else next_version(out)
     target = out / str(version)

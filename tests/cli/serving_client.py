@@ -1,8 +1,8 @@
 """Stand-alone SavedModel client: imports tensorflow and numpy only, never this project.
 
 usage: python serving_client.py SAVEDMODEL_DIR INPUTS.npz OUTPUTS.npz [SAVEDMODEL_DIR INPUTS.npz OUTPUTS.npz ...]
-INPUTS holds `state` (and `noise` for the `sample` signature); OUTPUTS gets every output. Several requests
-run in one process (each SavedModel loaded once), as one TF Serving process answers many.
+INPUTS holds `state` (an image policy's `rgb` too; `noise` for the `sample` signature); OUTPUTS gets every
+output. Several requests run in one process (each SavedModel loaded once), as one TF Serving process answers many.
 """
 
 import sys

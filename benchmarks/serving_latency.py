@@ -9,7 +9,9 @@ that size waits) and `repeats` more times (warm: the median). The XLA model is m
 bare, and loaded the way TF Serving loads it, replaying assets.extra/tf_serving_warmup_requests before
 the first request (the replay's time is reported as load time, which TF Serving spends before the
 version takes traffic). The ONNX export (`dppo export --format onnx`) is timed in onnxruntime the same
-way: its deterministic graph, with noise drawn for each batch (`--no-onnx` leaves it out).
+way: its deterministic graph, with noise drawn for each batch (`--no-onnx` leaves it out; an image policy,
+which ONNX export refuses, has no such column). An image policy's requests carry random uint8 frames beside the
+state.
 """
 
 from __future__ import annotations
@@ -40,18 +42,21 @@ def measure(model_dir: str, batches: list[int], repeats: int, replay: bool) -> d
     loaded = load_saved_model(model_dir, warm=replay)
     load_s = time.perf_counter() - tic
     fn = loaded.signatures["serving_default"]
-    shape = fn.structured_input_signature[1]["state"].shape
+    specs = fn.structured_input_signature[1]  # state, and an image policy's uint8 rgb
     rng = np.random.default_rng(0)
     rows = []
     for batch in batches:
-        state = tf.constant(rng.uniform(-1, 1, (batch, *shape[1:])).astype(np.float32))
+        inputs = {name: tf.constant(rng.integers(0, 256, (batch, *spec.shape[1:]), dtype=np.uint8)
+                                    if spec.dtype == tf.uint8 else
+                                    rng.uniform(-1, 1, (batch, *spec.shape[1:])).astype(np.float32))
+                  for name, spec in specs.items()}
         tic = time.perf_counter()
-        fn(state=state)["action"].numpy()
+        fn(**inputs)["action"].numpy()
         first = time.perf_counter() - tic
         warm = []
         for _ in range(repeats):
             tic = time.perf_counter()
-            fn(state=state)["action"].numpy()
+            fn(**inputs)["action"].numpy()
             warm.append(time.perf_counter() - tic)
         rows.append({"batch": batch, "first_s": first, "warm_s": statistics.median(warm)})
     return {"load_s": load_s, "rows": rows}
@@ -86,12 +91,14 @@ def measure_onnx(export_dir: str, batches: list[int], repeats: int) -> dict[str,
     return {"load_s": load_s, "rows": rows}
 
 
-def run(checkpoint: str, batches: list[int], repeats: int, onnx: bool = True) -> dict[str, Any]:
+def run(checkpoint: str, batches: list[int], repeats: int, onnx: bool = True,
+        normalization: str | None = None) -> dict[str, Any]:
     from dppo.interop.export import export_saved_model
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        dirs = {xla: str(export_saved_model(checkpoint, f"{tmp}/m", version=int(not xla) + 1, xla=xla))
+        dirs = {xla: str(export_saved_model(checkpoint, f"{tmp}/m", version=int(not xla) + 1,
+                                               normalization_path=normalization, xla=xla))
                 for xla in (True, False)}
         for mode, (xla, replay) in MODES.items():
             cmd = [sys.executable, "-m", "benchmarks.serving_latency", "--measure", dirs[xla],
@@ -100,8 +107,13 @@ def run(checkpoint: str, batches: list[int], repeats: int, onnx: bool = True) ->
             results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
         if onnx:
             from dppo.interop.onnx import export_onnx
+            from shared.errors import UserError
 
-            onnx_dir = str(export_onnx(checkpoint, f"{tmp}/o"))
+            try:
+                onnx_dir = str(export_onnx(checkpoint, f"{tmp}/o", normalization_path=normalization))
+            except UserError as e:  # an image policy: the SavedModel only
+                print(f"no onnxruntime column: {e}", file=sys.stderr)
+                return results
             cmd = [sys.executable, "-m", "benchmarks.serving_latency", "--measure-onnx", onnx_dir,
                    "--batches", ",".join(map(str, batches)), "--repeats", str(repeats)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -127,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batches", default=",".join(map(str, DEFAULT_BATCHES)),
                    help="comma-separated batch sizes, called in this order (default: %(default)s)")
     p.add_argument("--repeats", type=int, default=20, help="warm calls per batch size (default: %(default)s)")
+    p.add_argument("--normalization", help="the dataset's normalization.npz, for a checkpoint whose config names none")
     p.add_argument("--json", help="also write the figures here")
     p.add_argument("--measure", metavar="SAVED_MODEL", help=argparse.SUPPRESS)  # the child process's job
     p.add_argument("--replay", action="store_true", help=argparse.SUPPRESS)
@@ -140,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.measure_onnx:
         print(json.dumps(measure_onnx(args.measure_onnx, batches, args.repeats)))
         return
-    results = run(args.checkpoint, batches, args.repeats, onnx=not args.no_onnx)
+    results = run(args.checkpoint, batches, args.repeats, onnx=not args.no_onnx, normalization=args.normalization)
     print(format_table(results))
     if args.json:
         with open(args.json, "w") as f:

@@ -276,14 +276,18 @@ def next_version(out: Path) -> int:
 
 
 def export_saved_model(ckpt_path: str, out_dir: str, version: int | None = None,
-                       normalization_path: str | None = None, act_steps: int | None = None, xla: bool = True) -> Path:
-    """Write out_dir/<version>/ atomically; an existing version is never overwritten."""
+                       normalization_path: str | None = None, act_steps: int | None = None, xla: bool = True,
+                       max_bucket: int | None = None) -> Path:
+    """Write out_dir/<version>/ atomically; an existing version is never overwritten. max_bucket: the largest
+    batch the XLA sampler is compiled for (a power of two; default MAX_BUCKET); larger batches run in chunks."""
     out = Path(out_dir)
     version = version if version is not None else next_version(out)
     target = out / str(version)
     if target.exists():
         raise ConfigError(f"{target} already exists; TF Serving versions are immutable, pick another --version")
-    serving, _ = build_serving_policy(ckpt_path, normalization_path, act_steps, xla)
+    if max_bucket is not None and (max_bucket < 1 or max_bucket & (max_bucket - 1)):
+        raise ConfigError(f"--max-bucket must be a power of two (1, 2, 4, ...), got {max_bucket}")
+    serving, _ = build_serving_policy(ckpt_path, normalization_path, act_steps, xla, max_bucket)
     out.mkdir(parents=True, exist_ok=True)
     tmp = make_temp_dir(out, f".{version}.")
     try:

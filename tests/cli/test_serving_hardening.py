@@ -109,6 +109,21 @@ def test_warmup_file_holds_one_predict_request_per_signature_and_bucket(exported
         assert all(np.isfinite(v.numpy()).all() for v in outputs.values())
 
 
+
+def test_max_bucket_from_the_cli_bounds_the_compiled_buckets_and_their_warm_up(exported, capsys):
+    tmp, _, _, _ = exported
+    assert main(["export", "--checkpoint", str(tmp / "c.npz"), "--out", str(tmp / "small"), "--max-bucket", "4"]) == 0
+    requests = read_warmup_requests(tmp / "small" / "1")
+    assert [(name, inputs["state"].shape[0]) for name, inputs in requests] == [
+        (name, b) for b in (1, 2, 4) for name in ("serving_default", "sample")]
+    served = tf.saved_model.load(str(tmp / "small" / "1")).signatures["serving_default"]
+    state = _states(9)
+    assert served(state=tf.constant(state))["action"].shape[0] == 9  # past the largest bucket: in chunks of 4
+    assert main(["export", "--checkpoint", str(tmp / "c.npz"), "--out", str(tmp / "bad"), "--max-bucket", "6"]) == 2
+    err = capsys.readouterr().err
+    assert "--max-bucket must be a power of two" in err and "Traceback" not in err and not (tmp / "bad" / "1").exists()
+
+
 def _modes(root):
     return {p.relative_to(root).as_posix() or ".": stat.S_IMODE(p.stat().st_mode)
             for p in [root, *root.rglob("*")]}

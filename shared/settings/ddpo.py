@@ -20,6 +20,7 @@ from shared.errors import ConfigError
 from shared.param_spec import CondDenoiserConfig
 
 ALGORITHMS = ("sf", "is", "iskl", "rwr", "sparse_rwr")
+KL_ESTIMATORS = ("chain", "gaussian")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +87,12 @@ class DDPOTrainConfig:
     kl_coef: float = setting(0.1, check=non_negative,
                              doc="ISKL: lambda_KL of (lambda_KL / 2) (sum_t logp_theta - logp_ref)^2 "
                                  "(not given by the report: our choice)")
+    kl_estimator: str = setting("chain", check=one_of(*KL_ESTIMATORS),
+                                doc="ISKL's KL term: 'chain', the report's (1/2)(sum_t logp_theta - logp_ref)^2 "
+                                    "on the sampled chains; 'gaussian', sum_t mean_pixels (mu_theta - mu_ref)^2 "
+                                    "/ (2 s_t^2), the KL of each step's two Gaussians on the chains' states "
+                                    "(docs/evidence/ddpo.md: the report's estimate walks away from the reference "
+                                    "here)")
     rwr_beta: float = setting(1.0, check=non_negative, doc="RWR: inverse temperature on the normalized reward")
     sparse_threshold: float = setting(0.0, doc="sparse RWR: weight 1 where the normalized reward >= this, else 0")
     stat_buffer: int = setting(32, check=positive, doc="per-prompt normalization: rewards kept per prompt")

@@ -4,7 +4,8 @@ pre-trained digit denoiser, with the torch twin:
     kl-only   ISKL with the policy-gradient term off (advantages 0) from a perturbed copy of the pre-trained
               model: on-policy chains each iteration, two updates; prints the report's estimate
               (1/2)(sum_t logp_theta - logp_ref)^2 and the Gaussian KL of the steps, sum_t mean_pixels
-              (mu_theta - mu_ref)^2 / (2 s_t^2), as they evolve. --estimator picks the term the updates follow.
+              (mu_theta - mu_ref)^2 / (2 s_t^2), as they evolve. --estimator picks the term the updates follow;
+              key=value overrides change the config (configs/ddpo/digits_compress_iskl.yaml).
     gradient  at a perturbed model: the report's estimate's gradient averaged over 1, 4, 16, M batches of 8
               on-policy chains against the pathwise gradient of the true chain KL E_z[sum_t KL_t] (the
               states differentiated through the sampler): unbiased but noisy, or biased?
@@ -70,7 +71,7 @@ def kl_only(args: argparse.Namespace) -> None:
 
     from core_torch.runtime.optim import clip_grad_norm
 
-    cfg, base = _setup(args.base, ["train.kl_coef=1.0", f"train.kl_estimator={args.estimator}"])
+    cfg, base = _setup(args.base, [*args.overrides, f"train.kl_estimator={args.estimator}"])
     agent = ddpo.make_agent(cfg, "torch", base, base)
     _perturbed(agent, args.scale)
     params = [p for _, p in agent.named]
@@ -167,6 +168,8 @@ def main() -> None:
     p.add_argument("--sgd-lr", type=float, default=0.03)
     p.add_argument("--scale", type=float, default=0.05)
     p.add_argument("--iterations", type=int, default=30)
+    p.add_argument("overrides", nargs="*", help="config overrides, e.g. train.samples_per_iteration=64 "
+                                                "train.batch_size=64 or sample.min_std=0.1")
     p.set_defaults(run=kl_only)
     p = sub.add_parser("gradient")
     p.add_argument("--base", required=True)

@@ -51,7 +51,7 @@ def main(runs: Path, out: Path) -> None:
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     rewards = sorted({name.split("_")[0] for name, _ in data})
     for reward in rewards:
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+        fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
         names = sorted({name for name, _ in data if name.split("_")[0] == reward})
         colors = {name: plt.get_cmap("tab10" if len(names) <= 10 else "tab20")(i) for i, name in enumerate(names)}
         for (name, backend), seeds in sorted(data.items()):
@@ -66,7 +66,7 @@ def main(runs: Path, out: Path) -> None:
         axes[1].set_ylabel("classifier reads the prompted digit")
         for ax in axes:
             ax.set_xlabel("samples")
-        axes[0].legend(fontsize=7)
+        axes[1].legend(fontsize=7, bbox_to_anchor=(1.02, 1.0), loc="upper left")
         fig.suptitle(f"DDPO on the digits: {reward}")
         fig.tight_layout()
         fig.savefig(out / f"reward_{reward}.png", dpi=90)

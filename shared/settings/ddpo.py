@@ -85,7 +85,7 @@ class DDPOTrainConfig:
     clip_range: float = setting(1e-4, check=positive, doc="IS / ISKL: the ratio is clipped to [1 - c, 1 + c]")
     adv_clip_max: float = setting(5.0, check=positive, doc="normalized rewards are clipped to [-a, a] (DDPO's)")
     kl_coef: float = setting(0.1, check=non_negative,
-                             doc="ISKL: lambda_KL of (lambda_KL / 2) (sum_t logp_theta - logp_ref)^2 "
+                             doc="ISKL: lambda_KL, the weight of the KL term (train.kl_estimator) in the loss "
                                  "(not given by the report: our choice)")
     kl_estimator: str = setting("chain", check=one_of(*KL_ESTIMATORS),
                                 doc="ISKL's KL term: 'chain', the report's (1/2)(sum_t logp_theta - logp_ref)^2 "

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,7 +20,7 @@ from parity_tests.gate import assert_twins_agree
 from shared.ddpo import digits
 from shared.ddpo.normalize import PromptStats
 from shared.precision import as_compute
-from shared.settings.ddpo import ALGORITHMS, DDPOConfig, load_ddpo_pretrain_settings, load_ddpo_settings
+from shared.settings.ddpo import ALGORITHMS, KL_ESTIMATORS, DDPOConfig, load_ddpo_pretrain_settings, load_ddpo_settings
 
 CONFIG = "configs/ddpo/digits_compress_is.yaml"
 PRETRAIN = "configs/ddpo/pretrain_digits.yaml"
@@ -172,16 +173,27 @@ def _batch(cfg: DDPOConfig, twins: dict[str, Any], seed: int) -> dict[str, np.nd
 
 @s.examples(1, 6)
 @given(algorithm=st.sampled_from(ALGORITHMS), seed=s.seeds, clip_range=st.sampled_from([1e-4, 0.1]),
-       kl_coef=st.sampled_from([0.0, 0.1, 2.0]), adv_clip=st.sampled_from([0.5, 5.0]))
+       kl_coef=st.sampled_from([0.0, 0.1, 2.0]), kl_estimator=st.sampled_from(KL_ESTIMATORS),
+       adv_clip=st.sampled_from([0.5, 5.0]))
 def test_every_algorithms_loss_and_every_gradient_agree(algorithm: str, seed: int, clip_range: float,
-                                                         kl_coef: float, adv_clip: float) -> None:
+                                                         kl_coef: float, kl_estimator: str, adv_clip: float) -> None:
+    _losses_agree(algorithm, seed, clip_range, kl_coef, kl_estimator, adv_clip)
+
+
+@pytest.mark.parametrize("kl_estimator", KL_ESTIMATORS)
+def test_iskl_with_each_kl_estimator_agrees(kl_estimator: str) -> None:
+    _losses_agree("iskl", 11, 0.1, 2.0, kl_estimator, 5.0)
+
+
+def _losses_agree(algorithm: str, seed: int, clip_range: float, kl_coef: float, kl_estimator: str,
+                  adv_clip: float) -> None:
     def measure() -> dict[tuple[str, str], tuple[Any, Any]]:
         cfg = _cfg([f"algorithm={algorithm}", f"train.clip_range={clip_range}", f"train.kl_coef={kl_coef}",
-                    f"train.adv_clip_max={adv_clip}"])
+                    f"train.kl_estimator={kl_estimator}", f"train.adv_clip_max={adv_clip}"])
         twins = _twins(cfg, seed % 1000)
         batch = _batch(cfg, twins, seed)
         out = {b: _loss_and_gradients(a, b, batch) for b, a in twins.items()}
-        return {(algorithm, k): (out["torch"][k], out["tf"][k]) for k in out["torch"]}
+        return {(f"{algorithm} {kl_estimator}", k): (out["torch"][k], out["tf"][k]) for k in out["torch"]}
 
     assert_twins_agree(twin_report(measure))
 

@@ -50,6 +50,12 @@ def _gather_rows(table: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
     return tf.gather(table, t)[:, None]
 
 
+def step_logprobs(mean: tf.Tensor, nxt: tf.Tensor, std: tf.Tensor, chains: tf.Tensor | int) -> tf.Tensor:
+    """(chains, S) log-probabilities, averaged over the pixels, of the steps to nxt (B*S, D) from Gaussians of
+    mean (B*S, D) and std (B*S, 1)."""
+    return tf.reshape(tf.reduce_mean(normal_logprob(nxt, mean, tf.broadcast_to(std, tf.shape(mean))), -1), [chains, -1])
+
+
 class DDPOPretrainer:
     """The denoising loss mean (eps_hat(c, x_t, t / T) - eps)^2 with labels given (dropout done by the driver),
     AdamW with the learning rate passed per step, gradient clipping and an EMA copy."""
@@ -150,14 +156,31 @@ class DDPOAgent:
         chains, logps = self._sample(tf.constant(labels, tf.int64), constant(noise))
         return {"chains": chains.numpy(), "logprobs": logps.numpy()}
 
+    def transitions(self, net: Module, chains: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Every step of chains (B, S+1, D) for prompts labels (B,) as rows b*S + j: net's mean (B*S, D) of the
+        step's Gaussian, the state the chain went to (B*S, D) and the step's std (B*S, 1)."""
+        prev, nxt, coefs = chain_transitions(chains, self.steps)
+        std, t01 = coefs.pop("std"), coefs.pop("t01")  # (B*S, 1)
+        mean = reverse_mean(prev, self._eps(net, prev, tf.repeat(labels, self.num_steps), t01), coefs, True,
+                            self.sample_cfg.clip_x0)
+        return mean, nxt, std
+
     def chain_logprobs(self, net: Module, chains: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         """Per-step log-probabilities (B, S) of chains (B, S+1, D) for prompts labels (B,) under net."""
-        B, S = tf.shape(chains)[0], self.num_steps
-        prev, nxt, coefs = chain_transitions(chains, self.steps)  # rows b*S + j
-        std, t01 = coefs.pop("std"), coefs.pop("t01")  # (B*S, 1)
-        mean = reverse_mean(prev, self._eps(net, prev, tf.repeat(labels, S), t01), coefs, True,
-                            self.sample_cfg.clip_x0)
-        return tf.reshape(tf.reduce_mean(normal_logprob(nxt, mean, tf.broadcast_to(std, tf.shape(mean))), -1), [B, S])
+        return step_logprobs(*self.transitions(net, chains, labels), tf.shape(chains)[0])
+
+    def kl_penalty(self, mean: tf.Tensor, std: tf.Tensor, new: tf.Tensor, chains: tf.Tensor, labels: tf.Tensor
+                   ) -> tf.Tensor:
+        """ISKL's KL term, mean over the B chains of chains (B, S+1, D), from the policy's step means (B*S, D), the
+        steps' stds (B*S, 1) and the log-probabilities (B, S); the reference model gets no gradient."""
+        assert self.ref is not None
+        if self.train_cfg.kl_estimator == "chain":  # (1/2)(sum_t logp_theta - logp_ref)^2
+            ref = tf.stop_gradient(self.chain_logprobs(self.ref, chains, labels))
+            return 0.5 * tf.reduce_mean(tf.square(tf.reduce_sum(new - ref, 1)))
+        # sum_t KL(N(mu_theta, s_t^2) || N(mu_ref, s_t^2)), averaged over the pixels as the log-probabilities are
+        ref_mean = tf.stop_gradient(self.transitions(self.ref, chains, labels)[0])
+        per_step = tf.reshape(tf.reduce_mean(tf.square(mean - ref_mean) / (2 * tf.square(std)), -1), tf.shape(new))
+        return tf.reduce_mean(tf.reduce_sum(per_step, 1))
 
     def losses(self, b: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """The algorithm's loss on a minibatch. Policy gradients (sf, is, iskl) read chains (B, S+1, D), labels
@@ -171,7 +194,8 @@ class DDPOAgent:
             per = tf.reduce_mean(tf.square(eps - b["noise"]), -1)
             return {"loss": tf.reduce_sum(b["weights"] * per), "denoise_loss": tf.reduce_mean(per)}
         adv = tf.clip_by_value(b["advantages"], -c.adv_clip_max, c.adv_clip_max)[:, None]  # (B, 1)
-        new = self.chain_logprobs(self.model, b["chains"], b["labels"])  # (B, S)
+        mean, nxt, std = self.transitions(self.model, b["chains"], b["labels"])  # (B*S, D), (B*S, D), (B*S, 1)
+        new = step_logprobs(mean, nxt, std, tf.shape(adv)[0])  # (B, S)
         if alg == "sf":
             return {"loss": -tf.reduce_mean(adv * new), "logprob": tf.stop_gradient(tf.reduce_mean(new))}
         ratio = tf.exp(new - b["old_logprobs"])
@@ -181,9 +205,7 @@ class DDPOAgent:
                "approx_kl": tf.stop_gradient(tf.reduce_mean(0.5 * tf.square(new - b["old_logprobs"]))),
                "clipfrac": tf.stop_gradient(tf.reduce_mean(tf.cast(tf.abs(ratio - 1.0) > c.clip_range, ratio.dtype)))}
         if alg == "iskl":
-            assert self.ref is not None
-            ref = tf.stop_gradient(self.chain_logprobs(self.ref, b["chains"], b["labels"]))
-            kl = 0.5 * tf.reduce_mean(tf.square(tf.reduce_sum(new - ref, 1)))  # (1/2)(sum_t logp - logp_ref)^2
+            kl = self.kl_penalty(mean, std, new, b["chains"], b["labels"])
             out.update(loss=pg + c.kl_coef * kl, kl=tf.stop_gradient(kl))
         return out
 

@@ -52,6 +52,12 @@ def guided_eps(net: nn.Module, x: torch.Tensor, labels: torch.Tensor, t01: torch
     return eps_u + w * (eps_c - eps_u)
 
 
+def step_logprobs(mean: torch.Tensor, nxt: torch.Tensor, std: torch.Tensor, chains: int) -> torch.Tensor:
+    """(chains, S) log-probabilities, averaged over the pixels, of the steps to nxt (B*S, D) from Gaussians of
+    mean (B*S, D) and std (B*S, 1)."""
+    return normal_logprob(nxt, mean, std.expand_as(mean)).mean(-1).reshape(chains, -1)
+
+
 class DDPOPretrainer:
     """The denoising loss mean (eps_hat(c, x_t, t / T) - eps)^2 with labels given (dropout done by the driver),
     AdamW with the learning rate passed per step, gradient clipping and an EMA copy."""
@@ -141,14 +147,34 @@ class DDPOAgent:
             chain.append(x)
         return {"chains": torch.stack(chain, 1).numpy(), "logprobs": torch.stack(logps, 1).numpy()}
 
-    def chain_logprobs(self, net: nn.Module, chains: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Per-step log-probabilities (B, S) of chains (B, S+1, D) for prompts labels (B,) under net."""
-        B, S = chains.shape[0], chains.shape[1] - 1
-        prev, nxt, coefs = chain_transitions(chains, self.steps)  # rows b*S + j
+    def transitions(self, net: nn.Module, chains: torch.Tensor, labels: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every step of chains (B, S+1, D) for prompts labels (B,) as rows b*S + j: net's mean (B*S, D) of the
+        step's Gaussian, the state the chain went to (B*S, D) and the step's std (B*S, 1)."""
+        S = chains.shape[1] - 1
+        prev, nxt, coefs = chain_transitions(chains, self.steps)
         std, t01 = coefs.pop("std"), coefs.pop("t01")  # (B*S, 1)
         mean = reverse_mean(prev, self._eps(net, prev, labels.repeat_interleave(S), t01), coefs, True,
                             self.sample_cfg.clip_x0)
-        return normal_logprob(nxt, mean, std.expand_as(mean)).mean(-1).reshape(B, S)
+        return mean, nxt, std
+
+    def chain_logprobs(self, net: nn.Module, chains: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Per-step log-probabilities (B, S) of chains (B, S+1, D) for prompts labels (B,) under net."""
+        return step_logprobs(*self.transitions(net, chains, labels), chains.shape[0])
+
+    def kl_penalty(self, mean: torch.Tensor, std: torch.Tensor, new: torch.Tensor, chains: torch.Tensor,
+                   labels: torch.Tensor) -> torch.Tensor:
+        """ISKL's KL term, mean over the B chains of chains (B, S+1, D), from the policy's step means (B*S, D), the
+        steps' stds (B*S, 1) and the log-probabilities (B, S); the reference model gets no gradient."""
+        assert self.ref is not None
+        if self.train_cfg.kl_estimator == "chain":  # (1/2)(sum_t logp_theta - logp_ref)^2
+            with torch.no_grad():
+                ref = self.chain_logprobs(self.ref, chains, labels)
+            return 0.5 * ((new - ref).sum(1) ** 2).mean()
+        # sum_t KL(N(mu_theta, s_t^2) || N(mu_ref, s_t^2)), averaged over the pixels as the log-probabilities are
+        with torch.no_grad():
+            ref_mean = self.transitions(self.ref, chains, labels)[0]
+        return (((mean - ref_mean) ** 2) / (2 * std**2)).mean(-1).reshape(new.shape).sum(1).mean()
 
     def losses(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The algorithm's loss on a minibatch. Policy gradients (sf, is, iskl) read chains (B, S+1, D), labels
@@ -161,7 +187,8 @@ class DDPOAgent:
             per = ((self._eps(self.model, x_t, b["labels"], self.time_input[t, None]) - b["noise"]) ** 2).mean(-1)
             return {"loss": (b["weights"] * per).sum(), "denoise_loss": per.mean()}
         adv = b["advantages"].clamp(-c.adv_clip_max, c.adv_clip_max)[:, None]  # (B, 1)
-        new = self.chain_logprobs(self.model, b["chains"], b["labels"])  # (B, S)
+        mean, nxt, std = self.transitions(self.model, b["chains"], b["labels"])  # (B*S, D), (B*S, D), (B*S, 1)
+        new = step_logprobs(mean, nxt, std, adv.shape[0])  # (B, S)
         if alg == "sf":
             return {"loss": -(adv * new).mean(), "logprob": new.detach().mean()}
         ratio = torch.exp(new - b["old_logprobs"])
@@ -170,10 +197,7 @@ class DDPOAgent:
                "approx_kl": (0.5 * (new - b["old_logprobs"]) ** 2).mean().detach(),
                "clipfrac": ((ratio - 1.0).abs() > c.clip_range).to(ratio.dtype).mean().detach()}
         if alg == "iskl":
-            assert self.ref is not None
-            with torch.no_grad():
-                ref = self.chain_logprobs(self.ref, b["chains"], b["labels"])
-            kl = 0.5 * ((new - ref).sum(1) ** 2).mean()  # (1/2)(sum_t logp_theta - logp_ref)^2, mean over chains
+            kl = self.kl_penalty(mean, std, new, b["chains"], b["labels"])
             out.update(loss=pg + c.kl_coef * kl, kl=kl.detach())
         return out
 

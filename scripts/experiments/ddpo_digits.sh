@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The recorded DDPO experiment (docs/evidence/ddpo.md): reward against number of samples on the digits for
-# every reward x algorithm, RUNS seeds each, on each backend, plus ISKL at the report's "bad" learning rate
-# (3e-3) on compressibility; then the summary (mean and std over seeds, tables and plots) in OUT.
+# every reward x algorithm, RUNS seeds each, on each backend, plus ISKL with the Gaussian KL of each step
+# (train.kl_estimator=gaussian) and ISKL at the report's "bad" learning rate (3e-3) on compressibility; then the
+# summary (mean and std over seeds, tables and plots) in OUT.
 # Every run fine-tunes the same pre-trained model (pre-trained once, with torch, if OUT has none).
 #
 #   scripts/experiments/ddpo_digits.sh [OUT]            # the full experiment: 5 runs, both backends, 320 samples
 #   RUNS=2 BACKENDS=torch SAMPLES=160 REWARDS=compress ALGS="sf is iskl" scripts/experiments/ddpo_digits.sh
+#   RUNS=5 BACKENDS=tf REWARDS=compress ALGS= BAD_LR=0 GAUSSIAN_KL=0.001 scripts/experiments/ddpo_digits.sh
 #
 # Runs go one after another (on 2 shared cores a second process would slow both); each run is resumable,
 # so a stopped experiment picks up where it was.
@@ -16,8 +18,9 @@ RUNS="${RUNS:-5}"
 BACKENDS="${BACKENDS:-torch tf}"
 SAMPLES="${SAMPLES:-320}"             # samples per run: iterations = SAMPLES / samples_per_iteration
 REWARDS="${REWARDS:-compress incompress align}"
-ALGS="${ALGS:-sf is iskl rwr sparse_rwr}"
+ALGS="${ALGS-sf is iskl rwr sparse_rwr}"     # ALGS= runs none of these
 BAD_LR="${BAD_LR:-1}"                 # 1: also ISKL at lr 3e-3 on compressibility
+GAUSSIAN_KL="${GAUSSIAN_KL-0.1 0.001}"   # also ISKL with the Gaussian step KL at these kl_coef (GAUSSIAN_KL=: none)
 PRETRAIN_EPOCHS="${PRETRAIN_EPOCHS:-200}"
 export DPPO_LOG_DIR="$OUT"
 PY=.venv/bin/python
@@ -30,14 +33,15 @@ per_iteration() {  # samples per iteration of a config
   grep -E '^  samples_per_iteration:' "$1" | awk '{print $2}'
 }
 
-run() {  # config backend seed name
+run() {  # config backend seed name [override ...]
   local cfg=$1 backend=$2 seed=$3 name=$4
+  shift 4
   local n; n=$(per_iteration "$cfg")
   local iters=$(( SAMPLES / n ))
   local eval_every=$(( iters / 10 > 0 ? iters / 10 : 1 ))
   $PY -m dppo.cli ddpo train --config "$cfg" --backend "$backend" --quiet "seed=$seed" \
     "logdir=$OUT/runs/$name/$backend/seed$seed" "base=$OUT/ddpo/pretrain/seed0" \
-    "train.iterations=$iters" "train.eval_every=$eval_every" "train.checkpoint_every=$iters"
+    "train.iterations=$iters" "train.eval_every=$eval_every" "train.checkpoint_every=$iters" "$@"
 }
 
 for backend in $BACKENDS; do
@@ -45,6 +49,12 @@ for backend in $BACKENDS; do
     for alg in $ALGS; do
       for seed in $(seq 0 $((RUNS - 1))); do
         run "configs/ddpo/digits_${reward}_${alg}.yaml" "$backend" "$seed" "${reward}_${alg}"
+      done
+    done
+    for coef in $GAUSSIAN_KL; do
+      for seed in $(seq 0 $((RUNS - 1))); do
+        run "configs/ddpo/digits_${reward}_iskl.yaml" "$backend" "$seed" "${reward}_iskl_gaussian_kl${coef}" \
+          train.kl_estimator=gaussian "train.kl_coef=$coef"
       done
     done
   done

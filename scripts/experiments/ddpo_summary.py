@@ -1,6 +1,7 @@
 """Summarize a DDPO digits experiment (scripts/experiments/ddpo_digits.sh): for every run name and backend,
 the evaluation reward and prompted-digit accuracy against the number of samples (mean and std over seeds),
-as a markdown table (summary.md) and one plot per reward (reward_<reward>.png).
+as a markdown table (summary.md) and one plot per reward (reward_<reward>.png: a colour per run name, solid
+torch, dashed TF).
 
     .venv/bin/python scripts/experiments/ddpo_summary.py RUNS_DIR OUT_DIR
 """
@@ -50,20 +51,22 @@ def main(runs: Path, out: Path) -> None:
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     rewards = sorted({name.split("_")[0] for name, _ in data})
     for reward in rewards:
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
+        names = sorted({name for name, _ in data if name.split("_")[0] == reward})
+        colors = {name: plt.get_cmap("tab10" if len(names) <= 10 else "tab20")(i) for i, name in enumerate(names)}
         for (name, backend), seeds in sorted(data.items()):
             if name.split("_")[0] != reward:
                 continue
             for ax, key in zip(axes, ("eval_reward", "eval_accuracy")):
                 s, m, sd = curves(seeds, key)
                 label = f"{name.split('_', 1)[1]} ({backend}, {len(seeds)} runs)"
-                ax.plot(s, m, label=label, linestyle="-" if backend == "torch" else "--")
-                ax.fill_between(s, m - sd, m + sd, alpha=0.15)
+                ax.plot(s, m, label=label, color=colors[name], linestyle="-" if backend == "torch" else "--")
+                ax.fill_between(s, m - sd, m + sd, color=colors[name], alpha=0.1)
         axes[0].set_ylabel("evaluation reward (64 fixed prompts and noises)")
         axes[1].set_ylabel("classifier reads the prompted digit")
         for ax in axes:
             ax.set_xlabel("samples")
-        axes[0].legend(fontsize=7)
+        axes[1].legend(fontsize=7, bbox_to_anchor=(1.02, 1.0), loc="upper left")
         fig.suptitle(f"DDPO on the digits: {reward}")
         fig.tight_layout()
         fig.savefig(out / f"reward_{reward}.png", dpi=90)

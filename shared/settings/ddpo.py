@@ -20,6 +20,7 @@ from shared.errors import ConfigError
 from shared.param_spec import CondDenoiserConfig
 
 ALGORITHMS = ("sf", "is", "iskl", "rwr", "sparse_rwr")
+KL_ESTIMATORS = ("chain", "gaussian")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,8 +85,14 @@ class DDPOTrainConfig:
     clip_range: float = setting(1e-4, check=positive, doc="IS / ISKL: the ratio is clipped to [1 - c, 1 + c]")
     adv_clip_max: float = setting(5.0, check=positive, doc="normalized rewards are clipped to [-a, a] (DDPO's)")
     kl_coef: float = setting(0.1, check=non_negative,
-                             doc="ISKL: lambda_KL of (lambda_KL / 2) (sum_t logp_theta - logp_ref)^2 "
+                             doc="ISKL: lambda_KL, the weight of the KL term (train.kl_estimator) in the loss "
                                  "(not given by the report: our choice)")
+    kl_estimator: str = setting("chain", check=one_of(*KL_ESTIMATORS),
+                                doc="ISKL's KL term: 'chain', the report's (1/2)(sum_t logp_theta - logp_ref)^2 "
+                                    "on the sampled chains; 'gaussian', sum_t mean_pixels (mu_theta - mu_ref)^2 "
+                                    "/ (2 s_t^2), the KL of each step's two Gaussians on the chains' states "
+                                    "(docs/evidence/ddpo.md: the report's estimate walks away from the reference "
+                                    "here)")
     rwr_beta: float = setting(1.0, check=non_negative, doc="RWR: inverse temperature on the normalized reward")
     sparse_threshold: float = setting(0.0, doc="sparse RWR: weight 1 where the normalized reward >= this, else 0")
     stat_buffer: int = setting(32, check=positive, doc="per-prompt normalization: rewards kept per prompt")

@@ -39,8 +39,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "onnx":
         from dppo.interop.onnx import export_onnx
 
-        if args.no_xla or args.max_bucket is not None:
-            raise UserError("--no-xla and --max-bucket are SavedModel options; ONNX graphs have no XLA")
+        for flag, given in (("--no-xla", args.no_xla), ("--max-bucket", args.max_bucket is not None)):
+            if given:
+                raise UserError(f"{flag} is a SavedModel option; ONNX graphs have no XLA")
         target = export_onnx(args.checkpoint, args.out, args.version, args.normalization, args.act_steps)
         print(f"wrote ONNX {target} (deterministic.onnx, sample.onnx; inputs batch first: signature.json)")
         return 0

@@ -91,3 +91,6 @@ def test_onnx_export_refuses_xla_and_an_existing_version(exports, capsys):
     assert main(["export", "--checkpoint", str(tmp / "c.npz"), "--out", str(tmp / "onnx"), "--format", "onnx",
                  "--no-xla"]) == 2
     assert "--no-xla is a SavedModel option" in capsys.readouterr().err
+    assert main(["export", "--checkpoint", str(tmp / "c.npz"), "--out", str(tmp / "onnx"), "--format", "onnx",
+                 "--max-bucket", "4"]) == 2
+    assert "--max-bucket is a SavedModel option" in capsys.readouterr().err

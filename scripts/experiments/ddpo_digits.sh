@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The recorded DDPO experiment (docs/evidence/ddpo.md): reward against number of samples on the digits for
 # every reward x algorithm, RUNS seeds each, on each backend, plus ISKL with the Gaussian KL of each step
-# (train.kl_estimator=gaussian) and ISKL at the report's "bad" learning rate (3e-3) on compressibility; then the
-# summary (mean and std over seeds, tables and plots) in OUT.
+# (train.kl_estimator=gaussian) at several kl_coef, ISKL with the report's KL at two more kl_coef, and ISKL at
+# the report's "bad" learning rate (3e-3), on each reward; then the summary (mean and std over seeds, tables and
+# plots) in OUT.
 # Every run fine-tunes the same pre-trained model (pre-trained once, with torch, if OUT has none).
 #
 #   scripts/experiments/ddpo_digits.sh [OUT]            # the full experiment: 5 runs, both backends, 320 samples
@@ -10,7 +11,7 @@
 #   RUNS=5 BACKENDS=tf REWARDS=compress ALGS= BAD_LR=0 GAUSSIAN_KL=0.001 scripts/experiments/ddpo_digits.sh
 #
 # Runs go one after another (on 2 shared cores a second process would slow both); each run is resumable,
-# so a stopped experiment picks up where it was.
+# so a stopped experiment picks up where it was, and a finished run (its last checkpoint written) is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT="${1:-/tmp/ddpo-digits}"
@@ -19,8 +20,9 @@ BACKENDS="${BACKENDS:-torch tf}"
 SAMPLES="${SAMPLES:-320}"             # samples per run: iterations = SAMPLES / samples_per_iteration
 REWARDS="${REWARDS:-compress incompress align}"
 ALGS="${ALGS-sf is iskl rwr sparse_rwr}"     # ALGS= runs none of these
-BAD_LR="${BAD_LR:-1}"                 # 1: also ISKL at lr 3e-3 on compressibility
-GAUSSIAN_KL="${GAUSSIAN_KL-0.1 0.001}"   # also ISKL with the Gaussian step KL at these kl_coef (GAUSSIAN_KL=: none)
+BAD_LR="${BAD_LR:-1}"                 # 1: also ISKL at the report's "bad" lr 3e-3 on each reward
+GAUSSIAN_KL="${GAUSSIAN_KL-0.1 0.01 0.001 0.0001}"   # also ISKL with the Gaussian step KL at these kl_coef (GAUSSIAN_KL=: none)
+CHAIN_KL="${CHAIN_KL-0.01 1.0}"       # also ISKL with the report's chain KL at these kl_coef (its config has 0.1)
 PRETRAIN_EPOCHS="${PRETRAIN_EPOCHS:-200}"
 export DPPO_LOG_DIR="$OUT"
 PY=.venv/bin/python
@@ -39,8 +41,12 @@ run() {  # config backend seed name [override ...]
   local n; n=$(per_iteration "$cfg")
   local iters=$(( SAMPLES / n ))
   local eval_every=$(( iters / 10 > 0 ? iters / 10 : 1 ))
+  local logdir="$OUT/runs/$name/$backend/seed$seed"
+  if [ -f "$logdir/checkpoint/state_$iters.npz" ]; then  # finished before: skip without starting a process
+    return 0
+  fi
   $PY -m dppo.cli ddpo train --config "$cfg" --backend "$backend" --quiet "seed=$seed" \
-    "logdir=$OUT/runs/$name/$backend/seed$seed" "base=$OUT/ddpo/pretrain/seed0" \
+    "logdir=$logdir" "base=$OUT/ddpo/pretrain/seed0" \
     "train.iterations=$iters" "train.eval_every=$eval_every" "train.checkpoint_every=$iters" "$@"
 }
 
@@ -57,12 +63,17 @@ for backend in $BACKENDS; do
           train.kl_estimator=gaussian "train.kl_coef=$coef"
       done
     done
-  done
-  if [ "$BAD_LR" = 1 ]; then
-    for seed in $(seq 0 $((RUNS - 1))); do
-      run configs/ddpo/digits_compress_iskl_bad_lr.yaml "$backend" "$seed" compress_iskl_bad_lr
+    for coef in $CHAIN_KL; do
+      for seed in $(seq 0 $((RUNS - 1))); do
+        run "configs/ddpo/digits_${reward}_iskl.yaml" "$backend" "$seed" "${reward}_iskl_kl${coef}" "train.kl_coef=$coef"
+      done
     done
-  fi
+    if [ "$BAD_LR" = 1 ]; then
+      for seed in $(seq 0 $((RUNS - 1))); do
+        run "configs/ddpo/digits_${reward}_iskl_bad_lr.yaml" "$backend" "$seed" "${reward}_iskl_bad_lr"
+      done
+    fi
+  done
 done
 
 $PY scripts/experiments/ddpo_summary.py "$OUT/runs" "$OUT/summary"

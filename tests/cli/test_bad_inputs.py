@@ -26,6 +26,8 @@ from shared.settings import read_config
 PRE = "configs/hopper/pretrain_diffusion_mlp.yaml"
 FT = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
 GAUSS = "configs/hopper/ppo_gaussian_mlp.yaml"
+GYM_FT = "tests/fixtures/upstream_cfg/cfg/gym/finetune/hopper-v2"
+VISION_DIFFUSION = "model.diffusion.mlp_diffusion.VisionDiffusionMLP"
 GAUSS_PRE = "tests/fixtures/upstream_cfg/cfg/gym/pretrain/hopper-medium-v2/pre_gaussian_mlp.yaml"
 PRE_SMALL = ["model.network.mlp_dims=[32,32,32]", "train.batch_size=64", "train.lr_scheduler.first_cycle_steps=10",
              "train.n_epochs=2", "train.epoch_start_ema=1", "train.update_ema_freq=1"]
@@ -167,6 +169,15 @@ CONFIG_CASES = {
                                           "name different policy kinds"),
     "gaussian pretrain horizon_steps": (_gaussian_pretrain, ["model.horizon_steps=2"],
                                         "disagrees with model.horizon_steps=2"),
+    # a replay-buffer (off-policy) algorithm given an image network: camera frames are PPO's (upstream's image agents)
+    "DIPO image actor": (lambda f, *o: _finetune(f, f"{GYM_FT}/ft_dipo_diffusion_mlp.yaml", *o),
+                         [f"model.actor._target_={VISION_DIFFUSION}"],
+                         f"model.actor is an image network ({VISION_DIFFUSION}): DIPO fine-tunes state policies "
+                         "only; fine-tune on camera frames with PPO (DPPO or Gaussian PPO, upstream's image agents)"),
+    "RLPD image actor": (lambda f, *o: _finetune(f, f"{GYM_FT}/rlpd_mlp.yaml", *o),
+                         ["model.actor._target_=model.common.mlp_gaussian.Gaussian_VisionMLP"],
+                         "model.actor is an image network (model.common.mlp_gaussian.Gaussian_VisionMLP): RLPD "
+                         "(Gaussian policy) fine-tunes state policies only"),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -189,6 +190,29 @@ def test_bad_config_value_is_refused_before_any_work(files, capsys, case):
     assert code == 2
     _assert_one_message(err, message)
     assert _snapshot(files["run"]) == before
+
+
+@pytest.mark.parametrize("task", ["can", "square"])
+def test_missing_can_and_square_image_demos_name_the_command_that_makes_them(tmp_path, monkeypatch, capsys, task):
+    """Only Lift's image demonstrations are made on first use; Can's and Square's (scripted makers, no recorded
+    dataset) are one line naming `dppo data robomimic --images` with the folder the config reads, and nothing is
+    made: upstream's image pre-training config (train.npz), and the normalization file fine-tuning and evaluation
+    read through the same check (dppo/envs/runtime.py)."""
+    from shared.data.robomimic_image_demos import ensure_image_dataset
+    from shared.errors import DatasetError
+
+    monkeypatch.setenv("DPPO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DPPO_LOG_DIR", str(tmp_path / "logs"))
+    config = f"tests/fixtures/upstream_cfg/cfg/robomimic/pretrain/{task}/pre_diffusion_mlp_img.yaml"
+    code, err = _run(["pretrain", "--config", config, "--backend", "torch"], capsys)
+    folder = tmp_path / "data" / "robomimic" / f"{task}-img"
+    make = f"make them there with dppo data robomimic --task {task} --images --out {folder}"
+    assert code == 2
+    _assert_one_message(err, f"{folder / 'train.npz'} not found: the {task} image demonstrations are not made on "
+                        f"first use (only lift's are); {make}")
+    with pytest.raises(DatasetError, match=f"normalization.npz not found: .*; {re.escape(make)}$"):
+        ensure_image_dataset(folder / "normalization.npz")
+    assert not folder.exists()
 
 
 def _yaml(root: Path, name: str, text: str) -> str:

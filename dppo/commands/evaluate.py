@@ -42,9 +42,11 @@ def run(args: argparse.Namespace) -> int:
 
     check_output_file(args.json, "--json")
     check_output_file(args.frames, "--frames")
-    if args.as_logged and (args.episodes is not None or args.seed is not None or args.frames is not None):
-        raise ConfigError("--as-logged reruns the run's own envs, seeds and episode count: drop --episodes, --seed "
-                          "and --frames")
+    if args.as_logged and (args.episodes is not None or args.seed is not None):
+        raise ConfigError("--as-logged reruns the run's own envs, seeds and episode count: drop --episodes and --seed")
+    if args.as_logged and args.frames is not None:
+        raise ConfigError("--frames draws the episodes dppo eval runs itself, not a rerun iteration: drop --frames or "
+                          "--as-logged")
     cfg = load_settings(args.config, args.overrides, ("finetune", "eval"))
     if args.as_logged:
         result = replay_eval_iteration(cfg, args.backend)

@@ -18,3 +18,4 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install -q -e ".[dev,robomimic,ray]"
     echo "$want" > "$stamp"
 fi
+bash scripts/install_serving_api.sh .venv/bin/python

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from dppo.commands.arguments import positive_int, seed
 from dppo.runs.paths import check_output_dir
 from shared.data.d4rl import convert_d4rl_hdf5, locate_d4rl_dataset
 from shared.data.dataset import load_normalization
 from shared.data.envs import EnvSpec
-from shared.data.frames import dataset_frames, env_frames, frame_grid, write_png
+from shared.data.frames import dataset_frames, env_frames, write_grid
 from shared.data.rendering import RENDER_QUALITIES
 from shared.data.robomimic import TASKS, EnvMeta, RobomimicImageSuite, env_meta_path
 from shared.data.robomimic_demos import DEMO_TASKS, make_demos
@@ -77,14 +75,8 @@ def _cmd_data_robomimic(args: argparse.Namespace) -> int:
     for path in summary.paths:
         print(f"wrote {path}")
     if args.images and args.grid is not None:
-        _write_grid(dataset_frames(args.out, 4, 6), args.grid, 2)
+        print(write_grid(dataset_frames(args.out, 4, 6), args.grid, 2))
     return 0
-
-
-def _write_grid(frames: np.ndarray, path: str, zoom: int) -> None:
-    write_png(path, frame_grid(frames, zoom))
-    rows, steps, channels, height, width = frames.shape
-    print(f"wrote {path}: {rows} rows of {steps} steps, {channels // 3} camera(s) of {height}x{width} each")
 
 
 def _cmd_data_frames(args: argparse.Namespace) -> int:
@@ -99,7 +91,7 @@ def _cmd_data_frames(args: argparse.Namespace) -> int:
         spec = EnvSpec(args.task, args.rows, 1, 1, 10**6, normalization, False, suite)
         frames, rate = env_frames(spec, args.steps, args.stride, args.seed)
         print(f"{args.task}: {args.rows} envs x {args.steps} frames after the wrappers, {rate:.1f} camera frames/s")
-    _write_grid(frames, args.out, args.zoom)
+    print(write_grid(frames, args.out, args.zoom))
     return 0
 
 

@@ -6,7 +6,11 @@ a fine-tuning run saved at one of its evaluation iterations, that iteration agai
 state), draws the run's sampling noise (keyed by the run's seed, the iteration and the step) for the run's
 train.n_steps steps and counts episodes as the run logged them (those that finished within the iteration), so
 its per-episode returns and success flags are the logged ones (docs/guide/robomimic.md, "Logged and evaluated
-success")."""
+success").
+
+`evaluate(..., frames=True)` also returns the camera frames the policy was given (`dppo eval --frames`): the newest
+frame of each observation exactly as the agent received it (after the env's wrappers and the vector env, uint8,
+every camera), for the first GRID_ROWS episodes at GRID_STEPS policy steps spread over each episode."""
 
 from __future__ import annotations
 
@@ -21,22 +25,25 @@ from dppo.envs.runtime import env_spec, run_vector_env, set_rollout_threads
 from dppo.training.finetune import finished_episodes, is_eval_iteration, make_trainer, rollout, rollout_plan
 from shared.data import observations as ob
 from shared.data.envs import d4rl_normalized_score, episode_successes, restore_vector_env_state, success_metrics
+from shared.data.frames import spaced_steps
 from shared.errors import CheckpointError, ConfigError
 from shared.framework_seeds import framework_seed
 from shared.settings import EvalConfig, FinetuneConfig
 
 # What a rerun of an evaluation iteration must share with the run that logged it (upstream's key paths):
 # the sampling noise's key, the envs, the iteration's length and the episodes' length and success threshold.
+GRID_ROWS, GRID_STEPS = 4, 6  # `dppo eval --frames`: episodes (rows) and policy steps per episode (columns)
 _AS_LOGGED_KEYS = (("seed",), ("env", "n_envs"), ("train", "n_steps"), ("act_steps",), ("env", "max_episode_steps"),
                    ("env", "best_reward_threshold_for_success"))
 
 
 def episode_rewards(agent: Any, cfg: FinetuneConfig | EvalConfig, n_episodes: int, seed: int,
-                    speed: dict[str, float] | None = None) -> list[np.ndarray]:
+                    speed: dict[str, float] | None = None, seen: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """The policy-step rewards (T_e,) of the first episode of each of n_episodes envs (reset with seeds
     seed..seed+n-1). `speed`, when given, receives the envs' steps/s and camera frames/s (the time inside the
     vector env's steps, rendering included, the policy's not; every env steps act_steps times per policy step,
-    each step rendering the suite's frames)."""
+    each step rendering the suite's frames). `seen`, when given, receives per policy step the newest camera frame
+    of the first GRID_ROWS envs' observations as the agent is given them, (min(N, GRID_ROWS), C, H, W) uint8."""
     spec = env_spec(cfg, n_envs=n_episodes)
     venv = run_vector_env(cfg, spec)
     obs = venv.reset(seed=[seed + i for i in range(n_episodes)])[0]
@@ -46,6 +53,8 @@ def episode_rewards(agent: Any, cfg: FinetuneConfig | EvalConfig, n_episodes: in
     alive = [np.ones(n_episodes, bool)]
     try:
         while alive[-1].any():
+            if seen is not None:
+                seen.append(np.array(obs["rgb"][:GRID_ROWS, -1]))  # (R, C, H, W): the newest of the To frames
             noise = rng.standard_normal(noise_shape(cfg, n_episodes)).astype(np.float32)
             actions = agent.act(obs, noise, deterministic=True)["actions"][:, : cfg.act_steps]
             tic = time.perf_counter()
@@ -62,6 +71,11 @@ def episode_rewards(agent: Any, cfg: FinetuneConfig | EvalConfig, n_episodes: in
                      frames_per_s=env_steps * spec.suite.frames_per_step / seconds if spec.suite.frames_per_step
                      else None)
     rewards, live = np.stack(steps), np.stack(alive[:-1])  # (T, N): live = the episode was running at step t
+    if seen is not None:  # each row's steps while its episode ran, GRID_STEPS of them spread evenly
+        frames = np.stack(seen)  # (T, R, C, H, W)
+        picks = [np.flatnonzero(live[:, e])[spaced_steps(int(live[:, e].sum()), GRID_STEPS)]
+                 for e in range(frames.shape[1])]
+        seen[:] = [np.stack([frames[picks[e], e] for e in range(frames.shape[1])])]  # (R, K, C, H, W)
     return [rewards[live[:, e], e] for e in range(n_episodes)]
 
 
@@ -90,11 +104,15 @@ def _summary(cfg: FinetuneConfig | EvalConfig, backend: str, episodes: list[np.n
 
 
 def evaluate(cfg: FinetuneConfig | EvalConfig, backend: str, n_episodes: int = 10,
-             seed: int = 10_000) -> dict[str, Any]:
+             seed: int = 10_000, frames: bool = False) -> dict[str, Any]:
     """Deterministic returns of n_episodes whole episodes: the policy of a fine-tuning config (its
-    base_policy_path) or of an upstream eval config."""
+    base_policy_path) or of an upstream eval config. With `frames`, the result's "frames" (R, GRID_STEPS, C, H,
+    W) uint8 are the camera frames the policy was given (episode_rewards' `seen`)."""
     if not cfg.base_policy_path:
         raise ConfigError("evaluation needs base_policy_path=CKPT: the policy to evaluate")
+    if frames and not cfg.env_suite.frames_per_step:
+        raise ConfigError("--frames draws the camera frames an image policy is given; this config's env renders no "
+                          "cameras (a state policy: env.wrappers has no robomimic_image)")
     set_rollout_threads(backend)
     if isinstance(cfg, EvalConfig):
         agent = make_eval_agent(cfg, backend)
@@ -102,8 +120,9 @@ def evaluate(cfg: FinetuneConfig | EvalConfig, backend: str, n_episodes: int = 1
         agent = make_agent(cfg, backend)
         load_run_state(agent, cfg.base_policy_path, cfg)
     speed: dict[str, float] = {}
-    episodes = episode_rewards(agent, cfg, n_episodes, seed, speed)
-    return {**_summary(cfg, backend, episodes), "seed": seed, **speed}
+    seen: list[np.ndarray] | None = [] if frames else None
+    episodes = episode_rewards(agent, cfg, n_episodes, seed, speed, seen)
+    return {**_summary(cfg, backend, episodes), "seed": seed, **speed, **({"frames": seen[0]} if seen else {})}
 
 
 def _at(raw: dict[str, Any], path: tuple[str, ...]) -> Any:

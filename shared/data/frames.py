@@ -37,6 +37,18 @@ def frame_grid(frames: np.ndarray, zoom: int = 1) -> np.ndarray:
     return grid
 
 
+def write_grid(frames: np.ndarray, path: str | Path, zoom: int) -> str:
+    """frames (R, K, 3 * cameras, H, W) uint8 -> their grid written as a PNG at path; the line saying what it holds."""
+    write_png(path, frame_grid(frames, zoom))
+    rows, steps, channels, height, width = frames.shape
+    return f"wrote {path}: {rows} rows of {steps} steps, {channels // 3} camera(s) of {height}x{width} each"
+
+
+def spaced_steps(length: int, steps: int) -> np.ndarray:
+    """`steps` indices spread evenly over 0..length-1, first and last included (repeated when length < steps)."""
+    return np.linspace(0, length - 1, steps).round().astype(int)
+
+
 def write_png(path: str | Path, image: np.ndarray) -> None:
     """(rows, cols, 3) uint8 -> an RGB PNG file."""
     from PIL import Image
@@ -59,8 +71,7 @@ def dataset_frames(train_npz: str | Path, episodes: int, steps: int) -> np.ndarr
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     rows = []
     for start, length in list(zip(starts, lengths))[:episodes]:
-        picks = np.linspace(0, length - 1, steps).round().astype(int)  # (K,)
-        rows.append(images[start + picks])
+        rows.append(images[start + spaced_steps(length, steps)])  # (K, C, H, W)
     return np.stack(rows)
 
 

@@ -155,12 +155,18 @@ IMAGE_DATASET_FILES = ("train.npz", "normalization.npz")
 def ensure_image_dataset(path: str | Path) -> Path:
     """`path` as it is, unless it is a missing train.npz or normalization.npz of an image dataset made on first
     use (`<...>/<task>-img/` for a task of IMAGE_DATASETS): then the dataset is made there first (minutes: every
-    step is rendered), checked byte for byte against its recorded checksums, and kept for later runs."""
+    step is rendered), checked byte for byte against its recorded checksums, and kept for later runs. A missing one
+    of another task with a scripted maker (Can, Square) is one error naming the command that makes it there."""
     path = Path(path)
     folder = path.parent
     task = folder.name.removesuffix("-img")
-    if path.exists() or path.name not in IMAGE_DATASET_FILES or not folder.name.endswith("-img") \
-            or task not in IMAGE_DATASETS:
+    if path.exists() or path.name not in IMAGE_DATASET_FILES or not folder.name.endswith("-img"):
+        return path
+    if task not in IMAGE_DATASETS:
+        if task in PHASES:  # a maker exists, but the dataset is not one made on first use: the command that makes it
+            raise DatasetError(f"{path} not found: the {task} image demonstrations are not made on first use (only "
+                               f"{', '.join(IMAGE_DATASETS)}'s are); make them there with dppo data robomimic --task "
+                               f"{task} --images --out {folder}")
         return path
     ref = IMAGE_DATASETS[task]
     print(f"making the {task} image dataset in {folder} on first use ({ref.demos} rendered demonstrations, seed "

@@ -174,6 +174,8 @@ def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
     model = raw.get("model")
     if not isinstance(model, dict):
         raise ConfigError("missing required config section 'model'")
+    if kind == "finetune" and finetune_algorithm(raw) != "ppo":
+        _refuse_camera_frames(raw, ALGORITHMS[finetune_algorithm(raw)])
     if kind == "pretrain":
         cls, model_cls = _pretrain_classes(raw, model)
     elif kind == "finetune" and ALGORITHMS[finetune_algorithm(raw)].model_config is not None:
@@ -201,20 +203,36 @@ def read_config(raw: dict[str, Any], expect: tuple[str, ...] = ("pretrain", "fin
     if "raw" in raw:
         raise ConfigError("unknown config key 'raw'")
     settings = read(model_cls, model, "model")
-    if kind == "finetune" and finetune_algorithm(raw) != "ppo":
-        _refuse_image_networks(settings)
     return read(cls, raw, "", given={"model": settings, "raw": raw})
 
 
-def _refuse_image_networks(model: Any) -> None:
-    """The image networks (shared/param_spec/vit.py) pre-train (dppo pretrain), evaluate (dppo eval) and fine-tune
-    with PPO (upstream's image agents: DPPO and Gaussian PPO); another fine-tuning algorithm's config that names one
-    is refused in one line rather than failing inside its loop."""
-    for key in ("network", "actor", "critic"):
-        net = getattr(model, key, None)
-        if isinstance(net, IMAGE_NETWORK_CONFIGS):
-            raise ConfigError(f"model.{key} is an image network ({net.UPSTREAM_TARGETS[0]}): camera frames are "
-                              "fine-tuned with PPO only (DPPO and Gaussian PPO, upstream's image agents)")
+_IMAGE_TARGETS = {target for net in IMAGE_NETWORK_CONFIGS for target in net.UPSTREAM_TARGETS}
+_IMAGE_ALGORITHMS = "fine-tune on camera frames with PPO (DPPO or Gaussian PPO, upstream's image agents)"
+
+
+def _image_network(section: Any, path: str) -> tuple[str, str] | None:
+    """(key path, _target_) of the first image network (shared/param_spec/vit.py) in a raw config section, if any."""
+    if not isinstance(section, dict):
+        return None
+    if section.get("_target_") in _IMAGE_TARGETS:
+        return path, section["_target_"]
+    return next((found for key, value in section.items() if (found := _image_network(value, f"{path}.{key}"))),
+                None)
+
+
+def _refuse_camera_frames(raw: dict[str, Any], algorithm: Algorithm) -> None:
+    """The image networks and camera envs pre-train (dppo pretrain), evaluate (dppo eval) and fine-tune with PPO
+    (upstream's image agents); another fine-tuning algorithm's config that names one (its actor, a critic, any
+    network of its model) or a camera env is refused here in one line, before its sections are read, rather than
+    with an error about another key or inside its loop."""
+    found = _image_network(raw.get("model"), "model")
+    if found is not None:
+        raise ConfigError(f"{found[0]} is an image network ({found[1]}): {algorithm.title} fine-tunes state "
+                          f"policies only; {_IMAGE_ALGORITHMS}")
+    wrappers = (raw.get("env") or {}).get("wrappers") if isinstance(raw.get("env"), dict) else None
+    if isinstance(wrappers, dict) and wrappers.get("robomimic_image") is not None:
+        raise ConfigError(f"env.wrappers.robomimic_image gives camera frames: {algorithm.title} fine-tunes state "
+                          f"policies only; {_IMAGE_ALGORITHMS}")
 
 
 def load_settings(path: str, overrides: list[str] | tuple[str, ...] = (),

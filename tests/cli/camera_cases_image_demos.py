@@ -110,8 +110,12 @@ def test_an_image_dataset_is_made_on_first_use_checked_and_kept(made, tmp_path, 
     assert sorted(p.name for p in train.parent.iterdir()) == ["normalization.npz", "stats.json", "train.npz"]
     stamp = train.stat().st_mtime_ns
     assert demos.ensure_image_dataset(train.parent / "normalization.npz") and train.stat().st_mtime_ns == stamp
-    other = tmp_path / "other" / "robomimic" / "square-img" / "train.npz"  # no recorded dataset: left to the reader
+    other = tmp_path / "other" / "robomimic" / "transport-img" / "train.npz"  # no maker here: left to the reader
     assert demos.ensure_image_dataset(other) == other and not other.parent.exists()
+    square = tmp_path / "other" / "robomimic" / "square-img" / "train.npz"  # a maker, no recorded dataset
+    with pytest.raises(DatasetError, match="make them there with dppo data robomimic --task square --images --out"):
+        demos.ensure_image_dataset(square)
+    assert not square.parent.exists()
 
     monkeypatch.setattr(demos, "IMAGE_DATASETS", {"lift": demos.ImageDataset(1, SEED, "fast", "0" * 64,
                                                                             sha["normalization.npz"])})

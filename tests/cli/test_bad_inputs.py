@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,8 @@ from shared.settings import read_config
 PRE = "configs/hopper/pretrain_diffusion_mlp.yaml"
 FT = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
 GAUSS = "configs/hopper/ppo_gaussian_mlp.yaml"
+GYM_FT = "tests/fixtures/upstream_cfg/cfg/gym/finetune/hopper-v2"
+VISION_DIFFUSION = "model.diffusion.mlp_diffusion.VisionDiffusionMLP"
 GAUSS_PRE = "tests/fixtures/upstream_cfg/cfg/gym/pretrain/hopper-medium-v2/pre_gaussian_mlp.yaml"
 PRE_SMALL = ["model.network.mlp_dims=[32,32,32]", "train.batch_size=64", "train.lr_scheduler.first_cycle_steps=10",
              "train.n_epochs=2", "train.epoch_start_ema=1", "train.update_ema_freq=1"]
@@ -167,6 +170,15 @@ CONFIG_CASES = {
                                           "name different policy kinds"),
     "gaussian pretrain horizon_steps": (_gaussian_pretrain, ["model.horizon_steps=2"],
                                         "disagrees with model.horizon_steps=2"),
+    # a replay-buffer (off-policy) algorithm given an image network: camera frames are PPO's (upstream's image agents)
+    "DIPO image actor": (lambda f, *o: _finetune(f, f"{GYM_FT}/ft_dipo_diffusion_mlp.yaml", *o),
+                         [f"model.actor._target_={VISION_DIFFUSION}"],
+                         f"model.actor is an image network ({VISION_DIFFUSION}): DIPO fine-tunes state policies "
+                         "only; fine-tune on camera frames with PPO (DPPO or Gaussian PPO, upstream's image agents)"),
+    "RLPD image actor": (lambda f, *o: _finetune(f, f"{GYM_FT}/rlpd_mlp.yaml", *o),
+                         ["model.actor._target_=model.common.mlp_gaussian.Gaussian_VisionMLP"],
+                         "model.actor is an image network (model.common.mlp_gaussian.Gaussian_VisionMLP): RLPD "
+                         "(Gaussian policy) fine-tunes state policies only"),
 }
 
 
@@ -178,6 +190,29 @@ def test_bad_config_value_is_refused_before_any_work(files, capsys, case):
     assert code == 2
     _assert_one_message(err, message)
     assert _snapshot(files["run"]) == before
+
+
+@pytest.mark.parametrize("task", ["can", "square"])
+def test_missing_can_and_square_image_demos_name_the_command_that_makes_them(tmp_path, monkeypatch, capsys, task):
+    """Only Lift's image demonstrations are made on first use; Can's and Square's (scripted makers, no recorded
+    dataset) are one line naming `dppo data robomimic --images` with the folder the config reads, and nothing is
+    made: upstream's image pre-training config (train.npz), and the normalization file fine-tuning and evaluation
+    read through the same check (dppo/envs/runtime.py)."""
+    from shared.data.robomimic_image_demos import ensure_image_dataset
+    from shared.errors import DatasetError
+
+    monkeypatch.setenv("DPPO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DPPO_LOG_DIR", str(tmp_path / "logs"))
+    config = f"tests/fixtures/upstream_cfg/cfg/robomimic/pretrain/{task}/pre_diffusion_mlp_img.yaml"
+    code, err = _run(["pretrain", "--config", config, "--backend", "torch"], capsys)
+    folder = tmp_path / "data" / "robomimic" / f"{task}-img"
+    make = f"make them there with dppo data robomimic --task {task} --images --out {folder}"
+    assert code == 2
+    _assert_one_message(err, f"{folder / 'train.npz'} not found: the {task} image demonstrations are not made on "
+                        f"first use (only lift's are); {make}")
+    with pytest.raises(DatasetError, match=f"normalization.npz not found: .*; {re.escape(make)}$"):
+        ensure_image_dataset(folder / "normalization.npz")
+    assert not folder.exists()
 
 
 def _yaml(root: Path, name: str, text: str) -> str:

@@ -89,8 +89,8 @@ def test_eval_of_a_finetuned_checkpoint_reproduces_the_logged_evaluation(tmp_pat
 
 
 def test_as_logged_refuses_what_it_cannot_rerun(tmp_path, capsys, shaped_lift) -> None:
-    """One line each, before any env is built: --episodes/--seed with it, a config whose rollout differs from the
-    run's, a checkpoint without the envs' state at an evaluation iteration's start (here: the run's starting
+    """One line each, before any env is built: --episodes/--seed (or --frames) with it, a config whose rollout differs
+    from the run's, a checkpoint without the envs' state at an evaluation iteration's start (here: the run's starting
     weights saved as iteration 0's fine-tuning checkpoint, without them)."""
     args = [*RUN, *shaped_lift]
     cfg = load_settings(LIFT, args)
@@ -99,6 +99,8 @@ def test_as_logged_refuses_what_it_cannot_rerun(tmp_path, capsys, shaped_lift) -
                                      {"kind": "finetune", "itr": 0, "algorithm": "ppo", "config": cfg.raw}))
     base = ["eval", "--config", LIFT, "--backend", "torch", "--as-logged"]
     cases = [([*base, "--episodes", "4", *args, f"base_policy_path={bare}"], "drop --episodes and --seed"),
+             ([*base, "--frames", str(tmp_path / "f.png"), *args, f"base_policy_path={bare}"],
+              "--frames draws the episodes dppo eval runs itself, not a rerun iteration"),
              ([*base, *args, "env.n_envs=3", f"base_policy_path={bare}"],
               "this config's env.n_envs is 3, the run that saved"),
              ([*base, *args, f"base_policy_path={bare}"], "holds no envs' state from the start of an evaluation")]

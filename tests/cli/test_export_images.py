@@ -2,7 +2,8 @@
 take the raw state float32 and the camera frames `rgb` uint8 [B, img_cond_steps, 3 num_img, H, W]; a process that
 imports only TensorFlow gets the in-memory torch and TF twins' actions on the same noise (batch 1 and 3: bucket 4
 pads state and frames); frames of another dtype or shape, and a NaN state, are refused with one message each; the
-warm-up file holds frames for every bucket; the REST body and the gRPC tensor of docs/guide/serving.md run."""
+warm-up file holds frames for every bucket; the REST body of docs/guide/serving.md runs, and its gRPC PredictRequest
+(tensorflow-serving-api), serialized and parsed in the TF-only process, gets the twins' actions too."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import torch
+from tensorflow_serving.apis import predict_pb2
 
 import core_tf.runtime.canonical as tf_io
 import core_torch.runtime.canonical as torch_io
@@ -176,10 +178,26 @@ def _twins_actions(case: str, info: dict, obs: tuple[np.ndarray, np.ndarray],
     return out
 
 
+def predict_request(signature: str, state: np.ndarray, rgb: np.ndarray,
+                    noise: np.ndarray | None = None) -> predict_pb2.PredictRequest:
+    """docs/guide/serving.md's gRPC request of an image policy, line for line: state float32 (B, To, Do), rgb uint8
+    (B, img_cond_steps, 3 num_img, H, W), for `sample` the noise float32 (tf.make_tensor_proto keeps each dtype)."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "dppo_lift_img"
+    request.model_spec.signature_name = signature
+    request.inputs["state"].CopyFrom(tf.make_tensor_proto(state))  # float32 (B, To, Do)
+    request.inputs["rgb"].CopyFrom(tf.make_tensor_proto(rgb))  # uint8 (B, img_cond_steps, 3 num_img, 96, 96)
+    if noise is not None:  # the `sample` signature
+        request.inputs["noise"].CopyFrom(tf.make_tensor_proto(noise))
+    return request
+
+
 @pytest.fixture(scope="module")
 def served(exported, tmp_path_factory) -> dict:
     """Every (case, batch, signature) request answered by one process importing only TensorFlow
-    (tests/cli/serving_client.py), as one TF Serving process answers many."""
+    (tests/cli/serving_client.py), as one TF Serving process answers many: (route, case, batch, signature) ->
+    outputs, route "npz" (the inputs as arrays) or "grpc" (a serialized PredictRequest, the outputs decoded from
+    the serialized PredictResponse with tf.make_ndarray, as the docs' client does)."""
     work = tmp_path_factory.mktemp("served")
     argv, outputs = [], {}
     for case, (model, info) in exported.items():
@@ -187,10 +205,19 @@ def served(exported, tmp_path_factory) -> dict:
             for name, (inputs, _, _) in _requests(info, batch).items():
                 request = work / f"{case}_{batch}_{name}"
                 np.savez(f"{request}_in.npz", **inputs)
-                argv += [str(model), f"{request}_in.npz", f"{request}_out.npz"]
-                outputs[(case, batch, name)] = f"{request}_out.npz"
+                Path(f"{request}_in.pb").write_bytes(predict_request(name, **inputs).SerializeToString())
+                for route, ext in (("npz", "npz"), ("grpc", "pb")):
+                    argv += [str(model), f"{request}_in.{ext}", f"{request}_out.{ext}"]
+                    outputs[(route, case, batch, name)] = f"{request}_out.{ext}"
     subprocess.run([sys.executable, CLIENT, *argv], check=True, capture_output=True)
-    return {key: dict(np.load(path)) for key, path in outputs.items()}
+    answers = {}
+    for key, path in outputs.items():
+        if key[0] == "npz":
+            answers[key] = dict(np.load(path))
+        else:
+            response = predict_pb2.PredictResponse.FromString(Path(path).read_bytes())
+            answers[key] = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+    return answers
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -199,12 +226,16 @@ def test_tf_only_process_serves_the_torch_and_tf_twins_actions(exported, served,
     norm = load_normalization(str(info["norm"]))
     for batch in BATCHES:
         for name, (inputs, noise, deterministic) in _requests(info, batch).items():
-            actions = served[(case, batch, name)]["action" if deterministic else "action_chunk"]
+            output = "action" if deterministic else "action_chunk"
+            actions = served[("npz", case, batch, name)][output]
             assert actions.shape == (batch, info["horizon"], info["action_dim"]), (case, batch, name)
+            grpc = served[("grpc", case, batch, name)]
+            assert list(grpc) == [output] and grpc[output].dtype == np.float32
             obs = (norm.normalize_obs(inputs["state"]).astype(np.float32), inputs["rgb"])
             for twin in _twins_actions(case, info, obs, noise, deterministic):
                 reference = norm.unnormalize_action(twin)
                 assert relative_diff(actions, reference) <= SERVING_RTOL, (case, batch, name)
+                assert relative_diff(grpc[output], reference) <= SERVING_RTOL, (case, batch, name, "grpc")
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -249,7 +280,7 @@ def test_warm_up_file_holds_black_frames_for_every_bucket(exported):
         assert rgb.dtype == np.uint8 and rgb.shape == (len(inputs["state"]), 1, 6, 96, 96) and not rgb.any()
 
 
-def test_rest_body_and_grpc_tensor_of_the_docs_run_through_the_saved_model(exported, loaded):
+def test_rest_body_of_the_docs_runs_through_the_saved_model(exported, loaded):
     _, info = exported["pre_diffusion_mlp_img"]
     fn = loaded["pre_diffusion_mlp_img"]["serving_default"]
     inputs, _, _ = _requests(info, 1)["serving_default"]
@@ -260,13 +291,13 @@ def test_rest_body_and_grpc_tensor_of_the_docs_run_through_the_saved_model(expor
     instances = json.loads(body)["instances"]  # TF Serving converts each to the signature's dtype
     rest = fn(state=tf.constant([i["state"] for i in instances], tf.float32),
               rgb=tf.constant([i["rgb"] for i in instances], tf.uint8))["action"].numpy()
-    # gRPC: the docs' tensors as TensorProtos (what PredictRequest.inputs holds), as TF Serving decodes them
-    protos = {"state": tf.make_tensor_proto(state), "rgb": tf.make_tensor_proto(rgb)}
-    assert protos["rgb"].dtype == tf.uint8.as_datatype_enum and protos["state"].dtype == tf.float32.as_datatype_enum
-    grpc = fn(**{k: tf.constant(tf.make_ndarray(v)) for k, v in protos.items()})["action"].numpy()
     direct = fn(state=tf.constant(state), rgb=tf.constant(rgb))["action"].numpy()
     np.testing.assert_array_equal(rest, direct)
-    np.testing.assert_array_equal(grpc, direct)
+    # the gRPC request of the docs keeps the frames uint8 (packed as raw bytes) and the state float32
+    request = predict_pb2.PredictRequest.FromString(predict_request("serving_default", state, rgb).SerializeToString())
+    frames = request.inputs["rgb"]
+    assert frames.dtype == tf.uint8.as_datatype_enum and len(frames.tensor_content) == rgb.size
+    assert request.inputs["state"].dtype == tf.float32.as_datatype_enum
 
 
 def test_onnx_export_of_an_image_policy_is_refused_in_one_line(exported, capsys):

@@ -34,7 +34,7 @@ def lift() -> RobomimicImageEnv:
     env.close()
 
 
-def _red(frame: np.ndarray) -> np.ndarray:
+def cube_red(frame: np.ndarray) -> np.ndarray:
     """(3, H, W) uint8 -> (H, W) mask of the cube's red (robosuite's Lift cube is rgba 1 0 0 under lights)."""
     r, g, b = frame.astype(int)
     return (r > 120) & (g < 90) & (b < 90) & (r > 2 * g)
@@ -62,7 +62,7 @@ def test_frames_are_the_scene_upright_and_rgb(lift: RobomimicImageEnv) -> None:
         assert frame.std() > 20  # not blank
     # agentview: the red cube on the table in the middle of the picture, as a few dozen pixels; in BGR order
     # it would be blue and no pixel would pass
-    rows, cols = np.nonzero(_red(front))
+    rows, cols = np.nonzero(cube_red(front))
     assert 10 <= rows.size <= 400
     assert 30 <= rows.mean() <= 75 and 30 <= cols.mean() <= 66
     # upright: the white table fills the lower part, the robot and the room behind it are at the top
@@ -73,7 +73,7 @@ def test_frames_are_the_scene_upright_and_rgb(lift: RobomimicImageEnv) -> None:
     # the white table above it
     wrist_luma = wrist.astype(float).mean(axis=0)
     assert wrist_luma[-8:].mean() < 120 and wrist_luma[:48].mean() > 200
-    assert _red(wrist)[:80].sum() >= 20
+    assert cube_red(wrist)[:80].sum() >= 20
 
 
 def test_render_quality_fast_sees_the_same_scene(lift: RobomimicImageEnv) -> None:
@@ -89,7 +89,7 @@ def test_render_quality_fast_sees_the_same_scene(lift: RobomimicImageEnv) -> Non
         np.testing.assert_array_equal(fast["state"], slow["state"])
         diff = np.abs(fast["rgb"].astype(int) - slow["rgb"].astype(int))
         assert diff.mean() < 3.0 and np.mean(diff > 40) < 0.03
-        assert _red(fast["rgb"][:3]).sum() == pytest.approx(_red(slow["rgb"][:3]).sum(), rel=0.25)
+        assert cube_red(fast["rgb"][:3]).sum() == pytest.approx(cube_red(slow["rgb"][:3]).sum(), rel=0.25)
         assert lift.robosuite_env.sim.model.vis.quality.shadowsize == 1024
         assert default.robosuite_env.sim.model.vis.quality.shadowsize == 4096
     finally:

@@ -7,6 +7,7 @@ in one line."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from shared.errors import ConfigError
 from shared.param_spec.families import family_of, network_init
 from shared.param_spec.vit import GaussianVisionMLPConfig, VisionDiffusionMLPConfig, ViTCriticConfig
 from shared.settings import read_config
+from shared.settings.algorithms import ALGORITHMS
 from shared.settings.model import DiffusionConfig, DiffusionPPOModelConfig, GaussianModelConfig, GaussianPPOModelConfig
 
 UPSTREAM = Path("tests/fixtures/upstream_cfg/cfg/robomimic")
@@ -76,14 +78,58 @@ def test_the_model_keys_upstream_sets_arrive() -> None:
     assert ft.ft_denoising_steps == 5 and ft.use_ddim
 
 
-def test_an_image_network_in_a_fine_tuner_other_than_ppo_is_refused_in_one_line() -> None:
-    """Pre-training, evaluation and PPO read image networks (tests/cli/test_image_*_cli.py); AWR does not."""
-    raw = load_config(UPSTREAM / CAN[2])
-    awr = load_config(UPSTREAM / "finetune/can/ft_awr_diffusion_mlp.yaml")
-    awr["model"]["actor"] = {**raw["model"]["actor"], "cond_dim": awr["obs_dim"] * awr["cond_steps"]}
-    with pytest.raises(ConfigError, match=r"^model\.actor is an image network .*VisionDiffusionMLP.*fine-tuned "
-                                          r"with PPO only"):
-        read_config(awr)
+def _state_config(algorithm: str) -> dict:
+    """Upstream's Can config of a fine-tuning algorithm (Hopper's where upstream has no Can one: SAC)."""
+    stems = (*ALGORITHMS[algorithm].upstream_configs, f"ft_{algorithm}_mlp")
+    for root in (UPSTREAM / "finetune/can", UPSTREAM.parent / "gym/finetune/hopper-v2"):
+        found = [root / f"{stem}.yaml" for stem in stems if (root / f"{stem}.yaml").exists()]
+        if found:
+            return load_config(found[0])
+    raise AssertionError(f"no upstream config of {algorithm}")
+
+
+NOT_PPO = [name for name in ALGORITHMS if name != "ppo"]  # upstream's image agents are DPPO and Gaussian PPO
+REFUSAL = "fine-tunes state policies only; fine-tune on camera frames with PPO (DPPO or Gaussian PPO"
+
+
+@pytest.mark.parametrize("algorithm", NOT_PPO)
+def test_an_image_policy_network_in_a_fine_tuner_other_than_ppo_is_refused_in_one_line(algorithm: str) -> None:
+    """Pre-training, evaluation and PPO read image networks (tests/cli/test_image_*_cli.py); every other fine-tuning
+    algorithm of the table, given an image config's policy network (diffusion or Gaussian, as its own), refuses
+    before its sections are read: one line naming the section, the network and the algorithm."""
+    raw = _state_config(algorithm)
+    images = {kind: load_config(UPSTREAM / f"finetune/can/ft_ppo_{kind}_mlp_img.yaml")["model"]["actor"]
+              for kind in ("diffusion", "gaussian")}
+    key = next(k for k in ("network", "actor", "sde") if isinstance(raw["model"].get(k), dict))
+    kind = "diffusion" if "diffusion" in raw["model"][key]["_target_"].lower() else "gaussian"
+    raw["model"][key] = {**images[kind], "cond_dim": raw["obs_dim"] * raw["cond_steps"]}
+    title = ALGORITHMS[algorithm].title
+    with pytest.raises(ConfigError, match=rf"^model\.{key} is an image network \({images[kind]['_target_']}\): "
+                                          rf"{re.escape(title)} {re.escape(REFUSAL)}") as err:
+        read_config(raw)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("algorithm,critic", [("idql", "critic_v"), ("awr", "critic")])
+def test_an_image_critic_in_a_fine_tuner_other_than_ppo_is_refused_in_one_line(algorithm: str, critic: str) -> None:
+    """A ViT value critic where the algorithm reads a state critic: the same line, not the reader's `_target_ ...
+    is not supported here`."""
+    raw = _state_config(algorithm)
+    raw["model"][critic] = load_config(UPSTREAM / "finetune/can/ft_ppo_diffusion_mlp_img.yaml")["model"]["critic"]
+    vit = re.escape("(model.common.critic.ViTCritic)")
+    with pytest.raises(ConfigError, match=rf"^model\.{critic} is an image network {vit}: {algorithm.upper()} "
+                                          rf"{re.escape(REFUSAL)}"):
+        read_config(raw)
+
+
+@pytest.mark.parametrize("algorithm", ["dipo", "rlpd"])
+def test_a_camera_env_in_a_fine_tuner_other_than_ppo_is_refused_in_one_line(algorithm: str) -> None:
+    """State networks over an image config's env (camera frames): refused at settings time, not in the rollout."""
+    raw = _state_config(algorithm)
+    raw["env"] = load_config(UPSTREAM / "finetune/can/ft_ppo_diffusion_mlp_img.yaml")["env"]
+    with pytest.raises(ConfigError, match=rf"^env\.wrappers\.robomimic_image gives camera frames: "
+                                          rf"{re.escape(ALGORITHMS[algorithm].title)} {re.escape(REFUSAL)}"):
+        read_config(raw)
 
 
 @pytest.mark.parametrize("rel", CAN)

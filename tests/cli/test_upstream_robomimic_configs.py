@@ -1,7 +1,8 @@
 """Upstream's robomimic configs (tests/fixtures/upstream_cfg/cfg/robomimic, values unchanged): every one reads into
 typed settings (the camera ones, *_img, run in tests/cli/test_image_{pretrain,eval,finetune}_cli.py), and a sample
-runs end to end on both backends with length overrides only (epochs, episodes of demos, iterations, env count and
-episode length) plus where the pre-trained policy lies: on Can, each network kind's pre-training config for 1 epoch
+runs end to end on both backends with length overrides only (epochs, episodes of demos, iterations, env count,
+episode length and a diffusion policy's chain length) plus where the pre-trained policy lies: on Can, each network
+kind's pre-training config for 1 epoch
 on the shipped demos, the fine-tuning config of the same kind for one short iteration from that checkpoint (DPPO's
 and Gaussian/GMM PPO's, AWR, IBRL from its own pre-training config), and the eval configs of the diffusion and
 Gaussian MLPs."""
@@ -44,6 +45,12 @@ FT_SHORT = ["wandb=null", "env.n_envs=2", "env.max_episode_steps=8", "train.n_tr
             "train.val_freq=1", "train.save_model_freq=1"]
 PPO_SHORT = ["train.batch_size=8", "train.update_epochs=1"]
 OFFPOLICY_SHORT = ["train.batch_size=8", "offline_dataset.max_n_episodes=8"]
+# a diffusion policy's chain: 4 denoising steps (2 fine-tuned) instead of 20 (10): TF traces the sampling chain
+# unrolled, a UNet's 20 steps took most of a TF fine-tuning run's minute; pre-training, fine-tuning and eval agree
+CHAIN = {"pre_diffusion_mlp": ["denoising_steps=4"], "pre_diffusion_unet": ["denoising_steps=4"],
+         "ft_ppo_diffusion_mlp": ["denoising_steps=4", "ft_denoising_steps=2"],
+         "ft_ppo_diffusion_unet": ["denoising_steps=4", "ft_denoising_steps=2"],
+         "ft_awr_diffusion_mlp": ["denoising_steps=4"], "eval_diffusion_mlp": ["denoising_steps=4"]}
 
 
 def test_every_vendored_robomimic_config_reads_or_is_named_with_its_reason() -> None:
@@ -73,7 +80,7 @@ def runs(tmp_path_factory) -> dict:
             backend = BACKENDS[i % 2]
             logdir = root / f"{stem}_{backend}"
             assert main(["pretrain", "--config", str(PRE / f"{stem}.yaml"), "--backend", backend, "--quiet",
-                         f"logdir={logdir}", *PRE_SHORT]) == 0, (stem, backend)
+                         f"logdir={logdir}", *PRE_SHORT, *CHAIN.get(stem, [])]) == 0, (stem, backend)
             out[stem] = logdir / "checkpoint" / "state_1.npz"
             assert out[stem].exists()
         yield {"root": root, "checkpoints": out}
@@ -90,7 +97,7 @@ def test_a_finetuning_config_runs_an_iteration_from_its_pretrained_policy(runs, 
     short = {"ibrl_mlp": OFFPOLICY_SHORT, "ft_awr_diffusion_mlp": PPO_SHORT[:1]}.get(ft, PPO_SHORT)
     assert main(["finetune", "--config", str(FT / f"{ft}.yaml"), "--backend", backend, "--quiet",
                  f"logdir={logdir}", f"base_policy_path={runs['checkpoints'][pre]}", *FT_SHORT,
-                 *short]) == 0
+                 *short, *CHAIN.get(ft, [])]) == 0
     recs = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
     assert [r["itr"] for r in recs] == [0] and "success_rate" in recs[0]
     assert (logdir / "checkpoint" / "state_1.npz").exists() or (logdir / "checkpoint" / "state_0.npz").exists()
@@ -105,7 +112,7 @@ def test_an_eval_config_evaluates_the_pretrained_policy(runs, monkeypatch, capsy
     monkeypatch.delenv("DPPO_DATA_DIR", raising=False)
     assert main(["eval", "--config", str(UPSTREAM / "eval" / "can" / f"{ev}.yaml"), "--backend", backend,
                  "--episodes", "2", "env.n_envs=2", "env.max_episode_steps=8", "n_steps=2",
-                 f"base_policy_path={runs['checkpoints'][pre]}"]) == 0
+                 f"base_policy_path={runs['checkpoints'][pre]}", *CHAIN.get(ev, [])]) == 0
     assert "over 2 episodes; success rate" in capsys.readouterr().out
 
 

@@ -11,10 +11,11 @@ data_dir: data/hopper-medium-v2
 eval_episodes: 2
 pretrain_overrides: [train.n_epochs=1, train.lr_scheduler.first_cycle_steps=2, train.save_model_freq=1,
                      train.max_n_episodes=4, "model.network.mlp_dims=[16,16,16]", train.epoch_start_ema=1,
-                     train.update_ema_freq=1]
+                     train.update_ema_freq=1, denoising_steps=5]
 finetune_overrides: [train.n_train_itr=2, train.n_steps=5, env.n_envs=2, train.batch_size=5, train.update_epochs=1,
                      train.val_freq=100, train.save_model_freq=2, env.max_episode_steps=40,
-                     "model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]"]
+                     "model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]", denoising_steps=5,
+                     ft_denoising_steps=3]
 """
 
 

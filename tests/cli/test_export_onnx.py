@@ -23,7 +23,8 @@ from shared.tolerances import SERVING_RTOL, relative_diff
 NORM = "data/hopper-medium-v2/normalization.npz"
 PRETRAIN = "configs/hopper/pretrain_diffusion_mlp.yaml"
 DPPO = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
-SMALL = ["model.network.mlp_dims=[32,32,32]", f"normalization_path={NORM}"]
+# short chains: torch.export and XLA unroll them, each step costs export and compile time
+SMALL = ["model.network.mlp_dims=[32,32,32]", "denoising_steps=4", f"normalization_path={NORM}"]
 
 
 def _pretrain_checkpoint(path) -> None:
@@ -34,7 +35,8 @@ def _pretrain_checkpoint(path) -> None:
 
 def _dppo_checkpoint(path) -> None:
     cfg = load_config(DPPO, ["model.actor.mlp_dims=[32,32,32]", "model.critic.mlp_dims=[16,16,16]",
-                             "base_policy_path=null", f"normalization_path={NORM}", "ft_denoising_steps=3"])
+                             "base_policy_path=null", f"normalization_path={NORM}", "denoising_steps=5",
+                             "ft_denoising_steps=3"])
     save_checkpoint(path, Checkpoint({"model": dppo_initial_params(read_config(cfg))},
                                      {"config": cfg, "kind": "finetune"}))
 

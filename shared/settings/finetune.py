@@ -166,6 +166,13 @@ class FinetuneConfig(PolicyRunConfig):
         if (self.model.horizon_steps or self.horizon_steps) != self.horizon_steps:
             raise ConfigError(f"model.horizon_steps={self.model.horizon_steps} disagrees with "
                               f"horizon_steps={self.horizon_steps}")
+        t = self.train
+        minibatches = max(1, t.n_steps * self.env.n_envs // t.batch_size)  # rows of an update epoch: T * N
+        if t.grad_accumulate > minibatches:  # the optimizers step after the k-th minibatch of an epoch: never
+            raise ConfigError(
+                f"train.grad_accumulate={t.grad_accumulate} is more than the {minibatches} minibatches of an update "
+                f"epoch (train.n_steps={t.n_steps} x env.n_envs={self.env.n_envs} // train.batch_size="
+                f"{t.batch_size}): no optimizer would ever step; lower train.grad_accumulate or train.batch_size")
         if self.is_exact:
             self.model.check_train(self.train)
         if self.is_diffusion:

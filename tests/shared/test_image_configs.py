@@ -132,6 +132,22 @@ def test_a_camera_env_in_a_fine_tuner_other_than_ppo_is_refused_in_one_line(algo
         read_config(raw)
 
 
+def test_grad_accumulate_beyond_an_epochs_minibatches_is_refused_in_one_line() -> None:
+    """Gradients of k minibatches are summed and the optimizers step after the k-th of an epoch (upstream's rule):
+    with fewer minibatches than k per epoch nothing would ever train, as a shortened run of upstream's Lift image
+    config (5 envs x 75 steps, minibatch 75: 5 minibatches, grad_accumulate 15) found. Refused at settings time;
+    exactly k minibatches an epoch is accepted."""
+    raw = load_config(UPSTREAM / "finetune/lift/ft_ppo_diffusion_mlp_img.yaml")
+    raw["env"]["n_envs"], raw["train"]["n_steps"] = 5, 75
+    raw["train"]["batch_size"] = 75
+    line = r"^train\.grad_accumulate=15 is more than the 5 minibatches of an update epoch \(train\.n_steps=75 x "
+    with pytest.raises(ConfigError, match=line + r"env\.n_envs=5 // train\.batch_size=75\)") as err:
+        read_config(raw)
+    assert "\n" not in str(err.value)
+    raw["train"]["batch_size"] = 25  # 375 rows: 15 minibatches, one step an epoch
+    assert read_config(raw).ppo.grad_accumulate == 15
+
+
 @pytest.mark.parametrize("rel", CAN)
 def test_can_image_networks_build_in_both_twins_and_agree(rel: str) -> None:
     """Full-size networks from the read settings, one canonical init, a batch of 2 uint8 frames: the twins'

@@ -46,7 +46,7 @@ class PPOAgent(ABC):
                 raise ValueError("a learned eta needs PPOSettings.eta_schedule (train.eta_lr_scheduler)")
             self.eta_opt = AdamW(self.eta_named, s.eta_weight_decay)
             self.eta_sched = CosineAnnealingWarmupRestarts(s.eta_schedule, s.n_train_itr + 1)
-        self.batches_per_epoch = max(1, s.n_steps * s.n_envs // s.batch_size)
+        self.batches_per_epoch = s.batches_per_epoch
         self._minibatch = 0  # update() calls since the last end_iteration
         self._compiled: dict[tuple[bool, bool, bool], tf.types.experimental.PolymorphicFunction] = {}
         # train.grad_accumulate > 1: the gradients summed by update(apply=False) calls, not yet stepped

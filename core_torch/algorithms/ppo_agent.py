@@ -40,7 +40,7 @@ class PPOAgent(ABC):
                 raise ValueError("a learned eta needs PPOSettings.eta_schedule (train.eta_lr_scheduler)")
             self.eta_opt = make_adamw([p for _, p in self.eta_named], s.eta_lr, s.eta_weight_decay)
             self.eta_sched = CosineAnnealingWarmupRestarts(self.eta_opt, s.eta_schedule)
-        self.batches_per_epoch = max(1, s.n_steps * s.n_envs // s.batch_size)
+        self.batches_per_epoch = s.batches_per_epoch
         self._minibatch = 0  # update() calls since the last end_iteration
         self._pending = False  # gradients summed by update(apply=False) calls, not yet stepped
 

@@ -229,7 +229,8 @@ def _refuse_camera_frames(raw: dict[str, Any], algorithm: Algorithm) -> None:
     if found is not None:
         raise ConfigError(f"{found[0]} is an image network ({found[1]}): {algorithm.title} fine-tunes state "
                           f"policies only; {_IMAGE_ALGORITHMS}")
-    wrappers = (raw.get("env") or {}).get("wrappers") if isinstance(raw.get("env"), dict) else None
+    env = raw.get("env")
+    wrappers = env.get("wrappers") if isinstance(env, dict) else None
     if isinstance(wrappers, dict) and wrappers.get("robomimic_image") is not None:
         raise ConfigError(f"env.wrappers.robomimic_image gives camera frames: {algorithm.title} fine-tunes state "
                           f"policies only; {_IMAGE_ALGORITHMS}")

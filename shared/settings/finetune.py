@@ -71,6 +71,12 @@ class PPOTrainConfig:
                 getattr(self, key).check_steps(self.n_train_itr + 1, key)
 
 
+def minibatches_per_epoch(n_steps: int, n_envs: int, batch_size: int) -> int:
+    """Minibatches of a PPO update epoch over the rollout's n_steps x n_envs rows: the remainder is skipped (as
+    upstream), at least one."""
+    return max(1, n_steps * n_envs // batch_size)
+
+
 @dataclass(frozen=True)
 class PPOSettings:
     """Everything the PPO loop and loss need besides the models (defaults are upstream's)."""
@@ -114,6 +120,10 @@ class PPOSettings:
     eta_update_interval: int = 1  # eta steps on minibatches whose index within the epoch is a multiple of this
     augment: bool = False  # shift the rollout's camera frames once before scoring (image configs)
     grad_accumulate: int = 1  # minibatches summed per optimizer step
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return minibatches_per_epoch(self.n_steps, self.n_envs, self.batch_size)
 
 
 @dataclass(frozen=True)
@@ -167,7 +177,7 @@ class FinetuneConfig(PolicyRunConfig):
             raise ConfigError(f"model.horizon_steps={self.model.horizon_steps} disagrees with "
                               f"horizon_steps={self.horizon_steps}")
         t = self.train
-        minibatches = max(1, t.n_steps * self.env.n_envs // t.batch_size)  # rows of an update epoch: T * N
+        minibatches = minibatches_per_epoch(t.n_steps, self.env.n_envs, t.batch_size)
         if t.grad_accumulate > minibatches:  # the optimizers step after the k-th minibatch of an epoch: never
             raise ConfigError(
                 f"train.grad_accumulate={t.grad_accumulate} is more than the {minibatches} minibatches of an update "

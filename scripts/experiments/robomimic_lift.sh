@@ -28,17 +28,12 @@ N_STEPS="${N_STEPS:-75}"               # policy steps per iteration: one 300-ste
 ITERS="${ITERS:-20}"                  # the recorded table: 20 on both backends; ITERS=30 BACKENDS=torch for its last row
 BATCH="${BATCH:-750}"                  # 10 minibatches per iteration (upstream: 20 of 7500)
 EPISODES="${EPISODES:-100}"
-export DPPO_DATA_DIR="$PWD/data" DPPO_LOG_DIR="$PWD/$OUT" OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 \
-  TF_NUM_INTEROP_THREADS=1 DPPO_TORCH_UPDATE_THREADS=1
-CFG=tests/fixtures/upstream_cfg/cfg/robomimic
-DPPO="nice .venv/bin/dppo"
-mkdir -p "$OUT"
-has() { [[ " $STAGES " == *" $1 "* ]]; }
+source scripts/experiments/robomimic_setup.sh
 start() { echo "$OUT/pre_$1_d$DEMOS/checkpoint/state_$PRE_EPOCHS.npz"; }
 pretrain() {  # policy demos epochs save_every logdir
   /usr/bin/time -f "pretrain $1 demos=$2 wall %e s" $DPPO pretrain --backend torch --quiet \
     --config "$CFG/pretrain/lift/pre_$1.yaml" "train.n_epochs=$3" "train.save_model_freq=$4" \
-    "train_dataset.max_n_episodes=$2" "logdir=$PWD/$5" wandb=null
+    "train_dataset.max_n_episodes=$2" "logdir=$5" wandb=null
 }
 # an eval config per policy: upstream ships none for Lift; the diffusion one is upstream's Can eval config with
 # Lift's env; Gaussian and GMM policies are evaluated through their fine-tuning configs (dppo eval reads both;
@@ -50,7 +45,7 @@ eval_cfg() {
   esac
 }
 evaluate() {  # policy backend checkpoint episodes json
-  $DPPO eval --backend "$2" --config "$(eval_cfg "$1")" --episodes "$4" --json "$5" "base_policy_path=$PWD/$3"
+  $DPPO eval --backend "$2" --config "$(eval_cfg "$1")" --episodes "$4" --json "$5" "base_policy_path=$3"
 }
 
 if has sweep; then
@@ -71,8 +66,8 @@ if has finetune; then
   for p in $POLICIES; do
     for b in $BACKENDS; do
       /usr/bin/time -f "finetune $p $b wall %e s" $DPPO finetune --backend "$b" --quiet \
-        --config "$CFG/finetune/lift/ft_ppo_$p.yaml" "base_policy_path=$PWD/$(start "$p")" \
-        "logdir=$PWD/$OUT/ft_${p}_$b" wandb=null "env.n_envs=$N_ENVS" "train.n_steps=$N_STEPS" \
+        --config "$CFG/finetune/lift/ft_ppo_$p.yaml" "base_policy_path=$(start "$p")" \
+        "logdir=$OUT/ft_${p}_$b" wandb=null "env.n_envs=$N_ENVS" "train.n_steps=$N_STEPS" \
         "train.n_train_itr=$ITERS" "train.batch_size=$BATCH" "train.save_model_freq=10"
     done
   done

@@ -19,7 +19,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT="${1:-runs/robomimic_lift_img}"
-mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)"   # absolute: the configs run from the repository root
 STAGES="${STAGES:-data pretrain sweep eval finetune}"
 BACKENDS="${BACKENDS:-torch tf}"
 DEMOS="${DEMOS:-50}"
@@ -38,12 +37,7 @@ N_STEPS="${N_STEPS:-75}"               # policy steps per iteration: one 300-ste
 ITERS="${ITERS:-5}"
 BATCH="${BATCH:-25}"                   # 15 minibatches of the 375 rows an epoch: grad_accumulate 15 steps once
                                        # (75 gave 5 and no step at all: docs/evidence/robomimic.md section 6)
-export DPPO_DATA_DIR="$PWD/data" DPPO_LOG_DIR="$OUT" OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 \
-  TF_NUM_INTEROP_THREADS=1 DPPO_TORCH_UPDATE_THREADS=1
-CFG=tests/fixtures/upstream_cfg/cfg/robomimic
-DPPO="nice .venv/bin/dppo"
-mkdir -p "$OUT"
-has() { [[ " $STAGES " == *" $1 "* ]]; }
+source scripts/experiments/robomimic_setup.sh
 ckpt() { echo "$OUT/pre_img_d$DEMOS/checkpoint/state_$1.npz"; }
 evaluate() {  # backend checkpoint episodes name: runs of CHUNK episodes, one json each
   local k=0

@@ -15,6 +15,7 @@ every camera), for the first GRID_ROWS episodes at GRID_STEPS policy steps sprea
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,24 +38,34 @@ _AS_LOGGED_KEYS = (("seed",), ("env", "n_envs"), ("train", "n_steps"), ("act_ste
                    ("env", "best_reward_threshold_for_success"))
 
 
-def episode_rewards(agent: Any, cfg: FinetuneConfig | EvalConfig, n_episodes: int, seed: int,
-                    speed: dict[str, float] | None = None, seen: list[np.ndarray] | None = None) -> list[np.ndarray]:
-    """The policy-step rewards (T_e,) of the first episode of each of n_episodes envs (reset with seeds
-    seed..seed+n-1). `speed`, when given, receives the envs' steps/s and camera frames/s (the time inside the
-    vector env's steps, rendering included, the policy's not; every env steps act_steps times per policy step,
-    each step rendering the suite's frames). `seen`, when given, receives per policy step the newest camera frame
-    of the first GRID_ROWS envs' observations as the agent is given them, (min(N, GRID_ROWS), C, H, W) uint8."""
+@dataclass
+class Played:
+    """What `play_episodes` saw: each env's first episode, the envs' speed, and optionally the camera frames."""
+
+    episodes: list[np.ndarray]  # per env, the policy-step rewards of its first episode (T_e,)
+    speed: dict[str, float | None]  # env_steps_per_s, frames_per_s (None for an env without cameras)
+    frames: np.ndarray | None = None  # (R, GRID_STEPS, C, H, W) uint8, R = min(N, GRID_ROWS)
+
+
+def play_episodes(agent: Any, cfg: FinetuneConfig | EvalConfig, n_episodes: int, seed: int,
+                  frames: bool = False) -> Played:
+    """The first episode of each of n_episodes envs (reset with seeds seed..seed+n-1), deterministic sampling.
+    Speed is the time inside the vector env's steps (rendering included, the policy's not; every env steps
+    act_steps times per policy step, each step rendering the suite's frames). With `frames`, the newest camera
+    frame of the first GRID_ROWS envs' observations as the agent was given them, GRID_STEPS policy steps spread
+    over each of those episodes."""
     spec = env_spec(cfg, n_envs=n_episodes)
     venv = run_vector_env(cfg, spec)
     obs = venv.reset(seed=[seed + i for i in range(n_episodes)])[0]
     env_seconds = 0.0
     rng = np.random.default_rng([seed, 5])
     steps: list[np.ndarray] = []  # (N,) per policy step
+    shown: list[np.ndarray] = []  # (R, C, H, W) per policy step: the newest of the To frames
     alive = [np.ones(n_episodes, bool)]
     try:
         while alive[-1].any():
-            if seen is not None:
-                seen.append(np.array(obs["rgb"][:GRID_ROWS, -1]))  # (R, C, H, W): the newest of the To frames
+            if frames:
+                shown.append(np.array(obs["rgb"][:GRID_ROWS, -1]))
             noise = rng.standard_normal(noise_shape(cfg, n_episodes)).astype(np.float32)
             actions = agent.act(obs, noise, deterministic=True)["actions"][:, : cfg.act_steps]
             tic = time.perf_counter()
@@ -64,19 +75,18 @@ def episode_rewards(agent: Any, cfg: FinetuneConfig | EvalConfig, n_episodes: in
             alive.append(alive[-1] & ~(term | trunc))
     finally:
         venv.close()
-    if speed is not None:
-        env_steps = len(steps) * n_episodes * cfg.act_steps
-        seconds = max(env_seconds, 1e-9)
-        speed.update(env_steps_per_s=env_steps / seconds,
-                     frames_per_s=env_steps * spec.suite.frames_per_step / seconds if spec.suite.frames_per_step
-                     else None)
+    env_steps = len(steps) * n_episodes * cfg.act_steps
+    seconds = max(env_seconds, 1e-9)
+    speed = {"env_steps_per_s": env_steps / seconds,
+             "frames_per_s": env_steps * spec.suite.frames_per_step / seconds if spec.suite.frames_per_step else None}
     rewards, live = np.stack(steps), np.stack(alive[:-1])  # (T, N): live = the episode was running at step t
-    if seen is not None:  # each row's steps while its episode ran, GRID_STEPS of them spread evenly
-        frames = np.stack(seen)  # (T, R, C, H, W)
+    grid = None
+    if frames:  # each row's steps while its episode ran, GRID_STEPS of them spread evenly
+        stacked = np.stack(shown)  # (T, R, C, H, W)
         picks = [np.flatnonzero(live[:, e])[spaced_steps(int(live[:, e].sum()), GRID_STEPS)]
-                 for e in range(frames.shape[1])]
-        seen[:] = [np.stack([frames[picks[e], e] for e in range(frames.shape[1])])]  # (R, K, C, H, W)
-    return [rewards[live[:, e], e] for e in range(n_episodes)]
+                 for e in range(stacked.shape[1])]
+        grid = np.stack([stacked[picks[e], e] for e in range(stacked.shape[1])])  # (R, K, C, H, W)
+    return Played([rewards[live[:, e], e] for e in range(n_episodes)], speed, grid)
 
 
 def load_run_state(agent: Any, path: str, cfg: FinetuneConfig) -> None:
@@ -107,7 +117,7 @@ def evaluate(cfg: FinetuneConfig | EvalConfig, backend: str, n_episodes: int = 1
              seed: int = 10_000, frames: bool = False) -> dict[str, Any]:
     """Deterministic returns of n_episodes whole episodes: the policy of a fine-tuning config (its
     base_policy_path) or of an upstream eval config. With `frames`, the result's "frames" (R, GRID_STEPS, C, H,
-    W) uint8 are the camera frames the policy was given (episode_rewards' `seen`)."""
+    W) uint8 are the camera frames the policy was given (`play_episodes`)."""
     if not cfg.base_policy_path:
         raise ConfigError("evaluation needs base_policy_path=CKPT: the policy to evaluate")
     if frames and not cfg.env_suite.frames_per_step:
@@ -119,10 +129,9 @@ def evaluate(cfg: FinetuneConfig | EvalConfig, backend: str, n_episodes: int = 1
     else:
         agent = make_agent(cfg, backend)
         load_run_state(agent, cfg.base_policy_path, cfg)
-    speed: dict[str, float] = {}
-    seen: list[np.ndarray] | None = [] if frames else None
-    episodes = episode_rewards(agent, cfg, n_episodes, seed, speed, seen)
-    return {**_summary(cfg, backend, episodes), "seed": seed, **speed, **({"frames": seen[0]} if seen else {})}
+    played = play_episodes(agent, cfg, n_episodes, seed, frames)
+    return {**_summary(cfg, backend, played.episodes), "seed": seed, **played.speed,
+            **({"frames": played.frames} if frames else {})}
 
 
 def _at(raw: dict[str, Any], path: tuple[str, ...]) -> Any:

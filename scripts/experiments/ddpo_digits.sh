@@ -10,8 +10,9 @@
 #   RUNS=2 BACKENDS=torch SAMPLES=160 REWARDS=compress ALGS="sf is iskl" scripts/experiments/ddpo_digits.sh
 #   RUNS=5 BACKENDS=tf REWARDS=compress ALGS= BAD_LR=0 GAUSSIAN_KL=0.001 scripts/experiments/ddpo_digits.sh
 #
-# Runs go one after another (on 2 shared cores a second process would slow both); each run is resumable,
-# so a stopped experiment picks up where it was, and a finished run (its last checkpoint written) is skipped.
+# Runs go one after another; two processes, one per backend (BACKENDS=torch, BACKENDS=tf), can share OUT. Each
+# run is resumable, so a stopped experiment picks up where it was, and a finished run (its last checkpoint
+# written) is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT="${1:-/tmp/ddpo-digits}"
@@ -28,8 +29,12 @@ export DPPO_LOG_DIR="$OUT"
 PY=.venv/bin/python
 mkdir -p "$OUT"
 
-$PY -m dppo.cli ddpo pretrain --config configs/ddpo/pretrain_digits.yaml --backend torch --quiet \
-  "pretrain.epochs=$PRETRAIN_EPOCHS"
+# pre-trained once: a finished pre-training is not started again (so several of these scripts, one per backend,
+# can share OUT without contending for the pre-training's logdir)
+if [ ! -f "$OUT/ddpo/pretrain/seed0/checkpoint/state_$PRETRAIN_EPOCHS.npz" ]; then
+  $PY -m dppo.cli ddpo pretrain --config configs/ddpo/pretrain_digits.yaml --backend torch --quiet \
+    "pretrain.epochs=$PRETRAIN_EPOCHS"
+fi
 
 per_iteration() {  # samples per iteration of a config
   grep -E '^  samples_per_iteration:' "$1" | awk '{print $2}'

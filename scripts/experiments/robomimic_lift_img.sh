@@ -80,6 +80,6 @@ if has finetune; then
       "logdir=$OUT/ft_img_$b" wandb=null "env.n_envs=$N_ENVS" "train.n_steps=$N_STEPS" \
       "train.n_train_itr=$ITERS" "train.batch_size=$BATCH" "train.save_model_freq=$ITERS"
     # iterations run 0..ITERS-1: the last checkpoint is state_<ITERS-1>
-    evaluate "$b" "$OUT/ft_img_$b/checkpoint/state_$(( ITERS - 1 )).npz" "$EPISODES" "eval_ft_$b"
+    evaluate "$b" "$OUT/ft_img_$b/checkpoint/state_$(( ITERS - 1 )).npz" "$EPISODES" "eval_ft"
   done
 fi

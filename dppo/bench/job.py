@@ -2,11 +2,14 @@
 finetune` (in a temporary logdir), and where their time went: the phases the loop and the trainers mark
 (dppo/runs/phases.py: action sampling, env stepping, log-probabilities and values, GAE and returns, replay
 buffer, update, metrics and logging, checkpoint), the rest of the wall time as unmarked, and environment steps
-per second overall. The first iterations (TF traces, first calls) are left out as warm-up."""
+per second overall, and the peak resident memory of the process and of its largest child (the env workers, when
+the envs run in processes). The first iterations (TF traces, first calls) are left out as warm-up."""
 
 from __future__ import annotations
 
 import dataclasses
+import resource
+import sys
 import tempfile
 from typing import Any
 
@@ -14,6 +17,14 @@ from dppo.runs.paths import write_json
 from dppo.runs.phases import profiling
 from dppo.training.finetune import run_finetune
 from shared.settings import load_settings
+
+
+def peak_memory_mib() -> dict[str, float]:
+    """Peak resident memory (MiB) since the process started: of this process, and of the largest of its children
+    that have ended (getrusage's maxrss; the env workers once the vector env is closed; 0 when there were none)."""
+    unit = 1 if sys.platform == "darwin" else 1024  # maxrss: bytes on macOS, KiB on Linux
+    return {"process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 2**20,
+            "largest_child": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * unit / 2**20}
 
 
 def profile_job(config: str, backend: str, iterations: int, warmup: int, overrides: list[str]) -> dict[str, Any]:
@@ -37,7 +48,8 @@ def profile_job(config: str, backend: str, iterations: int, warmup: int, overrid
                    "share": unmarked / prof.wall if prof.wall else 0.0, "calls": prof.iterations})
     return {"config": config, "backend": backend, "algorithm": cfg.algorithm, "iterations": prof.iterations,
             "warmup": warmup, "wall_seconds": prof.wall, "env_steps": steps,
-            "env_steps_per_second": steps / prof.wall if prof.wall else 0.0, "n_envs": n_envs, "phases": phases}
+            "env_steps_per_second": steps / prof.wall if prof.wall else 0.0, "n_envs": n_envs, "phases": phases,
+            "peak_memory_mib": peak_memory_mib()}
 
 
 def format_profile(p: dict[str, Any]) -> str:
@@ -47,6 +59,10 @@ def format_profile(p: dict[str, Any]) -> str:
     rows = [f"  {'phase':<32}{'ms/itr':>10}{'share':>8}{'calls':>8}"]
     for r in sorted(p["phases"], key=lambda r: -r["seconds"]):
         rows.append(f"  {r['phase']:<32}{r['ms_per_iteration']:>10.1f}{100 * r['share']:>7.1f}%{r['calls']:>8}")
+    mem = p["peak_memory_mib"]
+    children = f"largest child process (env worker) {mem['largest_child']:.0f} MiB" if mem["largest_child"] else \
+        "no child processes (envs in this process)"
+    rows.append(f"  peak resident memory since start: this process {mem['process']:.0f} MiB, {children}")
     return "\n".join([head, *rows])
 
 

@@ -208,9 +208,12 @@ class PPODiffusionModel(nn.Module):
             raise ValueError(f"chains hold {K} fine-tuned transitions, the model fine-tunes {self.ft_steps}")
         prev, nxt, coefs = chain_transitions(chains, {**self.ft_coefs, "logprob_std": self.ft_std})
         std_table = coefs.pop("logprob_std")  # (B*K, 1, 1)
-        s = repeat_rows(state, K)  # (B*K, To, Do) (and frames), row b*K + j
         t = self.ft_t.repeat(B)
-        net_out = self.actor_ft(prev, t, *cond_inputs(s))
+        net = self.actor_ft
+        if self.dc.condition_once_per_row:  # row b's features, encoded once, at rows b*K .. b*K + K - 1
+            net_out = net.denoise(prev, net.time_embedding(t), repeat_rows(net.condition(*cond_inputs(state)), K))
+        else:  # (B*K, To, Do) (and frames), row b*K + j: each step encodes (and draws dropout) anew
+            net_out = net(prev, t, *cond_inputs(repeat_rows(state, K)))
         dc = self.dc
         if self.in_graph_eta:
             eta = self.eta_values(state).repeat_interleave(K, dim=0)[:, None, :]  # (B*K, 1, E)

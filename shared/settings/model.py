@@ -65,6 +65,14 @@ class DiffusionConfig:
     def num_sampling_steps(self) -> int:
         return self.ddim_steps if self.use_ddim else self.denoising_steps
 
+    @property
+    def condition_once_per_row(self) -> bool:
+        """Whether scoring K steps of a chain may encode each observation once and reuse the features (the
+        denoiser's `condition` has no dropout, so the K encodings upstream computes are equal); with dropout each
+        step draws its own mask, as upstream's repeated rows do. For image policies this is most of the update:
+        the ViT runs on B rows instead of B x K."""
+        return getattr(self.network, "dropout", 0.0) == 0.0
+
 
 @dataclass(frozen=True)
 class GaussianModelConfig:

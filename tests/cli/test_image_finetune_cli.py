@@ -111,3 +111,45 @@ def test_the_first_training_iteration_agrees_between_backends(policies, monkeypa
     assert records["torch"]["v_loss"] > 0
     for trainer in trainers.values():  # the accumulated step was taken
         assert any(not np.array_equal(v, start[k]) for k, v in head(trainer).items())
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_scoring_a_chain_encodes_each_frame_once_and_gives_the_per_step_encodings_numbers(policies, monkeypatch,
+                                                                                           backend):
+    """DPPO's update scores every fine-tuned step of a chain; an image denoiser without dropout encodes each
+    observation once and reuses the features (DiffusionConfig.condition_once_per_row) where upstream encodes the
+    repeated frame for every step: the same log-probabilities, to float32 rounding."""
+    from dppo.algorithms.agents import make_agent
+    from shared.settings import DiffusionConfig
+
+    monkeypatch.setenv("DPPO_DATA_DIR", str(policies["data"]))
+    cfg = load_settings(f"{FT}/ft_ppo_diffusion_mlp_img.yaml", [*SHORT, "train.n_steps=15",
+                                                                 f"base_policy_path={policies['diffusion']}"],
+                        ("finetune",))
+    model = make_agent(cfg, backend).model
+    assert model.dc.condition_once_per_row  # upstream's image configs have no dropout in the encoder
+    rng = np.random.default_rng(0)
+    B, K = 3, model.ft_steps
+    state = rng.standard_normal((B, 1, 9)).astype(np.float32)
+    rgb = rng.integers(0, 256, (B, 1, 3, 96, 96), dtype=np.uint8)  # a different frame per row
+    chains = rng.standard_normal((B, K + 1, model.dc.horizon_steps, model.dc.action_dim)).astype(np.float32)
+    if backend == "torch":
+        import torch
+
+        def score(frames):
+            with torch.no_grad():
+                obs = (torch.from_numpy(state), torch.from_numpy(frames))
+                return model.logprobs(obs, torch.from_numpy(chains)).numpy()
+    else:
+        import tensorflow as tf
+
+        def score(frames):
+            return model.logprobs((tf.constant(state), tf.constant(frames)), tf.constant(chains)).numpy()
+    once = score(rgb)
+    # the frames matter: the rows' frames in another order score differently, so a row scored with another
+    # row's features would show below
+    assert np.abs(score(rgb[::-1].copy()) - once).max() > 1e-3
+    monkeypatch.setattr(DiffusionConfig, "condition_once_per_row", property(lambda self: False))
+    per_step = score(rgb)
+    assert once.shape == (B, K, model.dc.horizon_steps, model.dc.action_dim)
+    np.testing.assert_allclose(once, per_step, rtol=1e-5, atol=1e-4)

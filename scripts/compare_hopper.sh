@@ -19,7 +19,6 @@ ITR=${ITR:-7}
 VAL=${VAL:-2}
 ENVS=${ENVS:-8}
 STEPS=${STEPS:-250}
-WARMUP=2  # iteration 1 (the first training one) trains the critics only
 SHIPPED=data/checkpoints/hopper_pretrain_diffusion_mlp_e40.npz
 UPSTREAM=tests/fixtures/upstream_cfg/cfg/gym/finetune/hopper-v2
 
@@ -42,13 +41,15 @@ BUDGET=(
     "finetune_ppo_diffusion_mlp:base_policy_path=$SHIPPED"
     "ft_rwr_diffusion_mlp:base_policy_path=$SHIPPED"
     "ft_awr_diffusion_mlp:base_policy_path=$SHIPPED"
-    # Every replay baseline keeps upstream's replay_ratio and batch size (AWR's too); their critic-only warm-up (upstream:
-    # 5 of 1000 iterations) is cut to the first training iteration so the actor trains in this short budget.
-    "ft_dipo_diffusion_mlp:train.n_critic_warmup_itr=$WARMUP"
-    "ft_dql_diffusion_mlp:train.n_critic_warmup_itr=$WARMUP"
-    "ft_idql_diffusion_mlp:train.n_critic_warmup_itr=$WARMUP"
-    "ft_qsm_diffusion_mlp:train.n_critic_warmup_itr=$WARMUP"
+    # Every replay baseline keeps upstream's replay_ratio, batch size and critic-only warm-up (n_critic_warmup_itr 5:
+    # iterations 1 and 3 train the critics only, iteration 5 the actor too). WARMUP=N cuts it to N for all four
+    # (the earlier recording used 2: iteration 1 critics only).
 )
+if [[ -n "${WARMUP:-}" ]]; then
+    for name in ft_dipo_diffusion_mlp ft_dql_diffusion_mlp ft_idql_diffusion_mlp ft_qsm_diffusion_mlp; do
+        BUDGET+=("$name:train.n_critic_warmup_itr=$WARMUP")
+    done
+fi
 
 exec .venv/bin/python -m dppo.cli compare "${CONFIGS[@]}" --backend both --out "${OUT:-runs/compare}" \
     --eval-episodes 10 "${BUDGET[@]}" "$@"

@@ -29,12 +29,17 @@ def test_the_job_profile_splits_dppo_iterations_into_phases_that_add_up(backend,
         assert phases[name]["calls"] == 3, name
     assert abs(sum(r["share"] for r in p["phases"]) - 1.0) < 1e-6  # the phases and the rest make the wall time
     assert p["env_steps_per_second"] > 0
+    o = p["overlap"]  # nothing overlaps yet: the iteration is at least env + policy, over the longer of the two
+    assert o["env_seconds"] == phases["env stepping"]["seconds"] and 0 < o["policy_seconds"] < p["wall_seconds"]
+    assert o["ratio"] * max(o["env_seconds"], o["policy_seconds"]) == pytest.approx(p["wall_seconds"])
+    assert o["ratio"] >= 1 + min(o["env_seconds"], o["policy_seconds"]) / max(o["env_seconds"], o["policy_seconds"])
     if sys.platform.startswith("linux"):  # the kernel's own peak (kB), read after the profile's
         with open("/proc/self/status") as status:
             hwm = int(next(line for line in status if line.startswith("VmHWM:")).split()[1]) / 1024
         assert 0.5 * hwm < p["peak_memory_mib"]["process"] <= hwm  # MiB, not KiB or bytes
     text = capsys.readouterr().out
     assert "env steps/s" in text and "update" in text and "peak resident memory" in text
+    assert "iteration / max(env stepping" in text and "target 1.2x" in text
 
 
 def test_the_job_profile_of_an_off_policy_config_shows_its_replay_phases(tmp_path, monkeypatch):

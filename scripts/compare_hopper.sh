@@ -10,7 +10,8 @@
 # action per step, so it gets 4 x STEPS steps: every algorithm sees the same environment steps per
 # training iteration. Arguments go to `dppo compare` after the script's: key=value overrides (later
 # ones win, e.g. a tiny trial: train.n_train_itr=2 env.n_envs=2 train.n_steps=5), then options
-# such as --seeds 0 1 2 or --eval-episodes N.
+# such as --seeds 0 1 2 or --eval-episodes N. ONLY="ft_dql_diffusion_mlp ft_qsm_diffusion_mlp" runs just
+# those configs (with their overrides).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -49,6 +50,19 @@ if [[ -n "${WARMUP:-}" ]]; then
     for name in ft_dipo_diffusion_mlp ft_dql_diffusion_mlp ft_idql_diffusion_mlp ft_qsm_diffusion_mlp; do
         BUDGET+=("$name:train.n_critic_warmup_itr=$WARMUP")
     done
+fi
+
+if [[ -n "${ONLY:-}" ]]; then  # ONLY="name ...": just those configs (file names without .yaml) and their overrides
+    picked() { local n; for n in $ONLY; do [[ $1 == */$n.yaml || $1 == "$n:"* ]] && return 0; done; return 1; }
+    KEPT=()
+    for ((i = 1; i < ${#CONFIGS[@]}; i += 2)); do picked "${CONFIGS[i]}" && KEPT+=(--config "${CONFIGS[i]}"); done
+    CONFIGS=("${KEPT[@]}")
+    KEPT=()
+    for item in "${BUDGET[@]}"; do
+        [[ ${item%%=*} == *:* ]] && ! picked "$item" && continue
+        KEPT+=("$item")
+    done
+    BUDGET=("${KEPT[@]}")
 fi
 
 exec .venv/bin/python -m dppo.cli compare "${CONFIGS[@]}" --backend both --out "${OUT:-runs/compare}" \

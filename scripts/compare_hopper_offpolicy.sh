@@ -12,9 +12,9 @@
 #   3. `dppo compare`: DPPO from the shipped diffusion checkpoint, ENVS envs x STEPS steps of 4-action chunks
 #      per training iteration (iteration 0 evaluates, 1 trains, 2 evaluates); IBRL, RLPD and Cal-QL online act
 #      one action per env step in one env, so they get BUDGET = 4 x ENVS x STEPS iterations of one step
-#      (Cal-QL online collects one whole episode per iteration: CALQL_ITR iterations take as many env steps as
-#      its episodes last, at most the budget while its episodes stay short; the report's env-steps column says
-#      how many each run took).
+#      (Cal-QL online collects one whole episode per iteration, so its budget is CALQL_ITR iterations: 17, two
+#      of them evaluations, came to 3,748-5,687 env steps (mean 4,384) from this offline phase's policy, whose episodes last
+#      200-460 steps; the report's env-steps column says how many each run took).
 #
 # Departures from upstream, for this CPU (both named in the docs): RLPD's critic_num_update (its update-to-data
 # ratio) is RLPD_UTD (upstream 20: at 20 a 10-member ensemble costs about 0.5 s per env step here) and its
@@ -31,7 +31,7 @@ STEPS=${STEPS:-250}
 BUDGET=$((4 * ENVS * STEPS))
 PRE_EPOCHS=${PRE_EPOCHS:-40}
 OFFLINE_ITR=${OFFLINE_ITR:-20}
-CALQL_ITR=${CALQL_ITR:-40}
+CALQL_ITR=${CALQL_ITR:-17}
 RLPD_UTD=${RLPD_UTD:-2}
 RLPD_EXPLORE=${RLPD_EXPLORE:-1000}
 OUT=${OUT:-runs/compare_offpolicy}

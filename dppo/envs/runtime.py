@@ -46,10 +46,14 @@ def env_spec(cfg: FinetuneConfig | EvalConfig, n_envs: int | None = None) -> Env
 
 
 def run_vector_env(cfg: FinetuneConfig | EvalConfig, spec: EnvSpec) -> gym.vector.VectorEnv:
-    """The spec's vector env (not yet reset): in Ray actors when the config has env.ray, else in this process
-    (or one process per env when env.asynchronous)."""
+    """The spec's vector env (not yet reset): in Ray actors when the config has env.ray, in two worker processes
+    when env.overlap, else in this process (or one process per env when env.asynchronous)."""
     if cfg.env.ray is not None:
         from dppo.envs.ray_vector import RayVectorEnv
 
         return RayVectorEnv(spec, cfg.env.ray)
+    if cfg.env.overlap:
+        from dppo.envs.process_vector import ProcessVectorEnv
+
+        return ProcessVectorEnv(spec, 2)
     return make_vector_env(spec)

@@ -3,6 +3,8 @@ timed only while a `profiling()` block is open (`dppo bench --job`); otherwise a
 
 Phases nest: each phase's time is its own, exclusive of the phases inside it, so the phases of a run add up
 to the time they cover and the rest of the wall time is everything unmarked (the loop's own bookkeeping).
+Work done beside the loop (env workers stepping while the policy samples: env.overlap) is reported with
+`beside(name, seconds)`, apart from the phases: it is not part of the loop's wall time.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class PhaseProfile:
     calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     iterations: int = 0
     wall: float = 0.0
+    beside: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     _open: list[list] = field(default_factory=list)  # [name, seconds spent in phases inside it]
     _done: int = 0
     _since: float = field(default_factory=time.perf_counter)
@@ -38,6 +41,7 @@ class PhaseProfile:
         if self._done <= self.warmup:  # forget the warm-up iterations
             self.seconds.clear()
             self.calls.clear()
+            self.beside.clear()
         else:
             self.iterations += 1
             self.wall += now - self._since
@@ -65,6 +69,12 @@ def phase(name: str) -> Iterator[None]:
         profile.calls[name] += 1
         if profile._open:
             profile._open[-1][1] += spent
+
+
+def beside(name: str, seconds: float) -> None:
+    """Count `seconds` of work that ran beside the loop (in other processes) as `name` in the open profile."""
+    if _ACTIVE:
+        _ACTIVE[-1].beside[name] += seconds
 
 
 def iteration_done() -> None:

@@ -29,7 +29,7 @@ from dppo.checkpoints.formats import read_checkpoint
 from dppo.envs.runtime import env_spec, run_vector_env, set_rollout_threads, set_update_threads
 from dppo.runs.files import RunDir
 from dppo.runs.lock import LogdirLock
-from dppo.runs.phases import iteration_done, phase
+from dppo.runs.phases import beside, iteration_done, phase
 from dppo.runs.progress import Progress
 from dppo.runs.stop import close_all, with_kept_checkpoint
 from dppo.runs.tensorboard import ScalarWriter
@@ -45,6 +45,7 @@ from shared.data.envs import (
 )
 from shared.errors import (
     CheckpointError,
+    ConfigError,
     EnvironmentFailedError,
     RunTerminated,
     TrainingDivergedError,
@@ -114,16 +115,27 @@ def iteration_start(venv: Any, obs: ob.Obs, done: np.ndarray, fresh: bool, itr: 
 
 def rollout(agent: Any, venv: Any, obs: ob.Obs, n_steps: int, act_steps: int, deterministic: bool,
             seed: int, itr: int, noise_shape: Callable[[int], tuple[int, ...]],
-            first0: np.ndarray | None = None, stop_after_episodes: int | None = None) -> dict[str, Any]:
+            first0: np.ndarray | None = None, stop_after_episodes: int | None = None,
+            overlap: bool = False) -> dict[str, Any]:
     """Up to n_steps policy steps in every env (fewer once stop_after_episodes episodes have ended, counted
     over all envs). Arrays are (T, N, ...) for the T steps taken; `first` marks episode starts (T+1, N):
     first[0] = first0 (1 where the env was just reset, else the last iteration's done flag; all 1 if
     None), first[t + 1] = the episode ended at step t (the env was reset within that step).
     `next_obs_steps` (T, N, To, Do) is where each step led (an ended episode's final observation, not
     the reset one), for the replay-buffer algorithms' transitions; `next_obs` the envs' observations now;
-    `env_seconds` the time spent inside the vector env's steps (rendering included)."""
+    `env_seconds` the time the envs spent stepping (rendering included). `overlap`: venv is a BlockVectorEnv
+    whose two worker groups step one beside the other's sampling (steps_overlapped)."""
     n = ob.batch_len(obs)
-    env_seconds = 0.0
+    clock = {"env": 0.0}
+
+    def draw_noise(step: int) -> np.ndarray:  # (noise_shape(n)): the same numbers however the envs are stepped
+        return _noise_rng(seed, itr, step).standard_normal(noise_shape(n)).astype(np.float32)
+
+    if overlap:
+        steps = steps_overlapped(agent, venv, obs, n_steps, act_steps, deterministic, draw_noise,
+                                 noise_batch_axis(noise_shape), itr, clock)
+    else:
+        steps = steps_in_turn(agent, venv, obs, n_steps, act_steps, deterministic, draw_noise, itr, clock)
     obs_t: list[ob.Obs] = []
     next_obs_t: list[ob.Obs] = []
     rewards_t: list[np.ndarray] = []
@@ -131,17 +143,10 @@ def rollout(agent: Any, venv: Any, obs: ob.Obs, n_steps: int, act_steps: int, de
     first_t = [np.ones(n) if first0 is None else np.asarray(first0, np.float64)]
     samples: dict[str, list[np.ndarray]] = {}
     ended = 0
-    for step in range(n_steps):
-        with phase("action sampling"):
-            noise = _noise_rng(seed, itr, step).standard_normal(noise_shape(n)).astype(np.float32)
-            sample = agent.act(obs, noise, deterministic)
-        obs_t.append(obs)
+    for step, seen, sample, (obs, reward, term, trunc, info) in steps:
+        obs_t.append(seen)
         for k, v in sample.items():
             samples.setdefault(k, []).append(v)
-        tic = time.perf_counter()
-        with phase("env stepping"), env_failure(f"environment step failed at iteration {itr}, step {step}"):
-            obs, reward, term, trunc, info = venv.step(sample["actions"][:, :act_steps])
-        env_seconds += time.perf_counter() - tic
         if not np.all(np.isfinite(reward)):
             raise TrainingDivergedError(f"environment returned a non-finite reward at iteration {itr}, step {step}")
         done = np.logical_or(term, trunc)
@@ -154,13 +159,81 @@ def rollout(agent: Any, venv: Any, obs: ob.Obs, n_steps: int, act_steps: int, de
             break
     T = len(rewards_t)
 
-    def steps(xs: list[Any], like: Any) -> Any:
+    def stacked(xs: list[Any], like: Any) -> Any:
         return ob.stack(xs) if T else ob.empty_steps(like)
 
-    return {"obs": steps(obs_t, obs), "samples": {k: np.stack(v) for k, v in samples.items()},
-            "rewards": steps(rewards_t, np.zeros(n)), "terminated": steps(terminated_t, np.zeros(n)),
-            "first": np.stack(first_t), "next_obs": obs, "next_obs_steps": steps(next_obs_t, obs),
-            "env_seconds": env_seconds}
+    return {"obs": stacked(obs_t, obs), "samples": {k: np.stack(v) for k, v in samples.items()},
+            "rewards": stacked(rewards_t, np.zeros(n)), "terminated": stacked(terminated_t, np.zeros(n)),
+            "first": np.stack(first_t), "next_obs": obs, "next_obs_steps": stacked(next_obs_t, obs),
+            "env_seconds": clock["env"]}
+
+
+# One policy step as the step generators give it: (step, the observations the policy saw, its sample, the vector
+# env's (obs, rewards, terminated, truncated, infos) for it).
+PolicyStep = tuple[int, ob.Obs, dict[str, np.ndarray], tuple]
+
+
+def steps_in_turn(agent: Any, venv: Any, obs: ob.Obs, n_steps: int, act_steps: int, deterministic: bool,
+                  draw_noise: Callable[[int], np.ndarray], itr: int, clock: dict[str, float]) -> Iterator[PolicyStep]:
+    """The policy samples for all envs, then all envs step; clock["env"] gathers the time inside venv.step."""
+    for step in range(n_steps):
+        with phase("action sampling"):
+            sample = agent.act(obs, draw_noise(step), deterministic)
+        tic = time.perf_counter()
+        with phase("env stepping"), env_failure(f"environment step failed at iteration {itr}, step {step}"):
+            result = venv.step(sample["actions"][:, :act_steps])
+        clock["env"] += time.perf_counter() - tic
+        yield step, obs, sample, result
+        obs = result[0]
+
+
+def steps_overlapped(agent: Any, venv: Any, obs: ob.Obs, n_steps: int, act_steps: int, deterministic: bool,
+                     draw_noise: Callable[[int], np.ndarray], noise_axis: int, itr: int,
+                     clock: dict[str, float]) -> Iterator[PolicyStep]:
+    """The same steps with the envs in two worker groups (venv.overlap_groups, rows G0 then G1): the policy
+    samples G0's actions and G0 starts stepping; the policy samples G1's while G0 steps, G1 starts; then G0's
+    step is collected and its next actions sampled while G1 steps, and so on. Each group's rows get their own
+    rows of the step's noise, so a row's numbers are the full batch's up to the float rounding of a smaller
+    policy call. "env stepping" is then only the time the loop waits for a group; clock["env"] (and the profile's
+    "env stepping in workers") is the time the workers spent stepping."""
+    groups = venv.overlap_groups
+    seen = [ob.take(obs, rows) for rows in groups]  # (rows of the group, To, Do) each
+    before = venv.step_seconds
+    last: tuple[ob.Obs, dict[str, np.ndarray]] | None = None
+    for step in range(n_steps + 1):  # collect step - 1, sample and send step
+        noise = draw_noise(step) if step < n_steps else None
+        answers, parts = [], []
+        for g, rows in enumerate(groups):
+            with env_failure(f"environment step failed at iteration {itr}, step {step - 1}"):
+                if step > 0:
+                    with phase("env stepping"):
+                        answer = venv.step_recv(g)
+                    answers += answer
+                    seen[g] = venv.group_obs(g, answer)
+                if noise is not None:
+                    with phase("action sampling"):
+                        part = agent.act(seen[g], np.take(noise, np.arange(rows.start, rows.stop), noise_axis),
+                                         deterministic)
+                    venv.step_send(g, part["actions"][:, :act_steps])
+                    parts.append(part)
+        if last is not None:
+            yield step - 1, last[0], last[1], venv.assemble(answers)
+        if parts:
+            last = ob.concat(seen), {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    spent = venv.step_seconds - before
+    clock["env"] += spent
+    beside("env stepping in workers", spent)
+
+
+def noise_batch_axis(noise_shape: Callable[[int], tuple[int, ...]]) -> int:
+    """The axis of a policy step's noise that holds one row per env (what env.overlap splits); a ConfigError
+    when the algorithm's noise has none (e.g. several candidate chains per env in one axis)."""
+    one, two = noise_shape(1), noise_shape(2)
+    axes = [i for i, (a, b) in enumerate(zip(one, two)) if (a, b) == (1, 2)]
+    if len(one) != len(two) or len(axes) != 1 or sum(a != b for a, b in zip(one, two)) != 1:
+        raise ConfigError(f"env.overlap needs one row of sampling noise per env; this algorithm's step noise is "
+                          f"{one} for one env and {two} for two")
+    return axes[0]
 
 
 def step_next_obs(obs: ob.Obs, info: dict[str, Any]) -> ob.Obs:
@@ -241,6 +314,8 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
     run.truncate_metrics("itr", start - 1 if ckpt is not None else None)  # no checkpoint: start clean
     run.write_config(cfg.raw)
 
+    if cfg.env.overlap:  # refused before any env starts
+        noise_batch_axis(trainer.noise_shape)
     spec = env_spec(cfg)
     success_threshold = cfg.env.best_reward_threshold_for_success if spec.suite.reports_success else None
     writer = ScalarWriter(run.root / "tensorboard", backend)
@@ -269,7 +344,8 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
             set_rollout_threads(backend)
             plan = rollout_plan(trainer, itr, eval_mode)
             ro = rollout(plan.policy or agent, venv, obs, plan.steps, cfg.act_steps, eval_mode, seed, itr,
-                         trainer.noise_shape, first0, plan.stop_after_episodes)
+                         trainer.noise_shape, first0, plan.stop_after_episodes,
+                         overlap=cfg.env.overlap and plan.stop_after_episodes is None)
             obs, done, fresh = ro["next_obs"], ro["first"][-1], False
             env_steps += 0 if eval_mode else len(ro["rewards"]) * s.n_envs * cfg.act_steps
             returns = finished_episode_returns(ro["rewards"], ro["first"])
@@ -323,7 +399,8 @@ def run_iterations(cfg: PolicyRunConfig, backend: str, trainer: Any,
         progress.close()
         close_all(writer, wandb)
         with contextlib.suppress(Exception):  # after a worker died, stop the others instead of waiting on them
-            venv.close(terminate=True) if env_failed and (spec.asynchronous or cfg.env.ray) else venv.close()
+            venv.close(terminate=True) if env_failed and (spec.asynchronous or cfg.env.ray or cfg.env.overlap) \
+                else venv.close()
     return {"iterations": s.n_train_itr, "last": record, "checkpoint": str(last_saved), "logdir": str(run.root)}
 
 

@@ -168,6 +168,10 @@ class EnvConfig:
         False, doc="also reset right after an evaluation iteration (upstream's comment says so, its code never does)")
     asynchronous: bool = setting(False, doc="one process per env (gymnasium AsyncVectorEnv)")
     ray: RayConfig | None = setting(None, doc="run the env workers as Ray actors (e.g. env.ray.num_workers=4)")
+    overlap: bool = setting(
+        False, doc="fine-tuning steps one half of the envs while the policy samples for the other half (the envs "
+                   "in two worker processes, or env.ray's actors split in two groups); same numbers as without, "
+                   "to float rounding of the half-batch policy calls")
     wrappers: EnvWrappersConfig = setting(EnvWrappersConfig(), doc="which environments, and their chunks")
     best_reward_threshold_for_success: float | None = setting(
         None, doc="an episode succeeded when its best action chunk's mean reward reaches this (upstream's rule; "
@@ -178,6 +182,14 @@ class EnvConfig:
     def __post_init__(self) -> None:
         if self.ray is not None and self.asynchronous:
             raise ConfigError("env.asynchronous and env.ray both ask for env worker processes; set one of them")
+        if self.overlap and self.asynchronous:
+            raise ConfigError("env.overlap runs the envs in its own two worker processes; drop env.asynchronous")
+        if self.overlap and self.n_envs < 2:
+            raise ConfigError("env.overlap steps one half of the envs beside the other's sampling: it needs "
+                              "env.n_envs >= 2")
+        if self.overlap and self.ray is not None and self.ray.num_workers < 2:
+            raise ConfigError("env.overlap with env.ray splits the actors in two groups: it needs "
+                              "env.ray.num_workers >= 2")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -57,3 +57,22 @@ def test_overrides_without_a_job_are_refused_in_one_line(capsys):
     assert main(["bench", "train.n_steps=3"]) == 2
     err = capsys.readouterr().err
     assert "overrides go with --job" in err and err.count("\n") == 1
+
+
+def test_with_env_overlap_the_profile_counts_the_workers_stepping_beside_the_loop(tmp_path, monkeypatch, capsys):
+    """env.overlap: the loop only waits for part of the envs' time; the workers' own stepping time is reported
+    beside the phases and is the env side of the overlap bound; env steps are counted once per policy step."""
+    monkeypatch.setenv("DPPO_LOG_DIR", str(tmp_path / "logs"))
+    out = tmp_path / "job.json"
+    assert main(["bench", "--job", "configs/hopper/finetune_ppo_diffusion_mlp.yaml", "--iterations", "2",
+                 "--warmup", "1", "--json", str(out), *SMALL_DPPO, "train.val_freq=100", "env.overlap=true"]) == 0
+    p = json.loads(out.read_text())
+    phases = {r["phase"]: r for r in p["phases"]}
+    assert p["env_overlap"] and p["env_steps"] == 2 * 3 * 2 * 4
+    assert phases["env stepping"]["calls"] == phases["action sampling"]["calls"] == 2 * 3 * 2  # per group
+    workers = {r["phase"]: r for r in p["beside"]}["env stepping in workers"]["seconds"]
+    o = p["overlap"]
+    assert workers > 0 and o["env_seconds"] == max(workers, phases["env stepping"]["seconds"])
+    assert abs(sum(r["share"] for r in p["phases"]) - 1.0) < 1e-6  # the beside time is not part of the wall time
+    text = capsys.readouterr().out
+    assert "env stepping in workers (beside)" in text and "env.overlap: one half of the envs steps" in text

@@ -16,11 +16,10 @@ import ray
 
 from dppo.cli import main
 from dppo.envs.ray_vector import RAY_MISSING, RayVectorEnv, check_reachable, import_ray, ray_init_kwargs
-from shared.data.dataset import Normalization
-from shared.data.envs import EnvSpec, make_vector_env
-from shared.data.robomimic import RobomimicSuite, default_low_dim_keys, env_meta_path
+from shared.data.envs import make_vector_env
 from shared.errors import ConfigError
 from shared.settings.run import RayConfig
+from tests.cli.vector_env_cases import assert_same_info, hopper_spec, lift_spec
 
 DPPO = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
 TINY = ["model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]", "denoising_steps=6",
@@ -36,28 +35,6 @@ def local_ray():
     ray.init(**ray_init_kwargs(RayConfig(None, 4)))
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
-
-
-def hopper_spec(n_envs: int) -> EnvSpec:
-    return EnvSpec("hopper-medium-v2", n_envs, 2, 4, max_episode_steps=22)
-
-
-def lift_spec(n_envs: int) -> EnvSpec:
-    norm = Normalization(np.full(19, -2.0), np.full(19, 2.0), np.full(7, -1.0), np.full(7, 1.0))
-    suite = RobomimicSuite(str(env_meta_path("lift")), default_low_dim_keys("lift"))
-    return EnvSpec("lift", n_envs, 2, 3, 7, norm, False, suite)
-
-
-def assert_same_info(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        if isinstance(a[key], dict):
-            assert_same_info(a[key], b[key])
-        elif a[key].dtype == object:
-            for x, y in zip(a[key], b[key]):
-                np.testing.assert_array_equal(x, y)
-        else:
-            np.testing.assert_array_equal(a[key], b[key])
 
 
 @pytest.mark.parametrize("make_spec", [hopper_spec, lift_spec], ids=["hopper", "lift"])

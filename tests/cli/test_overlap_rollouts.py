@@ -1,0 +1,180 @@
+"""env.overlap: the envs in two worker processes (dppo/envs/process_vector.py), one group stepping while the
+policy samples for the other (dppo/training/finetune.py steps_overlapped). The workers give the local vector
+env's numbers; an overlapped rollout gives the in-turn rollout's steps, rows, noise and episode marks; a
+fine-tuning run with it gives the same metrics (to the float rounding of half-batch policy calls), resumes
+exactly, and bad settings, an algorithm without one noise row per env, and a dying worker are one line each."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dppo.cli import main
+from dppo.envs.process_vector import ProcessVectorEnv
+from dppo.training.finetune import noise_batch_axis, rollout
+from shared.algorithms.idql import noise_shape as idql_noise_shape
+from shared.data.envs import make_vector_env
+from shared.errors import ConfigError
+from tests.cli.vector_env_cases import assert_same_info, hopper_spec, lift_spec
+
+DPPO = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
+TINY = ["model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]", "denoising_steps=6",
+        "ft_denoising_steps=3", "train.n_steps=6", "env.n_envs=5", "train.batch_size=6", "train.update_epochs=2",
+        "env.max_episode_steps=30", "normalization_path=data/hopper-medium-v2/normalization.npz",
+        "train.val_freq=2", "train.save_model_freq=1"]
+
+
+@pytest.mark.parametrize("make_spec", [hopper_spec, lift_spec], ids=["hopper", "lift"])
+def test_worker_processes_give_the_local_vector_envs_numbers_across_episode_ends(make_spec) -> None:
+    """3 envs in 2 processes (blocks of 2 and 1), stepped whole and group by group: observations, rewards,
+    flags, every info key with final_obs/final_info as SyncVectorEnv's; sim_state goes through the workers."""
+    spec = make_spec(3)
+    local, remote = make_vector_env(spec), ProcessVectorEnv(spec, 2)
+    try:
+        assert remote.sizes == [2, 1] and remote.overlap_groups == [slice(0, 2), slice(2, 3)]
+        a, a_info = local.reset(seed=[5, 6, 7])
+        b, b_info = remote.reset(seed=[5, 6, 7])
+        np.testing.assert_array_equal(a, b)
+        assert_same_info(a_info, b_info)
+        rng = np.random.default_rng(0)
+        ended = 0
+        for t in range(14):
+            actions = rng.uniform(-1, 1, local.action_space.shape).astype(np.float32)
+            x = local.step(actions)
+            if t % 2:  # the groups one after the other, as env.overlap steps them
+                remote.step_send(1, actions[2:])
+                remote.step_send(0, actions[:2])
+                second, first = remote.step_recv(1), remote.step_recv(0)
+                np.testing.assert_array_equal(remote.group_obs(0, first), x[0][:2])
+                y = remote.assemble(first + second)
+            else:
+                y = remote.step(actions)
+            for u, v in zip(x[:4], y[:4]):
+                np.testing.assert_array_equal(u, v, err_msg=f"step {t}")
+                assert u.dtype == v.dtype
+            assert_same_info(x[4], y[4])
+            ended += int(np.logical_or(x[2], x[3]).sum())
+            if t == 8:
+                snapshot = local.get_attr("sim_state")
+                local.set_attr("sim_state", snapshot)
+                remote.set_attr("sim_state", snapshot)
+        assert ended >= 6
+        assert remote.step_seconds > 0  # the workers' own stepping time
+    finally:
+        local.close()
+        remote.close()
+    assert not any(p.is_alive() for p in remote._procs)
+
+
+class RowwiseAgent:
+    """A policy whose every row depends on that row's observation and noise only (exactly, in numpy): what
+    checks that the overlapped loop hands each env its own observation and noise rows, in step order."""
+
+    @staticmethod
+    def noise_shape(n: int) -> tuple[int, ...]:
+        return (3, n, 4, 3)  # (chain, N, Ta, Da): the batch on axis 1, as a diffusion policy's
+
+    def act(self, obs: np.ndarray, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
+        actions = np.tanh(0.3 * noise[0] + obs[:, -1:, :3]).astype(np.float32)  # (N, Ta, Da)
+        return {"actions": actions, "chains": np.moveaxis(noise, 1, 0).copy()}  # (N, 3, Ta, Da)
+
+
+@pytest.mark.parametrize("overlap_steps", [1, 9])
+def test_an_overlapped_rollout_gives_the_in_turn_rollouts_steps(overlap_steps) -> None:
+    """5 envs (groups of 3 and 2) through episode ends: every array of the rollout equal to the in-turn
+    rollout's of the local vector env, bit for bit."""
+    spec = hopper_spec(5)
+    agent = RowwiseAgent()
+    local, remote = make_vector_env(spec), ProcessVectorEnv(spec, 2)
+    try:
+        obs_a = local.reset(seed=list(range(5)))[0]
+        obs_b = remote.reset(seed=list(range(5)))[0]
+        a = rollout(agent, local, obs_a, overlap_steps, 4, False, 3, 7, agent.noise_shape)
+        b = rollout(agent, remote, obs_b, overlap_steps, 4, False, 3, 7, agent.noise_shape, overlap=True)
+    finally:
+        local.close()
+        remote.close()
+    assert len(b["rewards"]) == overlap_steps
+    for key in ("obs", "rewards", "terminated", "first", "next_obs", "next_obs_steps"):
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert a["samples"].keys() == b["samples"].keys()
+    for key in a["samples"]:
+        np.testing.assert_array_equal(a["samples"][key], b["samples"][key], err_msg=key)
+    if overlap_steps > 1:
+        assert a["first"][1:].sum() > 0  # episodes ended (and were reset) inside the workers
+    assert b["env_seconds"] > 0
+
+
+def test_the_noise_rows_split_are_one_per_env_or_the_algorithm_is_refused() -> None:
+    assert noise_batch_axis(RowwiseAgent.noise_shape) == 1
+    assert noise_batch_axis(lambda n: (n, 12)) == 0  # a Gaussian policy's
+    with pytest.raises(ConfigError, match="one row of sampling noise per env"):  # IDQL: S chains per env, one axis
+        noise_batch_axis(lambda n: idql_noise_shape(5, 4, n, 4, 3))
+
+
+def metrics(logdir: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_finetuning_with_overlap_gives_the_same_metrics_and_resumes_exactly(backend, tmp_path) -> None:
+    """3 iterations (an evaluation one among them) in turn vs overlapped: the same iterations, episodes and
+    resets, returns equal to the float rounding of half-batch policy calls; 2 overlapped + a resumed third ==
+    3 overlapped, exactly."""
+    base = ["finetune", "--config", DPPO, "--backend", backend, "--quiet", *TINY, "train.n_train_itr=3"]
+    assert main([*base, f"logdir={tmp_path / 'turn'}"]) == 0
+    assert main([*base, f"logdir={tmp_path / 'overlap'}", "env.overlap=true"]) == 0
+    resumed = [*base[:-1], f"logdir={tmp_path / 'resumed'}", "env.overlap=true"]
+    assert main([*resumed, "train.n_train_itr=2"]) == 0
+    assert main([*resumed, "train.n_train_itr=3"]) == 0
+    turn, overlap = metrics(tmp_path / "turn"), metrics(tmp_path / "overlap")
+    assert metrics(tmp_path / "resumed") == overlap
+    assert [r["eval"] for r in overlap] == [True, False, True] and any(r["num_episodes"] for r in overlap)
+    for a, b in zip(turn, overlap, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:  # float32 rounding of a policy's call on 3 and 2 rows instead of 5: relative 1e-6
+            if isinstance(a[key], float):
+                assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
+            elif key != "episode_returns":
+                assert a[key] == b[key], key
+            else:
+                assert b[key] == pytest.approx(a[key], rel=1e-5), key
+
+
+def test_overlap_settings_are_checked_in_one_line(tmp_path, capsys) -> None:
+    base = ["finetune", "--config", DPPO, "--backend", "torch", "--quiet", f"logdir={tmp_path}", *TINY,
+            "env.overlap=true"]
+    assert main([*base, "env.asynchronous=true"]) == 2
+    assert main([*base, "env.n_envs=1"]) == 2
+    assert main([*base, "env.ray.num_workers=1"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dppo finetune: error:")]
+    assert len(err) == 3, err
+    assert "drop env.asynchronous" in err[0] and "env.n_envs >= 2" in err[1] and "num_workers >= 2" in err[2]
+    assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_a_dead_worker_process_is_exit_4_with_one_line_and_keeps_checkpoints(tmp_path, capsys) -> None:
+    logdir = tmp_path / "crash"
+    code = main(["finetune", "--config", DPPO, "--backend", "torch", "--quiet", f"logdir={logdir}", *TINY,
+                 "env_name=tests.cli.crashing_env:CrashingHopper-v0", "env.overlap=true", "train.n_train_itr=20",
+                 "train.val_freq=100", "normalization_path=null"])
+    err = capsys.readouterr().err
+    assert code == 4, err
+    errors = [line for line in err.splitlines() if line.startswith("dppo finetune: error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert "environment step failed" in errors[0] and "environment worker" in errors[0] and "died" in errors[0]
+    assert "rerun the same command to resume" in errors[0]
+    assert os.listdir(logdir / "checkpoint")
+
+
+def test_a_worker_that_cannot_build_its_envs_is_one_config_line(tmp_path, capsys) -> None:
+    assert main(["finetune", "--config", DPPO, "--backend", "torch", "--quiet", f"logdir={tmp_path}", *TINY,
+                 "env.overlap=true", "env_name=nosuch-v0", "normalization_path=null"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dppo finetune: error:")]
+    assert len(err) == 1 and "an environment worker could not build its envs" in err[0]
+    assert "unknown environment 'nosuch-v0'" in err[0]

@@ -204,18 +204,18 @@ def steps_overlapped(agent: Any, venv: Any, obs: ob.Obs, n_steps: int, act_steps
         noise = draw_noise(step) if step < n_steps else None
         answers, parts = [], []
         for g, rows in enumerate(groups):
-            with env_failure(f"environment step failed at iteration {itr}, step {step - 1}"):
-                if step > 0:
-                    with phase("env stepping"):
-                        answer = venv.step_recv(g)
-                    answers += answer
-                    seen[g] = venv.group_obs(g, answer)
-                if noise is not None:
-                    with phase("action sampling"):
-                        part = agent.act(seen[g], np.take(noise, np.arange(rows.start, rows.stop), noise_axis),
-                                         deterministic)
+            if step > 0:
+                with phase("env stepping"), env_failure(f"environment step failed at iteration {itr}, step {step - 1}"):
+                    answer = venv.step_recv(g)
+                answers += answer
+                seen[g] = venv.group_obs(g, answer)
+            if noise is not None:
+                with phase("action sampling"):
+                    part = agent.act(seen[g], np.take(noise, np.arange(rows.start, rows.stop), noise_axis),
+                                     deterministic)
+                with env_failure(f"environment step failed at iteration {itr}, step {step}"):
                     venv.step_send(g, part["actions"][:, :act_steps])
-                    parts.append(part)
+                parts.append(part)
         if last is not None:
             yield step - 1, last[0], last[1], venv.assemble(answers)
         if parts:

@@ -1,7 +1,10 @@
-"""After pytest's own summary: the error-budget margins of the golden gate and the parity suite (tests/margins.py)."""
+"""After pytest's own summary: the error-budget margins of the golden gate and the parity suite (tests/margins.py).
+Test files are collected longest first (tests/file_seconds.json), for the pytest-xdist workers to take them in
+that order (scripts/test.sh: --dist loadfile --no-loadscope-reorder)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +26,19 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         return (yield)
     finally:
         margins.start_test("", False)
+
+
+FILE_SECONDS = Path(__file__).parent / "tests" / "file_seconds.json"
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest file first (longest-processing-time order), each file's tests in their own order: the workers take
+    files as they free up, so a long file started last would leave the other worker idle until it ends. A file
+    without a measured figure (scripts/dev/test_file_seconds.py) counts as the longest."""
+    seconds = json.loads(FILE_SECONDS.read_text()) if FILE_SECONDS.is_file() else {}
+    unknown = max(seconds.values(), default=0.0) + 1.0
+    root = Path(str(config.rootpath))
+    items.sort(key=lambda item: -seconds.get(Path(str(item.path)).relative_to(root).as_posix(), unknown))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -10,7 +10,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import ray
 
@@ -19,7 +18,7 @@ from dppo.envs.ray_vector import RAY_MISSING, RayVectorEnv, check_reachable, imp
 from shared.data.envs import make_vector_env
 from shared.errors import ConfigError
 from shared.settings.run import RayConfig
-from tests.cli.vector_env_cases import assert_same_info, hopper_spec, lift_spec
+from tests.cli.vector_env_cases import assert_steps_like_the_local_env, hopper_spec, lift_spec
 
 DPPO = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
 TINY = ["model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]", "denoising_steps=6",
@@ -39,36 +38,12 @@ def local_ray():
 
 @pytest.mark.parametrize("make_spec", [hopper_spec, lift_spec], ids=["hopper", "lift"])
 def test_same_numbers_as_the_local_vector_env_across_episode_ends(local_ray, make_spec) -> None:
-    """3 envs in 2 actors (blocks of 2 and 1) step, end episodes (time limit, Hopper also falls) and reset
-    within the step exactly as SyncVectorEnv does: observations, rewards, flags, every info key with
-    final_obs/final_info; a snapshot of the local envs put back into them and into the actors goes on the same."""
+    """3 envs in 2 actors (blocks of 2 and 1), stepped whole and group by group, end episodes (time limit, Hopper
+    also falls) and reset within the step exactly as SyncVectorEnv does (assert_steps_like_the_local_env)."""
     spec = make_spec(3)
     local, remote = make_vector_env(spec), RayVectorEnv(spec, RayConfig(None, 2))
     try:
-        assert remote.sizes == [2, 1]
-        a, a_info = local.reset(seed=[5, 6, 7])
-        b, b_info = remote.reset(seed=[5, 6, 7])
-        np.testing.assert_array_equal(a, b)
-        assert_same_info(a_info, b_info)
-        rng = np.random.default_rng(0)
-        ended = 0
-        for t in range(14):
-            actions = rng.uniform(-1, 1, local.action_space.shape).astype(np.float32)
-            x, y = local.step(actions), remote.step(actions)
-            for u, v in zip(x[:4], y[:4]):
-                np.testing.assert_array_equal(u, v, err_msg=f"step {t}")
-                assert u.dtype == v.dtype
-            assert_same_info(x[4], y[4])
-            ended += int(np.logical_or(x[2], x[3]).sum())
-            if t == 8:  # mid-episode for some: the local envs' state put back into them and into the actors
-                snapshot = local.get_attr("sim_state")
-                local.set_attr("sim_state", snapshot)
-                remote.set_attr("sim_state", snapshot)
-        assert ended >= 6  # every env went over at least two episode ends (autoresets without a seed)
-        for s, r in zip(local.get_attr("sim_state"), remote.get_attr("sim_state")):
-            assert s.keys() == r.keys()
-            for key in s:
-                np.testing.assert_array_equal(s[key], r[key])
+        assert_steps_like_the_local_env(local, remote)
     finally:
         local.close()
         remote.close()

@@ -19,7 +19,7 @@ from dppo.training.finetune import noise_batch_axis, rollout
 from shared.algorithms.idql import noise_shape as idql_noise_shape
 from shared.data.envs import make_vector_env
 from shared.errors import ConfigError
-from tests.cli.vector_env_cases import assert_steps_like_the_local_env, hopper_spec
+from tests.cli.vector_env_cases import assert_same_metrics_to_rounding, assert_steps_like_the_local_env, hopper_spec
 
 DPPO = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
 TINY = ["model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]", "denoising_steps=6",
@@ -107,15 +107,7 @@ def test_finetuning_with_overlap_gives_the_same_metrics_and_resumes_exactly(back
     turn, overlap = metrics(tmp_path / "turn"), metrics(tmp_path / "overlap")
     assert metrics(tmp_path / "resumed") == overlap
     assert [r["eval"] for r in overlap] == [True, False, True] and any(r["num_episodes"] for r in overlap)
-    for a, b in zip(turn, overlap, strict=True):
-        assert a.keys() == b.keys()
-        for key in a:  # float32 rounding of a policy's call on 3 and 2 rows instead of 5: relative 1e-6
-            if isinstance(a[key], float):
-                assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
-            elif key != "episode_returns":
-                assert a[key] == b[key], key
-            else:
-                assert b[key] == pytest.approx(a[key], rel=1e-5), key
+    assert_same_metrics_to_rounding(turn, overlap)
 
 
 def test_overlap_settings_are_checked_in_one_line(tmp_path, capsys) -> None:

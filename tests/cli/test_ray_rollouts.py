@@ -18,7 +18,12 @@ from dppo.envs.ray_vector import RAY_MISSING, RayVectorEnv, check_reachable, imp
 from shared.data.envs import make_vector_env
 from shared.errors import ConfigError
 from shared.settings.run import RayConfig
-from tests.cli.vector_env_cases import assert_steps_like_the_local_env, hopper_spec, lift_spec
+from tests.cli.vector_env_cases import (
+    assert_same_metrics_to_rounding,
+    assert_steps_like_the_local_env,
+    hopper_spec,
+    lift_spec,
+)
 
 DPPO = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
 TINY = ["model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]", "denoising_steps=6",
@@ -57,7 +62,7 @@ def metrics(logdir: Path) -> list[dict]:
 
 def test_finetuning_with_ray_workers_gives_the_same_metrics_and_resumes_through_them(local_ray, tmp_path) -> None:
     """3 iterations with the local vector env == 2 with Ray workers at the instance's address, then a
-    resumed third (its envs' simulator state restored through the actors)."""
+    resumed third (its envs' simulator state restored through the actors); with env.overlap the same to rounding."""
     base = ["finetune", "--config", DPPO, "--backend", "torch", "--quiet", *TINY]
     assert main([*base, f"logdir={tmp_path / 'local'}", "train.n_train_itr=3"]) == 0
     ray_args = [f"logdir={tmp_path / 'ray'}", f"env.ray.address={local_ray}", "env.ray.num_workers=2"]
@@ -67,6 +72,11 @@ def test_finetuning_with_ray_workers_gives_the_same_metrics_and_resumes_through_
     assert [r["itr"] for r in remote] == [0, 1, 2]
     assert local == remote
     assert any(r["num_episodes"] > 0 for r in remote)  # episodes ended (and were reset) inside the actors
+    # env.overlap on the actors: the two groups step beside sampling; the metrics of the run in turn, up to the
+    # float rounding of the policy's calls on 2 and 1 rows instead of 3
+    overlap_args = [f"logdir={tmp_path / 'overlap'}", f"env.ray.address={local_ray}", "env.ray.num_workers=2"]
+    assert main([*base, *overlap_args, "env.overlap=true", "train.n_train_itr=3"]) == 0
+    assert_same_metrics_to_rounding(local, metrics(tmp_path / "overlap"))
 
 
 def test_a_dead_ray_worker_is_exit_4_with_one_line_and_keeps_checkpoints(local_ray, tmp_path, capsys) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
 from shared.data.dataset import Normalization
 from shared.data.envs import EnvSpec
@@ -74,3 +75,14 @@ def assert_steps_like_the_local_env(local: Any, remote: Any) -> None:
         for key in s:
             np.testing.assert_array_equal(s[key], r[key])
     assert remote.step_seconds > 0  # the workers' own stepping time
+
+
+def assert_same_metrics_to_rounding(turn: list[dict], overlap: list[dict]) -> None:
+    """Metrics rows of a run with env.overlap against the same run in turn: the same keys, iterations, episode
+    counts and flags; returns and losses within the float32 rounding of policy calls on fewer rows (relative
+    1e-6 seen; 1e-5 allowed)."""
+    for a, b in zip(turn, overlap, strict=True):
+        assert a.keys() == b.keys()
+        for key, value in a.items():
+            rounded = isinstance(value, float) or key == "episode_returns"
+            assert b[key] == (pytest.approx(value, rel=1e-5, abs=1e-6) if rounded else value), key

@@ -38,8 +38,7 @@ def profile_job(config: str, backend: str, iterations: int, warmup: int, overrid
         with profiling(warmup) as prof:
             run_finetune(cfg, backend, quiet=True)
     n_envs = cfg.env.n_envs
-    groups = 2 if cfg.env.overlap else 1  # env.overlap steps its two worker groups in calls of their own
-    steps = prof.calls.get("env stepping", 0) // groups * n_envs * cfg.act_steps
+    steps = prof.counts.get("policy steps", 0) * n_envs * cfg.act_steps
     phases = [{"phase": name, "seconds": sec, "ms_per_iteration": 1000 * sec / max(prof.iterations, 1),
                "share": sec / prof.wall if prof.wall else 0.0, "calls": prof.calls[name]}
               for name, sec in prof.seconds.items()]

@@ -4,7 +4,8 @@ timed only while a `profiling()` block is open (`dppo bench --job`); otherwise a
 Phases nest: each phase's time is its own, exclusive of the phases inside it, so the phases of a run add up
 to the time they cover and the rest of the wall time is everything unmarked (the loop's own bookkeeping).
 Work done beside the loop (env workers stepping while the policy samples: env.overlap) is reported with
-`beside(name, seconds)`, apart from the phases: it is not part of the loop's wall time.
+`beside(name, seconds)`, apart from the phases: it is not part of the loop's wall time. `count(name)` keeps a
+tally (the policy steps the loop took, for env steps per second however the envs were stepped).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class PhaseProfile:
     iterations: int = 0
     wall: float = 0.0
     beside: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _open: list[list] = field(default_factory=list)  # [name, seconds spent in phases inside it]
     _done: int = 0
     _since: float = field(default_factory=time.perf_counter)
@@ -42,6 +44,7 @@ class PhaseProfile:
             self.seconds.clear()
             self.calls.clear()
             self.beside.clear()
+            self.counts.clear()
         else:
             self.iterations += 1
             self.wall += now - self._since
@@ -75,6 +78,12 @@ def beside(name: str, seconds: float) -> None:
     """Count `seconds` of work that ran beside the loop (in other processes) as `name` in the open profile."""
     if _ACTIVE:
         _ACTIVE[-1].beside[name] += seconds
+
+
+def count(name: str, n: int = 1) -> None:
+    """Count n events of `name` (e.g. policy steps) in the open profile: a tally, not a phase (no time)."""
+    if _ACTIVE:
+        _ACTIVE[-1].counts[name] += n
 
 
 def iteration_done() -> None:

@@ -29,7 +29,7 @@ from dppo.checkpoints.formats import read_checkpoint
 from dppo.envs.runtime import env_spec, run_vector_env, set_rollout_threads, set_update_threads
 from dppo.runs.files import RunDir
 from dppo.runs.lock import LogdirLock
-from dppo.runs.phases import beside, iteration_done, phase
+from dppo.runs.phases import beside, count, iteration_done, phase
 from dppo.runs.progress import Progress
 from dppo.runs.stop import close_all, with_kept_checkpoint
 from dppo.runs.tensorboard import ScalarWriter
@@ -144,6 +144,7 @@ def rollout(agent: Any, venv: Any, obs: ob.Obs, n_steps: int, act_steps: int, de
     samples: dict[str, list[np.ndarray]] = {}
     ended = 0
     for step, seen, sample, (obs, reward, term, trunc, info) in steps:
+        count("policy steps")
         obs_t.append(seen)
         for k, v in sample.items():
             samples.setdefault(k, []).append(v)

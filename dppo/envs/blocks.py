@@ -12,6 +12,7 @@ when it runs beside the learner's.
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -119,7 +120,7 @@ class BlockVectorEnv(gym.vector.VectorEnv):
         for i, (_, info) in enumerate(flat):
             infos = self._add_info(infos, info, i)
         self._obs = concatenate(self.single_observation_space, [obs for obs, _ in flat], self._obs)
-        return np.copy(self._obs), infos
+        return copy.deepcopy(self._obs), infos
 
     def step_send(self, group: int, actions: np.ndarray) -> None:
         """Start worker group `group` stepping its envs: actions (rows of the group, act_steps, Da)."""
@@ -152,7 +153,7 @@ class BlockVectorEnv(gym.vector.VectorEnv):
                 infos = self._add_info(infos, {"final_obs": final[0], "final_info": final[1]}, i)
             infos = self._add_info(infos, info, i)
         self._obs = concatenate(self.single_observation_space, [r[0] for r in flat], self._obs)
-        return np.copy(self._obs), rewards, terminated, truncated, infos
+        return copy.deepcopy(self._obs), rewards, terminated, truncated, infos
 
     def step(self, actions: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """actions (N, act_steps, Da) -> (obs, rewards, terminated, truncated, infos): every group at once."""

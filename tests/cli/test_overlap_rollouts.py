@@ -17,11 +17,14 @@ from dppo.cli import main
 from dppo.envs.process_vector import ProcessVectorEnv
 from dppo.training.finetune import noise_batch_axis, rollout
 from shared.algorithms.idql import noise_shape as idql_noise_shape
-from shared.data.envs import make_vector_env
+from shared.data.dataset import Normalization
+from shared.data.envs import EnvSpec, make_vector_env
+from shared.data.robomimic import RobomimicImageSuite, env_meta_path
 from shared.errors import ConfigError
 from tests.cli.vector_env_cases import assert_same_metrics_to_rounding, assert_steps_like_the_local_env, hopper_spec
 
 DPPO = "configs/hopper/finetune_ppo_diffusion_mlp.yaml"
+PROPRIO_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")  # Lift's 9 proprioceptive numbers
 TINY = ["model.actor.mlp_dims=[16,16,16]", "model.critic.mlp_dims=[16,16,16]", "denoising_steps=6",
         "ft_denoising_steps=3", "train.n_steps=6", "env.n_envs=5", "train.batch_size=6", "train.update_epochs=2",
         "env.max_episode_steps=30", "normalization_path=data/hopper-medium-v2/normalization.npz",
@@ -79,6 +82,45 @@ def test_an_overlapped_rollout_gives_the_in_turn_rollouts_steps(overlap_steps) -
     if overlap_steps > 1:
         assert a["first"][1:].sum() > 0  # episodes ended (and were reset) inside the workers
     assert b["env_seconds"] > 0
+
+
+class RowwiseCameraAgent:
+    """RowwiseAgent's rule on a camera observation's state, its frames kept as a sample to compare."""
+
+    @staticmethod
+    def noise_shape(n: int) -> tuple[int, ...]:
+        return (2, n, 2, 7)
+
+    def act(self, obs: dict, noise: np.ndarray, deterministic: bool) -> dict[str, np.ndarray]:
+        actions = np.tanh(0.3 * noise[0] + obs["state"][:, -1:, :7]).astype(np.float32)  # (N, Ta, Da)
+        return {"actions": actions, "frames": obs["rgb"].copy()}
+
+
+def test_an_overlapped_rollout_of_camera_envs_gives_the_in_turn_rollouts_frames_and_states() -> None:
+    """Camera observations (dicts of state and uint8 frames) through the worker blocks and the overlapped loop:
+    the same frames, states, rewards and episode marks as gymnasium's AsyncVectorEnv stepped in turn (both render
+    in worker processes, never beside this process's TensorFlow)."""
+    norm = Normalization(np.full(9, -2.0), np.full(9, 2.0), np.full(7, -1.0), np.full(7, 1.0))
+    suite = RobomimicImageSuite(str(env_meta_path("lift-img")), PROPRIO_KEYS, ("robot0_eye_in_hand_image",))
+    spec = EnvSpec("lift", 3, 1, 2, 5, norm, True, suite)  # 5-step episodes: 3 chunks each, resets within
+    agent = RowwiseCameraAgent()
+    local, remote = make_vector_env(spec), ProcessVectorEnv(spec, 2)
+    try:
+        a = rollout(agent, local, local.reset(seed=[1, 2, 3])[0], 4, 2, False, 0, 0, agent.noise_shape)
+        b = rollout(agent, remote, remote.reset(seed=[1, 2, 3])[0], 4, 2, False, 0, 0, agent.noise_shape,
+                    overlap=True)
+    finally:
+        local.close()
+        remote.close()
+    assert b["obs"]["rgb"].shape == (4, 3, 1, 3, 96, 96) and b["obs"]["rgb"].dtype == np.uint8
+    for key in ("state", "rgb"):
+        np.testing.assert_array_equal(a["obs"][key], b["obs"][key], err_msg=key)
+        np.testing.assert_array_equal(a["next_obs_steps"][key], b["next_obs_steps"][key], err_msg=key)
+        np.testing.assert_array_equal(a["next_obs"][key], b["next_obs"][key], err_msg=key)
+    np.testing.assert_array_equal(a["samples"]["frames"], b["samples"]["frames"])
+    np.testing.assert_array_equal(a["rewards"], b["rewards"])
+    np.testing.assert_array_equal(a["first"], b["first"])
+    assert a["first"][1:].sum() == 3  # each env's episode ended once, within a step
 
 
 def test_the_noise_rows_split_are_one_per_env_or_the_algorithm_is_refused() -> None:
